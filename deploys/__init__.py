@@ -1,0 +1,1 @@
+"""pyinfra deploy modules, one per role; `site.py` is the entry point."""

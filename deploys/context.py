@@ -1,0 +1,34 @@
+"""What every role needs for the host being deployed: its spec, the fleet, its rendered files.
+
+Built once per pyinfra run (module state), from the inventory pyinfra itself loaded.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pyinfra import host, inventory
+
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.model import HostSpec
+from aitbc_infra.render import RenderedFile, render_host
+from aitbc_infra.secrets import SecretStore
+
+
+@cache
+def fleet() -> Fleet:
+    return Fleet.from_pyinfra(inventory)
+
+
+@cache
+def secrets() -> SecretStore:
+    return SecretStore.for_fleet(fleet())
+
+
+def this_host() -> HostSpec:
+    node = host.data.get("node") or host.name
+    return fleet().hosts[node]
+
+
+def rendered(spec: HostSpec) -> dict[str, RenderedFile]:
+    return {f.path: f for f in render_host(fleet(), spec, secrets().lookup)}

@@ -1,0 +1,13 @@
+"""Facts pyinfra does not ship: small reads our idempotency decisions rest on."""
+
+from pyinfra.api import FactBase
+
+
+class FileContent(FactBase):
+    """The text of a small file, or "" when it is missing."""
+
+    def command(self, path: str) -> str:
+        return f"cat {path} 2>/dev/null || true"
+
+    def process(self, output) -> str:
+        return "\n".join(output).strip()

@@ -1,0 +1,25 @@
+"""Facts shared by every host: sites, chain settings and the Security section's rules."""
+
+# Public sites. The TLS certificate is named after the document's "bubuit.net" lineage.
+sites = {
+    "aitbc.bubuit.net": {"scheme": "https", "certificate": "bubuit.net"},
+    "aitbc.keisanki.net": {"scheme": "http"},
+}
+
+# Cross-Site Synchronization: RPC polling every 10 s, PoA blocks every 2 s.
+# chain_id: the document names none; "ait-devnet" is our decision, kept here only.
+chain = {"chain_id": "ait-devnet", "block_time_seconds": 2, "sync_interval_seconds": 10}
+
+# CORS: "localhost origins only (3000, 8080, 8000, 8011)" for coordinator, exchange and node.
+cors_origins = [
+    "http://localhost:3000",
+    "http://localhost:8080",
+    "http://localhost:8000",
+    "http://localhost:8011",
+]
+
+# Packages every host gets; role groups add their own.
+base_packages = ["ca-certificates", "curl"]
+
+# Where rendered env files live on every host (root-owned, 0600).
+env_dir = "/etc/aitbc"

@@ -1,0 +1,69 @@
+"""The incus host at1: TLS-terminating proxy for aitbc.bubuit.net and the host's own units.
+
+The document: all four host units run as oib from the blockchain-node workspace and its .venv,
+Restart=always with a 5 s delay. How the node and the GPU miner start is not written down;
+the commands below are our decision.
+"""
+
+packages = ["nginx", "certbot", "python3-venv", "sqlite3"]
+
+users = [
+    # A login user in production (the developer's account), created only where missing.
+    {"name": "oib", "home": "/home/oib", "system": False},
+]
+
+apps = [
+    {
+        "name": "blockchain-node",
+        "packages": ["blockchain-node", "mock-coordinator", "gpu-miner"],
+        "user": "oib",
+        "root": "/home/oib/windsurf/aitbc/apps/blockchain-node",
+        "data_dirs": ["data"],
+        "cors": True,
+        "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "host-node"},
+        "services": [
+            {
+                "unit": "aitbc-blockchain-node",
+                "description": "AITBC blockchain node (host)",
+                "command": "-m aitbc_chain.main",
+            },
+            {
+                "unit": "aitbc-blockchain-rpc",
+                "description": "AITBC blockchain RPC API (host)",
+                "asgi": "aitbc_chain.app:app",
+                "workers": 1,
+                "port": 9080,
+                "after": ["aitbc-blockchain-node"],
+                "health": "/rpc/head",
+            },
+            {
+                "unit": "aitbc-mock-coordinator",
+                "description": "AITBC mock coordinator (development API)",
+                "asgi": "mock_coordinator.app:app",
+                "port": 8090,
+                # The container's /v1/ route reaches it over the incus bridge.
+                "bind": "bridge",
+                "health": "/v1/health",
+            },
+            {
+                "unit": "aitbc-gpu-miner",
+                "description": "AITBC GPU miner client",
+                "command": "-m aitbc_miner",
+                "env": {"COORDINATOR_URL": "service:aitbc-mock-coordinator"},
+            },
+        ],
+    },
+]
+
+nginx_sites = [
+    {
+        "config_name": "aitbc-proxy.conf",
+        "server_name": "aitbc.bubuit.net",
+        "tls": True,
+        "routes": [
+            # Everything goes to the container's nginx, WebSocket upgrades included.
+            {"location": "/", "type": "proxy", "node": "aitbc", "service": "nginx",
+             "websocket": True},
+        ],
+    },
+]

@@ -1,0 +1,54 @@
+"""The ns3 container (192.168.100.10): blockchain node 3, RPC on 8082.
+
+ns3-root forwards 8000, 8081, 8082 and 9080 here. The document names only node 3 (8082);
+our decision: a coordinator API answers on 8000 and node 3's RPC is also offered on 8081
+and 9080, the ports peers use for node 1 and the host RPC, so every forward reaches a listener.
+"""
+
+packages = ["python3-venv", "sqlite3"]
+
+users = [
+    {"name": "aitbc-coordinator", "home": "/opt/coordinator-api"},
+    {"name": "aitbc-chain", "home": "/opt/blockchain-node"},
+]
+
+_node3_rpc = {"asgi": "aitbc_chain.app:app", "workers": 1, "bind": "bridge",
+              "after": ["aitbc-blockchain-node-3"], "health": "/rpc/head"}
+
+apps = [
+    {
+        "name": "coordinator-api",
+        "packages": ["coordinator-api"],
+        "user": "aitbc-coordinator",
+        "root": "/opt/coordinator-api",
+        "data_dirs": ["src"],
+        "cors": True,
+        "secrets": ["JWT_SECRET", "DATABASE_URL", "ADMIN_API_KEYS"],
+        "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
+        "services": [
+            {"unit": "coordinator-api", "description": "AITBC coordinator API (ns3)",
+             "asgi": "app.main:app", "port": 8000, "bind": "bridge", "health": "/v1/health"},
+        ],
+    },
+    {
+        "name": "blockchain-node",
+        "packages": ["blockchain-node"],
+        "user": "aitbc-chain",
+        "root": "/opt/blockchain-node",
+        "data_dirs": ["data"],
+        "cors": True,
+        "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-3"},
+        # Node 3 follows node 1 through the public site.
+        "peers": ["aitbc.bubuit.net"],
+        "services": [
+            {"unit": "aitbc-blockchain-node-3", "description": "AITBC blockchain node 3 (PoA proposer)",
+             "command": "-m aitbc_chain.main"},
+            {"unit": "aitbc-blockchain-rpc-3", "description": "AITBC blockchain node 3 RPC",
+             "port": 8082, **_node3_rpc},
+            {"unit": "aitbc-blockchain-rpc-3-8081", "description": "AITBC node 3 RPC on node 1's port",
+             "port": 8081, **_node3_rpc},
+            {"unit": "aitbc-blockchain-rpc-3-9080", "description": "AITBC node 3 RPC on the host RPC port",
+             "port": 9080, **_node3_rpc},
+        ],
+    },
+]

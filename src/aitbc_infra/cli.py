@@ -1,0 +1,48 @@
+"""The `aitbc-infra` command line: one subcommand per job, each with its own --help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+
+from aitbc_infra.errors import UserError
+
+__all__ = ["UserError", "main"]
+
+
+def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from aitbc_infra.commands import register_offline
+    from aitbc_infra.sandbox.cli import register as register_sandbox
+
+    return [register_offline, register_sandbox]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aitbc-infra",
+        description="Model, render, check, deploy and verify the AITBC infrastructure.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"aitbc-infra {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Offline subcommands: render, check, docs. None of them connects to any host."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.cli import UserError
+from aitbc_infra.fleet import ModelError
+from aitbc_infra.loader import InventoryError, load_fleet
+
+DEFAULT_INVENTORY = PROJECT_ROOT / "inventory.py"
+
+
+def _inventory_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inventory", "-i", type=Path, default=DEFAULT_INVENTORY,
+                        help="inventory file (default: the production inventory.py)")
+
+
+def load_or_explain(inventory: Path):
+    try:
+        return load_fleet(inventory)
+    except (ModelError, InventoryError) as exc:
+        raise UserError(f"{inventory}: {exc}") from None
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from aitbc_infra.render import render_fleet, write_tree
+
+    fleet = load_or_explain(args.inventory)
+    if args.out.exists() and any(args.out.iterdir()) and not args.force:
+        raise UserError(f"{args.out} is not empty (use --force to write into it)")
+    rows = write_tree(render_fleet(fleet), args.out)
+    print(f"{'host':<12} {'files':>5} {'bytes':>8}")
+    for node, count, size in rows:
+        print(f"{node:<12} {count:>5} {size:>8}")
+    print(f"wrote {sum(r[1] for r in rows)} files under {args.out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from aitbc_infra.checks import run_all
+    from aitbc_infra.docs import DOCS_FILE, render_docs
+    from aitbc_infra.render import render_fleet
+
+    fleet = load_or_explain(args.inventory)
+    print(f"ok    model: {len(fleet.hosts)} hosts validated")
+    failures = 0
+    for node, files in render_fleet(fleet).items():
+        for result in run_all(fleet.hosts[node], files):
+            failures += not result.ok
+            if not result.ok or args.verbose:
+                mark = "ok  " if result.ok else "FAIL"
+                print(f"{mark}  {node}: {result.check}" + (f"\n      {result.detail}"
+                                                          if result.detail else ""))
+    docs = PROJECT_ROOT / DOCS_FILE
+    if args.inventory.resolve() == DEFAULT_INVENTORY.resolve():
+        fresh = docs.exists() and docs.read_text() == render_docs(fleet)
+        failures += not fresh
+        print(("ok  " if fresh else "FAIL") + f"  docs: {DOCS_FILE} "
+              + ("is current" if fresh else "is stale: run `aitbc-infra docs`"))
+    print(f"{'all checks passed' if not failures else f'{failures} check(s) failed'}")
+    return 1 if failures else 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from aitbc_infra.docs import DOCS_FILE, render_docs
+
+    fleet = load_or_explain(args.inventory)
+    target = PROJECT_ROOT / DOCS_FILE
+    text = render_docs(fleet)
+    if args.stdout:
+        sys.stdout.write(text)
+        return 0
+    changed = not target.exists() or target.read_text() != text
+    target.write_text(text)
+    print(f"{'updated' if changed else 'unchanged'}: {target}")
+    return 0
+
+
+def register_offline(sub: argparse._SubParsersAction) -> None:
+    render = sub.add_parser("render", help="render every host's files into a directory",
+                            description="Validate the inventory, then write DIR/<host>/<path> "
+                            "for every managed file. Secrets are written as placeholders.")
+    _inventory_arg(render)
+    render.add_argument("--out", "-o", type=Path, required=True, help="output directory")
+    render.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    render.set_defaults(func=cmd_render)
+
+    check = sub.add_parser("check", help="validate the model and every rendered file offline",
+                           description="Model validation, crossplane parse, nginx -t, gixy-next "
+                           "and systemd-analyze verify on the rendered files; docs freshness.")
+    _inventory_arg(check)
+    check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
+    check.set_defaults(func=cmd_check)
+
+    docs = sub.add_parser("docs", help="regenerate docs/infrastructure.md from the model",
+                          description="Write the route, service and port tables as Markdown.")
+    _inventory_arg(docs)
+    docs.add_argument("--stdout", action="store_true", help="print instead of writing the file")
+    docs.set_defaults(func=cmd_docs)

@@ -1,0 +1,298 @@
+"""The whole inventory as one validated model, with the checks that look across hosts.
+
+Every problem is collected, then all are raised together, each naming the host, the field
+path and the offending value, so one run shows everything to fix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from aitbc_infra.model import App, HostSpec, Route, Service, Site
+
+ROLE_GROUPS = ("incus_host", "aitbc_container", "ns3_host", "ns3_container")
+# pyinfra's own connection settings travel in host data too; they are not model facts.
+CONNECTION_PREFIXES = ("ssh_", "local_", "docker_", "winrm_", "chroot_", "_")
+CONNECTION_KEYS = {"sudo", "sudo_user", "use_sudo_password", "su_user", "doas", "doas_user"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "host aitbc" or "inventory"
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.field}: {self.message}"
+
+
+class ModelError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the inventory data:\n{lines}")
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(host)"
+
+
+def _model_data(data: dict) -> dict:
+    return {
+        key: value
+        for key, value in data.items()
+        if not key.startswith(CONNECTION_PREFIXES) and key not in CONNECTION_KEYS
+    }
+
+
+class Fleet:
+    """Validated hosts keyed by node name, plus lookups across them."""
+
+    def __init__(self, hosts: dict[str, HostSpec]):
+        self.hosts = hosts
+
+    # Building ------------------------------------------------------------------------
+
+    @classmethod
+    def from_pyinfra(cls, inventory, file_group: str | None = None) -> Fleet:
+        """Build from a pyinfra Inventory (offline: pyinfra connects only when told to)."""
+        problems: list[Problem] = []
+        hosts: dict[str, HostSpec] = {}
+        hosts_list = list(inventory)
+        if file_group is None:
+            # pyinfra adds a group named after the inventory file holding every host.
+            every = {h.name for h in hosts_list}
+            file_group = next((g for g in {g for h in hosts_list for g in h.groups}
+                               if {h.name for h in hosts_list if g in h.groups} == every
+                               and g not in ROLE_GROUPS and g != "all"), None)
+        allowed = set(ROLE_GROUPS) | {"all"} | ({file_group} if file_group else set())
+        for host in hosts_list:
+            groups = sorted(g for g in host.groups if g != "all")
+            data = _model_data(host.data.dict())
+            node = data.pop("node", host.name)
+            where = f"host {node} [groups: {', '.join(groups) or 'none'}]"
+            for group in groups:
+                if group not in allowed:
+                    problems.append(Problem(where, "groups", f"unknown group {group!r}; "
+                                            f"known: {', '.join(ROLE_GROUPS)}"))
+            roles = [g for g in groups if g in ROLE_GROUPS]
+            if len(roles) != 1:
+                problems.append(Problem(where, "groups",
+                                        f"a host needs exactly one role group, has {roles}"))
+            if node in hosts:
+                problems.append(Problem(where, "node", f"duplicate node name {node!r}"))
+            try:
+                hosts[node] = HostSpec.model_validate(
+                    {**data, "name": host.name, "node": node, "groups": groups}
+                )
+            except ValidationError as exc:
+                for err in exc.errors():
+                    value = err.get("input")
+                    shown = "" if isinstance(value, dict | list) else f" (value {value!r})"
+                    problems.append(Problem(where, _loc(err["loc"]), err["msg"] + shown))
+        fleet = cls(hosts)
+        problems += fleet.cross_check()
+        if problems:
+            raise ModelError(problems)
+        return fleet
+
+    # Lookups -------------------------------------------------------------------------
+
+    def find_service(self, node: str, unit: str) -> tuple[App, Service] | None:
+        host = self.hosts.get(node)
+        if host is None:
+            return None
+        return next(((a, s) for a, s in host.services if s.unit == unit), None)
+
+    def proxy_upstream(self, host: HostSpec, route: Route) -> str:
+        """The address:port a proxy route sends to (validated beforehand)."""
+        target_node = route.node or host.node
+        target = self.hosts[target_node]
+        if route.service == "nginx":
+            site = next(s for s in target.nginx_sites if not s.tls)
+            return f"{target.bridge_address}:{site.listen}"
+        _, svc = self.find_service(target_node, route.service)
+        if target_node != host.node or svc.bind == "bridge":
+            address = str(target.bridge_address)
+        else:
+            address = "127.0.0.1"
+        return f"{address}:{svc.port}"
+
+    def peer_url(self, host: HostSpec, peer: str) -> str:
+        if peer in host.sites:
+            return f"{host.sites[peer].scheme}://{peer}"
+        _, svc = self.find_service(host.node, peer)
+        return f"http://{host.bind_address(svc).replace('0.0.0.0', '127.0.0.1')}:{svc.port}"
+
+    def service_url(self, host: HostSpec, unit: str) -> str:
+        _, svc = self.find_service(host.node, unit)
+        address = host.bind_address(svc).replace("0.0.0.0", "127.0.0.1")
+        return f"http://{address}:{svc.port}"
+
+    # Cross checks --------------------------------------------------------------------
+
+    def cross_check(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for host in self.hosts.values():
+            where = f"host {host.node}"
+            problems += self._check_ports_and_units(host, where)
+            problems += self._check_apps(host, where)
+            for i, site in enumerate(host.nginx_sites):
+                problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
+            problems += self._check_firewall(host, where)
+            if host.web_content and not host.site_root:
+                problems.append(Problem(where, "web_content", "no nginx site with a 'root'"))
+        return problems
+
+    def _check_ports_and_units(self, host: HostSpec, where: str) -> list[Problem]:
+        problems = []
+        ports: list[tuple[int, str]] = [
+            (svc.port, f"apps[{i}].services[{j}].port")
+            for i, app in enumerate(host.apps)
+            for j, svc in enumerate(app.services)
+            if svc.port
+        ]
+        for i, site in enumerate(host.nginx_sites):
+            ports.append((443 if site.tls else site.listen, f"nginx_sites[{i}].listen"))
+            if site.tls:
+                ports.append((80, f"nginx_sites[{i}] (HTTP redirect)"))
+        # Several nginx sites may share a port (server_name picks); only services may not.
+        seen: dict[int, str] = {}
+        for port, field in ports:
+            other = seen.get(port)
+            if other and not (other.startswith("nginx") and field.startswith("nginx")):
+                problems.append(Problem(where, field, f"port {port} already used by {other}"))
+            seen.setdefault(port, field)
+        units = Counter(svc.unit for _, svc in host.services)
+        for unit, count in units.items():
+            if count > 1:
+                problems.append(Problem(where, "apps[].services[].unit",
+                                        f"unit {unit!r} declared {count} times"))
+        return problems
+
+    def _check_apps(self, host: HostSpec, where: str) -> list[Problem]:
+        problems = []
+        users = {u.name for u in host.users}
+        units = {svc.unit for _, svc in host.services}
+        for i, app in enumerate(host.apps):
+            field = f"apps[{i}]"
+            if app.user not in users:
+                problems.append(Problem(where, f"{field}.user",
+                                        f"user {app.user!r} is not declared in 'users'"))
+            if app.user == "root":
+                problems.append(Problem(where, f"{field}.user", "apps never run as root"))
+            clash = set(app.secrets) & set(app.env)
+            if clash:
+                problems.append(Problem(where, f"{field}.secrets",
+                                        f"{sorted(clash)} are secrets and also plain env"))
+            for peer in app.peers:
+                if peer not in host.sites and peer not in units:
+                    problems.append(Problem(where, f"{field}.peers",
+                                            f"{peer!r} is neither a site nor a unit of this host"))
+            for j, svc in enumerate(app.services):
+                for dep in svc.after:
+                    if dep not in units:
+                        problems.append(Problem(where, f"{field}.services[{j}].after",
+                                                f"unknown unit {dep!r}"))
+                for key, value in svc.env.items():
+                    if value.startswith("service:") and value[8:] not in units:
+                        problems.append(Problem(where, f"{field}.services[{j}].env.{key}",
+                                                f"unknown unit {value[8:]!r}"))
+                if svc.bind == "bridge" and host.bridge_address is None:
+                    problems.append(Problem(where, f"{field}.services[{j}].bind",
+                                            "binds to the bridge but the host has no bridge_address"))
+        return problems
+
+    def _check_site(self, host: HostSpec, site: Site, field: str, where: str) -> list[Problem]:
+        problems = []
+        keys = Counter(r.nginx_location for r in site.routes)
+        for key, count in keys.items():
+            if count > 1:
+                problems.append(Problem(where, f"{field}.routes",
+                                        f"location {key!r} declared {count} times"))
+        if site.tls and site.server_name not in host.sites:
+            problems.append(Problem(where, f"{field}.server_name",
+                                    f"TLS site {site.server_name!r} is not in 'sites'"))
+        for i, route in enumerate(site.routes):
+            rfield = f"{field}.routes[{i}]"
+            if route.type == "proxy":
+                problems += self._check_proxy(host, route, rfield, where)
+            if route.type == "redirect":
+                problems += self._check_redirect(site, route, rfield, where)
+        return problems
+
+    def _check_proxy(self, host: HostSpec, route: Route, field: str, where: str) -> list[Problem]:
+        node = route.node or host.node
+        target = self.hosts.get(node)
+        if target is None:
+            return [Problem(where, f"{field}.node", f"unknown node {node!r} "
+                            f"(value {route.node!r}; nodes: {', '.join(sorted(self.hosts))})")]
+        if node != host.node and target.bridge_address is None:
+            return [Problem(where, f"{field}.node", f"node {node!r} has no bridge_address")]
+        if route.service == "nginx":
+            if not [s for s in target.nginx_sites if not s.tls]:
+                return [Problem(where, f"{field}.service", f"node {node!r} runs no plain nginx site")]
+            return []
+        found = self.find_service(node, route.service)
+        if found is None:
+            known = sorted(s.unit for _, s in target.services if s.port)
+            return [Problem(where, f"{field}.service", f"route {route.location!r} targets unknown "
+                            f"service {route.service!r} on {node}; declared: {', '.join(known)}")]
+        svc = found[1]
+        if svc.port is None:
+            return [Problem(where, f"{field}.service", f"service {svc.unit!r} has no port")]
+        if node != host.node and svc.bind == "loopback":
+            return [Problem(where, f"{field}.service", f"service {svc.unit!r} on {node} listens "
+                            "on loopback only; another host cannot reach it")]
+        return []
+
+    def _check_redirect(self, site: Site, route: Route, field: str, where: str) -> list[Problem]:
+        seen = [route.location]
+        current = route
+        while current.type == "redirect":
+            nxt = _matching_route(site, current.to)
+            # Landing on the catch-all "/" would accept any typo: a redirect must name a route.
+            if nxt is None or nxt.location == "/":
+                return [Problem(where, f"{field}.to",
+                                f"redirect {route.location!r} → {current.to!r} hits no route")]
+            if nxt.location in seen:
+                chain = " → ".join([*seen, nxt.location])
+                return [Problem(where, f"{field}.to", f"redirect loop: {chain}")]
+            seen.append(nxt.location)
+            current = nxt
+        return []
+
+    def _check_firewall(self, host: HostSpec, where: str) -> list[Problem]:
+        if host.firewall is None:
+            return []
+        problems = []
+        ports = Counter(f.port for f in host.firewall.forwards)
+        for i, fwd in enumerate(host.firewall.forwards):
+            field = f"firewall.forwards[{i}]"
+            if ports[fwd.port] > 1:
+                problems.append(Problem(where, f"{field}.port", f"port {fwd.port} forwarded twice"))
+            target = self.hosts.get(fwd.node)
+            if target is None:
+                problems.append(Problem(where, f"{field}.node", f"unknown node {fwd.node!r}"))
+                continue
+            listening = {s.port for _, s in target.services if s.port and s.bind != "loopback"}
+            if fwd.port not in listening:
+                problems.append(Problem(where, f"{field}.port", f"nothing on {fwd.node} listens on "
+                                        f"port {fwd.port} beyond loopback"))
+        return problems
+
+
+def _matching_route(site: Site, url: str) -> Route | None:
+    """The route nginx would pick for a URL: exact first, then the longest prefix."""
+    path = url.split("?", 1)[0]
+    exact = next((r for r in site.routes if r.match == "exact" and r.location == path), None)
+    if exact:
+        return exact
+    prefixes = [r for r in site.routes if r.match == "prefix" and path.startswith(r.location)]
+    return max(prefixes, key=lambda r: len(r.location), default=None)

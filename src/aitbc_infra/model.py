@@ -1,0 +1,260 @@
+"""The typed model of one host's data, field by field.
+
+Everything here checks a single value or a single host; checks that look across hosts
+(routes to other nodes, forwards, ports per host) live in `fleet.py`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from ipaddress import IPv4Address
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# systemd accepts ASCII letters, digits and ":-_.\" in unit names; we keep to the safe part.
+_UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}$")
+# The portable POSIX user name rule used by useradd's default NAME_REGEX.
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _matches(pattern: re.Pattern[str], what: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"not a valid {what}: {value!r}")
+        return value
+
+    return check
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"path must be absolute: {value!r}")
+    if posixpath.normpath(value) != value.rstrip("/") or "//" in value:
+        raise ValueError(f"path must be normalised (no '..', '.', '//'): {value!r}")
+    return value
+
+
+def _relative_path(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"path must be relative and stay inside its parent: {value!r}")
+    return value
+
+
+def _url_path(value: str) -> str:
+    if not value.startswith("/") or any(c in value for c in " \t\n;{}\"'"):
+        raise ValueError(f"not a URL path (must start with '/', no spaces or quotes): {value!r}")
+    return value
+
+
+UnitName = Annotated[str, AfterValidator(_matches(_UNIT, "systemd unit name"))]
+UserName = Annotated[str, AfterValidator(_matches(_USER, "unix user name"))]
+EnvName = Annotated[str, AfterValidator(_matches(_ENV, "environment variable name"))]
+HostName = Annotated[str, AfterValidator(_matches(_HOSTNAME, "DNS host name"))]
+FileName = Annotated[str, AfterValidator(_matches(_FILENAME, "file name"))]
+AbsPath = Annotated[str, AfterValidator(_absolute_path)]
+RelPath = Annotated[str, AfterValidator(_relative_path)]
+UrlPath = Annotated[str, AfterValidator(_url_path)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Service(Strict):
+    """One process of an app release: one systemd unit."""
+
+    unit: UnitName
+    description: str = ""
+    command: str | None = None  # arguments to the venv's python
+    asgi: str | None = None  # module:attribute, served by uvicorn
+    workers: int | None = Field(default=None, ge=1)
+    port: Port | None = None
+    bind: Literal["loopback", "bridge", "any"] = "loopback"
+    after: list[UnitName] = []
+    env: dict[EnvName, str] = {}
+    health: UrlPath | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_start(self) -> Service:
+        if (self.command is None) == (self.asgi is None):
+            raise ValueError(f"service {self.unit}: give exactly one of 'command' or 'asgi'")
+        if self.asgi and self.port is None:
+            raise ValueError(f"service {self.unit}: an 'asgi' service needs a 'port'")
+        if self.health and self.port is None:
+            raise ValueError(f"service {self.unit}: a 'health' path needs a 'port'")
+        return self
+
+    @property
+    def argv(self) -> str:
+        """The python arguments, with {host}/{port} still to be filled in."""
+        if self.asgi:
+            workers = f" --workers {self.workers}" if self.workers else ""
+            return f"-m uvicorn {self.asgi} --host {{host}} --port {{port}}{workers}"
+        return self.command or ""
+
+
+class App(Strict):
+    """An app release: sources installed into one venv, run as one user by its services."""
+
+    name: FileName
+    packages: list[FileName] = Field(min_length=1)
+    user: UserName
+    root: AbsPath
+    data_dirs: list[RelPath] = []
+    cors: bool = False
+    env: dict[EnvName, str] = {}
+    secrets: list[EnvName] = []
+    auth: dict[str, object] | None = None
+    peers: list[str] = []
+    services: list[Service] = Field(min_length=1)
+
+    @property
+    def venv(self) -> str:
+        return f"{self.root}/.venv"
+
+
+class Route(Strict):
+    """One nginx location."""
+
+    location: UrlPath
+    match: Literal["prefix", "exact"] = "prefix"
+    type: Literal["static", "spa", "alias", "proxy", "redirect", "status"]
+    path: str | None = None  # alias: directory under the root; proxy: URI to rewrite to
+    node: str | None = None  # proxy: another host of the inventory
+    service: str | None = None  # proxy: a unit with a port, or "nginx" for that host's site
+    websocket: bool = False
+    to: UrlPath | None = None  # redirect target
+    status: int | None = Field(default=None, ge=200, le=599)
+    body: str | None = None
+
+    _REQUIRED = {  # noqa: RUF012 - a class-level table, not a field
+        "alias": ("path",),
+        "proxy": ("service",),
+        "redirect": ("to",),
+        "status": ("status",),
+    }
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> Route:
+        missing = [f for f in self._REQUIRED.get(self.type, ()) if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.type} route needs {', '.join(missing)}")
+        if self.type == "alias":
+            _relative_path(self.path or "")
+        if self.type == "proxy" and self.path is not None:
+            _url_path(self.path)
+        return self
+
+    @property
+    def nginx_location(self) -> str:
+        return f"= {self.location}" if self.match == "exact" else self.location
+
+
+class Site(Strict):
+    """One nginx server block and its configuration file."""
+
+    config_name: FileName
+    server_name: HostName
+    listen: Port = 80
+    tls: bool = False
+    root: AbsPath | None = None
+    error_page_404: UrlPath | None = None
+    routes: list[Route] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _root_for_files(self) -> Site:
+        needs_root = [r.location for r in self.routes if r.type in ("static", "spa", "alias")]
+        if needs_root and not self.root:
+            raise ValueError(f"routes {needs_root} serve files but the site has no 'root'")
+        return self
+
+
+class Forward(Strict):
+    port: Port
+    node: str
+
+
+class Firewall(Strict):
+    host_services: list[Literal["ssh", "http", "https"]] = ["ssh"]
+    forwards: list[Forward] = []
+
+
+class User(Strict):
+    name: UserName
+    home: AbsPath
+    system: bool = True
+
+
+class WebContent(Strict):
+    source: str  # directory under the app sources
+    path: str  # directory under the site root ("" for the root itself)
+
+    @model_validator(mode="after")
+    def _relative(self) -> WebContent:
+        _relative_path(self.source)
+        if self.path:
+            _relative_path(self.path)
+        return self
+
+
+class SiteFact(Strict):
+    scheme: Literal["http", "https"]
+    certificate: FileName | None = None
+
+
+class Chain(Strict):
+    chain_id: str
+    block_time_seconds: int = Field(ge=1)
+    sync_interval_seconds: int = Field(ge=1)
+
+
+class HostSpec(Strict):
+    """Everything one host is: inventory data merged with its groups' data."""
+
+    name: str  # pyinfra's name for it ("@local" possible)
+    node: str  # our name for it, used in cross-host references
+    groups: list[str]
+    deploy_environment: Literal["production", "sandbox"] = "production"
+    public_address: IPv4Address | None = None
+    bridge_address: IPv4Address | None = None
+    wan_interface: str = "eth0"
+    bridge_interface: str = "incusbr0"
+    acme_server: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_bundle: AbsPath | None = None
+    acme_root_url: str | None = None
+    acme_root_file: AbsPath | None = None  # sandbox: the ACME server's root, trusted on hosts
+    acme_email: str = "admin@bubuit.net"
+    app_sources: str = "payload"
+    secrets_file: str | None = None
+    env_dir: AbsPath = "/etc/aitbc"
+    sites: dict[HostName, SiteFact]
+    chain: Chain
+    cors_origins: list[str] = []
+    base_packages: list[str] = []
+    packages: list[str] = []
+    users: list[User] = []
+    apps: list[App] = []
+    web_content: list[WebContent] = []
+    nginx_sites: list[Site] = []
+    firewall: Firewall | None = None
+
+    @property
+    def services(self) -> list[tuple[App, Service]]:
+        return [(app, svc) for app in self.apps for svc in app.services]
+
+    def bind_address(self, svc: Service) -> str:
+        if svc.bind == "loopback":
+            return "127.0.0.1"
+        if svc.bind == "any":
+            return "0.0.0.0"
+        return str(self.bridge_address)
+
+    @property
+    def site_root(self) -> str | None:
+        return next((s.root for s in self.nginx_sites if s.root), None)

@@ -1,0 +1,186 @@
+"""Render every file a host needs from the model: the one source for deploy, diff and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.model import App, HostSpec, Service, Site
+
+TEMPLATES = PROJECT_ROOT / "templates"
+NGINX_AVAILABLE = "/etc/nginx/sites-available"
+NGINX_ENABLED = "/etc/nginx/sites-enabled"
+SYSTEMD_DIR = "/etc/systemd/system"
+FIREHOL_CONF = "/etc/firehol/firehol.conf"
+ACME_WEBROOT = "/var/www/letsencrypt"
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+
+# secret lookup: (host node, env var name) -> value
+SecretLookup = Callable[[str, str], str]
+
+
+def redacted(_node: str, name: str) -> str:
+    """The offline stand-in for a secret: names it, never shows it."""
+    return f"<redacted:{name}>"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str  # absolute path on the host
+    content: str
+    kind: str  # nginx | unit | env | firehol | config
+    mode: str = "0644"
+    owner: str = "root"
+    group: str = "root"
+    unit: str | None = None  # the unit or nginx site this file belongs to
+    secret: bool = False  # carries secret values: never print its content
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # nginx, systemd and shell syntax, not HTML
+    )
+
+
+def _template(name: str, **context) -> str:
+    return _environment().get_template(name).render(**context)
+
+
+def env_file_path(host: HostSpec, svc: Service) -> str:
+    return f"{host.env_dir}/{svc.unit}.env"
+
+
+def _quote_env(value: str) -> str:
+    if "\n" in value:
+        raise ValueError("environment values cannot span lines")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
+                secrets: SecretLookup) -> dict[str, str]:
+    """Plain settings first, then secrets; sorted so the file is stable."""
+    fill = {"root": app.root}
+    env: dict[str, str] = {key: value.format(**fill) for key, value in app.env.items()}
+    if app.cors:
+        env["ALLOW_ORIGINS"] = ",".join(host.cors_origins)
+    if app.peers or "blockchain-node" in app.packages:
+        env["CHAIN_ID"] = host.chain.chain_id
+        env["BLOCK_TIME_SECONDS"] = str(host.chain.block_time_seconds)
+        env["SYNC_INTERVAL_SECONDS"] = str(host.chain.sync_interval_seconds)
+        env["PEERS"] = ",".join(fleet.peer_url(host, peer) for peer in app.peers)
+    if svc.port:
+        env["RPC_BIND_HOST"] = host.bind_address(svc)
+        env["RPC_BIND_PORT"] = str(svc.port)
+    for key, value in svc.env.items():
+        if value.startswith("service:"):
+            value = fleet.service_url(host, value.removeprefix("service:"))
+        env[key] = value.format(**fill)
+    plain = {key: _quote_env(env[key]) for key in sorted(env)}
+    hidden = {name: _quote_env(secrets(host.node, name)) for name in sorted(app.secrets)}
+    return {**plain, **hidden}
+
+
+def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
+    files = []
+    for app, svc in host.services:
+        env_file = env_file_path(host, svc)
+        argv = svc.argv.format(host=host.bind_address(svc), port=svc.port)
+        rw = [f"{app.root}/{d}" for d in app.data_dirs]
+        files.append(RenderedFile(
+            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", unit=svc.unit,
+            content=_template("systemd/service.j2", app=app, svc=svc, argv=argv,
+                              env_file=env_file, read_write_paths=rw),
+        ))
+        env = service_env(fleet, host, app, svc, secrets)
+        files.append(RenderedFile(
+            path=env_file, kind="env", unit=svc.unit, mode="0600", secret=bool(app.secrets),
+            content=_template("env/service.env.j2", unit=svc.unit, env=env),
+        ))
+    return files
+
+
+def _behind_proxy(fleet: Fleet, host: HostSpec) -> bool:
+    """True when another host's nginx forwards to this one (so the scheme comes from it)."""
+    return any(
+        route.type == "proxy" and route.service == "nginx" and route.node == host.node
+        for other in fleet.hosts.values() if other is not host
+        for site in other.nginx_sites for route in site.routes
+    )
+
+
+def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
+    upstreams = {
+        r.location: fleet.proxy_upstream(host, r) for r in site.routes if r.type == "proxy"
+    }
+    if site.tls:
+        cert = host.sites[site.server_name].certificate or site.server_name
+        content = _template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
+                            acme_webroot=ACME_WEBROOT,
+                            certificate_dir=f"{LETSENCRYPT_LIVE}/{cert}")
+    else:
+        content = _template("nginx/site.conf.j2", site=site, upstreams=upstreams,
+                            behind_proxy=_behind_proxy(fleet, host))
+    return RenderedFile(path=f"{NGINX_AVAILABLE}/{site.config_name}", kind="nginx",
+                        unit=site.config_name, content=content)
+
+
+def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
+    files = [_site_file(fleet, host, site) for site in host.nginx_sites]
+    if any(r.websocket for s in host.nginx_sites for r in s.routes):
+        files.append(RenderedFile(path="/etc/nginx/conf.d/aitbc-upgrade-map.conf", kind="nginx",
+                                  content=_template("nginx/upgrade-map.conf.j2")))
+    return files
+
+
+def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
+    if host.firewall is None:
+        return []
+    forwards = [
+        {"port": f.port, "address": str(fleet.hosts[f.node].bridge_address)}
+        for f in host.firewall.forwards
+    ]
+    content = _template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
+                        bridge=host.bridge_interface, host_services=host.firewall.host_services)
+    return [
+        RenderedFile(path=FIREHOL_CONF, kind="firehol", unit="firehol", content=content),
+        RenderedFile(path="/etc/default/firehol", kind="firehol", unit="firehol",
+                     content="# Managed by aitbc-infra\nSTART_FIREHOL=YES\n"),
+    ]
+
+
+def render_host(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> list[RenderedFile]:
+    files = (_nginx_files(fleet, host) + _unit_files(fleet, host, secrets)
+             + _firehol_files(fleet, host))
+    return sorted(files, key=lambda f: f.path)
+
+
+def render_fleet(fleet: Fleet, secrets: SecretLookup = redacted) -> dict[str, list[RenderedFile]]:
+    return {node: render_host(fleet, host, secrets) for node, host in sorted(fleet.hosts.items())}
+
+
+def write_tree(rendered: dict[str, list[RenderedFile]], out: Path) -> list[tuple[str, int, int]]:
+    """Write DIR/<node>/<absolute path>; returns (node, files, bytes) rows."""
+    rows = []
+    for node, files in rendered.items():
+        size = 0
+        for f in files:
+            target = out / node / f.path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = f.content.encode()
+            target.write_bytes(data)
+            size += len(data)
+        rows.append((node, len(files), size))
+    return rows

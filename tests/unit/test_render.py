@@ -1,0 +1,95 @@
+"""Rendering the production inventory: four hosts, the document's artefacts, deterministic."""
+
+import subprocess
+import sys
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.checks import parse_nginx_file
+from aitbc_infra.render import render_fleet
+
+
+def _by_path(fleet, node):
+    return {f.path: f for f in render_fleet(fleet)[node]}
+
+
+def test_every_host_gets_files(fleet):
+    rendered = render_fleet(fleet)
+    assert sorted(rendered) == ["aitbc", "at1", "ns3-aitbc", "ns3-root"]
+    assert all(rendered[node] for node in rendered)
+
+
+def test_rendering_is_deterministic(fleet, tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "aitbc_infra", "render", "--out",
+                        str(tmp_path / run)], check=True, capture_output=True, cwd=PROJECT_ROOT)
+        outs.append({p.relative_to(tmp_path / run): p.read_bytes()
+                     for p in (tmp_path / run).rglob("*") if p.is_file()})
+    assert outs[0] == outs[1]
+    assert len(outs[0]) >= 30
+
+
+def test_host_proxy_terminates_tls_and_forwards_websockets(fleet):
+    site = _by_path(fleet, "at1")["/etc/nginx/sites-available/aitbc-proxy.conf"]
+    servers = [d["block"] for d in parse_nginx_file(site.content) if d["directive"] == "server"]
+    listens = {" ".join(d["args"]) for s in servers for d in s if d["directive"] == "listen"}
+    assert "80" in listens and any(x.startswith("443 ssl") for x in listens)
+    tls = next(s for s in servers if any(d["args"][0] == "443" for d in s if d["directive"] == "listen"))
+    directives = {d["directive"]: d["args"] for d in tls}
+    assert directives["ssl_certificate"] == ["/etc/letsencrypt/live/bubuit.net/fullchain.pem"]
+    assert directives["ssl_certificate_key"] == ["/etc/letsencrypt/live/bubuit.net/privkey.pem"]
+    location = next(d for d in tls if d["directive"] == "location")
+    headers = {tuple(d["args"]) for d in location["block"] if d["directive"] == "proxy_set_header"}
+    assert ("Upgrade", "$http_upgrade") in headers and ("Host", "$host") in headers
+    proxy = next(d["args"][0] for d in location["block"] if d["directive"] == "proxy_pass")
+    assert proxy == "http://10.1.223.93:80"
+    plain = next(s for s in servers if s is not tls)
+    redirect = [d for loc in plain if loc["directive"] == "location" for d in loc["block"]
+                if d["directive"] == "return"]
+    assert redirect[0]["args"] == ["301", "https://$host$request_uri"]
+
+
+def test_host_units_restart_always_after_five_seconds(fleet):
+    files = _by_path(fleet, "at1")
+    for unit in ("aitbc-mock-coordinator", "aitbc-blockchain-node", "aitbc-blockchain-rpc",
+                 "aitbc-gpu-miner"):
+        text = files[f"/etc/systemd/system/{unit}.service"].content
+        assert "Restart=always\n" in text and "RestartSec=5\n" in text
+        assert "User=oib\n" in text
+        assert "WorkingDirectory=/home/oib/windsurf/aitbc/apps/blockchain-node\n" in text
+    mock = files["/etc/systemd/system/aitbc-mock-coordinator.service"].content
+    assert "--port 8090" in mock and "--host 10.1.223.1" in mock
+    assert "--port 9080" in files["/etc/systemd/system/aitbc-blockchain-rpc.service"].content
+
+
+def test_ns3_firehol_forwards_the_four_ports(fleet):
+    conf = _by_path(fleet, "ns3-root")["/etc/firehol/firehol.conf"].content
+    for port in (8000, 8081, 8082, 9080):
+        assert f"dnat4 to 192.168.100.10:{port} inface eth0 proto tcp dport {port}" in conf
+
+
+def test_ns3_front_proxies_rpc_to_node_3(fleet):
+    site = _by_path(fleet, "ns3-root")["/etc/nginx/sites-available/aitbc.keisanki.net"]
+    assert "proxy_pass http://192.168.100.10:8082;" in site.content
+    unit = _by_path(fleet, "ns3-aitbc")["/etc/systemd/system/aitbc-blockchain-rpc-3.service"]
+    assert "--port 8082" in unit.content
+
+
+def test_env_files_are_private_and_secrets_redacted(fleet):
+    files = _by_path(fleet, "aitbc")
+    env = files["/etc/aitbc/coordinator-api.env"]
+    assert env.mode == "0600" and env.owner == "root" and env.secret
+    for name in ("JWT_SECRET", "DATABASE_URL", "ADMIN_API_KEYS"):
+        assert f'{name}="<redacted:{name}>"' in env.content
+    exchange = files["/etc/aitbc/aitbc-exchange-api.env"].content
+    assert 'SESSION_SECRET="<redacted:SESSION_SECRET>"' in exchange
+    assert 'ALLOW_ORIGINS="http://localhost:3000,http://localhost:8080,' in exchange
+
+
+def test_chain_settings_reach_every_node(fleet):
+    rendered = render_fleet(fleet)
+    node1 = {f.path: f for f in rendered["aitbc"]}["/etc/aitbc/aitbc-blockchain-node-1.env"].content
+    assert 'BLOCK_TIME_SECONDS="2"' in node1 and 'SYNC_INTERVAL_SECONDS="10"' in node1
+    assert 'PEERS="http://aitbc.keisanki.net"' in node1
+    node3 = {f.path: f for f in rendered["ns3-aitbc"]}["/etc/aitbc/aitbc-blockchain-node-3.env"]
+    assert 'PEERS="https://aitbc.bubuit.net"' in node3.content
