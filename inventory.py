@@ -16,7 +16,9 @@ _at1_data = {
 }
 
 incus_host = [
-    ("@local", _at1_data) if AT1_CONNECTION == "local" else ("at1", {**_at1_data, "ssh_hostname": "localhost"}),
+    ("@local", _at1_data)
+    if AT1_CONNECTION == "local"
+    else ("at1", {**_at1_data, "ssh_hostname": "localhost"}),
 ]
 
 aitbc_container = [

@@ -11,3 +11,13 @@ class FileContent(FactBase):
 
     def process(self, output) -> str:
         return "\n".join(output).strip()
+
+
+class PathExists(FactBase):
+    """Whether a path exists, following symlinks (certbot's live/ files are links)."""
+
+    def command(self, path: str) -> str:
+        return f"test -e {path} && echo yes || echo no"
+
+    def process(self, output) -> bool:
+        return "".join(output).strip() == "yes"

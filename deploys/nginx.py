@@ -17,7 +17,7 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile]) -> None:
                                   path=f"{NGINX_ENABLED}/{site.config_name}",
                                   target=f"{NGINX_AVAILABLE}/{site.config_name}"))
     # Debian's catch-all default site would answer for unknown names: ours are the only ones.
-    changes.append(files.file(name="Disable the default site", path=f"{NGINX_ENABLED}/default",
+    changes.append(files.link(name="Disable the default site", path=f"{NGINX_ENABLED}/default",
                               present=False))
     validate = server.shell(name="Validate nginx configuration", commands=["nginx -t -q"],
                             _if=any_changed(*changes))

@@ -6,11 +6,11 @@ Let's Encrypt in production, the sandbox's pebble in the sandbox: the directory 
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import ACME_WEBROOT, LETSENCRYPT_LIVE, NGINX_ENABLED, _template
+from deploys.facts import PathExists
 
 ACME_CA_FILE = "/etc/aitbc/acme-server-ca.pem"
 BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
@@ -28,7 +28,7 @@ def deploy(spec: HostSpec) -> None:
         env = f"REQUESTS_CA_BUNDLE={ACME_CA_FILE} "
     for site in tls_sites:
         lineage = spec.sites[site.server_name].certificate or site.server_name
-        if host.get_fact(File, path=f"{LETSENCRYPT_LIVE}/{lineage}/fullchain.pem"):
+        if host.get_fact(PathExists, path=f"{LETSENCRYPT_LIVE}/{lineage}/fullchain.pem"):
             continue
         files.put(name=f"ACME bootstrap site for {site.server_name}",
                   src=StringIO(_template("nginx/acme-bootstrap.conf.j2",

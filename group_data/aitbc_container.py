@@ -134,7 +134,7 @@ apps = [
             {
                 "unit": "aitbc-exchange-api",
                 "description": "AITBC exchange API",
-                "asgi": "exchange_api.app:app",
+                "asgi": "exchange_api.main:app",
                 "port": 8085,
                 "health": "/health",
             },

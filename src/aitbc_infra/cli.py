@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Callable
 
-
 from aitbc_infra.errors import UserError
 
 __all__ = ["UserError", "main"]
@@ -14,9 +13,10 @@ __all__ = ["UserError", "main"]
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from aitbc_infra.commands import register_offline
+    from aitbc_infra.rollout import register_deploy
     from aitbc_infra.sandbox.cli import register as register_sandbox
 
-    return [register_offline, register_sandbox]
+    return [register_offline, register_deploy, register_sandbox]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,11 +39,14 @@ def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
 
 def validate_inventory(inventory_file: str) -> None:
     """Called at the end of an inventory file: stop pyinfra before it connects anywhere."""
+    from aitbc_infra.secrets import MissingSecrets, SecretStore
+
     if str(Path(inventory_file).resolve()) in _loading:
         return
     try:
-        load_fleet(inventory_file)
-    except (ModelError, InventoryError) as exc:
+        # A deploy needs every secret of every host: check them all before the first change.
+        SecretStore.for_fleet(load_fleet(inventory_file))
+    except (ModelError, InventoryError, MissingSecrets) as exc:
         print(f"aitbc-infra: {inventory_file}: {exc}", file=sys.stderr)
         # SystemExit passes through pyinfra's wrapper for errors in inventory code.
         raise SystemExit(2) from None

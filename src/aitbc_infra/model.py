@@ -18,7 +18,8 @@ _UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}$")
 # The portable POSIX user name rule used by useradd's default NAME_REGEX.
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -1,0 +1,1 @@
+"""AITBC demo payload: trade-exchange."""

@@ -1,0 +1,47 @@
+"""Health of a deployed fleet: every service's health path, asked on its own host over SSH."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aitbc_infra.fleet import Fleet
+
+
+@dataclass
+class Health:
+    node: str
+    unit: str
+    url: str
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "200"
+
+
+def health_table(fleet: Fleet, runner: Callable | None = None) -> list[Health]:
+    """One SSH round trip per host: curl every health URL there, read back the status codes."""
+    if runner is None:
+        from aitbc_infra.sandbox import ssh_run as runner
+    rows = []
+    for node, host in fleet.hosts.items():
+        checks = [(svc.unit, f"{fleet.service_url(host, svc.unit)}{svc.health}")
+                  for _, svc in host.services if svc.health]
+        if not checks:
+            continue
+        script = "; ".join(
+            f"echo {shlex.quote(unit)} $(curl -s -o /dev/null -m 5 -w '%{{http_code}}' "
+            f"{shlex.quote(url)})" for unit, url in checks
+        )
+        result = runner(node, script)
+        codes = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+        rows += [Health(node, unit, url, codes.get(unit, "unreachable")) for unit, url in checks]
+    return rows
+
+
+def print_table(rows: list[Health]) -> None:
+    print(f"\n{'HOST':<10} {'SERVICE':<30} {'HEALTH URL':<42} STATUS")
+    for r in rows:
+        print(f"{r.node:<10} {r.unit:<30} {r.url:<42} {r.status}{'' if r.ok else '  FAIL'}")

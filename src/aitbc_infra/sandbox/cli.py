@@ -1,0 +1,94 @@
+"""`aitbc-infra sandbox up | down | status | ssh HOST [CMD...]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from aitbc_infra.sandbox.plan import MACHINE_NAMES
+
+
+def _up(args: argparse.Namespace) -> int:
+    from aitbc_infra.sandbox.fleet import SandboxError, ensure_up
+
+    try:
+        inv = ensure_up()
+    except SandboxError as exc:
+        from aitbc_infra.cli import UserError
+
+        raise UserError(str(exc)) from exc
+    print(inv)
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from aitbc_infra.sandbox.fleet import down
+
+    down()
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from aitbc_infra.sandbox.fleet import status
+
+    rows = status()
+    print(f"{'HOST':<10} {'ADDRESS':<15} {'SYSTEMD':<12} SSH")
+    for r in rows:
+        print(f"{r.host:<10} {r.address:<15} {r.state:<12} {'yes' if r.ssh else 'no'}")
+    return 0 if all(r.state == "running" for r in rows) else 1
+
+
+def _ssh(args: argparse.Namespace) -> int:
+    from aitbc_infra.sandbox.fleet import _require_root
+    from aitbc_infra.sandbox.ssh import ssh_argv
+
+    _require_root()  # the key and known_hosts are root's
+    argv = ssh_argv(args.host, *args.cmd, batch=False)
+    os.execvp(argv[0], argv)  # interactive: hand the terminal to ssh
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    sandbox = subparsers.add_parser(
+        "sandbox",
+        help="local test fleet: 4 systemd-nspawn machines mirroring production",
+        description="Four Debian 12 systemd-nspawn machines (at1, aitbc, ns3-root, ns3-aitbc) on "
+        "their own bridges (10.231.0.0/16), plus a pebble ACME server; state in .sandbox/. "
+        "Needs root.",
+    )
+    sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+
+    p = sub.add_parser("up", help="build the image if needed, boot the fleet (no-op if running)",
+                       description="Build/cache the image, create the bridges, start pebble, "
+                       "boot the four machines and write .sandbox/inventory.py. Idempotent: on "
+                       "a running sandbox it changes nothing. Prints the inventory path.")
+    p.set_defaults(func=_up)
+
+    p = sub.add_parser("down", help="stop the fleet; leaves no process, mount or link",
+                       description="Stop the machines (orderly, then SIGKILL after 20 s), "
+                       "discard their overlays, stop pebble and remove the bridges. The "
+                       "cached image and the keys stay.")
+    p.set_defaults(func=_down)
+
+    p = sub.add_parser("status", help="per host: address, systemd state, ssh reachable",
+                       description="Table of host, address, `systemctl is-system-running` and "
+                       "whether ssh answers. Exit status 0 only if every host is running.")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("ssh", help="ssh into a sandbox machine (ProxyJump for containers)",
+                       description="Exec ssh -F .sandbox/ssh_config HOST [CMD...].")
+    p.add_argument("host", choices=MACHINE_NAMES, metavar="HOST",
+                   help="one of: " + ", ".join(MACHINE_NAMES))
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run instead of a shell")
+    p.set_defaults(func=_ssh)
+
+    p = sub.add_parser("deploy", help="sandbox up, deploy the whole site, print health and URL",
+                       description="Boot the sandbox if needed, generate its secrets, run "
+                       "`pyinfra .sandbox/inventory.py deploys/site.py`, then print a health "
+                       "table of every service and where to look.")
+    p.set_defaults(func=_deploy)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from aitbc_infra.rollout import sandbox_deploy
+
+    return sandbox_deploy(args)

@@ -1,0 +1,167 @@
+"""Bring the whole sandbox up, down, or report on it. The public API lives here."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aitbc_infra.sandbox import image, inventory, machines, network, pebble, procs, ssh
+from aitbc_infra.sandbox.paths import Paths, paths
+from aitbc_infra.sandbox.plan import BRIDGES, MACHINES
+
+Progress = Callable[[str], None]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be brought to the requested state (message says what to look at)."""
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        # Bridges, overlay mounts and nspawn all need it; fail before touching anything.
+        from aitbc_infra.cli import UserError
+
+        raise UserError("sandbox commands need root")
+
+
+@contextmanager
+def _locked(p: Paths) -> Iterator[None]:
+    """One up/down at a time per checkout (tests and a shell may race)."""
+    p.state.mkdir(parents=True, exist_ok=True)
+    with open(p.state / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    # A running sandbox is left byte-for-byte alone (mtimes included) by a second `up`.
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _parallel(fn: Callable, items) -> list:
+    with ThreadPoolExecutor(max_workers=len(MACHINES)) as pool:
+        return list(pool.map(fn, items))
+
+
+def is_up(p: Paths | None = None) -> bool:
+    """Every process ours and alive, every link in place, and sshd answering everywhere."""
+    p = p or paths()
+    if not all(network.link_exists(br.name) for br in BRIDGES) or not network.route_in_place():
+        return False
+    if not pebble.running(p):
+        return False
+    for m in MACHINES:
+        if machines.running_pid(p, m) is None:
+            return False
+        if not all(network.is_attached(link.host_ifname, link.bridge) for link in m.links[1:]):
+            return False
+    if not p.inventory.exists():
+        return False
+    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, MACHINES))
+
+
+def ensure_up(progress: Progress = print) -> Path:
+    """Bring the fleet up (or leave a running one alone); returns the inventory path."""
+    _require_root()
+    p = paths()
+    with _locked(p):
+        if is_up(p):
+            progress("[up] sandbox already running")
+            return p.inventory
+        _up(p, progress)
+    return p.inventory
+
+
+def _up(p: Paths, progress: Progress) -> None:
+    t0 = time.monotonic()
+    img = image.ensure_image(progress)
+    ssh.ensure_keys(p)
+    ssh.write_known_hosts(p)
+    ssh.write_ssh_config(p)
+    progress("[net] bridges " + ", ".join(f"{b.name} ({b.subnet})" for b in BRIDGES))
+    network.bridges_up()
+    progress(f"[acme] pebble on {pebble.ACME_URL} (HTTP-01 via challtestsrv DNS)")
+    pebble.start(p)
+    for m in MACHINES:
+        if machines.running_pid(p, m) is not None:
+            machines.attach_extra(m)  # in case only the bridge was lost
+            continue
+        progress(f"[boot] {m.name} ({', '.join(link.address for link in m.links)})")
+        machines.mount_overlay(p, m, img)
+        machines.configure(p, m)
+        machines.start(p, m)
+    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), MACHINES)
+    bad = {name: state for name, state in states if state != "running"}
+    if bad:
+        detail = []
+        for name, state in bad.items():
+            failed = ssh.ssh_run(name, "systemctl --failed --no-legend", timeout=15).stdout
+            detail.append(f"{name}: {state} {failed.strip()}")
+        raise SandboxError("machines did not reach 'running' (logs in "
+                           f"{p.logs}):\n  " + "\n  ".join(detail))
+    _write_if_changed(p.inventory, inventory.render(p))
+    progress(f"[up] sandbox running in {time.monotonic() - t0:.1f} s; inventory {p.inventory}")
+
+
+def down(progress: Progress = print) -> None:
+    """Stop everything `up` started; leaves no process, mount or link behind."""
+    _require_root()
+    p = paths()
+    with _locked(p):
+        def stop(m):
+            if machines.running_pid(p, m) is not None:
+                progress(f"[down] {m.name}")
+            if machines.stop(p, m):
+                progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
+                         f" killed (see {p.logs / (m.name + '.log')})")
+            machines.unmount_overlay(p, m, purge=True)
+        with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
+            stopping = acme.submit(pebble.stop, p)
+            _parallel(stop, MACHINES)
+            stopping.result()
+        progress("[down] pebble stopped, removing bridges")
+        # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
+        for m in MACHINES:
+            for link in m.links[1:]:
+                if link.host_ifname and network.link_exists(link.host_ifname):
+                    subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
+        network.bridges_down()
+        p.inventory.unlink(missing_ok=True)  # no fleet, no inventory pointing at one
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    host: str
+    address: str
+    state: str  # systemctl is-system-running, or "down" / "unreachable"
+    ssh: bool
+
+
+def status() -> list[HostStatus]:
+    _require_root()
+    p = paths()
+
+    def one(m) -> HostStatus:
+        if machines.running_pid(p, m) is None:
+            return HostStatus(m.name, m.ssh_address, "down", False)
+        state = ssh.system_state(m.name)
+        return HostStatus(m.name, m.ssh_address, state or "unreachable", state is not None)
+
+    return _parallel(one, MACHINES)
+
+
+def pids() -> dict[str, int | None]:
+    """PIDs of every process the sandbox started (for tests and diagnostics)."""
+    p = paths()
+    out = {m.name: machines.running_pid(p, m) for m in MACHINES}
+    for name in ("pebble", "challtestsrv"):
+        out[name] = procs.read_pid(p.pids / f"{name}.pid")
+    return out

@@ -1,0 +1,36 @@
+"""Shared fixtures for the sandbox suite (root, real nspawn machines).
+
+One fleet per test session: `sandbox_inventory` brings it up once and never tears it down, so
+every sandbox test module shares it (and a developer's running sandbox is reused as is).
+test_fleet.py is the exception: it checks `up` from nothing and `down`, so it is moved to the
+front of the run (see pytest_collection_modifyitems) and boots the fleet again when it is done.
+Run the suite as root; `aitbc-infra sandbox down` afterwards if you want the machines gone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # Stable sort: test_fleet.py first, everything else keeps its order.
+    items.sort(key=lambda item: 0 if item.path.name == "test_fleet.py" else 1)
+
+
+@pytest.fixture(scope="session")
+def require_root() -> None:
+    # No skips: a sandbox test that silently does nothing is worse than a red one.
+    if os.geteuid() != 0:
+        pytest.fail("the sandbox tests need root (bridges, overlay mounts, systemd-nspawn)",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox_inventory(require_root) -> Path:
+    """Path of the generated pyinfra inventory of a running sandbox fleet."""
+    from aitbc_infra.sandbox import ensure_up
+
+    return ensure_up()
