@@ -1,0 +1,150 @@
+"""`pyinfra <sandbox inventory> deploys/site.py` against real hosts: converge, idempotence,
+minimal change. The first run in CI meets bare machines (test_fleet.py ends with a fresh `up`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from deploy_helpers import deploy, fetch, host_state, variant_inventory
+
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.sandbox import ssh_run
+
+# The document's 18 routes, seen from the internet through at1's TLS proxy:
+# path asked -> (status, redirect target or None, marker in the body or None)
+ROUTES = {
+    "/": (200, None, 'content="website"'),
+    "/explorer/": (200, None, 'content="explorer"'),
+    "/explorer/blocks/42": (200, None, 'content="explorer"'),  # SPA fallback
+    "/marketplace/": (200, None, 'content="marketplace"'),
+    "/docs/": (200, None, 'content="docs"'),
+    "/Exchange": (200, None, "trade-exchange"),
+    "/exchange": (301, "https://aitbc.bubuit.net/Exchange", None),
+    "/api/health": (200, None, '"service": "coordinator-api"'),
+    "/api/explorer/blocks": (200, None, '"service": "coordinator-api"'),
+    "/api/users/": (200, None, '"service": "coordinator-api"'),
+    "/api/trades/recent": (200, None, '"service": "exchange-api"'),
+    "/api/orders/orderbook": (200, None, '"service": "exchange-api"'),
+    "/admin/stats": (401, None, '"service": "coordinator-api"'),  # X-Api-Key required
+    "/rpc/head": (200, None, '"service": "blockchain-node"'),
+    "/wallet/": (200, None, '"service": "wallet-daemon"'),
+    "/v1/health": (200, None, '"service": "mock-coordinator"'),
+    "/health": (200, None, "OK"),
+    "/Marketplace": (301, "https://aitbc.bubuit.net/marketplace/", None),
+    "/BrowserWallet": (301, "https://aitbc.bubuit.net/docs/browser-wallet.html", None),
+}
+
+
+@pytest.fixture(scope="module")
+def first_run(sandbox_inventory):
+    run = deploy(sandbox_inventory)
+    assert run.returncode == 0, run.output[-4000:]
+    return run
+
+
+def test_first_run_converges_and_every_unit_is_active(first_run, sandbox_inventory):
+    fleet = load_fleet(sandbox_inventory)
+    for node, host in fleet.hosts.items():
+        units = [svc.unit for _, svc in host.services]
+        if host.nginx_sites:
+            units.append("nginx")
+        if not units:
+            continue
+        out = ssh_run(node, "systemctl is-active " + " ".join(units)).stdout.split()
+        assert out == ["active"] * len(units), f"{node}: {dict(zip(units, out, strict=False))}"
+
+
+@pytest.mark.parametrize("path", sorted(ROUTES))
+def test_route_through_tls_proxy(first_run, path):
+    status, location, marker = ROUTES[path]
+    got_status, got_location, body = fetch(path)
+    assert got_status == status, f"{path}: {got_status} {body[:200]}"
+    if location:
+        assert got_location == location
+    if marker:
+        assert marker in body, f"{path}: marker {marker!r} not in {body[:200]!r}"
+
+
+def test_admin_accepts_the_configured_key(first_run, sandbox_inventory):
+    from aitbc_infra.sandbox import paths
+    from aitbc_infra.secrets import read_secrets_file
+
+    key = read_secrets_file(paths().secrets)["ADMIN_API_KEYS"].split(",")[0]
+    status, _, body = fetch("/admin/stats", headers={"X-Api-Key": key})
+    assert status == 200, body[:200]
+
+
+def test_http_redirects_to_https(first_run):
+    out = ssh_run("ns3-root", "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "
+                  "http://aitbc.bubuit.net/rpc/head").stdout
+    assert out == "301 https://aitbc.bubuit.net/rpc/head"
+
+
+@pytest.mark.parametrize("port", [8000, 8081, 8082, 9080])
+def test_ns3_forwards_answer_on_the_public_address(first_run, port):
+    # From at1, over the sandbox "internet", to ns3-root's public address.
+    out = ssh_run("at1", f"curl -s -m 5 http://10.231.0.3:{port}/"
+                  + ("v1/health" if port == 8000 else "rpc/head")).stdout
+    assert '"service"' in out, f"port {port}: {out[:200]}"
+
+
+def test_node_1_sees_node_3_through_ns3_front(first_run):
+    deadline = time.monotonic() + 40  # peers are polled every 10 s
+    peers = {}
+    while time.monotonic() < deadline:
+        status, _, body = fetch("/rpc/peers")
+        peers = json.loads(body) if status == 200 else {}
+        if "node-3" in body and '"height"' in body:
+            break
+        time.sleep(2)
+    assert "node-3" in json.dumps(peers), peers
+
+
+def test_second_run_changes_and_restarts_nothing(first_run, sandbox_inventory):
+    before = host_state(sandbox_inventory)
+    run = deploy(sandbox_inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed == 0, run.changed_operations()
+    after = host_state(sandbox_inventory)
+    assert after == before
+
+
+def test_one_route_change_touches_one_file_and_reloads_one_nginx(first_run, sandbox_inventory,
+                                                                   tmp_path):
+    before = host_state(sandbox_inventory)
+    variant = variant_inventory(tmp_path, "aitbc_container", '"to": "/marketplace/"',
+                                '"to": "/marketplace/index.html"')
+    try:
+        assert deploy(variant).returncode == 0
+        after = host_state(variant)
+        changed = {(node, path) for node in before for path, digest in before[node]["files"].items()
+                   if after[node]["files"][path] != digest}
+        assert changed == {("aitbc", "/etc/nginx/sites-available/aitbc.bubuit.net")}
+        reloaded = {node for node in before
+                    if before[node]["nginx_workers"] != after[node]["nginx_workers"]}
+        assert reloaded == {"aitbc"}
+        assert all(before[n]["units"] == after[n]["units"] for n in before)
+        assert fetch("/Marketplace")[1] == "https://aitbc.bubuit.net/marketplace/index.html"
+    finally:
+        assert deploy(sandbox_inventory).returncode == 0
+
+
+def test_one_env_change_restarts_that_service_only(first_run, sandbox_inventory, tmp_path):
+    before = host_state(sandbox_inventory)
+    variant = variant_inventory(tmp_path, "aitbc_container", '"user": "aitbc-wallet",',
+                                '"user": "aitbc-wallet", "env": {"WALLET_NAME": "sandbox"},')
+    try:
+        assert deploy(variant).returncode == 0
+        after = host_state(variant)
+        restarted = {(node, unit) for node in before
+                     for unit, started in before[node]["units"].items()
+                     if after[node]["units"][unit] != started}
+        assert restarted == {("aitbc", "aitbc-wallet-daemon")}
+        changed = {(node, path) for node in before for path, digest in before[node]["files"].items()
+                   if after[node]["files"][path] != digest}
+        assert changed == {("aitbc", "/etc/aitbc/aitbc-wallet-daemon.env")}
+    finally:
+        assert deploy(sandbox_inventory).returncode == 0
