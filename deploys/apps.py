@@ -20,7 +20,7 @@ from aitbc_infra.render import RenderedFile
 from aitbc_infra.wheelhouse import MANIFEST, build_wheelhouse
 from deploys.context import fleet
 from deploys.facts import FileContent
-from deploys.upload import put_rendered
+from deploys.upload import upload
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
@@ -59,7 +59,7 @@ def _install(app: App):
     )
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile]) -> None:
+def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], existing: dict) -> None:
     if not spec.apps:
         return
     wheelhouse()
@@ -69,7 +69,7 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile]) -> None:
     for f in rendered.values():
         if f.kind in ("unit", "env"):
             by_unit.setdefault(f.unit, []).append(f)
-    unit_ops = {unit: [put_rendered(f) for f in fs] for unit, fs in sorted(by_unit.items())}
+    unit_ops = {unit: [upload(f, existing) for f in fs] for unit, fs in sorted(by_unit.items())}
     systemd.daemon_reload(name="systemd daemon-reload",
                           _if=any_changed(*[op for ops in unit_ops.values() for op in ops]))
     for app in spec.apps:

@@ -21,3 +21,16 @@ class PathExists(FactBase):
 
     def process(self, output) -> bool:
         return "".join(output).strip() == "yes"
+
+
+class LiveRulesDigest(FactBase):
+    """A digest of the live iptables rules (both backends), packet counters left out."""
+
+    SHELL = ("{ iptables-save; iptables-legacy-save; } 2>/dev/null | grep -v '^#' "
+             "| sed 's/\\[[0-9]*:[0-9]*\\]//' | sha256sum | cut -d' ' -f1")
+
+    def command(self) -> str:
+        return self.SHELL
+
+    def process(self, output) -> str:
+        return "\n".join(output).strip()

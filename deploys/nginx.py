@@ -5,13 +5,13 @@ from pyinfra.operations.util import any_changed
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import NGINX_AVAILABLE, NGINX_ENABLED, RenderedFile
-from deploys.upload import put_rendered
+from deploys.upload import upload
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile]) -> None:
+def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], existing: dict) -> None:
     if not spec.nginx_sites:
         return
-    changes = [put_rendered(f) for f in rendered.values() if f.kind == "nginx"]
+    changes = [upload(f, existing) for f in rendered.values() if f.kind == "nginx"]
     for site in spec.nginx_sites:
         changes.append(files.link(name=f"Enable site {site.config_name}",
                                   path=f"{NGINX_ENABLED}/{site.config_name}",

@@ -6,14 +6,17 @@ Every role reads the validated model; none repeats a fact. Roles a host has noth
 
 from deploys import apps, base, firewall, nginx, tls, trust, website
 from deploys.context import rendered, this_host
+from deploys.upload import current_state
 
 spec = this_host()
 files = rendered(spec)
+# One round trip for the state of every managed file of this host.
+existing = current_state(list(files.values()))
 
 base.deploy(spec)
 trust.deploy(spec)
-apps.deploy(spec, files)
+apps.deploy(spec, files, existing)
 website.deploy(spec)
 tls.deploy(spec)
-nginx.deploy(spec, files)
-firewall.deploy(spec, files)
+nginx.deploy(spec, files, existing)
+firewall.deploy(spec, files, existing)

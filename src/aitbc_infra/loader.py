@@ -16,8 +16,11 @@ class InventoryError(Exception):
     """The inventory file itself cannot be read (missing, syntax error, ...)."""
 
 
-def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
-    """`root` holds group_data/ (default: this project, where pyinfra runs from)."""
+def load_pyinfra_inventory(inventory: Path | str, root: Path | None = None):
+    """pyinfra's own Inventory for the file, built offline (no connection is made).
+
+    `root` holds group_data/ (default: this project, where pyinfra runs from).
+    """
     from pyinfra.api import State
     from pyinfra.context import ctx_state
     from pyinfra_cli.exceptions import UnexpectedExternalError
@@ -29,12 +32,16 @@ def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
     _loading.add(str(path))
     try:
         with ctx_state.use(State()):
-            pyinfra_inventory = make_inventory_from_files(str(path), cwd=str(root or PROJECT_ROOT))
+            return make_inventory_from_files(str(path), cwd=str(root or PROJECT_ROOT))
     except UnexpectedExternalError as exc:
         raise InventoryError(f"{exc.filename}: {exc.e!r}") from exc
     finally:
         _loading.discard(str(path))
-    return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem)
+
+
+def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
+    path = Path(inventory).resolve()
+    return Fleet.from_pyinfra(load_pyinfra_inventory(path, root), file_group=path.stem)
 
 
 def validate_inventory(inventory_file: str) -> None:

@@ -35,6 +35,15 @@ def ensure_sandbox_secrets(path: Path, names: list[str]) -> None:
     path.chmod(0o600)
 
 
+def write_sandbox_secrets(path: Path) -> None:
+    """Every secret name the production model declares, with a random sandbox value."""
+    from aitbc_infra.loader import load_fleet
+
+    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
+    ensure_sandbox_secrets(path, sorted({s for h in fleet.hosts.values() for a in h.apps
+                                         for s in a.secrets}))
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from aitbc_infra.commands import load_or_explain
 
@@ -67,9 +76,6 @@ def sandbox_deploy(args: argparse.Namespace) -> int:
         raise UserError("the SPAs are not built: run payload/build-spas.sh (./dev deploy does)")
     inventory = ensure_up()
     p = paths()
-    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
-    names = sorted({s for h in fleet.hosts.values() for a in h.apps for s in a.secrets})
-    ensure_sandbox_secrets(p.secrets, names)
     print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)
     code = run_pyinfra(inventory)
     if code != 0:

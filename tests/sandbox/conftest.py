@@ -34,3 +34,13 @@ def sandbox_inventory(require_root) -> Path:
     from aitbc_infra.sandbox import ensure_up
 
     return ensure_up()
+
+
+@pytest.fixture(scope="session")
+def deployed_inventory(sandbox_inventory) -> Path:
+    """The sandbox with the whole site deployed (a no-op run when it already is)."""
+    from deploy_helpers import deploy
+
+    run = deploy(sandbox_inventory)
+    assert run.returncode == 0, run.output[-4000:]
+    return sandbox_inventory

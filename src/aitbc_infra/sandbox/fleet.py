@@ -72,7 +72,11 @@ def ensure_up(progress: Progress = print) -> Path:
     """Bring the fleet up (or leave a running one alone); returns the inventory path."""
     _require_root()
     p = paths()
+    from aitbc_infra.rollout import write_sandbox_secrets
+
     with _locked(p):
+        # The inventory names this file: deploys need it before they connect.
+        write_sandbox_secrets(p.secrets)
         if is_up(p):
             progress("[up] sandbox already running")
             return p.inventory
