@@ -10,8 +10,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from pyinfra import host
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra import PROJECT_ROOT
@@ -19,8 +18,8 @@ from aitbc_infra.model import App, HostSpec
 from aitbc_infra.render import RenderedFile
 from aitbc_infra.wheelhouse import MANIFEST, build_wheelhouse
 from deploys.context import fleet
-from deploys.facts import FileContent
-from deploys.upload import upload
+from deploys.managed import PathState, sha256, sync_tree, upload
+from deploys.units import converge, unit_states
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
@@ -41,11 +40,16 @@ def wheelhouse() -> dict:
     return {p: (manifest[p]["project"], manifest[p]["release_id"]) for p in packages}
 
 
-def _install(app: App):
+def release_marker(app: App) -> str:
+    return f"{app.venv}/{RELEASE_MARKER}"
+
+
+def _install(app: App, states: dict[str, PathState]):
     built = wheelhouse()
     release = "-".join(built[p][1] for p in app.packages)
-    marker = f"{app.venv}/{RELEASE_MARKER}"
-    if host.get_fact(FileContent, path=marker) == release:
+    marker = release_marker(app)
+    current = states.get(marker)
+    if current and current.sha256 == sha256(f"{release}\n".encode()):
         return None
     projects = " ".join(built[p][0] for p in app.packages)
     return server.shell(
@@ -59,24 +63,21 @@ def _install(app: App):
     )
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], existing: dict) -> None:
+def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
     if not spec.apps:
         return
     wheelhouse()
-    files.sync(name="Upload wheelhouse", src=str(WHEELHOUSE_LOCAL), dest=WHEELHOUSE_REMOTE,
-               delete=True, mode="0644", dir_mode="0755")
+    sync_tree(WHEELHOUSE_LOCAL, WHEELHOUSE_REMOTE, states)
     by_unit: dict[str, list[RenderedFile]] = {}
     for f in rendered.values():
         if f.kind in ("unit", "env"):
             by_unit.setdefault(f.unit, []).append(f)
-    unit_ops = {unit: [upload(f, existing) for f in fs] for unit, fs in sorted(by_unit.items())}
+    unit_ops = {unit: [upload(f, states) for f in fs] for unit, fs in sorted(by_unit.items())}
     systemd.daemon_reload(name="systemd daemon-reload",
                           _if=any_changed(*[op for ops in unit_ops.values() for op in ops]))
+    running = unit_states([svc.unit for _, svc in spec.services])
     for app in spec.apps:
-        install = _install(app)
+        install = _install(app, states)
         for svc in app.services:
             changed = unit_ops[svc.unit] + ([install] if install else [])
-            systemd.service(name=f"{svc.unit}: enabled and running", service=f"{svc.unit}.service",
-                            running=True, enabled=True)
-            systemd.service(name=f"{svc.unit}: restart on change", service=f"{svc.unit}.service",
-                            restarted=True, _if=any_changed(*changed))
+            converge(svc.unit, running.get(svc.unit), changed)

@@ -13,16 +13,6 @@ class FileContent(FactBase):
         return "\n".join(output).strip()
 
 
-class PathExists(FactBase):
-    """Whether a path exists, following symlinks (certbot's live/ files are links)."""
-
-    def command(self, path: str) -> str:
-        return f"test -e {path} && echo yes || echo no"
-
-    def process(self, output) -> bool:
-        return "".join(output).strip() == "yes"
-
-
 class LiveRulesDigest(FactBase):
     """A digest of the live iptables rules (both backends), packet counters left out."""
 
@@ -34,3 +24,42 @@ class LiveRulesDigest(FactBase):
 
     def process(self, output) -> str:
         return "\n".join(output).strip()
+
+
+class UnitStates(FactBase):
+    """{unit: (ActiveState, UnitFileState)} for the given units, in one systemctl call."""
+
+    def command(self, units: list[str]) -> str:
+        return "systemctl show -p Id -p ActiveState -p UnitFileState " + " ".join(
+            f"{u}.service" for u in units)
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output) -> dict[str, tuple[str, str]]:
+        result, current = {}, {}
+        for line in [*output, ""]:
+            if line.strip():
+                key, _, value = line.partition("=")
+                current[key] = value
+            elif current:
+                unit = current.get("Id", "").removesuffix(".service")
+                result[unit] = (current.get("ActiveState", ""), current.get("UnitFileState", ""))
+                current = {}
+        return result
+
+
+class UserEntries(FactBase):
+    """{user: (home, shell)} for those of the given users that exist."""
+
+    def command(self, users: list[str]) -> str:
+        return "getent passwd " + " ".join(users) + " || true"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output) -> dict[str, tuple[str, str]]:
+        entries = (line.split(":") for line in output if line.count(":") >= 6)
+        return {e[0]: (e[5], e[6]) for e in entries}

@@ -8,15 +8,15 @@ from pyinfra.operations.util import any_changed
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import FIREHOL_CONF, RenderedFile
 from deploys.facts import FileContent, LiveRulesDigest
-from deploys.upload import upload
+from deploys.managed import PathState, upload
 
 APPLIED_DIGEST = "/var/lib/aitbc/firehol-applied.sha256"
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], existing: dict) -> None:
+def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
     if spec.firewall is None:
         return
-    changes = [upload(f, existing) for f in rendered.values() if f.kind == "firehol"]
+    changes = [upload(f, states) for f in rendered.values() if f.kind == "firehol"]
     drifted = host.get_fact(LiveRulesDigest) != host.get_fact(FileContent, path=APPLIED_DIGEST)
     apply_commands = [
         f"firehol {FIREHOL_CONF} start",

@@ -1,27 +1,30 @@
 """nginx sites: upload, enable, validate with `nginx -t`, reload only when something changed."""
 
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import NGINX_AVAILABLE, NGINX_ENABLED, RenderedFile
-from deploys.upload import upload
+from deploys.managed import PathState, symlink, upload
+from deploys.units import converge, unit_states
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], existing: dict) -> None:
+def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
     if not spec.nginx_sites:
         return
-    changes = [upload(f, existing) for f in rendered.values() if f.kind == "nginx"]
-    for site in spec.nginx_sites:
-        changes.append(files.link(name=f"Enable site {site.config_name}",
-                                  path=f"{NGINX_ENABLED}/{site.config_name}",
-                                  target=f"{NGINX_AVAILABLE}/{site.config_name}"))
-    # Debian's catch-all default site would answer for unknown names: ours are the only ones.
-    changes.append(files.link(name="Disable the default site", path=f"{NGINX_ENABLED}/default",
-                              present=False))
+    changes = [upload(f, states) for f in rendered.values() if f.kind == "nginx"]
+    for path, target in enabled_links(spec).items():
+        changes.append(symlink(name=f"Site link {path}", path=path, target=target,
+                               current=states.get(path)))
     validate = server.shell(name="Validate nginx configuration", commands=["nginx -t -q"],
                             _if=any_changed(*changes))
-    systemd.service(name="nginx enabled and running", service="nginx.service", running=True,
-                    enabled=True)
-    systemd.service(name="Reload nginx", service="nginx.service", reloaded=True,
-                    _if=any_changed(validate))
+    converge("nginx", unit_states(["nginx"]).get("nginx"), [validate], reload=True)
+
+
+def enabled_links(spec: HostSpec) -> dict[str, str | None]:
+    """{link in sites-enabled: its target, or None for a link that must not exist}."""
+    links: dict[str, str | None] = {f"{NGINX_ENABLED}/{s.config_name}": f"{NGINX_AVAILABLE}/{s.config_name}"
+                                    for s in spec.nginx_sites}
+    # Debian's catch-all default site would answer for unknown names: ours are the only ones.
+    links[f"{NGINX_ENABLED}/default"] = None
+    return links

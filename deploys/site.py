@@ -4,19 +4,28 @@ Every role reads the validated model; none repeats a fact. Roles a host has noth
 (no apps, no sites, no firewall) add no operations.
 """
 
+from pyinfra import host
+
 from deploys import apps, base, firewall, nginx, tls, trust, website
 from deploys.context import rendered, this_host
-from deploys.upload import current_state
+from deploys.managed import PathStates
 
 spec = this_host()
 files = rendered(spec)
-# One round trip for the state of every managed file of this host.
-existing = current_state(list(files.values()))
 
-base.deploy(spec)
-trust.deploy(spec)
-apps.deploy(spec, files, existing)
-website.deploy(spec)
-tls.deploy(spec)
-nginx.deploy(spec, files, existing)
-firewall.deploy(spec, files, existing)
+# One round trip for the state of every managed file and directory of this host.
+states = host.get_fact(
+    PathStates,
+    paths=sorted({*files, *(d[0] for d in base.directories(spec)),
+                  *(apps.release_marker(a) for a in spec.apps), *tls.certificate_paths(spec),
+                  *trust.trusted(spec), *nginx.enabled_links(spec)}),
+    trees=sorted({*website.web_trees(spec), *([apps.WHEELHOUSE_REMOTE] if spec.apps else [])}),
+)
+
+base.deploy(spec, states)
+trust.deploy(spec, states)
+apps.deploy(spec, files, states)
+website.deploy(spec, states)
+tls.deploy(spec, states)
+nginx.deploy(spec, files, states)
+firewall.deploy(spec, files, states)

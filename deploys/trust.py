@@ -1,17 +1,32 @@
-"""Sandbox only: trust the sandbox ACME CA's root, so hosts can talk HTTPS to each other."""
+"""Sandbox only: trust the sandbox ACME server and its root CA in every host's system store, so
+certbot talks to the ACME server and hosts talk HTTPS to each other as they would in production."""
 
-from pyinfra.operations import files, server
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra.model import HostSpec
+from deploys.managed import PathState, put
 
-ROOT_PATH = "/usr/local/share/ca-certificates/aitbc-sandbox-acme-root.crt"
+CA_DIR = "/usr/local/share/ca-certificates"
 
 
-def deploy(spec: HostSpec) -> None:
-    if spec.deploy_environment != "sandbox" or not spec.acme_root_file:
-        return
-    root = files.put(name="Sandbox ACME root CA", src=spec.acme_root_file, dest=ROOT_PATH,
-                     mode="0644")
-    server.shell(name="update-ca-certificates", commands=["update-ca-certificates"],
-                 _if=any_changed(root))
+def trusted(spec: HostSpec) -> dict[str, str]:
+    """{path on the host: local file} of the CAs to add."""
+    if spec.deploy_environment != "sandbox":
+        return {}
+    local = {"aitbc-sandbox-acme-root.crt": spec.acme_root_file,
+             "aitbc-sandbox-acme-server.crt": spec.acme_ca_bundle}
+    return {f"{CA_DIR}/{name}": path for name, path in local.items() if path}
+
+
+def deploy(spec: HostSpec, states: dict[str, PathState]) -> None:
+    changes = [put(name=f"Trust {dest}", dest=dest, content=Path(src).read_bytes(), mode="0644",
+                   user="root", group="root", current=states.get(dest))
+               for dest, src in trusted(spec).items()]
+    if changes:
+        server.shell(name="update-ca-certificates", commands=["update-ca-certificates"],
+                     _if=any_changed(*changes))

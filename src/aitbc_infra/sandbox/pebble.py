@@ -60,6 +60,9 @@ def ensure_listener_cert(p: Paths) -> None:
              "-extfile", str(ext), "-out", str(d / "cert.pem"))
 
 
+CERT_VALIDITY_SECONDS = 90 * 24 * 3600
+
+
 def write_config(p: Paths) -> Path:
     cfg = {"pebble": {
         "listenAddress": f"{CONTROL_IP}:{PEBBLE_ACME_PORT}",
@@ -70,6 +73,8 @@ def write_config(p: Paths) -> Path:
         "tlsPort": 443,
         "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
+        # Let's Encrypt's 90 days, not pebble's 5 years: Mozilla's profile caps lifetimes.
+        "certificateValidityPeriod": CERT_VALIDITY_SECONDS,
     }}
     path = p.pebble / "pebble-config.json"
     path.write_text(json.dumps(cfg, indent=2) + "\n")

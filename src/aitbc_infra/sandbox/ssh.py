@@ -73,12 +73,13 @@ def ssh_argv(host: str, *cmd: str, batch: bool = True) -> list[str]:
     return ["ssh", "-F", str(paths().ssh_config), *opts, host, *cmd]
 
 
-def ssh_run(host: str, cmd: str | list[str], timeout: float = 60,
-            check: bool = False) -> subprocess.CompletedProcess:
+def ssh_run(host: str, cmd: str | list[str], timeout: float = 60, check: bool = False,
+            input: str | None = None) -> subprocess.CompletedProcess:
     """Run cmd (a shell string or argv, run by the remote shell) on a sandbox machine."""
     args = [cmd] if isinstance(cmd, str) else list(cmd)
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(ssh_argv(host, *args), capture_output=True, text=True,
-                          timeout=timeout, check=check, stdin=subprocess.DEVNULL)
+                          timeout=timeout, check=check, **stdin)
 
 
 def system_state(host: str, timeout: float = 15) -> str | None:
