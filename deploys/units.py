@@ -16,11 +16,15 @@ def unit_states(units: list[str]) -> dict[str, tuple[str, str]]:
 def converge(unit: str, state: tuple[str, str] | None, changed: list, *, reload: bool = False):
     """Enable and start `unit` if it is not; otherwise restart (or reload) it when `changed` did.
 
-    A unit started here already runs its new files, so it is not restarted again.
+    A unit started here already runs its new files, so it is not restarted again. The state was
+    read before this run's operations: a package install may have started the unit since, so an
+    inactive one is (re)started or reloaded rather than merely started.
     """
     active, enabled = state or ("", "")
     if active != "active":
-        return server.shell(name=f"{unit}: enable and start", commands=[f"systemctl enable --now {unit}"])
+        start = "reload-or-restart" if reload else "restart"
+        return server.shell(name=f"{unit}: enable and start",
+                            commands=[f"systemctl enable {unit}", f"systemctl {start} {unit}"])
     if enabled != "enabled":
         server.shell(name=f"{unit}: enable", commands=[f"systemctl enable {unit}"])
     verb = "reload" if reload else "restart"
