@@ -83,10 +83,13 @@ def directory(path: str, mode: str, user: str, group: str, current: PathState | 
 
 
 @operation()
-def symlink(path: str, target: str | None, current: PathState | None):
-    """A symlink to `target`, or no link at all when `target` is None."""
+def symlink(path: str, target: str | None, current: PathState | None, may_appear: bool = False):
+    """A symlink to `target`, or no link at all when `target` is None.
+
+    `may_appear`: a package this run installs may create the path after its state was read.
+    """
     if target is None:
-        if current:
+        if current or may_appear:
             yield f"rm -f {path}"
         else:
             host.noop(f"{path} is absent")

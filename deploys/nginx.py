@@ -13,12 +13,15 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, 
     if not spec.nginx_sites:
         return
     changes = [upload(f, states) for f in rendered.values() if f.kind == "nginx"]
+    nginx_state = unit_states(["nginx"]).get("nginx")
+    # Not installed yet when the state was read: its package will add Debian's default site.
+    fresh = not nginx_state or not nginx_state[1]
     for path, target in enabled_links(spec).items():
         changes.append(symlink(name=f"Site link {path}", path=path, target=target,
-                               current=states.get(path)))
+                               current=states.get(path), may_appear=fresh))
     validate = server.shell(name="Validate nginx configuration", commands=["nginx -t -q"],
                             _if=any_changed(*changes))
-    converge("nginx", unit_states(["nginx"]).get("nginx"), [validate], reload=True)
+    converge("nginx", nginx_state, [validate], reload=True)
 
 
 def enabled_links(spec: HostSpec) -> dict[str, str | None]:
