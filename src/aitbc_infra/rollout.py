@@ -17,7 +17,9 @@ SANDBOX_URL = "https://aitbc.bubuit.net/"
 
 def pyinfra_command(inventory: Path, *extra: str) -> list[str]:
     pyinfra = Path(sys.executable).with_name("pyinfra")
-    return [str(pyinfra), "-y", *extra, str(inventory), SITE]
+    # -y skips the confirmation prompt, and with it the change report a dry run exists for.
+    yes = [] if "--dry" in extra else ["-y"]
+    return [str(pyinfra), *yes, *extra, str(inventory), SITE]
 
 
 def run_pyinfra(inventory: Path, *extra: str) -> int:
