@@ -13,11 +13,12 @@ __all__ = ["UserError", "main"]
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from aitbc_infra.commands import register_offline
+    from aitbc_infra.diff import register_diff
     from aitbc_infra.rollout import register_deploy
     from aitbc_infra.sandbox.cli import register as register_sandbox
     from aitbc_infra.verify import register_verify
 
-    return [register_offline, register_deploy, register_verify, register_sandbox]
+    return [register_offline, register_diff, register_deploy, register_verify, register_sandbox]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,174 @@
+"""`aitbc-infra diff --base REF`: what a change does to each host, from renders alone.
+
+Each side is rendered by its own code, templates and data (REF from `git archive`, the working
+tree as it is), in a subprocess, so a change to a template or to the model shows up as it will
+deploy. No host is contacted and no secret is read: offline renders carry placeholders only.
+Exit 0: no change; 1: changes; 2: error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.errors import UserError
+
+# Runs inside the rendered side's own tree: prints {node: {path: file}} and the app packages.
+_RENDER_SCRIPT = """
+import json, sys
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.render import render_fleet
+fleet = load_fleet(sys.argv[1], root=sys.argv[2])
+out = {"files": {n: {f.path: {"content": f.content, "kind": f.kind, "unit": f.unit,
+                               "secret": f.secret} for f in files}
+                 for n, files in render_fleet(fleet).items()},
+       "apps": {n: [{"units": [s.unit for s in a.services], "packages": a.packages,
+                     "secrets": a.secrets} for a in h.apps] for n, h in fleet.hosts.items()},
+       "app_sources": sorted({h.app_sources for h in fleet.hosts.values()})}
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class HostChanges:
+    files: dict[str, str] = field(default_factory=dict)  # path -> unified diff
+    restarts: set[str] = field(default_factory=set)
+    reloads: set[str] = field(default_factory=set)
+
+
+def _render(tree: Path, inventory: str, side: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    proc = subprocess.run([sys.executable, "-c", _RENDER_SCRIPT, str(tree / inventory), str(tree)],
+                          cwd=tree, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        detail = proc.stderr.strip().splitlines()
+        raise UserError(f"cannot render {side}: " + "\n".join(detail[-15:]))
+    return json.loads(proc.stdout)
+
+
+def _export(ref: str, into: Path) -> None:
+    proc = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", "--format=tar", ref],
+                          capture_output=True)
+    if proc.returncode != 0:
+        raise UserError(f"unknown git ref {ref!r}: {proc.stderr.decode().strip()}")
+    with tarfile.open(fileobj=BytesIO(proc.stdout)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def _changed_sources(ref: str, sources: list[str], packages: set[str]) -> set[str]:
+    paths = [f"{s}/{p}" for s in sources for p in sorted(packages) if not Path(s).is_absolute()]
+    if not paths:
+        return set()
+    out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "diff", "--name-only", ref, "--", *paths],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return {p for p in packages for s in sources if any(o.startswith(f"{s}/{p}/") for o in out)}
+
+
+def _mask(text: str, secret_names: set[str]) -> str:
+    """Safety net: a secret's value never shows, whatever put it into a render."""
+    if not secret_names:
+        return text
+    pattern = re.compile(r'^([+\- ]?)(' + "|".join(map(re.escape, sorted(secret_names)))
+                         + r')=(?!"<redacted:).*$', re.M)
+    return pattern.sub(r'\1\2="<redacted:\2>"', text)
+
+
+def compare(base: dict, head: dict, changed_packages: set[str]) -> dict[str, HostChanges]:
+    secret_names = {s for side in (base, head) for apps in side["apps"].values()
+                    for a in apps for s in a["secrets"]}
+    hosts: dict[str, HostChanges] = {}
+    for node in sorted(set(base["files"]) | set(head["files"])):
+        old, new = base["files"].get(node, {}), head["files"].get(node, {})
+        changes = HostChanges()
+        for path in sorted(set(old) | set(new)):
+            a, b = old.get(path, {}).get("content", ""), new.get(path, {}).get("content", "")
+            if a == b:
+                continue
+            meta = new.get(path) or old.get(path)
+            diff = difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                        f"{node}:{path}" if path in old else "/dev/null",
+                                        f"{node}:{path}" if path in new else "/dev/null")
+            changes.files[path] = _mask("".join(diff), secret_names)
+            if meta["kind"] in ("unit", "env") and path in new:
+                changes.restarts.add(meta["unit"])
+            elif meta["kind"] == "nginx":
+                changes.reloads.add("nginx reload")
+            elif meta["kind"] == "firehol":
+                changes.reloads.add("firehol restart")
+        for app in head["apps"].get(node, []):
+            if set(app["packages"]) & changed_packages:
+                changes.restarts.update(app["units"])
+        if changes.files or changes.restarts:
+            hosts[node] = changes
+    return hosts
+
+
+def diff_against(ref: str, inventory: str = "inventory.py") -> dict[str, HostChanges]:
+    with tempfile.TemporaryDirectory(prefix="aitbc-diff-") as tmp:
+        _export(ref, Path(tmp))
+        if not (Path(tmp) / "src" / "aitbc_infra").is_dir():
+            raise UserError(f"{ref!r} holds no aitbc-infra project to render")
+        base = _render(Path(tmp), inventory, f"base {ref}")
+    head = _render(PROJECT_ROOT, inventory, "the working tree")
+    packages = {p for apps in head["apps"].values() for a in apps for p in a["packages"]}
+    return compare(base, head, _changed_sources(ref, head["app_sources"], packages))
+
+
+def _summary_rows(hosts: dict[str, HostChanges]) -> list[tuple[str, int, str, str]]:
+    return [(node, len(c.files), ", ".join(sorted(c.restarts)) or "–",
+             ", ".join(sorted(c.reloads)) or "–") for node, c in hosts.items()]
+
+
+def format_text(hosts: dict[str, HostChanges], ref: str) -> str:
+    if not hosts:
+        return f"no changes against {ref}\n"
+    out = [diff for c in hosts.values() for diff in c.files.values()]
+    out.append(f"\nSummary against {ref}: {len(hosts)} host(s), "
+               f"{sum(len(c.files) for c in hosts.values())} file(s) changed\n")
+    out += [f"  {node:<10} files {n:<3} restart: {r}   reload: {ld}\n"
+            for node, n, r, ld in _summary_rows(hosts)]
+    return "".join(out)
+
+
+def format_markdown(hosts: dict[str, HostChanges], ref: str) -> str:
+    out = ["<!-- aitbc-infra-diff -->", f"### aitbc-infra: rendered changes against `{ref}`", ""]
+    if not hosts:
+        return "\n".join([*out, "No changes to any host.", ""])
+    out += ["| host | files | restarts | reloads |", "|---|---|---|---|"]
+    out += [f"| {node} | {n} | {r} | {ld} |" for node, n, r, ld in _summary_rows(hosts)]
+    for node, changes in hosts.items():
+        out += ["", f"<details><summary>{node} ({len(changes.files)} files)</summary>", "",
+                "```diff", "".join(changes.files.values()).rstrip("\n"), "```", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    hosts = diff_against(args.base, args.inventory)
+    formatter = format_markdown if args.format == "markdown" else format_text
+    sys.stdout.write(formatter(hosts, args.base))
+    return 1 if hosts else 0
+
+
+def register_diff(sub: argparse._SubParsersAction) -> None:
+    diff = sub.add_parser(
+        "diff", help="what a change does to each host, rendered offline against a git ref",
+        description="Render the inventory at REF and in the working tree, print a unified diff per "
+        "host and file (secrets redacted) and the services that would restart or reload. "
+        "Exit 0: no change, 1: changes, 2: error. No host is contacted.")
+    diff.add_argument("--base", required=True, metavar="REF", help="git ref to compare against")
+    diff.add_argument("--inventory", default="inventory.py",
+                      help="inventory file, relative to the project root (default: inventory.py)")
+    diff.add_argument("--format", choices=["text", "markdown"], default="text",
+                      help="markdown: a collapsible PR comment")
+    diff.set_defaults(func=cmd_diff)

@@ -1,0 +1,97 @@
+"""`aitbc-infra diff` in a throw-away git repository: names exactly what a commit changes."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aitbc_infra import PROJECT_ROOT
+
+SECRET = "Sup3r-s3cret-value-for-the-diff-test"
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    for name in ("inventory.py", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, repo / name)
+    for name in ("group_data", "templates", "src"):
+        shutil.copytree(PROJECT_ROOT / name, repo / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    return repo
+
+
+def _commit(repo: Path, file: str, old: str, new: str, message: str) -> None:
+    path = repo / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message)
+
+
+def _diff(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "JWT_SECRET": SECRET,
+           "SESSION_SECRET": SECRET, "DATABASE_URL": f"postgresql://u:{SECRET}@h/db"}
+    return subprocess.run([sys.executable, "-m", "aitbc_infra", "diff", *args], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_unchanged_tree_prints_no_changes(repo):
+    proc = _diff(repo, "--base", "HEAD")
+    assert (proc.returncode, proc.stdout) == (0, "no changes against HEAD\n"), proc.stderr
+
+
+def test_route_change_names_one_file_and_a_reload(repo):
+    _commit(repo, "group_data/aitbc_container.py", '"to": "/docs/browser-wallet.html"',
+            '"to": "/docs/index.html"', "route")
+    proc = _diff(repo, "--base", "HEAD~1")
+    assert proc.returncode == 1, proc.stderr
+    assert "+        return 301 /docs/index.html;" in proc.stdout
+    summary = proc.stdout.split("Summary against HEAD~1:")[1]
+    assert "1 host(s), 1 file(s) changed" in summary
+    assert "aitbc      files 1   restart: –   reload: nginx reload" in summary
+
+
+def test_port_change_names_site_unit_env_and_one_restart(repo):
+    _commit(repo, "group_data/aitbc_container.py", '"port": 8002,', '"port": 8012,', "port")
+    proc = _diff(repo, "--base", "HEAD~1")
+    assert proc.returncode == 1, proc.stderr
+    assert "aitbc      files 3   restart: aitbc-wallet-daemon   reload: nginx reload" in proc.stdout
+    for path in ("/etc/nginx/sites-available/aitbc.bubuit.net",
+                 "/etc/systemd/system/aitbc-wallet-daemon.service",
+                 "/etc/aitbc/aitbc-wallet-daemon.env"):
+        assert f"+++ aitbc:{path}" in proc.stdout
+    markdown = _diff(repo, "--base", "HEAD~1", "--format", "markdown").stdout
+    assert "<details><summary>aitbc (3 files)</summary>" in markdown
+    assert "| aitbc | 3 | aitbc-wallet-daemon | nginx reload |" in markdown
+
+
+def test_no_secret_value_in_any_output(repo):
+    for fmt in ("text", "markdown"):
+        out = _diff(repo, "--base", "HEAD~2", "--format", fmt)
+        assert SECRET not in out.stdout + out.stderr
+
+
+def test_bad_ref_and_broken_model_exit_2(repo):
+    proc = _diff(repo, "--base", "no-such-ref")
+    assert proc.returncode == 2 and "no-such-ref" in proc.stderr
+    broken = repo / "group_data" / "ns3_host.py"
+    good = broken.read_text()
+    broken.write_text(good.replace('"port": 9080', '"port": 9090'))
+    try:
+        proc = _diff(repo, "--base", "HEAD")
+        assert proc.returncode == 2
+        assert "the working tree" in proc.stderr and "firewall.forwards[3].port" in proc.stderr
+    finally:
+        broken.write_text(good)
