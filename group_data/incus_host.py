@@ -50,6 +50,8 @@ apps = [
                 "description": "AITBC GPU miner client",
                 "command": "-m aitbc_miner",
                 "env": {"COORDINATOR_URL": "service:aitbc-mock-coordinator"},
+                # The NVIDIA nodes CUDA opens; the unit's device policy allows these and no more.
+                "devices": ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"],
             },
         ],
     },

@@ -1,5 +1,7 @@
 """Static checks of rendered files with the real tools: nginx -t, systemd-analyze, gixy-next.
 
+Units are also scored with `systemd-analyze security` (see security.py): at most MAX_EXPOSURE.
+
 Each check runs in a throw-away directory and touches nothing on this machine.
 """
 
@@ -17,6 +19,7 @@ import crossplane
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import RenderedFile
+from aitbc_infra.security import MAX_EXPOSURE, unit_exposure
 
 # Directives whose file arguments point at host paths; the check points them into its prefix.
 _CERT_DIRECTIVES = {"ssl_certificate": "cert.pem", "ssl_certificate_key": "key.pem"}
@@ -167,5 +170,21 @@ def _point_exec_at_local_python(content: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_exposure(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
+    """`systemd-analyze security` of every unit: at most MAX_EXPOSURE (the security issue's bar)."""
+    results = []
+    for f in files:
+        if f.kind == "unit":
+            unit = f.unit or Path(f.path).stem
+            try:
+                score, rating = unit_exposure(f.content, Path(f.path).name)
+            except RuntimeError as exc:  # systemd-analyze refused the unit: a failed check
+                results.append(CheckResult(host.node, f"exposure {unit}", ok=False, detail=str(exc)))
+                continue
+            results.append(CheckResult(host.node, f"exposure {unit}", ok=score <= MAX_EXPOSURE,
+                                       detail=f"{score} {rating}"))
+    return results
+
+
 def run_all(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
-    return check_nginx(host, files) + check_units(host, files)
+    return check_nginx(host, files) + check_units(host, files) + check_exposure(host, files)

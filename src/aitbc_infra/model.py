@@ -21,6 +21,8 @@ _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DEVICE_NODE = re.compile(r"^/dev(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+$")
+_DEVICE_GROUP = re.compile(r"^(char|block)-[A-Za-z0-9_.*?-]+$")
 
 
 def _matches(pattern: re.Pattern[str], what: str):
@@ -46,6 +48,13 @@ def _relative_path(value: str) -> str:
     return value
 
 
+def _device(value: str) -> str:
+    # DeviceAllow= globs only device groups of /proc/devices ("char-nvidia*"), never node paths.
+    if _DEVICE_NODE.match(value) or _DEVICE_GROUP.match(value):
+        return value
+    raise ValueError(f"not a device node (/dev/..., no wildcards) or group (char-X, block-X): {value!r}")
+
+
 def _url_path(value: str) -> str:
     if not value.startswith("/") or any(c in value for c in " \t\n;{}\"'"):
         raise ValueError(f"not a URL path (must start with '/', no spaces or quotes): {value!r}")
@@ -60,6 +69,7 @@ FileName = Annotated[str, AfterValidator(_matches(_FILENAME, "file name"))]
 AbsPath = Annotated[str, AfterValidator(_absolute_path)]
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
+Device = Annotated[str, AfterValidator(_device)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -80,6 +90,7 @@ class Service(Strict):
     after: list[UnitName] = []
     env: dict[EnvName, str] = {}
     health: UrlPath | None = None
+    devices: list[Device] = []  # device nodes the unit may open (rw); all others stay closed
 
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Service:
