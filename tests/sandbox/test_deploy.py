@@ -112,6 +112,12 @@ def test_second_run_changes_and_restarts_nothing(first_run, sandbox_inventory):
     assert after == before
 
 
+def _differing(before: dict, after: dict, kind: str) -> set[tuple[str, str]]:
+    """(host, file or unit) whose checksum or start time differs between two host_state()s."""
+    return {(node, name) for node in before for name, value in before[node][kind].items()
+            if after[node][kind].get(name) != value}
+
+
 def test_one_route_change_touches_one_file_and_reloads_one_nginx(first_run, sandbox_inventory,
                                                                    tmp_path):
     before = host_state(sandbox_inventory)
@@ -120,9 +126,8 @@ def test_one_route_change_touches_one_file_and_reloads_one_nginx(first_run, sand
     try:
         assert deploy(variant).returncode == 0
         after = host_state(variant)
-        changed = {(node, path) for node in before for path, digest in before[node]["files"].items()
-                   if after[node]["files"][path] != digest}
-        assert changed == {("aitbc", "/etc/nginx/sites-available/aitbc.bubuit.net")}
+        assert _differing(before, after, "files") == {
+            ("aitbc", "/etc/nginx/sites-available/aitbc.bubuit.net")}
         reloaded = {node for node in before
                     if before[node]["nginx_workers"] != after[node]["nginx_workers"]}
         assert reloaded == {"aitbc"}
@@ -139,12 +144,7 @@ def test_one_env_change_restarts_that_service_only(first_run, sandbox_inventory,
     try:
         assert deploy(variant).returncode == 0
         after = host_state(variant)
-        restarted = {(node, unit) for node in before
-                     for unit, started in before[node]["units"].items()
-                     if after[node]["units"][unit] != started}
-        assert restarted == {("aitbc", "aitbc-wallet-daemon")}
-        changed = {(node, path) for node in before for path, digest in before[node]["files"].items()
-                   if after[node]["files"][path] != digest}
-        assert changed == {("aitbc", "/etc/aitbc/aitbc-wallet-daemon.env")}
+        assert _differing(before, after, "units") == {("aitbc", "aitbc-wallet-daemon")}
+        assert _differing(before, after, "files") == {("aitbc", "/etc/aitbc/aitbc-wallet-daemon.env")}
     finally:
         assert deploy(sandbox_inventory).returncode == 0
