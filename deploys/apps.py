@@ -7,6 +7,7 @@ and a service restarts only when its unit, its env file or its release changed.
 from __future__ import annotations
 
 import json
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -26,9 +27,17 @@ WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
 RELEASE_MARKER = ".aitbc-release"
 
 
-@cache
+_build_lock = threading.Lock()  # pyinfra prepares hosts concurrently (gevent patches this lock)
+
+
 def wheelhouse() -> dict:
     """Build once per run, for every app of the fleet: {package dir: (project, release id)}."""
+    with _build_lock:
+        return _build_wheelhouse()
+
+
+@cache
+def _build_wheelhouse() -> dict:
     sources = {h.app_sources for h in fleet().hosts.values()}
     if len(sources) != 1:
         raise ValueError(f"all hosts must share one app_sources, got {sorted(sources)}")

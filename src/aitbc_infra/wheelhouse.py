@@ -212,7 +212,9 @@ def build_wheelhouse(
         if all((out_dir / w).is_file() for w in wanted):
             return {name: entry["release_id"] for name, entry in old["apps"].items()}
 
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
+    # Built beside out_dir, not in it: out_dir is what deploys upload, and it must only ever
+    # hold finished wheels and the manifest.
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-build-") as tmp:
         build = Path(tmp)
         extra = ["--constraint", str(constraints)] if constraints else []
         # One shared build env (the union of the apps' [build-system] requires, e.g. poetry-core)
