@@ -9,10 +9,12 @@ from deploys.managed import PathState, symlink, upload
 from deploys.units import converge, unit_states
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
+def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState],
+           certificate_changes: list) -> None:
     if not spec.nginx_sites:
         return
     changes = [upload(f, states) for f in rendered.values() if f.kind == "nginx"]
+    changes += certificate_changes  # a new provided certificate needs a reload too
     nginx_state = unit_states(["nginx"]).get("nginx")
     # Not installed yet when the state was read: its package will add Debian's default site.
     fresh = not nginx_state or not nginx_state[1]

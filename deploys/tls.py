@@ -1,55 +1,89 @@
-"""The proxy's certificate through ACME (certbot, webroot HTTP-01), issued once, renewed by certbot.
-
-Let's Encrypt in production, the sandbox's pebble in the sandbox: the directory URL is data.
+"""The proxy's certificate: through ACME (certbot, webroot HTTP-01), issued once and renewed by
+certbot, or `provided` (uploaded as given). The ACME directory URL is data: Let's Encrypt in
+production, the sandbox's pebble in the sandbox.
 """
 
+from __future__ import annotations
+
 from io import StringIO
+from pathlib import Path
 
 from pyinfra.operations import files, server
 
 from aitbc_infra.model import HostSpec
-from aitbc_infra.render import ACME_WEBROOT, LETSENCRYPT_LIVE, NGINX_ENABLED, _template
-from deploys.managed import PathState, directory
+from aitbc_infra.render import (
+    ACME_WEBROOT,
+    NGINX_ENABLED,
+    _template,
+    certificate_dir,
+    certificate_lineage,
+)
+from deploys.managed import PathState, directory, put
 
 BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
 
 
+def _tls_sites(spec: HostSpec):
+    return [s for s in spec.nginx_sites if s.tls]
+
+
+def _provided(spec: HostSpec, site) -> bool:
+    return spec.sites[site.server_name].tls == "provided"
+
+
 def certificate_paths(spec: HostSpec) -> list[str]:
-    """Paths whose state this role reads: each certificate, and the ACME webroot."""
-    tls_sites = [s for s in spec.nginx_sites if s.tls]
-    return [f"{LETSENCRYPT_LIVE}/{_lineage(spec, s)}/fullchain.pem" for s in tls_sites] + (
-        [ACME_WEBROOT] if tls_sites else [])
+    """Paths whose state this role reads: each certificate's files, and the ACME webroot."""
+    paths = [f"{certificate_dir(spec, s)}/{name}" for s in _tls_sites(spec)
+             for name in ("fullchain.pem", "privkey.pem")]
+    return paths + ([ACME_WEBROOT] if _tls_sites(spec) else [])
 
 
-def _lineage(spec: HostSpec, site) -> str:
-    return spec.sites[site.server_name].certificate or site.server_name
+def deploy(spec: HostSpec, states: dict[str, PathState]) -> list:
+    """Returns the operations that changed a certificate nginx must reload for."""
+    changes = []
+    for site in _tls_sites(spec):
+        if _provided(spec, site):
+            changes += _upload_provided(spec, site, states)
+        else:
+            _issue_once(spec, site, states)
+    return changes
 
 
-def deploy(spec: HostSpec, states: dict[str, PathState]) -> None:
-    tls_sites = [s for s in spec.nginx_sites if s.tls]
-    if not tls_sites:
-        return
+def _upload_provided(spec: HostSpec, site, states: dict[str, PathState]) -> list:
+    given = spec.tls_provided[certificate_lineage(spec, site)]
+    target = certificate_dir(spec, site)
+    ops = []
+    for name, local, mode in (("fullchain.pem", given.fullchain, "0644"),
+                              ("privkey.pem", given.privkey, "0600")):
+        if not Path(local).is_file():
+            raise FileNotFoundError(f"host {spec.node}: tls_provided: {local} does not exist")
+        dest = f"{target}/{name}"
+        ops.append(put(name=f"Certificate {dest}", dest=dest, content=Path(local).read_bytes(),
+                       mode=mode, user="root", group="root", current=states.get(dest),
+                       secret=name == "privkey.pem"))
+    return ops
+
+
+def _issue_once(spec: HostSpec, site, states: dict[str, PathState]) -> None:
     # certbot trusts the ACME server through the system store (the sandbox adds its CA there).
     directory(name="ACME webroot", path=ACME_WEBROOT, mode="0755", user="root", group="root",
               current=states.get(ACME_WEBROOT))
-    for site in tls_sites:
-        lineage = _lineage(spec, site)
-        if f"{LETSENCRYPT_LIVE}/{lineage}/fullchain.pem" in states:
-            continue
-        files.put(name=f"ACME bootstrap site for {site.server_name}",
-                  src=StringIO(_template("nginx/acme-bootstrap.conf.j2",
-                                         server_name=site.server_name,
-                                         acme_webroot=ACME_WEBROOT)),
-                  dest=BOOTSTRAP_SITE)
-        server.shell(
-            name=f"Issue certificate {lineage} for {site.server_name}",
-            commands=[
-                f"rm -f {NGINX_ENABLED}/default {NGINX_ENABLED}/{site.config_name}",
-                "nginx -t -q && (systemctl reload nginx || systemctl start nginx)",
-                f"certbot certonly --non-interactive --agree-tos -m {spec.acme_email} "
-                f"--server {spec.acme_server} --webroot -w {ACME_WEBROOT} "
-                f"--cert-name {lineage} -d {site.server_name} "
-                "--deploy-hook 'systemctl reload nginx'",
-                f"rm -f {BOOTSTRAP_SITE}",
-            ],
-        )
+    if f"{certificate_dir(spec, site)}/fullchain.pem" in states:
+        return  # renewals are certbot's own (timer + deploy hook reloading nginx)
+    lineage = certificate_lineage(spec, site)
+    files.put(name=f"ACME bootstrap site for {site.server_name}",
+              src=StringIO(_template("nginx/acme-bootstrap.conf.j2", server_name=site.server_name,
+                                     acme_webroot=ACME_WEBROOT)),
+              dest=BOOTSTRAP_SITE)
+    server.shell(
+        name=f"Issue certificate {lineage} for {site.server_name}",
+        commands=[
+            f"rm -f {NGINX_ENABLED}/default {NGINX_ENABLED}/{site.config_name}",
+            "nginx -t -q && (systemctl reload nginx || systemctl start nginx)",
+            f"certbot certonly --non-interactive --agree-tos -m {spec.acme_email} "
+            f"--server {spec.acme_server} --webroot -w {ACME_WEBROOT} "
+            f"--cert-name {lineage} -d {site.server_name} "
+            "--deploy-hook 'systemctl reload nginx'",
+            f"rm -f {BOOTSTRAP_SITE}",
+        ],
+    )

@@ -219,6 +219,11 @@ class Fleet:
         if site.tls and site.server_name not in host.sites:
             problems.append(Problem(where, f"{field}.server_name",
                                     f"TLS site {site.server_name!r} is not in 'sites'"))
+        elif site.tls and host.sites[site.server_name].tls == "provided":
+            lineage = host.sites[site.server_name].certificate or site.server_name
+            if lineage not in host.tls_provided:
+                problems.append(Problem(where, "tls_provided", f"site {site.server_name!r} uses a "
+                                        f"provided certificate but no files are given for {lineage!r}"))
         for i, route in enumerate(site.routes):
             rfield = f"{field}.routes[{i}]"
             if route.type == "proxy":

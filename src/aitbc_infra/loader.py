@@ -25,10 +25,13 @@ def load_pyinfra_inventory(inventory: Path | str, root: Path | None = None):
     from pyinfra.context import ctx_state
     from pyinfra_cli.exceptions import UnexpectedExternalError
     from pyinfra_cli.inventory import make_inventory_from_files
+    from pyinfra_cli.util import PYTHON_CODES
 
     path = Path(inventory).resolve()
     if not path.is_file():
         raise InventoryError(f"inventory file not found: {path}")
+    # pyinfra caches compiled files by name: drop them so an edited file is read again.
+    PYTHON_CODES.clear()
     _loading.add(str(path))
     try:
         with ctx_state.use(State()):

@@ -217,7 +217,16 @@ class WebContent(Strict):
 
 class SiteFact(Strict):
     scheme: Literal["http", "https"]
-    certificate: FileName | None = None
+    certificate: FileName | None = None  # the certificate's lineage name
+    # acme: issued and renewed by certbot; provided: files given in the host's `tls_provided`.
+    tls: Literal["acme", "provided"] = "acme"
+
+
+class ProvidedCertificate(Strict):
+    """A certificate and key on the control machine, uploaded as they are."""
+
+    fullchain: AbsPath
+    privkey: AbsPath
 
 
 class Chain(Strict):
@@ -244,6 +253,7 @@ class HostSpec(Strict):
     acme_email: str = "admin@bubuit.net"
     app_sources: str = "payload"
     secrets_file: str | None = None
+    tls_provided: dict[FileName, ProvidedCertificate] = {}  # lineage -> files, for tls="provided"
     env_dir: AbsPath = "/etc/aitbc"
     sites: dict[HostName, SiteFact]
     chain: Chain

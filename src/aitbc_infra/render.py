@@ -20,6 +20,7 @@ SYSTEMD_DIR = "/etc/systemd/system"
 FIREHOL_CONF = "/etc/firehol/firehol.conf"
 ACME_WEBROOT = "/var/www/letsencrypt"
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+PROVIDED_CERTS = "/etc/ssl/aitbc"
 
 # secret lookup: (host node, env var name) -> value
 SecretLookup = Callable[[str, str], str]
@@ -121,15 +122,24 @@ def _behind_proxy(fleet: Fleet, host: HostSpec) -> bool:
     )
 
 
+def certificate_lineage(host: HostSpec, site: Site) -> str:
+    return host.sites[site.server_name].certificate or site.server_name
+
+
+def certificate_dir(host: HostSpec, site: Site) -> str:
+    """Where a TLS site's fullchain.pem and privkey.pem live on its host."""
+    base = PROVIDED_CERTS if host.sites[site.server_name].tls == "provided" else LETSENCRYPT_LIVE
+    return f"{base}/{certificate_lineage(host, site)}"
+
+
 def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
     upstreams = {
         r.location: fleet.proxy_upstream(host, r) for r in site.routes if r.type == "proxy"
     }
     if site.tls:
-        cert = host.sites[site.server_name].certificate or site.server_name
         content = _template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
                             acme_webroot=ACME_WEBROOT,
-                            certificate_dir=f"{LETSENCRYPT_LIVE}/{cert}")
+                            certificate_dir=certificate_dir(host, site))
     else:
         content = _template("nginx/site.conf.j2", site=site, upstreams=upstreams,
                             behind_proxy=_behind_proxy(fleet, host))

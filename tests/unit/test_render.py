@@ -93,3 +93,25 @@ def test_chain_settings_reach_every_node(fleet):
     assert 'PEERS="http://aitbc.keisanki.net"' in node1
     node3 = {f.path: f for f in rendered["ns3-aitbc"]}["/etc/aitbc/aitbc-blockchain-node-3.env"]
     assert 'PEERS="https://aitbc.bubuit.net"' in node3.content
+
+
+def test_provided_certificate_mode(project_copy):
+    from aitbc_infra.fleet import ModelError
+    from aitbc_infra.loader import load_fleet
+
+    all_py = project_copy / "group_data" / "all.py"
+    all_py.write_text(all_py.read_text().replace(
+        '"certificate": "bubuit.net"}', '"certificate": "bubuit.net", "tls": "provided"}'))
+    try:
+        load_fleet(project_copy / "inventory.py", root=project_copy)
+        raise AssertionError("a provided certificate without files must be refused")
+    except ModelError as exc:
+        assert "host at1" in str(exc) and "tls_provided" in str(exc) and "bubuit.net" in str(exc)
+    inventory = project_copy / "inventory.py"
+    inventory.write_text(inventory.read_text().replace(
+        '"node": "at1",', '"node": "at1", "tls_provided": {"bubuit.net": {'
+        '"fullchain": "/srv/certs/fullchain.pem", "privkey": "/srv/certs/privkey.pem"}},'))
+    fleet = load_fleet(inventory, root=project_copy)
+    site = _by_path(fleet, "at1")["/etc/nginx/sites-available/aitbc-proxy.conf"].content
+    assert "ssl_certificate /etc/ssl/aitbc/bubuit.net/fullchain.pem;" in site
+    assert "ssl_certificate_key /etc/ssl/aitbc/bubuit.net/privkey.pem;" in site
