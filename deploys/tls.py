@@ -14,9 +14,9 @@ from aitbc_infra.model import HostSpec
 from aitbc_infra.render import (
     ACME_WEBROOT,
     NGINX_ENABLED,
-    _template,
     certificate_dir,
     certificate_lineage,
+    render_template,
 )
 from deploys.managed import PathState, directory, put
 
@@ -72,8 +72,9 @@ def _issue_once(spec: HostSpec, site, states: dict[str, PathState]) -> None:
         return  # renewals are certbot's own (timer + deploy hook reloading nginx)
     lineage = certificate_lineage(spec, site)
     files.put(name=f"ACME bootstrap site for {site.server_name}",
-              src=StringIO(_template("nginx/acme-bootstrap.conf.j2", server_name=site.server_name,
-                                     acme_webroot=ACME_WEBROOT)),
+              src=StringIO(render_template("nginx/acme-bootstrap.conf.j2",
+                                           server_name=site.server_name,
+                                           acme_webroot=ACME_WEBROOT)),
               dest=BOOTSTRAP_SITE)
     server.shell(
         name=f"Issue certificate {lineage} for {site.server_name}",

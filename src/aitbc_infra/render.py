@@ -55,7 +55,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _template(name: str, **context) -> str:
+def render_template(name: str, **context) -> str:
     return _environment().get_template(name).render(**context)
 
 
@@ -102,13 +102,13 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
         rw = [f"{app.root}/{d}" for d in app.data_dirs]
         files.append(RenderedFile(
             path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", unit=svc.unit,
-            content=_template("systemd/service.j2", app=app, svc=svc, argv=argv,
+            content=render_template("systemd/service.j2", app=app, svc=svc, argv=argv,
                               env_file=env_file, read_write_paths=rw),
         ))
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
             path=env_file, kind="env", unit=svc.unit, mode="0600", secret=bool(app.secrets),
-            content=_template("env/service.env.j2", unit=svc.unit, env=env),
+            content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))
     return files
 
@@ -137,11 +137,11 @@ def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
         r.location: fleet.proxy_upstream(host, r) for r in site.routes if r.type == "proxy"
     }
     if site.tls:
-        content = _template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
+        content = render_template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
                             acme_webroot=ACME_WEBROOT,
                             certificate_dir=certificate_dir(host, site))
     else:
-        content = _template("nginx/site.conf.j2", site=site, upstreams=upstreams,
+        content = render_template("nginx/site.conf.j2", site=site, upstreams=upstreams,
                             behind_proxy=_behind_proxy(fleet, host))
     return RenderedFile(path=f"{NGINX_AVAILABLE}/{site.config_name}", kind="nginx",
                         unit=site.config_name, content=content)
@@ -151,7 +151,7 @@ def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     files = [_site_file(fleet, host, site) for site in host.nginx_sites]
     if any(r.websocket for s in host.nginx_sites for r in s.routes):
         files.append(RenderedFile(path="/etc/nginx/conf.d/aitbc-upgrade-map.conf", kind="nginx",
-                                  content=_template("nginx/upgrade-map.conf.j2")))
+                                  content=render_template("nginx/upgrade-map.conf.j2")))
     return files
 
 
@@ -162,7 +162,7 @@ def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
         {"port": f.port, "address": str(fleet.hosts[f.node].bridge_address)}
         for f in host.firewall.forwards
     ]
-    content = _template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
+    content = render_template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
                         bridge=host.bridge_interface, host_services=host.firewall.host_services)
     return [
         RenderedFile(path=FIREHOL_CONF, kind="firehol", unit="firehol", content=content),
