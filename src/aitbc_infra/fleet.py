@@ -127,8 +127,7 @@ class Fleet:
     def peer_url(self, host: HostSpec, peer: str) -> str:
         if peer in host.sites:
             return f"{host.sites[peer].scheme}://{peer}"
-        _, svc = self.find_service(host.node, peer)
-        return f"http://{host.bind_address(svc).replace('0.0.0.0', '127.0.0.1')}:{svc.port}"
+        return self.service_url(host, peer)
 
     def service_url(self, host: HostSpec, unit: str) -> str:
         _, svc = self.find_service(host.node, unit)

@@ -61,10 +61,3 @@ def route_in_place() -> bool:
 def is_attached(host_ifname: str, bridge: str) -> bool:
     master = Path(f"/sys/class/net/{host_ifname}/master")
     return master.exists() and master.resolve().name == bridge
-
-
-def sandbox_links() -> list[str]:
-    """Links on the control machine that belong to the sandbox (for leak checks)."""
-    out = _ip("-o", "link").stdout
-    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
-    return [n for n in names if n.startswith(("aitbc-", "vb-", "sb-"))]
