@@ -1,7 +1,9 @@
 """App releases, env files, units and their services.
 
-A venv is rebuilt only when its release id (a hash of sources and dependency wheels) changes,
-and a service restarts only when its unit, its env file or its release changed.
+Each release (a hash of sources and dependency wheels) is a venv of its own under
+APP_ROOT/releases/; APP_ROOT/.venv, which the units run, is a symlink switched atomically to the
+new one. A service restarts only when its unit, its env file or its release changed, and must
+then pass its health gate, else the previous release comes back (deploys/scripts/).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 from functools import cache
 from pathlib import Path
 
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra import PROJECT_ROOT
@@ -19,12 +21,14 @@ from aitbc_infra.model import App, HostSpec
 from aitbc_infra.render import RenderedFile
 from aitbc_infra.wheelhouse import MANIFEST, build_wheelhouse
 from deploys.context import fleet
-from deploys.managed import PathState, sha256, sync_tree, upload
-from deploys.units import converge, unit_states
+from deploys.journal import PENDING_DIR, commit, pending, restart_mark, script
+from deploys.managed import PathState, sync_tree, upload
+from deploys.units import unit_states
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
 RELEASE_MARKER = ".aitbc-release"
+UNITS_JOURNAL = "systemd"
 
 
 _build_lock = threading.Lock()  # pyinfra prepares hosts concurrently (gevent patches this lock)
@@ -49,27 +53,62 @@ def _build_wheelhouse() -> dict:
     return {p: (manifest[p]["project"], manifest[p]["release_id"]) for p in packages}
 
 
-def release_marker(app: App) -> str:
-    return f"{app.venv}/{RELEASE_MARKER}"
-
-
-def _install(app: App, states: dict[str, PathState]):
+def release_of(app: App) -> str:
     built = wheelhouse()
-    release = "-".join(built[p][1] for p in app.packages)
-    marker = release_marker(app)
-    current = states.get(marker)
-    if current and current.sha256 == sha256(f"{release}\n".encode()):
+    return "-".join(built[p][1] for p in app.packages)
+
+
+def release_marker(app: App) -> str:
+    """Written last when a release's venv is complete: a killed build has none and is redone."""
+    return f"{app.releases}/{release_of(app)}/{RELEASE_MARKER}"
+
+
+def _build(app: App, states: dict[str, PathState]):
+    """Install the release into its own directory; nothing running uses it yet."""
+    if release_marker(app) in states:
         return None
-    projects = " ".join(built[p][0] for p in app.packages)
+    release = release_of(app)
+    target = f"{app.releases}/{release}"
+    projects = " ".join(wheelhouse()[p][0] for p in app.packages)
     return server.shell(
-        name=f"{app.name}: install release {release}",
+        name=f"{app.name}: build release {release}",
         commands=[
-            f"python3 -m venv --clear {app.venv}",
-            f"{app.venv}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE_REMOTE} "
+            f"rm -rf {target} && python3 -m venv {target}",
+            f"{target}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE_REMOTE} "
             f"{projects}",
-            f"echo {release} > {marker}",
+            f"echo {release} > {release_marker(app)}",
+            # First release of this app: nothing runs yet, so it is active at once (and the
+            # units' ExecStart exists when they are validated).
+            f"[ -e {app.venv} ] || [ -L {app.venv} ] || ln -s releases/{release} {app.venv}",
         ],
     )
+
+
+def _activate(spec: HostSpec, app: App, states: dict[str, PathState], changed: list,
+              running: dict[str, tuple[str, str]]):
+    """Switch to the release, restart what needs it, health-gate it, roll back on failure."""
+    release = release_of(app)
+    link = states.get(app.venv)
+    owed = (
+        not link or link.kind != "l" or link.sha256 != f"releases/{release}"
+        or any(pending(states, restart_mark(svc.unit)) for svc in app.services)
+        or any(running.get(svc.unit) != ("active", "enabled") for svc in app.services)
+    )
+    gates = [f"{svc.unit}={fleet().service_url(spec, svc.unit) + svc.health if svc.health else ''}"
+             for svc in app.services]
+    return server.shell(
+        name=f"{app.name}: activate release {release} (health gate)",
+        commands=[script("activate-release", app.root, release, str(spec.rollout.keep_releases),
+                         str(spec.rollout.health_timeout_seconds), *gates)],
+        _if=None if owed else any_changed(*changed),
+    )
+
+
+def _mark_journaled_units() -> str:
+    """Shell: a restart mark for every unit file the systemd journal lists (now loaded)."""
+    journal = f"{PENDING_DIR}/{UNITS_JOURNAL}"
+    return (f"[ ! -f {journal} ] || sed -n 's|.*/\\([^/]*\\)\\.service$|{restart_mark('')}\\1|p' {journal} "
+            f"| (cd {PENDING_DIR} && xargs -r touch)")
 
 
 def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
@@ -77,16 +116,25 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, 
         return
     wheelhouse()
     sync_tree(WHEELHOUSE_LOCAL, WHEELHOUSE_REMOTE, states)
-    by_unit: dict[str, list[RenderedFile]] = {}
+    builds = {app.name: _build(app, states) for app in spec.apps}
+    unit_files: dict[str, list] = {}  # unit -> uploads of its unit and env files
+    unit_uploads = []
     for f in rendered.values():
-        if f.kind in ("unit", "env"):
-            by_unit.setdefault(f.unit, []).append(f)
-    unit_ops = {unit: [upload(f, states) for f in fs] for unit, fs in sorted(by_unit.items())}
-    systemd.daemon_reload(name="systemd daemon-reload",
-                          _if=any_changed(*[op for ops in unit_ops.values() for op in ops]))
+        if f.kind == "unit":  # validated first; owes a restart once loaded (see below)
+            op = upload(f, states, journal=UNITS_JOURNAL)
+            unit_uploads.append(op)
+        elif f.kind == "env":  # read at the next start: owes its unit a restart at once
+            op = upload(f, states, marks=(restart_mark(f.unit),))
+        else:
+            continue
+        unit_files.setdefault(f.unit, []).append(op)
+    unit_paths = " ".join(sorted(f.path for f in rendered.values() if f.kind == "unit"))
+    commit(name="systemd: validate units (systemd-analyze verify) and daemon-reload",
+           journal=UNITS_JOURNAL, validate=f"systemd-analyze verify {unit_paths}",
+           activate=f"systemctl daemon-reload && {_mark_journaled_units()}",
+           _if=None if pending(states, UNITS_JOURNAL) else any_changed(*unit_uploads))
     running = unit_states([svc.unit for _, svc in spec.services])
     for app in spec.apps:
-        install = _install(app, states)
-        for svc in app.services:
-            changed = unit_ops[svc.unit] + ([install] if install else [])
-            converge(svc.unit, running.get(svc.unit), changed)
+        changed = [op for svc in app.services for op in unit_files.get(svc.unit, [])]
+        changed += [op for op in (builds[app.name],) if op]
+        _activate(spec, app, states, changed, running)

@@ -15,7 +15,7 @@ def directories(spec: HostSpec) -> list[tuple[str, str, str, str]]:
     dirs = [(spec.env_dir, "0700", "root", "root")]
     for app in spec.apps:
         # Code and venv stay root-owned: an app can write only its data directories.
-        dirs.append((app.root, "0755", "root", "root"))
+        dirs += [(app.root, "0755", "root", "root"), (app.releases, "0755", "root", "root")]
         dirs += [(f"{app.root}/{d}", "0750", app.user, app.user) for d in app.data_dirs]
     return dirs
 

@@ -1,30 +1,35 @@
-"""firehol on the ns3 host: apply the rules when their config changed, or when the live rules
-drifted from what firehol last applied (someone added or removed a rule by hand)."""
+"""firehol on the ns3 host: a changed config is parsed by firehol (`debug` mode) before it is
+started, and restored when either fails; firehol itself keeps the old rules when a start fails.
+The rules are also re-applied when the live rules drifted from what firehol last applied.
+"""
 
 from pyinfra import host
-from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import FIREHOL_CONF, RenderedFile
 from deploys.facts import FileContent, LiveRulesDigest
+from deploys.journal import commit, pending
 from deploys.managed import PathState, upload
 
 APPLIED_DIGEST = "/var/lib/aitbc/firehol-applied.sha256"
+JOURNAL = "firehol"
+
+# `firehol CONF debug` compiles the rules without loading them, exits 1 either way, and says
+# "Processing file ... OK" only when every directive was understood.
+VALIDATE = (f"out=$(firehol {FIREHOL_CONF} debug 2>&1); "
+            "printf '%s\\n' \"$out\" | grep -q \"^FireHOL: Processing file .* OK\" && exit 0; "
+            "printf '%s\\n' \"$out\" | grep -v '^\\(-A\\|:\\|\\*\\|#\\|COMMIT\\)' >&2; exit 1")
+ACTIVATE = (f"firehol {FIREHOL_CONF} start && mkdir -p {APPLIED_DIGEST.rsplit('/', 1)[0]} && "
+            f"{LiveRulesDigest.SHELL} > {APPLIED_DIGEST} && systemctl enable firehol")
 
 
 def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
     if spec.firewall is None:
         return
-    changes = [upload(f, states) for f in rendered.values() if f.kind == "firehol"]
+    changes = [upload(f, states, journal=JOURNAL) for f in rendered.values() if f.kind == "firehol"]
     drifted = host.get_fact(LiveRulesDigest) != host.get_fact(FileContent, path=APPLIED_DIGEST)
-    apply_commands = [
-        f"firehol {FIREHOL_CONF} start",
-        f"mkdir -p {APPLIED_DIGEST.rsplit('/', 1)[0]}",
-        f"{LiveRulesDigest.SHELL} > {APPLIED_DIGEST}",
-        "systemctl enable firehol",
-    ]
-    if drifted:
-        server.shell(name="Re-apply firehol rules (live rules drifted)", commands=apply_commands)
-    else:
-        server.shell(name="Apply firehol rules", commands=apply_commands, _if=any_changed(*changes))
+    owed = drifted or pending(states, JOURNAL)
+    commit(name="firehol: validate and apply the rules" + (" (live rules drifted)" if drifted else ""),
+           journal=JOURNAL, validate=VALIDATE, activate=ACTIVATE,
+           _if=None if owed else any_changed(*changes))

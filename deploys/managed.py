@@ -22,6 +22,7 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from aitbc_infra.render import RenderedFile
 from deploys.facts import FileContent
+from deploys.journal import before_write
 
 TEMP_SUFFIX = ".aitbc-new"
 _STAT = 'stat -c "%a %U %G"'
@@ -83,13 +84,16 @@ def directory(path: str, mode: str, user: str, group: str, current: PathState | 
 
 
 @operation()
-def symlink(path: str, target: str | None, current: PathState | None, may_appear: bool = False):
+def symlink(path: str, target: str | None, current: PathState | None, may_appear: bool = False,
+            journal: str | None = None):
     """A symlink to `target`, or no link at all when `target` is None.
 
     `may_appear`: a package this run installs may create the path after its state was read.
+    `journal`: keep the replaced link for `journal.commit` to restore (see deploys/journal.py).
     """
     if target is None:
         if current or may_appear:
+            yield from _journaled(path, journal, ())
             yield f"rm -f {path}"
         else:
             host.noop(f"{path} is absent")
@@ -97,7 +101,13 @@ def symlink(path: str, target: str | None, current: PathState | None, may_appear
     if current and current.kind == "l" and current.sha256 == target:
         host.noop(f"{path} -> {target}")
         return
+    yield from _journaled(path, journal, ())
     yield f"ln -sfn {target} {path}"
+
+
+def _journaled(dest: str, journal: str | None, marks: tuple[str, ...]):
+    command = before_write(dest, journal, marks)
+    return [command] if command else []
 
 
 # Files ---------------------------------------------------------------------------------
@@ -121,7 +131,8 @@ def _show_diff(dest: str, content: bytes, secret: bool, existed: bool) -> None:
 
 @operation()
 def put(dest: str, content: bytes, mode: str, user: str, group: str, current: PathState | None,
-        secret: bool = False):
+        secret: bool = False, journal: str | None = None, marks: tuple[str, ...] = ()):
+    """`journal`, `marks`: see deploys/journal.py; both are written before `dest` changes."""
     wanted = (mode.zfill(4), user, group)
     if current and current.kind == "f" and current.sha256 == sha256(content):
         if (current.mode, current.user, current.group) != wanted:
@@ -135,13 +146,16 @@ def put(dest: str, content: bytes, mode: str, user: str, group: str, current: Pa
     parent = str(PurePosixPath(dest).parent)
     yield f"mkdir -p {parent} && install -m {mode} -o {user} -g {group} /dev/null {temp}"
     yield FileUploadCommand(BytesIO(content), temp)
+    yield from _journaled(dest, journal, marks)
     yield f"mv -f {temp} {dest}"
 
 
-def upload(f: RenderedFile, states: dict[str, PathState]):
+def upload(f: RenderedFile, states: dict[str, PathState], journal: str | None = None,
+           marks: tuple[str, ...] = ()):
     """One rendered file."""
     return put(name=f"Upload {f.path}", dest=f.path, content=f.content.encode(), mode=f.mode,
-               user=f.owner, group=f.group, current=states.get(f.path), secret=f.secret)
+               user=f.owner, group=f.group, current=states.get(f.path), secret=f.secret,
+               journal=journal, marks=marks)
 
 
 @operation()

@@ -1,29 +1,38 @@
-"""nginx sites: upload, enable, validate with `nginx -t`, reload only when something changed."""
+"""nginx sites: upload and link as one transaction, validated by `nginx -t` before the reload.
+
+A rejected change never reaches the running nginx, and its files are put back as they were, so
+a later restart or reboot cannot load it either.
+"""
 
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import NGINX_AVAILABLE, NGINX_ENABLED, RenderedFile
+from deploys.journal import commit, pending
 from deploys.managed import PathState, symlink, upload
-from deploys.units import converge, unit_states
+from deploys.units import unit_states
+
+JOURNAL = "nginx"
 
 
 def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState],
            certificate_changes: list) -> None:
     if not spec.nginx_sites:
         return
-    changes = [upload(f, states) for f in rendered.values() if f.kind == "nginx"]
+    changes = [upload(f, states, journal=JOURNAL) for f in rendered.values() if f.kind == "nginx"]
     changes += certificate_changes  # a new provided certificate needs a reload too
-    nginx_state = unit_states(["nginx"]).get("nginx")
-    # Not installed yet when the state was read: its package will add Debian's default site.
-    fresh = not nginx_state or not nginx_state[1]
+    active, enabled = unit_states(["nginx"]).get("nginx") or ("", "")
     for path, target in enabled_links(spec).items():
+        # Not installed when the state was read: its package adds Debian's default site.
         changes.append(symlink(name=f"Site link {path}", path=path, target=target,
-                               current=states.get(path), may_appear=fresh))
-    validate = server.shell(name="Validate nginx configuration", commands=["nginx -t -q"],
-                            _if=any_changed(*changes))
-    converge("nginx", nginx_state, [validate], reload=True)
+                               current=states.get(path), may_appear=not enabled, journal=JOURNAL))
+    owed = pending(states, JOURNAL) or active != "active"
+    commit(name="nginx: validate (nginx -t) and reload", journal=JOURNAL, validate="nginx -t -q",
+           activate="systemctl reload-or-restart nginx",
+           _if=None if owed else any_changed(*changes))
+    if enabled != "enabled":
+        server.shell(name="nginx: enable", commands=["systemctl enable nginx"])
 
 
 def enabled_links(spec: HostSpec) -> dict[str, str | None]:

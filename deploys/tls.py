@@ -60,7 +60,7 @@ def _upload_provided(spec: HostSpec, site, states: dict[str, PathState]) -> list
         dest = f"{target}/{name}"
         ops.append(put(name=f"Certificate {dest}", dest=dest, content=Path(local).read_bytes(),
                        mode=mode, user="root", group="root", current=states.get(dest),
-                       secret=name == "privkey.pem"))
+                       secret=name == "privkey.pem", journal="nginx"))
     return ops
 
 

@@ -23,3 +23,7 @@ base_packages = ["ca-certificates", "curl"]
 
 # Where rendered env files live on every host (root-owned, 0600).
 env_dir = "/etc/aitbc"
+
+# Releases: a restarted service must answer its health path within this time, else the previous
+# release comes back. Three releases stay on disk: the active one and two to roll back to.
+rollout = {"keep_releases": 3, "health_timeout_seconds": 20}

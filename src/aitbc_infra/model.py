@@ -128,7 +128,12 @@ class App(Strict):
 
     @property
     def venv(self) -> str:
+        """What the units run: a symlink to the active release under `releases`."""
         return f"{self.root}/.venv"
+
+    @property
+    def releases(self) -> str:
+        return f"{self.root}/releases"
 
 
 class Route(Strict):
@@ -235,6 +240,13 @@ class Chain(Strict):
     sync_interval_seconds: int = Field(ge=1)
 
 
+class Rollout(Strict):
+    """How releases are activated: the health gate's patience and how many releases stay."""
+
+    keep_releases: int = Field(default=3, ge=2)  # the active one and at least one to roll back to
+    health_timeout_seconds: int = Field(default=30, ge=1, le=600)
+
+
 class HostSpec(Strict):
     """Everything one host is: inventory data merged with its groups' data."""
 
@@ -265,6 +277,7 @@ class HostSpec(Strict):
     web_content: list[WebContent] = []
     nginx_sites: list[Site] = []
     firewall: Firewall | None = None
+    rollout: Rollout = Rollout()
 
     @property
     def services(self) -> list[tuple[App, Service]]:

@@ -6,6 +6,7 @@ import argparse
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
@@ -16,15 +17,34 @@ SANDBOX_URL = "https://aitbc.bubuit.net/"
 
 
 def pyinfra_command(inventory: Path, *extra: str) -> list[str]:
+    """A real run answers in JSON on stdout (its log goes to stderr); a dry run in pyinfra's
+    own words, the change report it exists for."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
     # -y skips the confirmation prompt, and with it the change report a dry run exists for.
-    yes = [] if "--dry" in extra else ["-y"]
-    return [str(pyinfra), *yes, *extra, str(inventory), SITE]
+    mode = [] if "--dry" in extra else ["-y", "--json"]
+    return [str(pyinfra), *mode, *extra, str(inventory), SITE]
 
 
 def run_pyinfra(inventory: Path, *extra: str) -> int:
-    """Run the deploy from the project root, so group_data/ and deploys/ resolve."""
-    return subprocess.run(pyinfra_command(inventory, *extra), cwd=PROJECT_ROOT).returncode
+    """Run the deploy from the project root, so group_data/ and deploys/ resolve; end a real
+    run with one line per host."""
+    from aitbc_infra.summary import run_results, summary_text
+
+    command = pyinfra_command(inventory, *extra)
+    if "--json" not in command:
+        return subprocess.run(command, cwd=PROJECT_ROOT).returncode
+    # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.
+    with tempfile.TemporaryFile("w+") as results:
+        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=results,
+                                stderr=subprocess.PIPE, text=True)
+        log = []
+        for line in proc.stderr:  # pyinfra's log: shown as it comes, kept for the summary
+            sys.stderr.write(line)
+            log.append(line)
+        proc.wait()
+        results.seek(0)
+        print(summary_text(run_results(results.read(), "".join(log))), flush=True)
+    return proc.returncode
 
 
 def ensure_sandbox_secrets(path: Path, names: list[str]) -> None:
@@ -62,7 +82,8 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
     deploy = sub.add_parser(
         "deploy", help="converge every host of an inventory (pyinfra deploys/site.py)",
         description="Validate the inventory, then run `pyinfra -y INVENTORY deploys/site.py` "
-        "from the project root. Exit status is pyinfra's.")
+        "from the project root and end with one line per host: converged, or what failed. "
+        "Exit status is pyinfra's: 1 when any host failed (the others still converge).")
     _inventory_arg(deploy)
     deploy.add_argument("--dry", action="store_true", help="show what would change, change nothing")
     deploy.add_argument("--diff", action="store_true", help="with --dry: show file diffs")

@@ -44,3 +44,13 @@ def deployed_inventory(sandbox_inventory) -> Path:
     run = deploy(sandbox_inventory)
     assert run.returncode == 0, run.output[-4000:]
     return sandbox_inventory
+
+
+def pytest_terminal_summary(terminalreporter):
+    # The request loops' counts (sent, failed, outage per route): what each fault cost.
+    from traffic import REPORTS
+
+    if REPORTS:
+        terminalreporter.section("request loops during fault injection")
+        for report in REPORTS:
+            terminalreporter.write_line(report + "\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -13,33 +13,88 @@ from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
 from aitbc_infra.rollout import pyinfra_command
 from aitbc_infra.sandbox import paths, ssh_run
+from aitbc_infra.summary import run_results, summary_text
 
 PROXY_IP = "10.231.0.2"
 SITE = "aitbc.bubuit.net"
+
+# The document's 18 routes, seen from the internet through at1's TLS proxy:
+# path asked -> (status, redirect target or None, marker in the body or None)
+ROUTES = {
+    "/": (200, None, 'content="website"'),
+    "/explorer/": (200, None, 'content="explorer"'),
+    "/explorer/blocks/42": (200, None, 'content="explorer"'),  # SPA fallback
+    "/marketplace/": (200, None, 'content="marketplace"'),
+    "/docs/": (200, None, 'content="docs"'),
+    "/Exchange": (200, None, "trade-exchange"),
+    "/exchange": (301, "https://aitbc.bubuit.net/Exchange", None),
+    "/api/health": (200, None, '"service": "coordinator-api"'),
+    "/api/explorer/blocks": (200, None, '"service": "coordinator-api"'),
+    "/api/users/": (200, None, '"service": "coordinator-api"'),
+    "/api/trades/recent": (200, None, '"service": "exchange-api"'),
+    "/api/orders/orderbook": (200, None, '"service": "exchange-api"'),
+    "/admin/stats": (401, None, '"service": "coordinator-api"'),  # X-Api-Key required
+    "/rpc/head": (200, None, '"service": "blockchain-node"'),
+    "/wallet/": (200, None, '"service": "wallet-daemon"'),
+    "/v1/health": (200, None, '"service": "mock-coordinator"'),
+    "/health": (200, None, "OK"),
+    "/Marketplace": (301, "https://aitbc.bubuit.net/marketplace/", None),
+    "/BrowserWallet": (301, "https://aitbc.bubuit.net/docs/browser-wallet.html", None),
+}
 
 
 @dataclass
 class DeployRun:
     returncode: int
-    output: str
+    output: str  # pyinfra's log, then its JSON
+    results: dict  # pyinfra's --json results
 
     @property
     def changed(self) -> int:
-        """Operations that changed something, from pyinfra's "Grand total" row."""
-        row = next(line for line in self.output.splitlines() if "Grand total" in line)
-        success = row.split()[3]  # Grand total <hosts> <success> <error> <no change>
-        return 0 if success == "-" else int(success)
+        """Operations that changed something on some host."""
+        return self.results["totals"]["success"]
 
     def changed_operations(self) -> list[str]:
-        rows = self.output.split("--> Results:", 1)[1].splitlines()[2:]
-        return [re.split(r"\s{2,}", r.strip())[0] for r in rows
-                if len(r.split()) > 4 and r.split()[-3] != "-" and "Grand total" not in r]
+        return [op["name"] for op in self.results["operations"] if op["success"]]
+
+    @property
+    def summary(self) -> str:
+        return summary_text(self.results)
 
 
-def deploy(inventory: Path) -> DeployRun:
-    proc = subprocess.run(pyinfra_command(inventory), cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=1200)
-    return DeployRun(proc.returncode, proc.stdout + proc.stderr)
+def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
+    """Run the deploy of the project at `tree` (another checkout: its code, templates, data)."""
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    proc = subprocess.run(pyinfra_command(inventory), cwd=tree, capture_output=True, text=True,
+                          timeout=1200, env=env)
+    return DeployRun(proc.returncode, proc.stderr + proc.stdout,
+                     run_results(proc.stdout, proc.stderr))
+
+
+def changed_tree(tmp: Path, path: str, old: str, new: str) -> Path:
+    """A checkout of this project with one edit in `path`: code, templates, data and build
+    outputs copied; payload shared, except a copy of the one app an edit under it changes
+    (wheel builders resolve links, so an app's sources must all lie in its own directory)."""
+    tree = tmp / "tree"
+    tree.mkdir()
+    for name in ("src", "deploys", "templates", "group_data", "build"):
+        shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
+    (tree / "payload").mkdir()
+    for entry in (PROJECT_ROOT / "payload").iterdir():
+        (tree / "payload" / entry.name).symlink_to(entry)
+    parts = Path(path).parts
+    if parts[0] == "payload":
+        app = tree / "payload" / parts[1]
+        app.unlink()
+        shutil.copytree(PROJECT_ROOT / "payload" / parts[1], app,
+                        ignore=shutil.ignore_patterns("__pycache__", "node_modules", "dist"))
+    edited = tree / path
+    text = edited.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    edited.write_text(text.replace(old, new, 1))
+    return tree
 
 
 def variant_inventory(tmp: Path, group: str, old: str, new: str) -> Path:

@@ -8,34 +8,10 @@ import json
 import time
 
 import pytest
-from deploy_helpers import deploy, fetch, host_state, variant_inventory
+from deploy_helpers import ROUTES, deploy, fetch, host_state, variant_inventory
 
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import ssh_run
-
-# The document's 18 routes, seen from the internet through at1's TLS proxy:
-# path asked -> (status, redirect target or None, marker in the body or None)
-ROUTES = {
-    "/": (200, None, 'content="website"'),
-    "/explorer/": (200, None, 'content="explorer"'),
-    "/explorer/blocks/42": (200, None, 'content="explorer"'),  # SPA fallback
-    "/marketplace/": (200, None, 'content="marketplace"'),
-    "/docs/": (200, None, 'content="docs"'),
-    "/Exchange": (200, None, "trade-exchange"),
-    "/exchange": (301, "https://aitbc.bubuit.net/Exchange", None),
-    "/api/health": (200, None, '"service": "coordinator-api"'),
-    "/api/explorer/blocks": (200, None, '"service": "coordinator-api"'),
-    "/api/users/": (200, None, '"service": "coordinator-api"'),
-    "/api/trades/recent": (200, None, '"service": "exchange-api"'),
-    "/api/orders/orderbook": (200, None, '"service": "exchange-api"'),
-    "/admin/stats": (401, None, '"service": "coordinator-api"'),  # X-Api-Key required
-    "/rpc/head": (200, None, '"service": "blockchain-node"'),
-    "/wallet/": (200, None, '"service": "wallet-daemon"'),
-    "/v1/health": (200, None, '"service": "mock-coordinator"'),
-    "/health": (200, None, "OK"),
-    "/Marketplace": (301, "https://aitbc.bubuit.net/marketplace/", None),
-    "/BrowserWallet": (301, "https://aitbc.bubuit.net/docs/browser-wallet.html", None),
-}
 
 
 @pytest.fixture(scope="module")

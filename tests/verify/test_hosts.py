@@ -54,6 +54,19 @@ def test_env_file_private(node, thing):
     assert remote.mode == int(thing.mode, 8), f"{node}: {thing.path} mode {oct(remote.mode)}"
 
 
+@checks((n, app, f"{app.name} runs a complete release, at most {HOSTS[n].rollout.keep_releases} kept")
+        for n, h in HOSTS.items() for app in h.apps)
+def test_release_active_and_pruned(node, thing):
+    host = connect(node)
+    link = host.file(thing.venv)
+    assert link.is_symlink, f"{node}: {thing.venv} is not a symlink to a release"
+    target = link.linked_to
+    assert target.startswith(f"{thing.releases}/"), f"{node}: {thing.venv} -> {target}"
+    assert host.file(f"{target}/.aitbc-release").exists, f"{node}: {target} is an unfinished build"
+    kept = host.run(f"ls -1 {thing.releases}").stdout.split()
+    assert len(kept) <= HOSTS[node].rollout.keep_releases, f"{node}: {thing.releases} keeps {kept}"
+
+
 @checks((n, svc, f"{svc.unit} health {svc.health}") for n, (_, svc) in _services() if svc.health)
 def test_health_endpoint(node, thing):
     url = F.service_url(HOSTS[node], thing.unit) + thing.health

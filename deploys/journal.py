@@ -1,0 +1,56 @@
+"""Changes that must be validated before they are activated, and activations still owed.
+
+A journaled write first records the path in /var/lib/aitbc/pending/JOURNAL and keeps what it
+replaces as PATH.aitbc-prev; `commit` then validates the new files, activates them and forgets
+the copies, or restores every copy when validation or activation fails. A restart mark
+(`restart-UNIT`) is set before a unit's files change and cleared once the unit restarted
+healthy. Both outlive a killed run: the next run sees them in PathStates and finishes the job
+even though the files themselves are already up to date.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from pyinfra.api import operation
+
+PENDING_DIR = "/var/lib/aitbc/pending"
+PREVIOUS_SUFFIX = ".aitbc-prev"
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def script(name: str, *args: str) -> str:
+    """A shell script of deploys/scripts, run inline on the host with its arguments."""
+    body = (SCRIPTS / f"{name}.sh").read_text()
+    return " ".join(["sh", "-c", shlex.quote(body), name, *(shlex.quote(a) for a in args)])
+
+
+def pending(states: dict, name: str) -> bool:
+    """A journal or restart mark left by an earlier run (PENDING_DIR is one of the synced trees)."""
+    return f"{PENDING_DIR}/{name}" in states
+
+
+def restart_mark(unit: str) -> str:
+    return f"restart-{unit}"
+
+
+def before_write(dest: str, journal: str | None, marks: tuple[str, ...]) -> str | None:
+    """Shell run just before `dest` is replaced or removed: journal it once, set the marks."""
+    if not journal and not marks:
+        return None
+    parts = [f"mkdir -p {PENDING_DIR}"]
+    if journal:
+        j, d = shlex.quote(f"{PENDING_DIR}/{journal}"), shlex.quote(dest)
+        prev = shlex.quote(dest + PREVIOUS_SUFFIX)
+        # Only the first write of a transaction keeps a copy: that is the last validated one.
+        keep_copy = f"{{ {{ [ ! -e {d} ] && [ ! -L {d} ]; }} || cp -a {d} {prev}; }}"
+        parts.append(f"{{ grep -qxF -- {d} {j} 2>/dev/null || {{ {keep_copy} && echo {d} >> {j}; }}; }}")
+    parts += [f"touch {shlex.quote(f'{PENDING_DIR}/{m}')}" for m in marks]
+    return " && ".join(parts)
+
+
+@operation()
+def commit(journal: str, validate: str, activate: str):
+    """Validate the journaled files, then activate them; restore the previous ones on failure."""
+    yield script("commit", journal, validate, activate)

@@ -1,0 +1,59 @@
+"""One deploy at a time per host: a lock held for the whole run, released when the run ends.
+
+The lock is `flock` on the host, held by a command that lives as long as a channel of this run's
+own connection: when pyinfra disconnects, or the run is killed and the connection drops, the
+command ends and the lock is free again. Nothing to clean up, no stale lock file to break.
+A second deploy finds it held and fails that host at once, naming who holds it, rather than
+waiting: a run that waited would apply changes computed from facts read before the other run's.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import socket
+import subprocess
+import time
+
+from pyinfra import host
+
+LOCK_FILE = "/run/lock/aitbc-deploy.lock"
+HOLDER_FILE = "/run/lock/aitbc-deploy.holder"
+BUSY = 75  # flock's exit status when the lock is held (EX_TEMPFAIL)
+
+_held: dict[str, object] = {}  # host name -> what keeps its lock: a channel or a process
+
+
+def _holder() -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()}, since {when})"
+
+
+def lock_command(holder: str) -> str:
+    """Take the lock or exit BUSY; once taken, say so and keep it until stdin closes."""
+    inner = (f"printf '%s\\n' {shlex.quote(holder)} > {HOLDER_FILE}; echo locked; "
+             f"cat > /dev/null; rm -f {HOLDER_FILE}")
+    return (f"flock -n -E {BUSY} {LOCK_FILE} sh -c {shlex.quote(inner)} "
+            f"|| {{ cat {HOLDER_FILE} 2>/dev/null; exit {BUSY}; }}")
+
+
+def acquire() -> str | None:
+    """Lock the current host for this run: None when taken, else who holds it."""
+    if host.name in _held:
+        return None
+    command = lock_command(_holder())
+    client = getattr(host.connector, "client", None)
+    if client is not None:  # ssh: a channel of pyinfra's own connection
+        channel = client.get_transport().open_session()
+        channel.exec_command(command)
+        answer = channel.makefile("r").readline().strip()
+        keeper: object = channel
+    else:  # @local: a child process of this run
+        keeper = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        answer = keeper.stdout.readline().strip()
+    if answer != "locked":
+        return answer or "another deploy"
+    _held[host.name] = keeper
+    return None

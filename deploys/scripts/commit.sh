@@ -1,0 +1,45 @@
+# commit JOURNAL VALIDATE ACTIVATE
+#
+# The files listed in the journal were just written, each with a copy of what it replaced
+# (PATH.aitbc-prev; no copy: the path did not exist). VALIDATE checks them as the service will
+# read them; only then does ACTIVATE load them. When either fails, every listed path gets its
+# previous content back, so the running service and the files on disk agree again, and the
+# validator's own words explain the failure.
+set -u
+journal="/var/lib/aitbc/pending/$1"
+validate=$2
+activate=$3
+
+each_path() {
+  [ -f "$journal" ] || return 0
+  while IFS= read -r path; do "$@" "$path"; done < "$journal"
+}
+
+restore() {
+  if [ -e "$1.aitbc-prev" ] || [ -L "$1.aitbc-prev" ]; then
+    mv -Tf "$1.aitbc-prev" "$1"
+  else
+    rm -f "$1"
+  fi
+}
+
+forget() { rm -f "$1.aitbc-prev"; }
+
+roll_back() {
+  each_path restore
+  rm -f "$journal"
+}
+
+if ! output=$(sh -c "$validate" 2>&1); then
+  printf '%s\n' "$output" >&2
+  roll_back
+  echo "REJECTED by '$validate': the previous files are back; the running configuration never changed" >&2
+  exit 1
+fi
+if ! sh -c "$activate" >&2; then
+  roll_back
+  echo "FAILED: '$activate'; the previous files are back" >&2
+  exit 1
+fi
+each_path forget
+rm -f "$journal"

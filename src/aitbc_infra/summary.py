@@ -1,0 +1,94 @@
+"""The end of a deploy: one line per host saying whether it converged, and if not, why.
+
+Read from pyinfra's `--json` results, so it does not depend on the layout of its tables.
+A host that fails to connect has no operations at all: it is named from `failed_hosts`.
+When every host failed, pyinfra stops ("No hosts remaining!") without results; the summary
+then comes from its log, whose host lines read "    [HOST] message".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass
+class HostOutcome:
+    host: str
+    changed: int = 0
+    unchanged: int = 0
+    failed_operations: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    @property
+    def line(self) -> str:
+        if not self.failed:
+            return f"ok       {self.host:<12} {self.changed} changed, {self.unchanged} unchanged"
+        why = (f"failed at: {'; '.join(self.failed_operations)}" if self.failed_operations
+               else "no operation ran: could not connect (see its log lines above)")
+        return f"FAILED   {self.host:<12} {why}"
+
+
+def parse_results(stdout: str) -> dict:
+    """The `results` object pyinfra --json printed last on stdout."""
+    start = stdout.find("{")
+    if start < 0:
+        raise ValueError("pyinfra printed no JSON results (did it stop before running?)")
+    return json.loads(stdout[start:])["results"]
+
+
+def run_results(stdout: str, log: str) -> dict:
+    """The run's results: its JSON when pyinfra printed it, else what its log tells."""
+    try:
+        return parse_results(stdout)
+    except ValueError:
+        return results_from_log(log)
+
+
+_HOST_LINE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<message>.*)$")
+
+
+def results_from_log(log: str) -> dict:
+    """What results can be told from the log of a run that ended without any: who failed, why."""
+    said: dict[str, list[str]] = {}
+    for line in log.splitlines():
+        if m := _HOST_LINE.match(line):
+            said.setdefault(m["host"], []).append(m["message"].strip())
+    failed = {}
+    for host, lines in said.items():
+        for i, line in enumerate(lines):
+            if line.startswith("Could not connect"):
+                failed[host] = line
+            elif line.startswith("Error"):
+                failed[host] = lines[i - 1] if i else line  # the line before says what failed
+    return {"operations": [{"name": why, "success": [], "no_change": [], "error": [host]}
+                           for host, why in sorted(failed.items())],
+            "totals": {"hosts": len(said), "success": 0, "error": len(failed), "no_change": 0},
+            "failed_hosts": sorted(failed)}
+
+
+def outcomes(results: dict) -> list[HostOutcome]:
+    hosts: dict[str, HostOutcome] = {}
+
+    def of(name: str) -> HostOutcome:
+        return hosts.setdefault(name, HostOutcome(name))
+
+    for op in results["operations"]:
+        for name in op["success"]:
+            of(name).changed += 1
+        for name in op["no_change"]:
+            of(name).unchanged += 1
+        for name in op["error"]:
+            of(name).failed_operations.append(op["name"])
+    for name in results["failed_hosts"]:
+        of(name).failed = True
+    return sorted(hosts.values(), key=lambda o: (not o.failed, o.host))
+
+
+def summary_text(results: dict) -> str:
+    rows = outcomes(results)
+    failed = [o.host for o in rows if o.failed]
+    head = (f"{len(failed)} of {len(rows)} host(s) failed: {', '.join(failed)}" if failed
+            else f"all {len(rows)} host(s) converged")
+    return "\n".join(["", f"--> Summary: {head}", *(f"    {o.line}" for o in rows)])

@@ -1,0 +1,291 @@
+"""Safe rollout, by fault injection against the running sandbox.
+
+Each test breaks one thing on purpose (a change nginx or firehol rejects, a release that cannot
+start, an unreachable host, a deploy killed mid-run, a second concurrent deploy) while a request
+loop runs against the site, then checks the failure stayed where it belongs, the run said so,
+and a later run converges. The request loop's report of every test ends the pytest output.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from deploy_helpers import (
+    PROXY_IP,
+    ROUTES,
+    SITE,
+    changed_tree,
+    deploy,
+    host_state,
+)
+from traffic import REPORTS, Target, running
+
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.sandbox import paths, ssh_run
+from aitbc_infra.sandbox.ssh import ssh_argv
+
+NS3_PUBLIC = "10.231.0.3"
+NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
+# What the broken coordinator release may take down: its routes through the proxy, and ns3's
+# forward to its own coordinator (the same release runs there).
+COORDINATOR_ROUTES = {p for p, (_, _, marker) in ROUTES.items()
+                      if marker and "coordinator-api" in marker} | {"ns3:8000"}
+
+
+def targets() -> list[Target]:
+    through_proxy = [Target(path, PROXY_IP, 443, path, tls_name=SITE) for path in sorted(ROUTES)]
+    forwards = [Target(f"ns3:{port}", NS3_PUBLIC, port, path) for port, path in NS3_FORWARDS.items()]
+    return through_proxy + forwards
+
+
+@contextmanager
+def request_loop(title: str):
+    with running(targets(), str(paths().pebble_root)) as traffic:
+        yield traffic
+        time.sleep(1)  # a last round after the run ended
+    REPORTS.append(f"{title}\n{traffic.report()}")
+
+
+def pending_and_copies(node: str) -> str:
+    """Leftovers of an unfinished transaction on a host: journal files, kept copies."""
+    return ssh_run(node, "ls /var/lib/aitbc/pending; find /etc -name '*.aitbc-prev'",
+                   check=True).stdout.strip()
+
+
+def assert_clean(inventory: Path) -> None:
+    for node in load_fleet(inventory).hosts:
+        assert pending_and_copies(node) == "", node
+
+
+def assert_noop(inventory: Path) -> None:
+    run = deploy(inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed == 0, run.changed_operations()
+
+
+# Rejected configuration ----------------------------------------------------------------
+
+
+def test_rejected_nginx_change_costs_no_request(deployed_inventory, tmp_path):
+    tree = changed_tree(tmp_path, "templates/nginx/_location.j2", "return 301 {{ route.to }};",
+                        "return 301 {{ route.to }}")  # a lost semicolon
+    before = host_state(deployed_inventory)
+    with request_loop("rejected nginx change") as traffic:
+        run = deploy(deployed_inventory, tree)
+    assert run.returncode == 1
+    assert "[emerg]" in run.output and "REJECTED by 'nginx -t -q'" in run.output
+    failed = set(run.results["failed_hosts"])
+    assert failed and failed <= {n for n, h in load_fleet(deployed_inventory).hosts.items()
+                                 if h.nginx_sites}
+    assert traffic.failed_routes() == set(), traffic.report()
+    # Same files, same nginx workers (never reloaded), same units: as if the run never happened.
+    assert host_state(deployed_inventory) == before
+    assert_clean(deployed_inventory)
+    assert_noop(deployed_inventory)
+
+
+def test_rejected_firehol_change_costs_no_request(deployed_inventory, tmp_path):
+    from deploys.facts import LiveRulesDigest
+    from deploys.firewall import APPLIED_DIGEST
+
+    tree = changed_tree(tmp_path, "templates/firehol/firehol.conf.j2", "    client all accept\n",
+                        "    client all accept\n    server nosuchservice accept\n")
+    rules = f"{LiveRulesDigest.SHELL}; cat {APPLIED_DIGEST}"
+    rules_before = ssh_run("ns3-root", rules, check=True).stdout
+    before = host_state(deployed_inventory)
+    with request_loop("rejected firehol change") as traffic:
+        run = deploy(deployed_inventory, tree)
+    assert run.returncode == 1
+    assert run.results["failed_hosts"] == ["ns3-root"]
+    assert "There is no service 'nosuchservice' defined" in run.output
+    assert traffic.failed_routes() == set(), traffic.report()
+    assert ssh_run("ns3-root", rules, check=True).stdout == rules_before  # live rules untouched
+    assert host_state(deployed_inventory) == before
+    assert_clean(deployed_inventory)
+    assert_noop(deployed_inventory)
+
+
+def test_rejected_unit_change_keeps_the_service(deployed_inventory, tmp_path):
+    tree = changed_tree(tmp_path, "templates/systemd/service.j2", "ExecStart={{ app.venv }}",
+                        "ExecStart=.venv")  # not an absolute path: systemd refuses the unit
+    before = host_state(deployed_inventory)
+    with request_loop("rejected unit change") as traffic:
+        run = deploy(deployed_inventory, tree)
+    assert run.returncode == 1
+    assert "REJECTED by 'systemd-analyze verify" in run.output
+    assert traffic.failed_routes() == set(), traffic.report()
+    assert host_state(deployed_inventory) == before
+    assert_clean(deployed_inventory)
+    assert_noop(deployed_inventory)
+
+
+# Health gate ---------------------------------------------------------------------------
+
+
+def _active_release(node: str) -> str:
+    return ssh_run(node, "readlink /opt/coordinator-api/.venv", check=True).stdout.strip()
+
+
+def test_release_failing_its_health_gate_is_rolled_back(deployed_inventory, tmp_path):
+    tree = changed_tree(tmp_path, "payload/coordinator-api/src/app/main.py",
+                        'SERVICE = "coordinator-api"\n',
+                        'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n')
+    fleet = load_fleet(deployed_inventory)
+    runs_coordinator = {n for n, h in fleet.hosts.items() if any(a.name == "coordinator-api"
+                                                                 for a in h.apps)}
+    releases = {n: _active_release(n) for n in runs_coordinator}
+    timeout = max(fleet.hosts[n].rollout.health_timeout_seconds for n in runs_coordinator)
+    with request_loop("release failing its health gate (coordinator-api)") as traffic:
+        run = deploy(deployed_inventory, tree)
+    assert run.returncode == 1
+    assert set(run.results["failed_hosts"]) == runs_coordinator
+    assert "coordinator-api failed its health check" in run.output
+    assert run.output.count("ROLLED BACK /opt/coordinator-api") == len(runs_coordinator)
+    assert {n: _active_release(n) for n in runs_coordinator} == releases
+    # The fault was seen, on the coordinator's routes only, and only until the rollback.
+    assert traffic.failed_routes(), "the broken release never showed: nothing was tested"
+    assert traffic.failed_routes() <= COORDINATOR_ROUTES, traffic.report()
+    for route in traffic.failed_routes():
+        assert traffic.counts[route].outage_seconds < timeout + 15, traffic.report()
+    assert_clean(deployed_inventory)
+    # Back to the good tree: the wheelhouse gets its wheel back, nothing restarts.
+    run = deploy(deployed_inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert all("/var/cache/aitbc/wheelhouse" in op for op in run.changed_operations()), \
+        run.changed_operations()
+
+
+# Unreachable host ----------------------------------------------------------------------
+
+
+def _env_dir_modes(fleet) -> dict[str, str]:
+    return {n: ssh_run(n, f"stat -c %a {h.env_dir}", check=True).stdout.strip()
+            for n, h in fleet.hosts.items()}
+
+
+def test_unreachable_host_fails_alone_and_converges_later(deployed_inventory, tmp_path):
+    fleet = load_fleet(deployed_inventory)
+    for node, host in fleet.hosts.items():  # drift on every host, for the run to repair
+        ssh_run(node, f"chmod 0755 {host.env_dir}", check=True)
+    # aitbc behind an address nothing answers on: the sandbox routes it nowhere.
+    variant = tmp_path / "inventory.py"
+    variant.write_text(deployed_inventory.read_text().replace(
+        "'ssh_hostname': 'aitbc'", "'ssh_hostname': '10.231.223.250'"))
+    cli = [str(Path(sys.executable).with_name("aitbc-infra")), "deploy", "--inventory"]
+    with request_loop("one host unreachable") as traffic:
+        run = subprocess.run([*cli, str(variant)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stdout + run.stderr[-3000:]
+    assert "1 of 4 host(s) failed: aitbc" in run.stdout
+    assert "FAILED   aitbc        no operation ran: could not connect" in run.stdout
+    modes = _env_dir_modes(fleet)
+    assert modes.pop("aitbc") == "755"
+    assert set(modes.values()) == {"700"}, modes
+    assert traffic.failed_routes() == set(), traffic.report()
+    # Back: a run converges it too.
+    run = subprocess.run([*cli, str(deployed_inventory)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "all 4 host(s) converged" in run.stdout
+    assert set(_env_dir_modes(fleet).values()) == {"700"}
+
+
+# Killed deploy -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kill_at", ["Upload /etc/aitbc/", "activate release"])
+def test_killed_deploy_leaves_whole_files_and_the_next_run_converges(deployed_inventory, tmp_path,
+                                                                     kill_at):
+    # One origin more for CORS: new env files for several services on several hosts.
+    tree = changed_tree(tmp_path, "group_data/all.py", '"http://localhost:8011",',
+                        '"http://localhost:8011",\n    "http://localhost:8012",')
+    before = host_state(deployed_inventory)
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    from aitbc_infra.rollout import pyinfra_command
+
+    proc = subprocess.Popen(pyinfra_command(deployed_inventory), cwd=tree, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if f"Starting operation: {kill_at}" in line:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(kill_at in line for line in seen), "".join(seen[-40:])
+    killed = host_state(deployed_inventory)
+    try:
+        run = deploy(deployed_inventory, tree)
+        assert run.returncode == 0, run.output[-3000:]
+        after = host_state(deployed_inventory)
+        for node in before:
+            for path, digest in killed[node]["files"].items():
+                assert digest in (before[node]["files"][path], after[node]["files"][path]), \
+                    f"{node}:{path} is neither the old nor the new file"
+        assert after != before  # the change did land
+        assert_clean(deployed_inventory)
+        rerun = deploy(deployed_inventory, tree)
+        assert (rerun.returncode, rerun.changed) == (0, 0), rerun.changed_operations()
+    finally:
+        assert deploy(deployed_inventory).returncode == 0
+
+
+# Lock ----------------------------------------------------------------------------------
+
+
+def test_a_held_lock_fails_that_host_only(deployed_inventory):
+    from deploys.lock import lock_command
+
+    fleet = load_fleet(deployed_inventory)
+    holder = subprocess.Popen(ssh_argv("at1", lock_command("ops@elsewhere (pid 4242)")),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for node, host in fleet.hosts.items():
+            ssh_run(node, f"chmod 0755 {host.env_dir}", check=True)
+        with request_loop("deploy lock held on at1") as traffic:
+            run = deploy(deployed_inventory)
+        assert run.returncode == 1
+        assert run.results["failed_hosts"] == ["at1"]
+        assert "held by ops@elsewhere (pid 4242)" in run.summary
+        modes = _env_dir_modes(fleet)
+        assert modes.pop("at1") == "755"  # nothing ran there
+        assert set(modes.values()) == {"700"}
+        assert traffic.failed_routes() == set(), traffic.report()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    run = deploy(deployed_inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert _env_dir_modes(fleet)["at1"] == "700"
+
+
+def test_a_concurrent_deploy_fails_clearly_and_changes_nothing(deployed_inventory, tmp_path):
+    # A harmless source change, new on every run: a release to build, which takes a while.
+    tree = changed_tree(tmp_path, "payload/wallet-daemon/pyproject.toml", 'description = "',
+                        f'description = "(rebuilt {time.time_ns()}) ')
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    from aitbc_infra.rollout import pyinfra_command
+
+    first = subprocess.Popen(pyinfra_command(deployed_inventory), cwd=tree, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        building = "Starting operation: wallet-daemon: build release"
+        assert any(building in line for line in first.stderr), "the first run never built"
+        second = deploy(deployed_inventory)
+        for _ in first.stderr:  # let the first run finish
+            pass
+        assert first.wait(timeout=600) == 0
+    finally:
+        first.kill()
+    assert second.returncode == 1
+    assert set(second.results["failed_hosts"]) == set(load_fleet(deployed_inventory).hosts)
+    assert second.changed == 0
+    assert f"(pid {first.pid}," in second.summary
+    assert deploy(deployed_inventory).returncode == 0

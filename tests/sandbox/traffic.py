@@ -1,0 +1,114 @@
+"""A request loop against the sandbox site, counting per route what was sent and what failed.
+
+It runs in a thread while a deploy runs: every route in turn, as fast as they answer. A route's
+first answer (before any fault) is its expected status; any other status, or no answer within
+the timeout, is a failure, with its time kept so a test can tell how long a route was down.
+Raw sockets keep each request cheap and independent (no pooled connection outliving a reload).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # how a test refers to it: a path through the proxy, or "ns3:PORT/path"
+    address: str
+    port: int
+    path: str
+    tls_name: str | None = None  # SNI and Host for HTTPS through the proxy
+
+
+@dataclass
+class RouteCount:
+    expected: int
+    sent: int = 0
+    failed: int = 0
+    failures: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what)
+
+    @property
+    def outage_seconds(self) -> float:
+        """From the first failure to the last one (0 when none)."""
+        if not self.failures:
+            return 0.0
+        return self.failures[-1][0] - self.failures[0][0]
+
+
+def request(target: Target, context: ssl.SSLContext, timeout: float = 3.0) -> int:
+    """The status code of one GET over a fresh connection; raises OSError when there is none."""
+    host = target.tls_name or target.address
+    with socket.create_connection((target.address, target.port), timeout=timeout) as raw:
+        sock = context.wrap_socket(raw, server_hostname=host) if target.tls_name else raw
+        sock.settimeout(timeout)
+        sock.sendall(f"GET {target.path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(1024)
+            if not chunk:
+                raise ConnectionError("connection closed before a status line")
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+class Traffic:
+    def __init__(self, targets: list[Target], cafile: str):
+        self.targets = targets
+        self.context = ssl.create_default_context(cafile=cafile)
+        self.counts: dict[str, RouteCount] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for target in self.targets:
+                try:
+                    got = str(request(target, self.context))
+                except OSError as err:
+                    got = f"{type(err).__name__}: {err}"
+                count = self.counts[target.name]
+                count.sent += 1
+                if got != str(count.expected):
+                    count.failed += 1
+                    count.failures.append((time.monotonic(), got))
+            time.sleep(0.02)
+
+    def start(self) -> None:
+        for target in self.targets:  # the healthy baseline every later answer is held to
+            status = request(target, self.context)
+            assert status < 500, f"{target.name} answers {status} before any fault"
+            self.counts[target.name] = RouteCount(expected=status)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def failed_routes(self) -> set[str]:
+        return {name for name, c in self.counts.items() if c.failed}
+
+    def report(self) -> str:
+        lines = [f"{'ROUTE':<28} {'SENT':>6} {'FAILED':>6}  OUTAGE"]
+        for name, c in sorted(self.counts.items()):
+            outage = f"{c.outage_seconds:.1f}s ({c.failures[0][1]})" if c.failures else "-"
+            lines.append(f"{name:<28} {c.sent:>6} {c.failed:>6}  {outage}")
+        return "\n".join(lines)
+
+
+@contextmanager
+def running(targets: list[Target], cafile: str) -> Iterator[Traffic]:
+    traffic = Traffic(targets, cafile)
+    traffic.start()
+    try:
+        yield traffic
+    finally:
+        traffic.stop()
+
+
+REPORTS: list[str] = []  # every request loop's report, printed at the end of the test run

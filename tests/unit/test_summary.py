@@ -1,0 +1,55 @@
+"""The per-host summary a deploy ends with, from pyinfra's JSON results or, failing that, its log."""
+
+from aitbc_infra.summary import outcomes, results_from_log, run_results, summary_text
+
+RESULTS = {
+    "operations": [
+        {"name": "Upload /etc/aitbc/x.env", "success": ["aitbc"], "no_change": ["at1"], "error": []},
+        {"name": "nginx: validate (nginx -t) and reload", "success": [], "no_change": ["at1"],
+         "error": ["aitbc"]},
+    ],
+    "totals": {"hosts": 4, "success": 1, "error": 1, "no_change": 2},
+    "failed_hosts": ["aitbc", "ns3-aitbc"],
+}
+
+
+def test_failed_hosts_first_with_the_operation_that_failed():
+    rows = outcomes(RESULTS)
+    assert [(o.host, o.failed) for o in rows] == [("aitbc", True), ("ns3-aitbc", True), ("at1", False)]
+    assert rows[0].failed_operations == ["nginx: validate (nginx -t) and reload"]
+    assert "no operation ran: could not connect" in rows[1].line
+    assert rows[2].line.split() == ["ok", "at1", "0", "changed,", "2", "unchanged"]
+
+
+def test_summary_names_every_failed_host():
+    assert "2 of 3 host(s) failed: aitbc, ns3-aitbc" in summary_text(RESULTS)
+    clean = {**RESULTS, "failed_hosts": [], "operations": RESULTS["operations"][:1]}
+    assert "all 2 host(s) converged" in summary_text(clean)
+
+
+LOG_ALL_FAILED = """--> Connecting to hosts...
+    [at1]       Connected
+    [aitbc]     Could not connect ([Errno None] Unable to connect to port 22 on 10.231.223.250)
+
+--> Beginning operation run...
+--> Starting operation: Deploy lock on at1: held by ops@elsewhere (pid 4242)
+    [at1]       another deploy holds /run/lock/aitbc-deploy.lock: ops@elsewhere (pid 4242)
+    [at1]       Error: executed 0 commands
+
+--> pyinfra error: No hosts remaining!
+"""
+
+
+def test_without_json_the_log_tells_who_failed_and_why():
+    results = run_results("", LOG_ALL_FAILED)
+    assert results == results_from_log(LOG_ALL_FAILED)
+    assert results["failed_hosts"] == ["aitbc", "at1"]
+    text = summary_text(results)
+    assert "FAILED   at1          failed at: another deploy holds" in text
+    assert "FAILED   aitbc        failed at: Could not connect" in text
+
+
+def test_json_wins_over_the_log():
+    import json
+
+    assert run_results("log noise\n" + json.dumps({"results": RESULTS}), LOG_ALL_FAILED) == RESULTS
