@@ -107,7 +107,9 @@ if [ "$switched" = yes ] && [ -n "$previous" ] && [ -d "$root/$previous" ]; then
   else
     echo "ROLLED BACK $root to $previous, but $failed is still unhealthy" >&2
   fi
-else
+elif [ "$switched" = yes ]; then
   echo "no previous release of $root to roll back to" >&2
+else
+  echo "the release did not change (the unit or env file did): nothing to roll back to" >&2
 fi
 exit 1

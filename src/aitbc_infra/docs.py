@@ -52,6 +52,15 @@ def render_docs(fleet: Fleet) -> str:
                          f"`{svc.health}`" if svc.health else "–", f"`{app.root}`",
                          ", ".join(app.secrets) or "–"])
     out += _table(["node", "unit", "app", "user", "listens", "health", "root", "secrets"], rows)
+    out += ["## Releases", "",
+            "Each app runs `ROOT/.venv`, a symlink to its active release under `ROOT/releases/`; "
+            "a restarted service must pass its health gate in time, else the previous release "
+            "comes back.", ""]
+    out += _table(["node", "app", "releases", "kept", "health gate"], [
+        [host.node, app.name, f"`{app.releases}`", str(host.rollout.keep_releases),
+         f"{host.rollout.health_timeout_seconds} s"]
+        for host in fleet.hosts.values() for app in host.apps
+    ])
     out += ["## Firewall forwards", ""]
     rows = [[host.node, str(fwd.port), f"{fleet.hosts[fwd.node].bridge_address}:{fwd.port}"]
             for host in fleet.hosts.values() if host.firewall

@@ -37,6 +37,8 @@ NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: 
 # forward to its own coordinator (the same release runs there).
 COORDINATOR_ROUTES = {p for p, (_, _, marker) in ROUTES.items()
                       if marker and "coordinator-api" in marker} | {"ns3:8000"}
+# Routes no app process answers: a restart of any service must never touch them.
+STATIC_ROUTES = {p for p, (_, _, marker) in ROUTES.items() if not (marker and '"service"' in marker)}
 
 
 def targets() -> list[Target]:
@@ -133,16 +135,26 @@ def _active_release(node: str) -> str:
     return ssh_run(node, "readlink /opt/coordinator-api/.venv", check=True).stdout.strip()
 
 
-def test_release_failing_its_health_gate_is_rolled_back(deployed_inventory, tmp_path):
+BROKEN_COORDINATOR = {
+    # The process exits at import: the gate fails as soon as systemd schedules a restart.
+    "cannot start": ('SERVICE = "coordinator-api"\n',
+                     'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n'),
+    # It runs but says it is unwell: the gate waits out its timeout.
+    "unhealthy": ('return await respond(send, 200, {"status": "ok"',
+                  'return await respond(send, 503, {"status": "degraded"'),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(BROKEN_COORDINATOR))
+def test_release_failing_its_health_gate_is_rolled_back(deployed_inventory, tmp_path, fault):
     tree = changed_tree(tmp_path, "payload/coordinator-api/src/app/main.py",
-                        'SERVICE = "coordinator-api"\n',
-                        'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n')
+                        *BROKEN_COORDINATOR[fault])
     fleet = load_fleet(deployed_inventory)
     runs_coordinator = {n for n, h in fleet.hosts.items() if any(a.name == "coordinator-api"
                                                                  for a in h.apps)}
     releases = {n: _active_release(n) for n in runs_coordinator}
     timeout = max(fleet.hosts[n].rollout.health_timeout_seconds for n in runs_coordinator)
-    with request_loop("release failing its health gate (coordinator-api)") as traffic:
+    with request_loop(f"coordinator-api release: {fault}") as traffic:
         run = deploy(deployed_inventory, tree)
     assert run.returncode == 1
     assert set(run.results["failed_hosts"]) == runs_coordinator
@@ -205,24 +217,14 @@ def test_killed_deploy_leaves_whole_files_and_the_next_run_converges(deployed_in
     tree = changed_tree(tmp_path, "group_data/all.py", '"http://localhost:8011",',
                         '"http://localhost:8011",\n    "http://localhost:8012",')
     before = host_state(deployed_inventory)
-    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    from aitbc_infra.rollout import pyinfra_command
-
-    proc = subprocess.Popen(pyinfra_command(deployed_inventory), cwd=tree, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if f"Starting operation: {kill_at}" in line:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert any(kill_at in line for line in seen), "".join(seen[-40:])
-    killed = host_state(deployed_inventory)
     try:
-        run = deploy(deployed_inventory, tree)
+        with request_loop(f"deploy killed at '{kill_at}', then run again") as traffic:
+            killed = _killed_at(kill_at, deployed_inventory, tree)
+            run = deploy(deployed_inventory, tree)
         assert run.returncode == 0, run.output[-3000:]
+        # Restarted services may drop a request or two while restarting; nothing else may.
+        assert not traffic.failed_routes() & STATIC_ROUTES, traffic.report()
+        assert traffic.failing_at_the_end() == set(), traffic.report()
         after = host_state(deployed_inventory)
         for node in before:
             for path, digest in killed[node]["files"].items():
@@ -234,6 +236,25 @@ def test_killed_deploy_leaves_whole_files_and_the_next_run_converges(deployed_in
         assert (rerun.returncode, rerun.changed) == (0, 0), rerun.changed_operations()
     finally:
         assert deploy(deployed_inventory).returncode == 0
+
+
+def _killed_at(operation: str, inventory: Path, tree: Path) -> dict[str, dict]:
+    """Start the deploy of `tree`, SIGKILL it as `operation` starts; the hosts' state then."""
+    from aitbc_infra.rollout import pyinfra_command
+
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    proc = subprocess.Popen(pyinfra_command(inventory), cwd=tree, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if f"Starting operation: {operation}" in line:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(operation in line for line in seen), "".join(seen[-40:])
+    return host_state(inventory)
 
 
 # Lock ----------------------------------------------------------------------------------
@@ -273,17 +294,21 @@ def test_a_concurrent_deploy_fails_clearly_and_changes_nothing(deployed_inventor
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     from aitbc_infra.rollout import pyinfra_command
 
-    first = subprocess.Popen(pyinfra_command(deployed_inventory), cwd=tree, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        building = "Starting operation: wallet-daemon: build release"
-        assert any(building in line for line in first.stderr), "the first run never built"
-        second = deploy(deployed_inventory)
-        for _ in first.stderr:  # let the first run finish
-            pass
-        assert first.wait(timeout=600) == 0
-    finally:
-        first.kill()
+    with request_loop("a second deploy while the first builds a wallet release") as traffic:
+        first = subprocess.Popen(pyinfra_command(deployed_inventory), cwd=tree, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            building = "Starting operation: wallet-daemon: build release"
+            assert any(building in line for line in first.stderr), "the first run never built"
+            second = deploy(deployed_inventory)
+            for _ in first.stderr:  # let the first run finish
+                pass
+            assert first.wait(timeout=600) == 0
+        finally:
+            first.kill()
+    # Only the wallet restarts (its new release), and only the first run restarts it.
+    assert traffic.failed_routes() <= {"/wallet/"}, traffic.report()
+    assert traffic.failing_at_the_end() == set(), traffic.report()
     assert second.returncode == 1
     assert set(second.results["failed_hosts"]) == set(load_fleet(deployed_inventory).hosts)
     assert second.changed == 0

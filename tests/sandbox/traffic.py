@@ -32,6 +32,7 @@ class RouteCount:
     sent: int = 0
     failed: int = 0
     failures: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what)
+    last: str = ""  # the latest answer
 
     @property
     def outage_seconds(self) -> float:
@@ -74,6 +75,7 @@ class Traffic:
                     got = f"{type(err).__name__}: {err}"
                 count = self.counts[target.name]
                 count.sent += 1
+                count.last = got
                 if got != str(count.expected):
                     count.failed += 1
                     count.failures.append((time.monotonic(), got))
@@ -92,6 +94,9 @@ class Traffic:
 
     def failed_routes(self) -> set[str]:
         return {name for name, c in self.counts.items() if c.failed}
+
+    def failing_at_the_end(self) -> set[str]:
+        return {name for name, c in self.counts.items() if c.last != str(c.expected)}
 
     def report(self) -> str:
         lines = [f"{'ROUTE':<28} {'SENT':>6} {'FAILED':>6}  OUTAGE"]
