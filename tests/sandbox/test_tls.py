@@ -1,5 +1,6 @@
 """at1's certificate comes from the sandbox ACME server through certbot's real HTTP-01 flow;
-TLS meets Mozilla's "intermediate" profile; a forced renewal is served without restarts."""
+TLS meets Mozilla's "intermediate" profile; a forced renewal is served without restarts; a
+provided certificate is served, and one whose key does not match is refused."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import PROXY_IP, SITE, fetch
+from deploy_helpers import PROXY_IP, SITE, deploy, fetch, variant_inventory
+from traffic import Target, running
 
 from aitbc_infra.sandbox import paths, ssh_run
 
 
-def _served_certificate() -> dict:
-    context = ssl.create_default_context(cafile=str(paths().pebble_root))
+def _served_certificate(cafile: Path | None = None) -> dict:
+    context = ssl.create_default_context(cafile=str(cafile or paths().pebble_root))
     with socket.create_connection((PROXY_IP, 443), timeout=10) as raw, \
             context.wrap_socket(raw, server_hostname=SITE) as tls:
         return tls.getpeercert()
@@ -70,3 +72,63 @@ def test_forced_renewal_served_without_restarting_anything(deployed_inventory, a
     assert _served_certificate()["serialNumber"] != serial, "nginx still serves the old certificate"
     assert _unit_starts("at1") == before  # reloaded by the deploy hook: same PIDs, no restart
     assert fetch("/health")[0] == 200
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _given_certificate(tmp: Path) -> Path:
+    """A throwaway CA and a certificate for the site it signed; plus a key that does not match."""
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Provided Test CA",
+             cwd=tmp)
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "privkey.pem", "-out", "site.csr", "-subj", f"/CN={SITE}", cwd=tmp)
+    (tmp / "san.ext").write_text(f"subjectAltName=DNS:{SITE}\n")
+    _openssl("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "fullchain.pem", "-days", "30", "-extfile", "san.ext",
+             cwd=tmp)
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", "other.key", cwd=tmp)
+    return tmp
+
+
+def _provided_inventory(tmp: Path, key: Path) -> Path:
+    variant = variant_inventory(tmp, "all", '"certificate": "bubuit.net"}',
+                                '"certificate": "bubuit.net", "tls": "provided"}')
+    given = {"bubuit.net": {"fullchain": str(tmp / "fullchain.pem"), "privkey": str(key)}}
+    text = variant.read_text()
+    assert "'ssh_hostname': 'at1'," in text
+    variant.write_text(text.replace("'ssh_hostname': 'at1',",
+                                    f"'ssh_hostname': 'at1', 'tls_provided': {given!r},"))
+    return variant
+
+
+def test_provided_certificate_served_and_a_mismatched_key_rejected(deployed_inventory, tmp_path):
+    given = _given_certificate(tmp_path)
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    for d in (good, bad):
+        (d / "fullchain.pem").write_bytes((given / "fullchain.pem").read_bytes())
+    try:
+        run = deploy(_provided_inventory(good, given / "privkey.pem"))
+        assert run.returncode == 0, run.output[-3000:]
+        issuer = dict(pair[0] for pair in _served_certificate(given / "ca.pem")["issuer"])
+        assert issuer["commonName"] == "Provided Test CA"
+        served_key = ssh_run("at1", "sha256sum < /etc/ssl/aitbc/bubuit.net/privkey.pem",
+                             check=True).stdout
+        # The same certificate with another key: nginx -t refuses it, the good pair stays.
+        site = [Target("/health", PROXY_IP, 443, "/health", tls_name=SITE)]
+        with running(site, str(given / "ca.pem")) as traffic:
+            run = deploy(_provided_inventory(bad, given / "other.key"))
+        assert run.returncode == 1
+        assert "key values mismatch" in run.output and "REJECTED by 'nginx -t -q'" in run.output
+        assert traffic.failed_routes() == set(), traffic.report()
+        assert ssh_run("at1", "sha256sum < /etc/ssl/aitbc/bubuit.net/privkey.pem",
+                       check=True).stdout == served_key
+        assert dict(pair[0] for pair in _served_certificate(given / "ca.pem")["issuer"]) == issuer
+    finally:
+        assert deploy(deployed_inventory).returncode == 0  # back to the ACME certificate
+    assert _served_certificate()["issuer"]  # verified against the ACME root again
