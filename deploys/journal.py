@@ -35,22 +35,28 @@ def restart_mark(unit: str) -> str:
     return f"restart-{unit}"
 
 
-def before_write(dest: str, journal: str | None, marks: tuple[str, ...]) -> str | None:
+def before_write(dest: str, journal: str | None, marks: tuple[str, ...],
+                 pending_dir: str = PENDING_DIR) -> str | None:
     """Shell run just before `dest` is replaced or removed: journal it once, set the marks."""
     if not journal and not marks:
         return None
-    parts = [f"mkdir -p {PENDING_DIR}"]
+    parts = [f"mkdir -p {shlex.quote(pending_dir)}"]
     if journal:
-        j, d = shlex.quote(f"{PENDING_DIR}/{journal}"), shlex.quote(dest)
+        j, d = shlex.quote(f"{pending_dir}/{journal}"), shlex.quote(dest)
         prev = shlex.quote(dest + PREVIOUS_SUFFIX)
         # Only the first write of a transaction keeps a copy: that is the last validated one.
         keep_copy = f"{{ {{ [ ! -e {d} ] && [ ! -L {d} ]; }} || cp -a {d} {prev}; }}"
         parts.append(f"{{ grep -qxF -- {d} {j} 2>/dev/null || {{ {keep_copy} && echo {d} >> {j}; }}; }}")
-    parts += [f"touch {shlex.quote(f'{PENDING_DIR}/{m}')}" for m in marks]
+    parts += [f"touch {shlex.quote(f'{pending_dir}/{m}')}" for m in marks]
     return " && ".join(parts)
+
+
+def commit_command(journal: str, validate: str, activate: str,
+                   pending_dir: str = PENDING_DIR) -> str:
+    return script("commit", f"{pending_dir}/{journal}", validate, activate)
 
 
 @operation()
 def commit(journal: str, validate: str, activate: str):
     """Validate the journaled files, then activate them; restore the previous ones on failure."""
-    yield script("commit", journal, validate, activate)
+    yield commit_command(journal, validate, activate)

@@ -1,12 +1,12 @@
-# commit JOURNAL VALIDATE ACTIVATE
+# commit JOURNAL_FILE VALIDATE ACTIVATE
 #
-# The files listed in the journal were just written, each with a copy of what it replaced
+# The files listed in JOURNAL_FILE were just written, each with a copy of what it replaced
 # (PATH.aitbc-prev; no copy: the path did not exist). VALIDATE checks them as the service will
 # read them; only then does ACTIVATE load them. When either fails, every listed path gets its
 # previous content back, so the running service and the files on disk agree again, and the
 # validator's own words explain the failure.
 set -u
-journal="/var/lib/aitbc/pending/$1"
+journal=$1
 validate=$2
 activate=$3
 
