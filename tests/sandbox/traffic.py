@@ -33,13 +33,32 @@ class RouteCount:
     failed: int = 0
     failures: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what)
     last: str = ""  # the latest answer
+    # Outages: runs of failed requests with no good answer between them, [first, last failure].
+    windows: list[list[float]] = field(default_factory=list)
+
+    def record(self, answer: str) -> None:
+        now = time.monotonic()
+        self.sent += 1
+        if answer != str(self.expected):
+            self.failed += 1
+            self.failures.append((now, answer))
+            if self.last == str(self.expected) or not self.windows:
+                self.windows.append([now, now])
+            else:
+                self.windows[-1][1] = now
+        self.last = answer
 
     @property
     def outage_seconds(self) -> float:
-        """From the first failure to the last one (0 when none)."""
-        if not self.failures:
-            return 0.0
-        return self.failures[-1][0] - self.failures[0][0]
+        """The longest outage: from its first failed request to its last (0 when none)."""
+        return max((end - start for start, end in self.windows), default=0.0)
+
+    def describe(self) -> str:
+        if not self.windows:
+            return "-"
+        total = sum(end - start for start, end in self.windows)
+        return (f"{len(self.windows)} outage(s), longest {self.outage_seconds:.1f}s, "
+                f"total {total:.1f}s ({self.failures[0][1]})")
 
 
 def request(target: Target, context: ssl.SSLContext, timeout: float = 3.0) -> int:
@@ -73,19 +92,14 @@ class Traffic:
                     got = str(request(target, self.context))
                 except OSError as err:
                     got = f"{type(err).__name__}: {err}"
-                count = self.counts[target.name]
-                count.sent += 1
-                count.last = got
-                if got != str(count.expected):
-                    count.failed += 1
-                    count.failures.append((time.monotonic(), got))
+                self.counts[target.name].record(got)
             time.sleep(0.02)
 
     def start(self) -> None:
         for target in self.targets:  # the healthy baseline every later answer is held to
             status = request(target, self.context)
             assert status < 500, f"{target.name} answers {status} before any fault"
-            self.counts[target.name] = RouteCount(expected=status)
+            self.counts[target.name] = RouteCount(expected=status, last=str(status))
         self._thread.start()
 
     def stop(self) -> None:
@@ -99,10 +113,9 @@ class Traffic:
         return {name for name, c in self.counts.items() if c.last != str(c.expected)}
 
     def report(self) -> str:
-        lines = [f"{'ROUTE':<28} {'SENT':>6} {'FAILED':>6}  OUTAGE"]
+        lines = [f"{'ROUTE':<28} {'SENT':>6} {'FAILED':>6}  OUTAGES"]
         for name, c in sorted(self.counts.items()):
-            outage = f"{c.outage_seconds:.1f}s ({c.failures[0][1]})" if c.failures else "-"
-            lines.append(f"{name:<28} {c.sent:>6} {c.failed:>6}  {outage}")
+            lines.append(f"{name:<28} {c.sent:>6} {c.failed:>6}  {c.describe()}")
         return "\n".join(lines)
 
 
