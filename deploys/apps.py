@@ -98,8 +98,9 @@ def _activate(spec: HostSpec, app: App, states: dict[str, PathState], changed: l
              for svc in app.services]
     return server.shell(
         name=f"{app.name}: activate release {release} (health gate)",
-        commands=[script("activate-release", app.root, release, str(spec.rollout.keep_releases),
-                         str(spec.rollout.health_timeout_seconds), *gates)],
+        commands=[script("activate-release", PENDING_DIR, app.root, release,
+                         str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
+                         *gates)],
         _if=None if owed else any_changed(*changed),
     )
 
@@ -136,5 +137,6 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, 
     running = unit_states([svc.unit for _, svc in spec.services])
     for app in spec.apps:
         changed = [op for svc in app.services for op in unit_files.get(svc.unit, [])]
-        changed += [op for op in (builds[app.name],) if op]
+        if builds[app.name]:
+            changed.append(builds[app.name])
         _activate(spec, app, states, changed, running)

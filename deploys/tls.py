@@ -19,6 +19,7 @@ from aitbc_infra.render import (
     render_template,
 )
 from deploys.managed import PathState, directory, put
+from deploys.nginx import JOURNAL as NGINX_JOURNAL
 
 BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
 
@@ -60,7 +61,7 @@ def _upload_provided(spec: HostSpec, site, states: dict[str, PathState]) -> list
         dest = f"{target}/{name}"
         ops.append(put(name=f"Certificate {dest}", dest=dest, content=Path(local).read_bytes(),
                        mode=mode, user="root", group="root", current=states.get(dest),
-                       secret=name == "privkey.pem", journal="nginx"))
+                       secret=name == "privkey.pem", journal=NGINX_JOURNAL))
     return ops
 
 

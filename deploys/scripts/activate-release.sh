@@ -1,4 +1,4 @@
-# activate-release ROOT RELEASE KEEP TIMEOUT UNIT=HEALTH_URL...
+# activate-release PENDING_DIR ROOT RELEASE KEEP TIMEOUT UNIT=HEALTH_URL...
 #
 # Points ROOT/.venv at releases/RELEASE (a symlink renamed over the old one: atomic), restarts
 # the app's units that need it (new release, a pending restart from a changed unit or env file,
@@ -6,13 +6,13 @@
 # it stays active. A unit whose process exits (systemd schedules a restart) fails at once; one
 # still unhealthy after TIMEOUT seconds too. Failing puts the previous release back, restarts
 # again and fails naming the unit. Keeps the KEEP most recently activated releases.
+# PENDING_DIR/restart-UNIT marks a restart a unit is owed (see deploys/journal.py).
 # Unit lists are space-separated on purpose; release names are hex ids.
 # shellcheck disable=SC2086,SC2012
 set -u
-root=$1 release=$2 keep=$3 timeout=$4
-shift 4
+pending=$1 root=$2 release=$3 keep=$4 timeout=$5
+shift 5
 specs="$*"
-pending=/var/lib/aitbc/pending
 mkdir -p "$pending"
 link="$root/.venv"
 want="releases/$release"

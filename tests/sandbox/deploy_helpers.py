@@ -62,13 +62,20 @@ class DeployRun:
         return summary_text(self.results)
 
 
-def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
-    """Run the deploy of the project at `tree` (another checkout: its code, templates, data)."""
+def start_deploy(inventory: Path, tree: Path = PROJECT_ROOT, **popen) -> subprocess.Popen:
+    """Start the deploy of the project at `tree` (another checkout: its code, templates, data)."""
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    proc = subprocess.run(pyinfra_command(inventory), cwd=tree, capture_output=True, text=True,
-                          timeout=1200, env=env)
-    return DeployRun(proc.returncode, proc.stderr + proc.stdout,
-                     run_results(proc.stdout, proc.stderr))
+    return subprocess.Popen(pyinfra_command(inventory), cwd=tree, env=env, text=True, **popen)
+
+
+def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
+    """Run the deploy of the project at `tree` to its end."""
+    proc = start_deploy(inventory, tree, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stdout, stderr = proc.communicate(timeout=1200)
+    finally:
+        proc.kill()
+    return DeployRun(proc.returncode, stderr + stdout, run_results(stdout, stderr))
 
 
 def changed_tree(tmp: Path, path: str, old: str, new: str) -> Path:

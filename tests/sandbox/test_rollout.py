@@ -24,12 +24,14 @@ from deploy_helpers import (
     changed_tree,
     deploy,
     host_state,
+    start_deploy,
 )
 from traffic import REPORTS, Target, running
 
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import paths, ssh_run
 from aitbc_infra.sandbox.ssh import ssh_argv
+from deploys.journal import PENDING_DIR, PREVIOUS_SUFFIX
 
 NS3_PUBLIC = "10.231.0.3"
 NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
@@ -57,7 +59,7 @@ def request_loop(title: str):
 
 def pending_and_copies(node: str) -> str:
     """Leftovers of an unfinished transaction on a host: journal files, kept copies."""
-    return ssh_run(node, "ls /var/lib/aitbc/pending; find /etc -name '*.aitbc-prev'",
+    return ssh_run(node, f"ls {PENDING_DIR}; find /etc -name '*{PREVIOUS_SUFFIX}'",
                    check=True).stdout.strip()
 
 
@@ -177,6 +179,12 @@ def test_release_failing_its_health_gate_is_rolled_back(deployed_inventory, tmp_
 # Unreachable host ----------------------------------------------------------------------
 
 
+def _drift_env_dirs(fleet) -> None:
+    """Loosen every host's env directory (declared 0700): drift a run must repair."""
+    for node, host in fleet.hosts.items():
+        ssh_run(node, f"chmod 0755 {host.env_dir}", check=True)
+
+
 def _env_dir_modes(fleet) -> dict[str, str]:
     return {n: ssh_run(n, f"stat -c %a {h.env_dir}", check=True).stdout.strip()
             for n, h in fleet.hosts.items()}
@@ -184,8 +192,7 @@ def _env_dir_modes(fleet) -> dict[str, str]:
 
 def test_unreachable_host_fails_alone_and_converges_later(deployed_inventory, tmp_path):
     fleet = load_fleet(deployed_inventory)
-    for node, host in fleet.hosts.items():  # drift on every host, for the run to repair
-        ssh_run(node, f"chmod 0755 {host.env_dir}", check=True)
+    _drift_env_dirs(fleet)
     # aitbc behind an address nothing answers on: the sandbox routes it nowhere.
     variant = tmp_path / "inventory.py"
     variant.write_text(deployed_inventory.read_text().replace(
@@ -240,12 +247,8 @@ def test_killed_deploy_leaves_whole_files_and_the_next_run_converges(deployed_in
 
 def _killed_at(operation: str, inventory: Path, tree: Path) -> dict[str, dict]:
     """Start the deploy of `tree`, SIGKILL it as `operation` starts; the hosts' state then."""
-    from aitbc_infra.rollout import pyinfra_command
-
-    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    proc = subprocess.Popen(pyinfra_command(inventory), cwd=tree, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = start_deploy(inventory, tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                        start_new_session=True)
     seen = []
     for line in proc.stderr:
         seen.append(line)
@@ -268,8 +271,7 @@ def test_a_held_lock_fails_that_host_only(deployed_inventory):
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        for node, host in fleet.hosts.items():
-            ssh_run(node, f"chmod 0755 {host.env_dir}", check=True)
+        _drift_env_dirs(fleet)
         with request_loop("deploy lock held on at1") as traffic:
             run = deploy(deployed_inventory)
         assert run.returncode == 1
@@ -291,12 +293,9 @@ def test_a_concurrent_deploy_fails_clearly_and_changes_nothing(deployed_inventor
     # A harmless source change, new on every run: a release to build, which takes a while.
     tree = changed_tree(tmp_path, "payload/wallet-daemon/pyproject.toml", 'description = "',
                         f'description = "(rebuilt {time.time_ns()}) ')
-    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    from aitbc_infra.rollout import pyinfra_command
-
     with request_loop("a second deploy while the first builds a wallet release") as traffic:
-        first = subprocess.Popen(pyinfra_command(deployed_inventory), cwd=tree, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        first = start_deploy(deployed_inventory, tree, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
         try:
             building = "Starting operation: wallet-daemon: build release"
             assert any(building in line for line in first.stderr), "the first run never built"
