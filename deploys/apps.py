@@ -8,10 +8,9 @@ then pass its health gate, else the previous release comes back (deploys/scripts
 
 from __future__ import annotations
 
-import json
+import shlex
 import threading
 from functools import cache
-from pathlib import Path
 
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
@@ -19,7 +18,8 @@ from pyinfra.operations.util import any_changed
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.model import App, HostSpec
 from aitbc_infra.render import RenderedFile
-from aitbc_infra.wheelhouse import MANIFEST, build_wheelhouse
+from aitbc_infra.sources import release_inputs
+from aitbc_infra.wheelhouse import build_wheelhouse
 from deploys.context import fleet
 from deploys.journal import PENDING_DIR, commit, pending, restart_mark, script
 from deploys.managed import PathState, sync_tree, upload
@@ -34,60 +34,56 @@ UNITS_JOURNAL = "systemd"
 _build_lock = threading.Lock()  # pyinfra prepares hosts concurrently (gevent patches this lock)
 
 
-def wheelhouse() -> dict:
-    """Build once per run, for every app of the fleet: {package dir: (project, release id)}."""
+def wheelhouse() -> dict[tuple[str, str], dict]:
+    """Build once per run, for every app of the fleet: {(node, app): manifest entry}."""
     with _build_lock:
         return _build_wheelhouse()
 
 
 @cache
-def _build_wheelhouse() -> dict:
-    sources = {h.app_sources for h in fleet().hosts.values()}
-    if len(sources) != 1:
-        raise ValueError(f"all hosts must share one app_sources, got {sorted(sources)}")
-    root = Path(sources.pop())
-    root = root if root.is_absolute() else PROJECT_ROOT / root
-    packages = sorted({p for h in fleet().hosts.values() for a in h.apps for p in a.packages})
-    build_wheelhouse([root / p for p in packages], WHEELHOUSE_LOCAL)
-    manifest = json.loads((WHEELHOUSE_LOCAL / MANIFEST).read_text())["apps"]
-    return {p: (manifest[p]["project"], manifest[p]["release_id"]) for p in packages}
+def _build_wheelhouse() -> dict[tuple[str, str], dict]:
+    inputs = {(h.node, a.name): release_inputs(h, a)
+              for h in fleet().hosts.values() for a in h.apps}
+    built = build_wheelhouse(list(inputs.values()), WHEELHOUSE_LOCAL, log=print)
+    return {where: built[i.key()] for where, i in inputs.items()}
 
 
-def release_of(app: App) -> str:
-    built = wheelhouse()
-    return "-".join(built[p][1] for p in app.packages)
+def release_of(spec: HostSpec, app: App) -> dict:
+    return wheelhouse()[(spec.node, app.name)]
 
 
-def release_marker(app: App) -> str:
+def release_marker(spec: HostSpec, app: App) -> str:
     """Written last when a release's venv is complete: a killed build has none and is redone."""
-    return f"{app.releases}/{release_of(app)}/{RELEASE_MARKER}"
+    return f"{app.releases}/{release_of(spec, app)['release_id']}/{RELEASE_MARKER}"
 
 
-def _build(app: App, states: dict[str, PathState]):
+def _build(spec: HostSpec, app: App, states: dict[str, PathState]):
     """Install the release into its own directory; nothing running uses it yet."""
-    if release_marker(app) in states:
+    if release_marker(spec, app) in states:
         return None
-    release = release_of(app)
-    target = f"{app.releases}/{release}"
-    projects = " ".join(wheelhouse()[p][0] for p in app.packages)
-    return server.shell(
-        name=f"{app.name}: build release {release}",
-        commands=[
-            f"rm -rf {target} && python3 -m venv {target}",
-            f"{target}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE_REMOTE} "
-            f"{projects}",
-            f"echo {release} > {release_marker(app)}",
-            # First release of this app: nothing runs yet, so it is active at once (and the
-            # units' ExecStart exists when they are validated).
-            f"[ -e {app.venv} ] || [ -L {app.venv} ] || ln -s releases/{release} {app.venv}",
-        ],
-    )
+    release = release_of(spec, app)
+    target = f"{app.releases}/{release['release_id']}"
+    commands = [f"rm -rf {target} && {shlex.quote(spec.python.executable)} -m venv {target}"]
+    if release["wheels"]:
+        # Exactly the wheels resolved for this release: nothing is resolved on the host.
+        wheels = " ".join(shlex.quote(f"{WHEELHOUSE_REMOTE}/{w}") for w in release["wheels"])
+        commands.append(f"{target}/bin/pip install --quiet --no-index --no-deps {wheels}")
+    if release["tree"]:
+        commands.append(f"mkdir {target}/src && tar -xf {WHEELHOUSE_REMOTE}/{release['tree']} "
+                        f"-C {target}/src --no-same-owner")
+    commands += [
+        f"echo {release['release_id']} > {release_marker(spec, app)}",
+        # First release of this app: nothing runs yet, so it is active at once (and the
+        # units' ExecStart exists when they are validated).
+        f"[ -e {app.venv} ] || [ -L {app.venv} ] || ln -s releases/{release['release_id']} {app.venv}",
+    ]
+    return server.shell(name=f"{app.name}: build release {release['release_id']}", commands=commands)
 
 
 def _activate(spec: HostSpec, app: App, states: dict[str, PathState], changed: list,
               running: dict[str, tuple[str, str]]):
     """Switch to the release, restart what needs it, health-gate it, roll back on failure."""
-    release = release_of(app)
+    release = release_of(spec, app)["release_id"]
     link = states.get(app.venv)
     owed = (
         not link or link.kind != "l" or link.sha256 != f"releases/{release}"
@@ -117,7 +113,7 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, 
         return
     wheelhouse()
     sync_tree(WHEELHOUSE_LOCAL, WHEELHOUSE_REMOTE, states)
-    builds = {app.name: _build(app, states) for app in spec.apps}
+    builds = {app.name: _build(spec, app, states) for app in spec.apps}
     unit_files: dict[str, list] = {}  # unit -> uploads of its unit and env files
     unit_uploads = []
     for f in rendered.values():

@@ -23,7 +23,7 @@ def converge() -> None:
     states = host.get_fact(
         PathStates,
         paths=sorted({*files, *(d[0] for d in base.directories(spec)),
-                      *(apps.release_marker(a) for a in spec.apps), *(a.venv for a in spec.apps),
+                      *(apps.release_marker(spec, a) for a in spec.apps), *(a.venv for a in spec.apps),
                       *tls.certificate_paths(spec), *trust.trusted(spec),
                       *nginx.enabled_links(spec)}),
         trees=sorted({PENDING_DIR, *website.web_trees(spec),

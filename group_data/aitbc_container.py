@@ -15,15 +15,23 @@ users = [
     {"name": "aitbc-exchange", "home": "/opt/exchange"},
 ]
 
+# Every path below is relative to the AITBC source tree (`app_sources`, or AITBC_SRC): the
+# same data deploys the demo payload and a checkout of the real repository.
 apps = [
     {
         "name": "coordinator-api",
-        "packages": ["coordinator-api"],
+        # A poetry project; its path dependency (packages/py/aitbc-crypto) is built with it.
+        "packages": ["apps/coordinator-api"],
+        # Imported by app/logging.py but not declared in its pyproject.
+        "requirements": ["python-json-logger"],
         "user": "aitbc-coordinator",
         "root": "/opt/coordinator-api",
-        "data_dirs": ["src"],  # src/coordinator.db
+        "data_dirs": ["data"],
         "cors": True,
-        "secrets": ["JWT_SECRET", "DATABASE_URL", "ADMIN_API_KEYS"],
+        # pydantic-settings: its database is `URL`, lists are JSON (list_format).
+        "env": {"URL": "sqlite:///{root}/data/coordinator.db"},
+        "secrets": ["JWT_SECRET", "DATABASE_URL"],
+        "secret_lists": ["ADMIN_API_KEYS"],
         "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
         "services": [
             {
@@ -37,14 +45,17 @@ apps = [
     },
     {
         "name": "blockchain-node",
-        "packages": ["blockchain-node"],
+        "packages": ["apps/blockchain-node"],
         "user": "aitbc-chain",
         "root": "/opt/blockchain-node",
         "data_dirs": ["data"],
         "cors": True,
+        "chain": True,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-1"},
         # Node 1 follows node 3 through ns3's public RPC front.
         "peers": ["aitbc.keisanki.net"],
+        # No sync_status: the tree's cross-site poller is not in git (24b3a37), so which heads a
+        # node saw is not a promise of the apps; verify checks only what is declared.
         "services": [
             {
                 "unit": "aitbc-blockchain-node-1",
@@ -65,11 +76,12 @@ apps = [
     },
     {
         "name": "blockchain-node-2",
-        "packages": ["blockchain-node"],
+        "packages": ["apps/blockchain-node"],
         "user": "aitbc-chain2",
         "root": "/opt/blockchain-node-2",
         "data_dirs": ["data"],
         "cors": True,
+        "chain": True,
         "env": {"DB_PATH": "{root}/data/chain2.db", "PROPOSER_ID": "node-2"},
         "peers": ["aitbc-blockchain-rpc-1"],
         "services": [
@@ -92,51 +104,71 @@ apps = [
     },
     {
         "name": "wallet-daemon",
-        "packages": ["wallet-daemon"],
+        # No pyproject: it runs from its source directory and imports the SDK (and, by name,
+        # the crypto library), both built from packages/py/. The rest is what it imports.
+        "trees": ["apps/wallet-daemon"],
+        "packages": ["packages/py/aitbc-sdk", "packages/py/aitbc-crypto"],
+        "requirements": ["fastapi", "uvicorn", "pydantic-settings", "pynacl", "argon2-cffi"],
         "user": "aitbc-wallet",
         "root": "/opt/wallet-daemon",
         "data_dirs": ["data"],
+        "env": {"LEDGER_DB_PATH": "{root}/data/wallet_ledger.db"},
         "services": [
             {
                 "unit": "aitbc-wallet-daemon",
                 "description": "AITBC wallet daemon",
-                "asgi": "wallet_daemon.app:app",
+                "asgi": "app.main:app",
+                "workdir": "apps/wallet-daemon/src",
                 "port": 8002,
-                "health": "/wallet/health",
+                # No health endpoint: the gate requires the unit to stay active.
             },
         ],
     },
     {
         "name": "trade-exchange",
-        "packages": ["trade-exchange"],
+        # The stdlib server.py: static files from its directory; no --host flag, it binds
+        # every address (bind "any").
+        "trees": ["apps/trade-exchange"],
         "user": "aitbc-trade",
         "root": "/opt/trade-exchange",
         "services": [
             {
                 "unit": "aitbc-trade-exchange",
                 "description": "AITBC trade exchange (server.py)",
-                "command": "-m trade_exchange.server --host {host} --port {port}",
+                "command": "server.py --port {port}",
+                "workdir": "apps/trade-exchange",
+                "bind": "any",
                 "port": 3002,
-                "health": "/Exchange/health",
+                "health": "/",
             },
         ],
     },
     {
         "name": "exchange",
-        "packages": ["exchange-api"],
+        # The tree runs the stdlib simple_exchange_api.py (its exchange_api.py does not compile
+        # at 24b3a37), whose port is only an argument of run_server() and whose database is
+        # exchange.db in the working directory: it runs in its data dir, the module from the
+        # release. requirements.txt (an older pydantic than the other apps) is installed too,
+        # resolved and pinned on its own.
+        "trees": ["apps/trade-exchange"],
+        "requirement_files": ["apps/trade-exchange/requirements.txt"],
+        "constraints": "constraints/exchange-py311.txt",
         "user": "aitbc-exchange",
         "root": "/opt/exchange",
         "data_dirs": ["data"],
         "cors": True,
+        "env": {"PYTHONPATH": "{root}/.venv/src/apps/trade-exchange",
+                "DATABASE_URL": "sqlite:///{root}/data/exchange.db"},
         "secrets": ["SESSION_SECRET", "WALLET_ENCRYPTION_KEY"],
         "auth": {"session": "wallet address login", "expiry_hours": 24},
         "services": [
             {
                 "unit": "aitbc-exchange-api",
                 "description": "AITBC exchange API",
-                "asgi": "exchange_api.main:app",
+                "command": '-c "import simple_exchange_api as api; api.run_server(port={port})"',
+                "workdir": "data",
                 "port": 8085,
-                "health": "/health",
+                "health": "/api/health",
             },
         ],
     },
@@ -145,8 +177,8 @@ apps = [
 # Built front-ends and static pages copied into the site's root (paths relative to it).
 web_content = [
     {"source": "website", "path": ""},
-    {"source": "explorer-web/dist", "path": "explorer/"},
-    {"source": "marketplace-web/dist", "path": "marketplace/"},
+    {"source": "apps/explorer-web/dist", "path": "explorer/", "build": "apps/explorer-web"},
+    {"source": "apps/marketplace-web/dist", "path": "marketplace/", "build": "apps/marketplace-web"},
 ]
 
 nginx_sites = [

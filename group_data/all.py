@@ -21,6 +21,11 @@ cors_origins = [
 # Packages every host gets; role groups add their own.
 base_packages = ["ca-certificates", "curl"]
 
+# The interpreter release venvs are built with (Debian 12: CPython 3.11), and the pins every
+# wheelhouse build takes unless an app names its own; both are part of each release id.
+python = {"version": "3.11", "executable": "/usr/bin/python3",
+          "constraints": "constraints/aitbc-py311.txt"}
+
 # Where rendered env files live on every host (root-owned, 0600).
 env_dir = "/etc/aitbc"
 

@@ -2,7 +2,9 @@
 
 The document: all four host units run as oib from the blockchain-node workspace and its .venv,
 Restart=always with a 5 s delay. How the node and the GPU miner start is not written down;
-the commands below are our decision.
+the commands below are our decision: the node as the tree's own devnet script starts it, the
+mock coordinator from the workspace's scripts/ (it imports aitbc_chain), and the GPU miner as
+the tree's miner CLI (cli/miner.py) polling the mock coordinator.
 """
 
 packages = ["nginx", "certbot", "python3-venv", "sqlite3"]
@@ -15,11 +17,15 @@ users = [
 apps = [
     {
         "name": "blockchain-node",
-        "packages": ["blockchain-node", "mock-coordinator", "gpu-miner"],
+        "packages": ["apps/blockchain-node"],
+        # The miner CLI's own dependency; the workspace venv carries it for the miner.
+        "requirements": ["httpx"],
+        "trees": ["apps/blockchain-node/scripts", "cli"],
         "user": "oib",
         "root": "/home/oib/windsurf/aitbc/apps/blockchain-node",
         "data_dirs": ["data"],
         "cors": True,
+        "chain": True,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "host-node"},
         "services": [
             {
@@ -39,17 +45,18 @@ apps = [
             {
                 "unit": "aitbc-mock-coordinator",
                 "description": "AITBC mock coordinator (development API)",
-                "asgi": "mock_coordinator.app:app",
+                "asgi": "mock_coordinator:app",
+                "workdir": "apps/blockchain-node/scripts",
                 "port": 8090,
                 # The container's /v1/ route reaches it over the incus bridge.
                 "bind": "bridge",
-                "health": "/v1/health",
+                "health": "/health",
             },
             {
                 "unit": "aitbc-gpu-miner",
                 "description": "AITBC GPU miner client",
-                "command": "-m aitbc_miner",
-                "env": {"COORDINATOR_URL": "service:aitbc-mock-coordinator"},
+                "command": "miner.py --url {url:aitbc-mock-coordinator} --miner-id host-gpu mine",
+                "workdir": "cli",
                 # The NVIDIA nodes CUDA opens; the unit's device policy allows these and no more.
                 "devices": ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"],
             },

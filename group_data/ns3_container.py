@@ -18,12 +18,15 @@ _node3_rpc = {"asgi": "aitbc_chain.app:app", "workers": 1, "bind": "bridge",
 apps = [
     {
         "name": "coordinator-api",
-        "packages": ["coordinator-api"],
+        "packages": ["apps/coordinator-api"],
+        "requirements": ["python-json-logger"],
         "user": "aitbc-coordinator",
         "root": "/opt/coordinator-api",
-        "data_dirs": ["src"],
+        "data_dirs": ["data"],
         "cors": True,
-        "secrets": ["JWT_SECRET", "DATABASE_URL", "ADMIN_API_KEYS"],
+        "env": {"URL": "sqlite:///{root}/data/coordinator.db"},
+        "secrets": ["JWT_SECRET", "DATABASE_URL"],
+        "secret_lists": ["ADMIN_API_KEYS"],
         "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
         "services": [
             {"unit": "coordinator-api", "description": "AITBC coordinator API (ns3)",
@@ -32,11 +35,12 @@ apps = [
     },
     {
         "name": "blockchain-node",
-        "packages": ["blockchain-node"],
+        "packages": ["apps/blockchain-node"],
         "user": "aitbc-chain",
         "root": "/opt/blockchain-node",
         "data_dirs": ["data"],
         "cors": True,
+        "chain": True,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-3"},
         # Node 3 follows node 1 through the public site.
         "peers": ["aitbc.bubuit.net"],

@@ -26,6 +26,18 @@ def load_or_explain(inventory: Path):
         raise UserError(f"{inventory}: {exc}") from None
 
 
+def load_with_sources(inventory: Path):
+    """The validated fleet whose every declared source exists and builds for its host."""
+    from aitbc_infra.sources import check_sources
+
+    fleet = load_or_explain(inventory)
+    problems = check_sources(fleet)
+    if problems:
+        raise UserError(f"{inventory}: {ModelError(problems)}".replace(
+            "in the inventory data", "in the app sources"))
+    return fleet
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from aitbc_infra.render import render_fleet, write_tree
 
@@ -45,8 +57,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from aitbc_infra.docs import DOCS_FILE, render_docs
     from aitbc_infra.render import render_fleet
 
-    fleet = load_or_explain(args.inventory)
-    print(f"ok    model: {len(fleet.hosts)} hosts validated")
+    fleet = load_with_sources(args.inventory)
+    roots = sorted({str(h.app_sources) for h in fleet.hosts.values()})
+    print(f"ok    model: {len(fleet.hosts)} hosts validated; sources in {', '.join(roots)}")
     failures = 0
     for node, files in render_fleet(fleet).items():
         for result in run_all(fleet.hosts[node], files):

@@ -25,17 +25,26 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 
 # Runs inside the rendered side's own tree: prints {node: {path: file}} and the app packages.
+# An app's "release" is the key of its release inputs (sources, requirements, constraints):
+# a side too old to compute it gives None, which counts as a change.
 _RENDER_SCRIPT = """
 import json, sys
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
+try:
+    from aitbc_infra.sources import release_inputs
+except ImportError:
+    release_inputs = None
 fleet = load_fleet(sys.argv[1], root=sys.argv[2])
+def release(h, a):
+    return release_inputs(h, a).key() if release_inputs else None
 out = {"files": {n: {f.path: {"content": f.content, "kind": f.kind, "unit": f.unit,
                                "secret": f.secret} for f in files}
                  for n, files in render_fleet(fleet).items()},
-       "apps": {n: [{"units": [s.unit for s in a.services], "packages": a.packages,
-                     "secrets": a.secrets} for a in h.apps] for n, h in fleet.hosts.items()},
-       "app_sources": sorted({h.app_sources for h in fleet.hosts.values()})}
+       "apps": {n: [{"name": a.name, "units": [s.unit for s in a.services],
+                     "release": release(h, a),
+                     "secrets": sorted({*a.secrets, *getattr(a, "secret_lists", [])})}
+                    for a in h.apps] for n, h in fleet.hosts.items()}}
 print(json.dumps(out))
 """
 
@@ -66,15 +75,6 @@ def _export(ref: str, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
-def _changed_sources(ref: str, sources: list[str], packages: set[str]) -> set[str]:
-    paths = [f"{s}/{p}" for s in sources for p in sorted(packages) if not Path(s).is_absolute()]
-    if not paths:
-        return set()
-    out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "diff", "--name-only", ref, "--", *paths],
-                         capture_output=True, text=True, check=True).stdout.split()
-    return {p for p in packages for s in sources if any(o.startswith(f"{s}/{p}/") for o in out)}
-
-
 def _mask(text: str, secret_names: set[str]) -> str:
     """Safety net: a secret's value never shows, whatever put it into a render."""
     if not secret_names:
@@ -84,7 +84,7 @@ def _mask(text: str, secret_names: set[str]) -> str:
     return pattern.sub(r'\1\2="<redacted:\2>"', text)
 
 
-def compare(base: dict, head: dict, changed_packages: set[str]) -> dict[str, HostChanges]:
+def compare(base: dict, head: dict) -> dict[str, HostChanges]:
     secret_names = {s for side in (base, head) for apps in side["apps"].values()
                     for a in apps for s in a["secrets"]}
     hosts: dict[str, HostChanges] = {}
@@ -106,8 +106,10 @@ def compare(base: dict, head: dict, changed_packages: set[str]) -> dict[str, Hos
                 changes.reloads.add("nginx reload")
             elif meta["kind"] == "firehol":
                 changes.reloads.add("firehol restart")
+        releases = {a.get("name"): a.get("release") for a in base["apps"].get(node, [])}
         for app in head["apps"].get(node, []):
-            if set(app["packages"]) & changed_packages:
+            if app["name"] in releases and (app["release"] is None
+                                            or releases[app["name"]] != app["release"]):
                 changes.restarts.update(app["units"])
         if changes.files or changes.restarts:
             hosts[node] = changes
@@ -121,8 +123,7 @@ def diff_against(ref: str, inventory: str = "inventory.py") -> dict[str, HostCha
             raise UserError(f"{ref!r} holds no aitbc-infra project to render")
         base = _render(Path(tmp), inventory, f"base {ref}")
     head = _render(PROJECT_ROOT, inventory, "the working tree")
-    packages = {p for apps in head["apps"].values() for a in apps for p in a["packages"]}
-    return compare(base, head, _changed_sources(ref, head["app_sources"], packages))
+    return compare(base, head)
 
 
 def _summary_rows(hosts: dict[str, HostChanges]) -> list[tuple[str, int, str, str]]:

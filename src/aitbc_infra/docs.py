@@ -50,7 +50,7 @@ def render_docs(fleet: Fleet) -> str:
             listen = f"{host.bind_address(svc)}:{svc.port}" if svc.port else "–"
             rows.append([host.node, f"`{svc.unit}`", app.name, app.user, listen,
                          f"`{svc.health}`" if svc.health else "–", f"`{app.root}`",
-                         ", ".join(app.secrets) or "–"])
+                         ", ".join(app.all_secrets) or "–"])
     out += _table(["node", "unit", "app", "user", "listens", "health", "root", "secrets"], rows)
     out += ["## Releases", "",
             "Each app runs `ROOT/.venv`, a symlink to its active release under `ROOT/releases/`; "
@@ -59,6 +59,17 @@ def render_docs(fleet: Fleet) -> str:
     out += _table(["node", "app", "releases", "kept", "health gate"], [
         [host.node, app.name, f"`{app.releases}`", str(host.rollout.keep_releases),
          f"{host.rollout.health_timeout_seconds} s"]
+        for host in fleet.hosts.values() for app in host.apps
+    ])
+    out += ["## App sources", "",
+            "Paths under the source root (`app_sources`, or `AITBC_SRC`): Python projects built "
+            "as wheels, extra requirements, requirements files, and source trees copied into the "
+            "release (`ROOT/.venv/src/`).", ""]
+    out += _table(["node", "app", "packages", "requirements", "trees", "constraints"], [
+        [host.node, app.name, ", ".join(f"`{p}`" for p in app.packages) or "–",
+         ", ".join([*app.requirements, *(f"`-r {f}`" for f in app.requirement_files)]) or "–",
+         ", ".join(f"`{t}`" for t in app.trees) or "–",
+         f"`{app.constraints or host.python.constraints or '–'}`"]
         for host in fleet.hosts.values() for app in host.apps
     ])
     out += ["## Firewall forwards", ""]

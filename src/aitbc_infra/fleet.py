@@ -6,13 +6,19 @@ path and the offending value, so one run shows everything to fix.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from aitbc_infra.model import App, HostSpec, Route, Service, Site
 
+_URL_PLACEHOLDER = re.compile(r"\{url:([^}]*)\}")
+# Points every host's app_sources at one AITBC tree (e.g. a checkout of the real repository).
+SOURCE_ENV = "AITBC_SRC"
 ROLE_GROUPS = ("incus_host", "aitbc_container", "ns3_host", "ns3_container")
 # pyinfra's own connection settings travel in host data too; they are not model facts.
 CONNECTION_PREFIXES = ("ssh_", "local_", "docker_", "winrm_", "chroot_", "_")
@@ -76,6 +82,8 @@ class Fleet:
             groups = sorted(g for g in host.groups if g != "all")
             data = _model_data(host.data.dict())
             node = data.pop("node", host.name)
+            if os.environ.get(SOURCE_ENV):
+                data["app_sources"] = str(Path(os.environ[SOURCE_ENV]).expanduser().resolve())
             where = f"host {node} [groups: {', '.join(groups) or 'none'}]"
             for group in groups:
                 if group not in allowed:
@@ -186,7 +194,7 @@ class Fleet:
                                         f"user {app.user!r} is not declared in 'users'"))
             if app.user == "root":
                 problems.append(Problem(where, f"{field}.user", "apps never run as root"))
-            clash = set(app.secrets) & set(app.env)
+            clash = set(app.all_secrets) & set(app.env)
             if clash:
                 problems.append(Problem(where, f"{field}.secrets",
                                         f"{sorted(clash)} are secrets and also plain env"))
@@ -199,10 +207,15 @@ class Fleet:
                     if dep not in units:
                         problems.append(Problem(where, f"{field}.services[{j}].after",
                                                 f"unknown unit {dep!r}"))
-                for key, value in svc.env.items():
-                    if value.startswith("service:") and value[8:] not in units:
-                        problems.append(Problem(where, f"{field}.services[{j}].env.{key}",
-                                                f"unknown unit {value[8:]!r}"))
+                texts = {"command": svc.command or "", **{f"env.{k}": v for k, v in svc.env.items()
+                                                           if isinstance(v, str)}}
+                for key, text in texts.items():
+                    for unit in _URL_PLACEHOLDER.findall(text):
+                        found = self.find_service(host.node, unit)
+                        if found is None or found[1].port is None:
+                            problems.append(Problem(where, f"{field}.services[{j}].{key}",
+                                                    f"{{url:{unit}}} names no service with a port "
+                                                    "on this host"))
                 if svc.bind == "bridge" and host.bridge_address is None:
                     problems.append(Problem(where, f"{field}.services[{j}].bind",
                                             "binds to the bridge but the host has no bridge_address"))

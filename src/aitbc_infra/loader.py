@@ -53,9 +53,16 @@ def validate_inventory(inventory_file: str) -> None:
 
     if str(Path(inventory_file).resolve()) in _loading:
         return
+    from aitbc_infra.sources import check_sources
+
     try:
+        fleet = load_fleet(inventory_file)
+        # Sources that cannot be built would fail mid-deploy: refuse them before connecting.
+        problems = check_sources(fleet)
+        if problems:
+            raise ModelError(problems)
         # A deploy needs every secret of every host: check them all before the first change.
-        SecretStore.for_fleet(load_fleet(inventory_file))
+        SecretStore.for_fleet(fleet)
     except (ModelError, InventoryError, MissingSecrets) as exc:
         print(f"aitbc-infra: {inventory_file}: {exc}", file=sys.stderr)
         # SystemExit passes through pyinfra's wrapper for errors in inventory code.

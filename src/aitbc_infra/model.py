@@ -55,6 +55,29 @@ def _device(value: str) -> str:
     raise ValueError(f"not a device node (/dev/..., no wildcards) or group (char-X, block-X): {value!r}")
 
 
+# A path inside the app source root: plain segments only, so it can never climb out of it.
+_SOURCE_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def _source_path(value: str) -> str:
+    parts = value.split("/")
+    if not value or not all(_SOURCE_SEGMENT.match(p) for p in parts):
+        raise ValueError(f"not a path under the source root (plain names joined by '/'): {value!r}")
+    return value
+
+
+def _requirement(value: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(value)
+    except InvalidRequirement as exc:
+        raise ValueError(f"not a requirement specifier: {value!r} ({exc})") from None
+    if req.url:  # a URL would bypass the wheelhouse and the constraints
+        raise ValueError(f"requirements name a package and versions, not a URL: {value!r}")
+    return value
+
+
 def _url_path(value: str) -> str:
     if not value.startswith("/") or any(c in value for c in " \t\n;{}\"'"):
         raise ValueError(f"not a URL path (must start with '/', no spaces or quotes): {value!r}")
@@ -70,6 +93,10 @@ AbsPath = Annotated[str, AfterValidator(_absolute_path)]
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
+SourcePath = Annotated[str, AfterValidator(_source_path)]
+Requirement = Annotated[str, AfterValidator(_requirement)]
+# An env value: strings take {root} placeholders; lists are encoded as the app reads them.
+EnvValue = bool | int | str | list[str]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -82,13 +109,17 @@ class Service(Strict):
 
     unit: UnitName
     description: str = ""
-    command: str | None = None  # arguments to the venv's python
+    # Arguments to the venv's python; placeholders {host}, {port}, {root} and {url:UNIT}.
+    command: str | None = None
     asgi: str | None = None  # module:attribute, served by uvicorn
+    # Working directory: one of the app's `data_dirs` (for a program that writes where it runs),
+    # or a path of one of its `trees` (source-relative); else the app root.
+    workdir: SourcePath | None = None
     workers: int | None = Field(default=None, ge=1)
     port: Port | None = None
     bind: Literal["loopback", "bridge", "any"] = "loopback"
     after: list[UnitName] = []
-    env: dict[EnvName, str] = {}
+    env: dict[EnvName, EnvValue] = {}
     health: UrlPath | None = None
     devices: list[Device] = []  # device nodes the unit may open (rw); all others stay closed
 
@@ -112,19 +143,59 @@ class Service(Strict):
 
 
 class App(Strict):
-    """An app release: sources installed into one venv, run as one user by its services."""
+    """An app release: sources installed into one venv, run as one user by its services.
+
+    What goes into a release, every path relative to the host's `app_sources` root:
+    `packages` are Python projects (pyproject.toml) built as wheels, their path dependencies
+    with them; `requirements` are extra distributions the sources import without declaring;
+    `requirement_files` are pip requirements files; `trees` are source directories copied
+    into the release as they are, for apps that run from their sources.
+    """
 
     name: FileName
-    packages: list[FileName] = Field(min_length=1)
+    packages: list[SourcePath] = []
+    requirements: list[Requirement] = []
+    requirement_files: list[SourcePath] = []
+    trees: list[SourcePath] = []
+    constraints: str | None = None  # pins for the build, a file of this project; else the host's
     user: UserName
     root: AbsPath
     data_dirs: list[RelPath] = []
     cors: bool = False
-    env: dict[EnvName, str] = {}
+    # How list values reach the app: a JSON list (pydantic-settings) or a comma-separated string.
+    list_format: Literal["json", "comma"] = "json"
+    chain: bool = False  # a chain node: gets the chain's settings and PEERS
+    env: dict[EnvName, EnvValue] = {}
     secrets: list[EnvName] = []
+    secret_lists: list[EnvName] = []  # secrets holding a list (comma or JSON in the secret source)
     auth: dict[str, object] | None = None
     peers: list[str] = []
+    # Where the node reports the heads it saw from its peers ({"peers": [{"url", "height"}]});
+    # verify checks cross-site sync only where this is declared.
+    sync_status: UrlPath | None = None
     services: list[Service] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _installs_something(self) -> App:
+        if not (self.packages or self.requirements or self.requirement_files or self.trees):
+            raise ValueError(f"app {self.name}: give its sources: packages, requirements, "
+                             "requirement_files or trees")
+        for svc in self.services:
+            if svc.workdir and svc.workdir not in self.data_dirs and not any(
+                    svc.workdir == t or svc.workdir.startswith(f"{t}/") for t in self.trees):
+                raise ValueError(f"service {svc.unit}: workdir {svc.workdir!r} is neither a data "
+                                 f"dir {self.data_dirs} nor in the app's trees {self.trees}")
+        return self
+
+    @property
+    def all_secrets(self) -> list[str]:
+        return sorted({*self.secrets, *self.secret_lists})
+
+    def workdir(self, svc: Service) -> str:
+        """The unit's working directory: a data dir, the active release's copied sources, or the root."""
+        if svc.workdir in self.data_dirs:
+            return f"{self.root}/{svc.workdir}"
+        return f"{self.venv}/src/{svc.workdir}" if svc.workdir else self.root
 
     @property
     def venv(self) -> str:
@@ -209,12 +280,16 @@ class User(Strict):
 
 
 class WebContent(Strict):
-    source: str  # directory under the app sources
+    """A directory of the app sources copied into the site root."""
+
+    source: SourcePath  # the directory copied (for an SPA its build output, e.g. "apps/x/dist")
     path: str  # directory under the site root ("" for the root itself)
+    # An npm project whose `npm run build` writes `source`, built on the control machine first;
+    # without a package.json there, a `source` already built is deployed as it is.
+    build: SourcePath | None = None
 
     @model_validator(mode="after")
     def _relative(self) -> WebContent:
-        _relative_path(self.source)
         if self.path:
             _relative_path(self.path)
         return self
@@ -240,6 +315,15 @@ class Chain(Strict):
     sync_interval_seconds: int = Field(ge=1)
 
 
+class Python(Strict):
+    """The interpreter a host builds its release venvs with."""
+
+    version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}$")] = "3.11"
+    executable: AbsPath = "/usr/bin/python3"
+    # Pins for every wheelhouse build (a file of this project); part of each release id.
+    constraints: str | None = None
+
+
 class Rollout(Strict):
     """How releases are activated: the health gate's patience and how many releases stay."""
 
@@ -263,7 +347,10 @@ class HostSpec(Strict):
     acme_root_url: str | None = None
     acme_root_file: AbsPath | None = None  # sandbox: the ACME server's root, trusted on hosts
     acme_email: str = "admin@bubuit.net"
+    # The AITBC source tree the apps come from: relative to this project, or absolute.
+    # The AITBC_SRC environment variable overrides it for every host.
     app_sources: str = "payload"
+    python: Python = Python()
     secrets_file: str | None = None
     tls_provided: dict[FileName, ProvidedCertificate] = {}  # lineage -> files, for tls="provided"
     env_dir: AbsPath = "/etc/aitbc"

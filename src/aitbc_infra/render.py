@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -11,7 +13,7 @@ import jinja2
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.model import App, HostSpec, Service, Site
+from aitbc_infra.model import App, EnvValue, HostSpec, Service, Site
 
 TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
@@ -70,44 +72,86 @@ def _quote_env(value: str) -> str:
     return f'"{escaped}"'
 
 
+_PLACEHOLDER = re.compile(r"\{(host|port|root|url:[A-Za-z0-9][A-Za-z0-9_.:-]*)\}")
+
+
+def fill(text: str, values: dict[str, str], url: Callable[[str], str] | None = None) -> str:
+    """Replace {host}, {port}, {root} and {url:UNIT}; any other brace stays as written."""
+
+    def one(match: re.Match) -> str:
+        key = match.group(1)
+        if key.startswith("url:") and url is not None:
+            return url(key[4:])
+        return values.get(key, match.group(0))
+
+    return _PLACEHOLDER.sub(one, text)
+
+
+def encode_env(value: EnvValue, list_format: str) -> str:
+    """A typed env value as the app reads it: lists as JSON or comma-joined, booleans lower-case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return json.dumps(value) if list_format == "json" else ",".join(value)
+    return str(value)
+
+
+def secret_list(raw: str) -> list[str]:
+    """A list-valued secret as stored: a JSON list or comma-separated values."""
+    raw = raw.strip()
+    if raw.startswith("["):
+        return [str(item) for item in json.loads(raw)]
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
 def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
                 secrets: SecretLookup) -> dict[str, str]:
     """Plain settings first, then secrets; sorted so the file is stable."""
-    fill = {"root": app.root}
-    env: dict[str, str] = {key: value.format(**fill) for key, value in app.env.items()}
+    values: dict[str, EnvValue] = dict(app.env)
     if app.cors:
-        env["ALLOW_ORIGINS"] = ",".join(host.cors_origins)
-    if app.peers or "blockchain-node" in app.packages:
-        env["CHAIN_ID"] = host.chain.chain_id
-        env["BLOCK_TIME_SECONDS"] = str(host.chain.block_time_seconds)
-        env["SYNC_INTERVAL_SECONDS"] = str(host.chain.sync_interval_seconds)
-        env["PEERS"] = ",".join(fleet.peer_url(host, peer) for peer in app.peers)
+        values["ALLOW_ORIGINS"] = list(host.cors_origins)
+    if app.chain:
+        values["CHAIN_ID"] = host.chain.chain_id
+        values["BLOCK_TIME_SECONDS"] = host.chain.block_time_seconds
+        values["SYNC_INTERVAL_SECONDS"] = host.chain.sync_interval_seconds
+        values["PEERS"] = [fleet.peer_url(host, peer) for peer in app.peers]
     if svc.port:
-        env["RPC_BIND_HOST"] = host.bind_address(svc)
-        env["RPC_BIND_PORT"] = str(svc.port)
-    for key, value in svc.env.items():
-        if value.startswith("service:"):
-            value = fleet.service_url(host, value.removeprefix("service:"))
-        env[key] = value.format(**fill)
-    plain = {key: _quote_env(env[key]) for key in sorted(env)}
+        values["RPC_BIND_HOST"] = host.bind_address(svc)
+        values["RPC_BIND_PORT"] = svc.port
+    values.update(svc.env)
+    fill_in = {"root": app.root}
+    plain = {key: _quote_env(fill(encode_env(values[key], app.list_format), fill_in,
+                                  url=lambda unit: fleet.service_url(host, unit)))
+             for key in sorted(values)}
     hidden = {name: _quote_env(secrets(host.node, name)) for name in sorted(app.secrets)}
-    return {**plain, **hidden}
+    for name in sorted(app.secret_lists):
+        raw = secrets(host.node, name)
+        # Offline renders carry a placeholder, not a list: shown as it is.
+        value = raw if raw.startswith("<redacted:") else encode_env(secret_list(raw), app.list_format)
+        hidden[name] = _quote_env(value)
+    return {**plain, **dict(sorted(hidden.items()))}
+
+
+def service_argv(fleet: Fleet, host: HostSpec, app: App, svc: Service) -> str:
+    return fill(svc.argv, {"host": host.bind_address(svc), "port": str(svc.port), "root": app.root},
+                url=lambda unit: fleet.service_url(host, unit))
 
 
 def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
     files = []
     for app, svc in host.services:
         env_file = env_file_path(host, svc)
-        argv = svc.argv.format(host=host.bind_address(svc), port=svc.port)
         rw = [f"{app.root}/{d}" for d in app.data_dirs]
         files.append(RenderedFile(
             path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", unit=svc.unit,
-            content=render_template("systemd/service.j2", app=app, svc=svc, argv=argv,
-                              env_file=env_file, read_write_paths=rw),
+            content=render_template("systemd/service.j2", app=app, svc=svc,
+                                    argv=service_argv(fleet, host, app, svc),
+                                    workdir=app.workdir(svc), env_file=env_file,
+                                    read_write_paths=rw),
         ))
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
-            path=env_file, kind="env", unit=svc.unit, mode="0600", secret=bool(app.secrets),
+            path=env_file, kind="env", unit=svc.unit, mode="0600", secret=bool(app.all_secrets),
             content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))
     return files

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.errors import UserError
 
 SITE = "deploys/site.py"
 SANDBOX_URL = "https://aitbc.bubuit.net/"
@@ -63,13 +62,13 @@ def write_sandbox_secrets(path: Path) -> None:
 
     fleet = load_fleet(PROJECT_ROOT / "inventory.py")
     ensure_sandbox_secrets(path, sorted({s for h in fleet.hosts.values() for a in h.apps
-                                         for s in a.secrets}))
+                                         for s in a.all_secrets}))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from aitbc_infra.commands import load_or_explain
+    from aitbc_infra.commands import load_with_sources
 
-    load_or_explain(args.inventory)
+    load_with_sources(args.inventory)
     extra = ["--dry"] if args.dry else []
     if args.diff:
         extra.append("--diff")
@@ -95,8 +94,6 @@ def sandbox_deploy(args: argparse.Namespace) -> int:
     from aitbc_infra.loader import load_fleet
     from aitbc_infra.sandbox import ensure_up, paths
 
-    if not (PROJECT_ROOT / "payload/explorer-web/dist/index.html").exists():
-        raise UserError("the SPAs are not built: run payload/build-spas.sh (./dev deploy does)")
     inventory = ensure_up()
     p = paths()
     print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)

@@ -42,12 +42,12 @@ class SecretStore:
             path = Path(name)
             if path.exists():
                 values.update(read_secrets_file(path))
-        needed = {s for h in fleet.hosts.values() for a in h.apps for s in a.secrets}
+        needed = {s for h in fleet.hosts.values() for a in h.apps for s in a.all_secrets}
         values.update({k: os.environ[k] for k in needed if os.environ.get(k)})
         store = cls(values)
         missing = {
             f"{name} (host {h.node}, app {a.name})"
-            for h in fleet.hosts.values() for a in h.apps for name in a.secrets
+            for h in fleet.hosts.values() for a in h.apps for name in a.all_secrets
             if not store.values.get(name)
         }
         if missing:

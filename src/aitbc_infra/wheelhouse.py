@@ -1,60 +1,61 @@
-"""Offline wheelhouse for the app releases: build once on the control machine, install offline.
+"""Offline wheelhouse for the app releases: resolved once on the control machine, installed offline.
 
-Targets are Debian 12 (CPython 3.11, x86_64, glibc 2.36) with no internet; they install with
-``pip install --no-index --find-links WHEELHOUSE <project>==<version>``.
+Targets have no internet. Each release is resolved on its own (two apps may pin different
+versions of one library) into the exact list of wheels it installs; the union of every
+release's wheels is the wheelhouse, uploaded to each host, and a host installs a release with
+``pip install --no-index --no-deps <its wheels>``: nothing is resolved on a host.
 
-``build_wheelhouse`` runs ``sys.executable -m pip wheel`` over the app projects, so it builds for
-*this* interpreter. That is right when the control machine runs CPython 3.11 on x86_64 Linux (as
-here), and for pure-python dependency trees (the demo payload: uvicorn, click, h11) on any Python.
-Every resulting wheel is checked against the target tags (py3/cp311/abi3 + any/manylinux/linux
-x86_64) and an incompatible one is an error naming it; for binary dependencies from another
-control machine, pre-fetch them with ``pip download --only-binary=:all: --python-version 3.11
---platform manylinux2014_x86_64`` into a dir and pass ``pip_args=["--find-links", DIR]``.
+Local projects (the apps' `packages` and, transitively, their poetry path dependencies) are
+built here as wheels first. A path dependency becomes ``name==version`` in the wheel built from
+it (poetry-core writes ``name @ file:///...``, which no other machine could install), and a
+local project shadows a same-named distribution of the index: it is always given to pip as the
+wheel file built here. Third-party dependencies are binary wheels only, for the host's
+interpreter (CPython X.Y, manylinux x86_64), pinned by the release's constraints file.
 
-Outputs in ``out_dir``: the ``*.whl`` files and ``wheelhouse.json`` (the stamp and manifest)::
+A release's source trees (apps that run from their sources) travel as one deterministic tar
+file in the wheelhouse, ``trees/<release id>.tar``, unpacked on the host into ``<release>/src/``.
 
-    {"input_hash": ..., "apps": {"coordinator-api": {"project": "aitbc-coordinator-api",
-     "version": "0.1.0", "release_id": "3f2a...", "wheel": "...whl", "requires": ["...whl"]}}}
-
-Apps are keyed by their directory name. ``release_id`` is a 16-hex-digit sha256 over the app's
-source tree (file paths + contents, build/cache/VCS/.env debris excluded) and the bytes of its
-dependency wheels (the closure pip resolves from this wheelhouse); the app's own wheel is left
-out because wheel builds embed timestamps. Same sources + same dependency wheels give the same
-id, so the deployer decides "install needed?" by comparing ids, not by asking pip.
+``release_id`` (16 hex digits) covers the inputs (source trees and projects, requirements and
+requirement files, constraints, interpreter version) and the bytes of every third-party wheel
+of the release, so any change that would install something else gives a new release.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import tomllib
+import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST = "wheelhouse.json"
-FORMAT = 1
-_SKIP_DIRS = {
-    "__pycache__",
-    ".git",
-    ".venv",
-    "venv",
-    "node_modules",
-    "dist",
-    "build",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".tox",
-}
+TREES = "trees"
+FORMAT = 2
+# Debian 12's glibc is 2.36: every manylinux tag up to it installs there. pip matches the
+# --platform tags literally, so each one is named.
+TARGET_PLATFORMS = ("manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
+                    *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 37)))
+_SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", "dist", "build",
+              ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox"}
 _SKIP_FILES = {".env", ".DS_Store"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 
+
+class WheelhouseError(Exception):
+    """A release cannot be built: names the app, the project or the requirement."""
+
+
+# Sources --------------------------------------------------------------------------------
 
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -64,119 +65,264 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _source_files(app_dir: Path) -> list[Path]:
+def source_files(tree: Path) -> list[Path]:
+    """The files of a source tree, build/cache/VCS debris left out, in a stable order."""
     files = []
-    for root, dirs, names in os.walk(app_dir):
+    for root, dirs, names in os.walk(tree, followlinks=True):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(_SKIP_SUFFIXES))
-        files += [
-            Path(root, n) for n in names if n not in _SKIP_FILES and not n.endswith(_SKIP_SUFFIXES)
-        ]
-    return sorted(files, key=lambda p: p.relative_to(app_dir).as_posix())
+        files += [Path(root, n) for n in names
+                  if n not in _SKIP_FILES and not n.endswith(_SKIP_SUFFIXES)]
+    return sorted(files, key=lambda p: p.relative_to(tree).as_posix())
 
 
-def source_hash(app_dir: Path) -> str:
-    """sha256 of an app's source tree: relative paths, exec bits and file contents."""
-    app_dir = Path(app_dir)
+def source_hash(tree: Path) -> str:
+    """sha256 of a source tree: relative paths, exec bits and file contents."""
+    tree = Path(tree)
     h = hashlib.sha256()
-    for path in _source_files(app_dir):
+    for path in source_files(tree):
         exe = "x" if os.access(path, os.X_OK) else "-"
-        h.update(f"{path.relative_to(app_dir).as_posix()}\0{exe}\0{_sha256_file(path)}\n".encode())
+        h.update(f"{path.relative_to(tree).as_posix()}\0{exe}\0{_sha256_file(path)}\n".encode())
     return h.hexdigest()
-
-
-def app_release_id(app_dir: Path, dep_wheels: Iterable[Path] = ()) -> str:
-    """Short deterministic id of an app release: its source tree plus its dependency wheels.
-
-    Without ``dep_wheels`` it is the id of the sources alone; ``build_wheelhouse`` passes the
-    dependency closure it resolved so a dependency bump changes the id too.
-    """
-    h = hashlib.sha256(b"aitbc-release-v1\0" + source_hash(app_dir).encode())
-    for wheel in sorted(Path(w) for w in dep_wheels):
-        h.update(f"\0{wheel.name}\0{_sha256_file(wheel)}".encode())
-    return h.hexdigest()[:16]
 
 
 def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def project_metadata(app_dir: Path) -> tuple[str, str]:
+def _pyproject(project: Path) -> dict:
+    path = project / "pyproject.toml"
+    if not path.is_file():
+        raise WheelhouseError(f"{project}: no pyproject.toml (a package must be a Python project)")
+    return tomllib.loads(path.read_text())
+
+
+def project_metadata(project: Path) -> tuple[str, str]:
     """(name, version) from pyproject.toml: PEP 621 [project] or Poetry's [tool.poetry]."""
-    data = tomllib.loads((Path(app_dir) / "pyproject.toml").read_text())
-    project = data.get("project") or data.get("tool", {}).get("poetry") or {}
-    if "name" not in project or "version" not in project:
-        raise ValueError(f"{app_dir}/pyproject.toml: no project name/version")
-    return project["name"], str(project["version"])
+    data = _pyproject(project)
+    meta = data.get("project") or data.get("tool", {}).get("poetry") or {}
+    if "name" not in meta or "version" not in meta:
+        raise WheelhouseError(f"{project}/pyproject.toml: no project name/version")
+    return meta["name"], str(meta["version"])
 
 
-def _build_requires(app_dirs: Iterable[Path]) -> list[str]:
-    reqs: set[str] = set()
-    for app_dir in app_dirs:
-        data = tomllib.loads((Path(app_dir) / "pyproject.toml").read_text())
-        reqs.update(data.get("build-system", {}).get("requires", ["setuptools", "wheel"]))
-    return sorted(reqs)
+def requires_python(project: Path) -> str | None:
+    """The project's Python requirement as a PEP 440 specifier (poetry's ^/~ translated)."""
+    data = _pyproject(project)
+    if "project" in data:
+        return data["project"].get("requires-python")
+    spec = data.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python")
+    return poetry_specifier(spec) if spec else None
 
 
-def _target_compatible(wheel_name: str) -> bool:
-    """Installable on CPython 3.11 / manylinux x86_64 (Debian 12)?"""
-    *_, pythons, abis, platforms = wheel_name[: -len(".whl")].split("-")
-    py_ok = any(t in {"py3", "py311", "cp311"} or t == "cp3" for t in pythons.split("."))
-    py_ok = py_ok or (
-        "abi3" in abis.split(".")
-        and any(re.fullmatch(r"cp3(\d+)", t) and int(t[3:]) <= 11 for t in pythons.split("."))
-    )
-    plat_ok = any(
-        p == "any" or (p.endswith("x86_64") and p.startswith(("manylinux", "linux")))
-        for p in platforms.split(".")
-    )
-    return py_ok and plat_ok
+def poetry_specifier(spec: str) -> str:
+    """Poetry's version constraint syntax (^3.11, ~3.11, >=3.11,<4) as a PEP 440 specifier."""
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        if part.startswith(("^", "~")) and not part.startswith("~="):
+            nums = [int(n) for n in part[1:].split(".")]
+            if part[0] == "^":
+                first = next((i for i, n in enumerate(nums) if n), len(nums) - 1)
+                upper = [*nums[:first], nums[first] + 1]
+            else:
+                upper = [nums[0], nums[1] + 1] if len(nums) > 1 else [nums[0] + 1]
+            out += [f">={'.'.join(map(str, nums))}", f"<{'.'.join(map(str, upper))}"]
+        elif part in ("*", ""):
+            continue
+        else:
+            out.append(part if part[0] in "<>=!~" else f"=={part}")
+    return ",".join(out)
 
 
-def _pip(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def path_dependencies(project: Path) -> list[Path]:
+    """Local projects a poetry project depends on by path (resolved, in declaration order)."""
+    deps = _pyproject(project).get("tool", {}).get("poetry", {}).get("dependencies", {})
+    # Lexically, not resolve(): a source root may hold symlinks, and the dependency still
+    # belongs to the tree it is named in.
+    return [_absolute(project / d["path"]) for d in deps.values()
+            if isinstance(d, dict) and "path" in d]
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.normpath(Path(path).absolute()))
+
+
+# Inputs ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReleaseInputs:
+    """What one app release installs, every path absolute (see model.App)."""
+
+    app: str
+    projects: tuple[Path, ...] = ()
+    requirements: tuple[str, ...] = ()
+    requirement_files: tuple[Path, ...] = ()
+    trees: tuple[tuple[str, Path], ...] = ()  # (path under the release's src/, directory)
+    constraints: Path | None = None
+    python: str = "3.11"
+
+    def key(self) -> str:
+        """Stable id of the inputs, computed before anything is built."""
+        info = {
+            "format": FORMAT, "python": self.python, "requirements": sorted(self.requirements),
+            "projects": sorted(source_hash(p) for p in _with_path_deps(self.projects)),
+            "files": [_sha256_file(f) for f in self.requirement_files],
+            "trees": [[rel, source_hash(d)] for rel, d in self.trees],
+            "constraints": _sha256_file(self.constraints) if self.constraints else None,
+        }
+        return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _with_path_deps(projects: Iterable[Path]) -> list[Path]:
+    seen: list[Path] = []
+    todo = [_absolute(p) for p in projects]
+    while todo:
+        project = todo.pop(0)
+        if project not in seen:
+            seen.append(project)
+            todo += path_dependencies(project)
+    return seen
+
+
+# Building -------------------------------------------------------------------------------
+
+def _pip(*args: str, env: dict[str, str] | None = None, what: str = "") -> None:
     cmd = [sys.executable, "-m", "pip", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"pip failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}"
-            f"\n{proc.stderr[-4000:]}"
-        )
-    return proc
+        raise WheelhouseError(f"{what}: pip failed ({proc.returncode}): {' '.join(cmd)}\n"
+                              f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
-def _offline_closure(wheel_dir: Path, requirement: str) -> list[Path]:
-    """The wheels an offline target install of `requirement` would use, as pip resolves them."""
-    # Isolated from this machine's pip config (extra indexes, find-links): only wheel_dir counts.
+def _target_compatible(wheel_name: str, python: str) -> bool:
+    """Installable on CPython `python` (e.g. "3.11") / manylinux x86_64?"""
+    *_, pythons, abis, platforms = wheel_name[: -len(".whl")].split("-")
+    minor = int(python.split(".")[1])
+    cp = f"cp3{minor}"
+    tags = pythons.split(".")
+    py_ok = any(t in {"py3", f"py3{minor}", cp} for t in tags) or (
+        "abi3" in abis.split(".")
+        and any(re.fullmatch(r"cp3(\d+)", t) and int(t[3:]) <= minor for t in tags))
+    plat_ok = any(p == "any" or (p.endswith("x86_64") and p.startswith(("manylinux", "linux")))
+                  for p in platforms.split("."))
+    return py_ok and plat_ok
+
+
+def _fix_path_requirements(wheel: Path, pins: dict[str, str]) -> None:
+    """Rewrite `Requires-Dist: name @ file:///...` of local projects to `name==version`."""
+    with zipfile.ZipFile(wheel) as zf:
+        infos = zf.infolist()
+        data = {i.filename: zf.read(i.filename) for i in infos}
+    meta_name = next(n for n in data if n.endswith(".dist-info/METADATA"))
+    pattern = re.compile(r"^Requires-Dist: ([A-Za-z0-9_.-]+)( ?\[[^]]*\])? @ file:[^\s;]*(.*)$", re.M)
+
+    def pin(m: re.Match) -> str:
+        name = canonical_name(m.group(1))
+        if name not in pins:
+            raise WheelhouseError(f"{wheel.name}: path dependency {m.group(1)} is not a local project")
+        return f"Requires-Dist: {m.group(1)}{m.group(2) or ''}=={pins[name]}{m.group(3)}"
+
+    text = data[meta_name].decode()
+    fixed = pattern.sub(pin, text)
+    if fixed == text:
+        return
+    data[meta_name] = fixed.encode()
+    record_name = next(n for n in data if n.endswith(".dist-info/RECORD"))
+    digest = hashlib.sha256(data[meta_name]).digest()
+    import base64
+    b64 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    lines = [f"{meta_name},sha256={b64},{len(data[meta_name])}" if line.startswith(f"{meta_name},")
+             else line for line in data[record_name].decode().splitlines()]
+    data[record_name] = ("\n".join(lines) + "\n").encode()
+    tmp = wheel.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in infos:
+            zf.writestr(info, data[info.filename])
+    os.replace(tmp, wheel)
+
+
+def _build_local(projects: list[Path], into: Path, python: str) -> dict[str, Path]:
+    """Build every local project as a wheel: {canonical name: wheel path}."""
+    if not projects:
+        return {}
+    benv = into / ".build-env"
+    requires = sorted({r for p in projects
+                       for r in _pyproject(p).get("build-system", {}).get(
+                           "requires", ["setuptools>=61", "wheel"])})
+    # One shared build env instead of pip's isolated env per project: several times faster.
+    _pip("install", "--quiet", "--target", str(benv), *requires, what="build backends")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(benv), os.environ.get("PYTHONPATH", "")) if p)}
+    out = into / "local"
+    _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
+         *map(str, projects), env=env, what=f"building {', '.join(p.name for p in projects)}")
+    pins = {canonical_name(n): v for n, v in map(project_metadata, projects)}
+    wheels: dict[str, Path] = {}
+    for wheel in out.glob("*.whl"):
+        name = canonical_name(wheel.name.split("-")[0])
+        _fix_path_requirements(wheel, pins)
+        wheels[name] = wheel
+    missing = set(pins) - set(wheels)
+    if missing:
+        raise WheelhouseError(f"no wheel was built for {sorted(missing)}")
+    return wheels
+
+
+def _local_closure(projects: Sequence[Path], local: dict[str, Path]) -> list[Path]:
+    """The local wheels a release needs: its projects, their path deps and any local name
+    another of them requires (a local project shadows the index)."""
+    names = [canonical_name(project_metadata(p)[0]) for p in _with_path_deps(projects)]
+    todo, seen = list(names), []
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.append(name)
+        with zipfile.ZipFile(local[name]) as zf:
+            meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            text = zf.read(meta).decode()
+        for dep in re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", text, re.M):
+            if canonical_name(dep) in local:
+                todo.append(canonical_name(dep))
+    return [local[n] for n in seen]
+
+
+def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> list[Path]:
+    """Every wheel the release installs: pip resolves its requirements for the host's Python."""
+    args = [*inputs.requirements, *map(str, local_wheels)]
+    for f in inputs.requirement_files:
+        args += ["-r", str(f)]
+    if not args:
+        return []
+    into.mkdir(parents=True)
+    extra = ["--constraint", str(inputs.constraints)] if inputs.constraints else []
+    # Isolated from this machine's pip config: only the index and these files count.
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp, "report.json")
-        _pip(
-            "install",
-            "--isolated",
-            "--dry-run",
-            "--ignore-installed",
-            "--quiet",
-            "--no-index",
-            "--find-links",
-            str(wheel_dir),
-            "--report",
-            str(report),
-            requirement,
-            env=env,
-        )
-        items = json.loads(report.read_text())["install"]
-    return [wheel_dir / Path(item["download_info"]["url"]).name for item in items]
+    _pip("download", "--quiet", "--only-binary=:all:", "--implementation", "cp",
+         "--python-version", inputs.python,
+         *(arg for platform in TARGET_PLATFORMS for arg in ("--platform", platform)),
+         "--dest", str(into), *extra, *args, env=env, what=f"app {inputs.app}")
+    wheels = sorted(into.glob("*.whl"))
+    bad = [w.name for w in wheels if not _target_compatible(w.name, inputs.python)]
+    if bad:
+        raise WheelhouseError(f"app {inputs.app}: wheels not installable on CPython "
+                              f"{inputs.python} manylinux x86_64: {bad}")
+    return wheels
 
 
-def _input_hash(apps: dict[str, Path], pip_args: Sequence[str], constraints: Path | None) -> str:
-    info = {
-        "format": FORMAT,
-        "python": list(sys.version_info[:2]),
-        "platform": sys.platform,
-        "pip_args": list(pip_args),
-        "constraints": constraints.read_text() if constraints else None,
-        "apps": {name: [str(path), source_hash(path)] for name, path in sorted(apps.items())},
-    }
-    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
+def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path) -> None:
+    """One tar of the release's source trees; same sources, same bytes (no times, no owners)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, tree in trees:
+            for path in source_files(tree):
+                info = tarfile.TarInfo(f"{rel}/{path.relative_to(tree).as_posix()}")
+                data = path.read_bytes()
+                info.size, info.mtime = len(data), 0
+                info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+                tar.addfile(info, io.BytesIO(data))
+    tmp = dest.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, dest)
 
 
 def read_manifest(out_dir: Path) -> dict:
@@ -184,104 +330,62 @@ def read_manifest(out_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def build_wheelhouse(
-    app_dirs: Sequence[Path],
-    out_dir: Path,
-    *,
-    pip_args: Sequence[str] = (),
-    constraints: Path | None = None,
-) -> dict[str, str]:
-    """Build wheels for the app projects and all their dependencies into `out_dir`.
+def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
+                     log=lambda _msg: None) -> dict[str, dict]:
+    """Resolve every release into `out_dir`; returns {inputs key: manifest entry}.
 
-    Returns {app directory name: release_id}. Skips all pip work when the input hash (app
-    sources, pip args, constraints, Python version) matches the stamp and every wheel is there.
-    Wheels in `out_dir` that the new build does not produce are removed: the directory is the
-    wheelhouse, uploaded as a whole.
+    A release whose inputs key is in the manifest, with all its files present, is not resolved
+    again. Files no release of this build uses are removed: the directory is the wheelhouse,
+    uploaded as a whole. Entry: {"app", "release_id", "wheels": [file names], "tree": name|None}.
     """
-    apps = {Path(d).resolve().name: Path(d).resolve() for d in app_dirs}
-    if len(apps) != len(app_dirs):
-        raise ValueError("app directories must have distinct names")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    constraints = Path(constraints).resolve() if constraints else None
-    input_hash = _input_hash(apps, pip_args, constraints)
+    (out_dir / TREES).mkdir(parents=True, exist_ok=True)
+    by_key = {r.key(): r for r in releases}
+    old = read_manifest(out_dir).get("releases", {}) if read_manifest(out_dir).get(
+        "format") == FORMAT else {}
+    entries: dict[str, dict] = {}
 
-    old = read_manifest(out_dir)
-    if old.get("input_hash") == input_hash and set(old.get("apps", {})) == set(apps):
-        wanted = {w for a in old["apps"].values() for w in [a["wheel"], *a["requires"]]}
-        if all((out_dir / w).is_file() for w in wanted):
-            return {name: entry["release_id"] for name, entry in old["apps"].items()}
+    def complete(entry: dict) -> bool:
+        files = [*entry["wheels"], *([entry["tree"]] if entry["tree"] else [])]
+        return all((out_dir / f).is_file() for f in files)
 
-    # Built beside out_dir, not in it: out_dir is what deploys upload, and it must only ever
-    # hold finished wheels and the manifest.
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-build-") as tmp:
-        build = Path(tmp)
-        extra = ["--constraint", str(constraints)] if constraints else []
-        # One shared build env (the union of the apps' [build-system] requires, e.g. poetry-core)
-        # instead of pip's per-project isolated env: 7 apps build in ~6 s instead of ~25 s.
-        benv = build / ".build-env"
-        _pip("install", "--quiet", "--target", str(benv), *extra, *_build_requires(apps.values()))
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(benv), os.environ.get("PYTHONPATH", "")) if p
-            ),
-        }
-        _pip(
-            "wheel",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(build),
-            *extra,
-            *pip_args,
-            *map(str, apps.values()),
-            env=env,
-        )
-        bad = sorted(w.name for w in build.glob("*.whl") if not _target_compatible(w.name))
-        if bad:
-            raise RuntimeError(f"wheels not installable on cp311/manylinux x86_64: {bad}")
+    todo = {k: r for k, r in by_key.items() if not (k in old and complete(old[k]))}
+    entries.update({k: old[k] for k in by_key if k not in todo})
+    if todo:
+        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
+            work = Path(tmp)
+            projects = _with_path_deps(p for r in todo.values() for p in r.projects)
+            log(f"[wheelhouse] building {len(projects)} local project(s), resolving "
+                f"{len(todo)} release(s): {', '.join(sorted({r.app for r in todo.values()}))}")
+            local = _build_local(projects, work, next(iter(todo.values())).python)
 
-        metadata = {name: project_metadata(path) for name, path in apps.items()}
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            closures = dict(
-                zip(
-                    apps,
-                    pool.map(
-                        lambda n: _offline_closure(build, f"{metadata[n][0]}=={metadata[n][1]}"),
-                        apps,
-                    ),
-                    strict=True,
-                )
-            )
-        manifest: dict = {"format": FORMAT, "input_hash": input_hash, "apps": {}}
-        for name, path in sorted(apps.items()):
-            project, version = metadata[name]
-            own = [
-                w
-                for w in closures[name]
-                if canonical_name(w.name.split("-")[0]) == canonical_name(project)
-            ]
-            deps = sorted(w for w in closures[name] if w not in own)
-            manifest["apps"][name] = {
-                "project": project,
-                "version": version,
-                "release_id": app_release_id(path, deps),
-                "wheel": own[0].name,
-                "requires": [w.name for w in deps],
-            }
+            def one(item: tuple[str, ReleaseInputs]) -> tuple[str, dict]:
+                key, inputs = item
+                own = _local_closure(inputs.projects, local)
+                wheels = _resolve(inputs, own, work / "releases" / key)
+                third_party = sorted(w for w in wheels if w.name not in {o.name for o in own})
+                h = hashlib.sha256(f"aitbc-release-v2\0{key}".encode())
+                for wheel in third_party:
+                    h.update(f"\0{wheel.name}\0{_sha256_file(wheel)}".encode())
+                release_id = h.hexdigest()[:16]
+                tree = None
+                if inputs.trees:
+                    tree = f"{TREES}/{release_id}.tar"
+                    _write_tree_tar(inputs.trees, out_dir / tree)
+                for wheel in wheels:
+                    os.replace(wheel, out_dir / wheel.name)
+                return key, {"app": inputs.app, "release_id": release_id, "tree": tree,
+                             "wheels": sorted(w.name for w in wheels)}
 
-        produced = {w.name for w in build.glob("*.whl")}
-        for stale in out_dir.glob("*.whl"):
-            if stale.name not in produced:
-                stale.unlink()
-        for wheel in build.glob("*.whl"):
-            os.replace(wheel, out_dir / wheel.name)
-        tmp_manifest = out_dir / f".{MANIFEST}.tmp"
-        tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp_manifest, out_dir / MANIFEST)
-    return {name: entry["release_id"] for name, entry in manifest["apps"].items()}
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                entries.update(pool.map(one, sorted(todo.items())))
 
-
-def python_apps(root: Path) -> list[Path]:
-    """The app projects directly under `root` (directories with a pyproject.toml), sorted."""
-    return sorted(p.parent for p in Path(root).glob("*/pyproject.toml"))
+    wanted = {f for e in entries.values() for f in [*e["wheels"], e["tree"]] if f}
+    for stale in [*out_dir.glob("*.whl"), *(out_dir / TREES).glob("*.tar")]:
+        if stale.relative_to(out_dir).as_posix() not in wanted:
+            stale.unlink()
+    manifest = {"format": FORMAT, "releases": dict(sorted(entries.items()))}
+    tmp_manifest = out_dir / f".{MANIFEST}.tmp"
+    tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp_manifest, out_dir / MANIFEST)
+    return entries

@@ -26,7 +26,8 @@ ROUTES = {
     "/explorer/blocks/42": (200, None, 'content="explorer"'),  # SPA fallback
     "/marketplace/": (200, None, 'content="marketplace"'),
     "/docs/": (200, None, 'content="docs"'),
-    "/Exchange": (200, None, "trade-exchange"),
+    # The stdlib server.py serves its directory, which has no "Exchange": its own 404 page.
+    "/Exchange": (404, None, "File not found"),
     "/exchange": (301, "https://aitbc.bubuit.net/Exchange", None),
     "/api/health": (200, None, '"service": "coordinator-api"'),
     "/api/explorer/blocks": (200, None, '"service": "coordinator-api"'),
@@ -80,23 +81,33 @@ def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
 
 def changed_tree(tmp: Path, path: str, old: str, new: str) -> Path:
     """A checkout of this project with one edit in `path`: code, templates, data and build
-    outputs copied; payload shared, except a copy of the one app an edit under it changes
-    (wheel builders resolve links, so an app's sources must all lie in its own directory)."""
+    outputs copied; payload shared through symlinks, except the directories on the way to the
+    edited file, which are real (their other entries still links), and the file itself, or the
+    whole Python project that holds it."""
     tree = tmp / "tree"
     tree.mkdir()
-    for name in ("src", "deploys", "templates", "group_data", "build"):
+    for name in ("src", "deploys", "templates", "group_data", "constraints", "build"):
         shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
-    (tree / "payload").mkdir()
-    for entry in (PROJECT_ROOT / "payload").iterdir():
-        (tree / "payload" / entry.name).symlink_to(entry)
-    parts = Path(path).parts
-    if parts[0] == "payload":
-        app = tree / "payload" / parts[1]
-        app.unlink()
-        shutil.copytree(PROJECT_ROOT / "payload" / parts[1], app,
-                        ignore=shutil.ignore_patterns("__pycache__", "node_modules", "dist"))
+    (tree / "payload").symlink_to(PROJECT_ROOT / "payload")
+    # Wheel builders resolve links: a Python project holding the edit is copied whole.
+    project = next((p for p in Path(path).parents if (PROJECT_ROOT / p / "pyproject.toml").is_file()
+                    and p.parts[:1] == ("payload",)), None)
+    here, original = tree, PROJECT_ROOT
+    for part in Path(path).parts:
+        here, original = here / part, original / part
+        if here.is_symlink():
+            here.unlink()
+            if project is not None and here == tree / project:
+                shutil.copytree(original, here, ignore=shutil.ignore_patterns(
+                    "__pycache__", "node_modules", "dist", "build", "*.egg-info"))
+            elif original.is_dir():
+                here.mkdir()
+                for entry in original.iterdir():
+                    (here / entry.name).symlink_to(entry)
+            else:
+                shutil.copy(original, here)
     edited = tree / path
     text = edited.read_text()
     assert old in text, f"{old!r} not in {path}"

@@ -142,14 +142,14 @@ BROKEN_COORDINATOR = {
     "cannot start": ('SERVICE = "coordinator-api"\n',
                      'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n'),
     # It runs but says it is unwell: the gate waits out its timeout.
-    "unhealthy": ('return await respond(send, 200, {"status": "ok"',
-                  'return await respond(send, 503, {"status": "degraded"'),
+    "unhealthy": ('        return await respond(send, 200, body, cors)\n',
+                  '        return await respond(send, 503, body, cors)\n'),
 }
 
 
 @pytest.mark.parametrize("fault", sorted(BROKEN_COORDINATOR))
 def test_release_failing_its_health_gate_is_rolled_back(deployed_inventory, tmp_path, fault):
-    tree = changed_tree(tmp_path, "payload/coordinator-api/src/app/main.py",
+    tree = changed_tree(tmp_path, "payload/apps/coordinator-api/src/app/main.py",
                         *BROKEN_COORDINATOR[fault])
     fleet = load_fleet(deployed_inventory)
     runs_coordinator = {n for n, h in fleet.hosts.items() if any(a.name == "coordinator-api"
@@ -291,8 +291,8 @@ def test_a_held_lock_fails_that_host_only(deployed_inventory):
 
 def test_a_concurrent_deploy_fails_clearly_and_changes_nothing(deployed_inventory, tmp_path):
     # A harmless source change, new on every run: a release to build, which takes a while.
-    tree = changed_tree(tmp_path, "payload/wallet-daemon/pyproject.toml", 'description = "',
-                        f'description = "(rebuilt {time.time_ns()}) ')
+    tree = changed_tree(tmp_path, "payload/apps/wallet-daemon/src/app/main.py", '"""Demo',
+                        f'"""(rebuilt {time.time_ns()}) Demo')
     with request_loop("a second deploy while the first builds a wallet release") as traffic:
         first = start_deploy(deployed_inventory, tree, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)

@@ -38,8 +38,8 @@ def _assert_clean(text: str, values: list[str], what: str) -> None:
 def test_deploy_and_dry_diff_never_show_secrets(deployed_inventory, secret_values, tmp_path):
     _assert_clean(deploy(deployed_inventory).output, secret_values, "deploy")
     # A change to the coordinator's env makes its env file (full of secrets) differ.
-    variant = variant_inventory(tmp_path, "aitbc_container", '"user": "aitbc-coordinator",',
-                                '"user": "aitbc-coordinator", "env": {"LOG_LEVEL": "debug"},')
+    variant = variant_inventory(tmp_path, "aitbc_container", '"env": {"URL": ',
+                                '"env": {"LOG_LEVEL": "debug", "URL": ')
     dry = _run(pyinfra_command(variant, "--dry", "--diff"))
     assert "/etc/aitbc/coordinator-api.env (holds secrets: content not shown)" in dry
     _assert_clean(dry, secret_values, "pyinfra --dry --diff")

@@ -14,7 +14,6 @@ from aitbc_infra.verify import run_verify
 EXPECTED_FAILURES = {
     "aitbc: unit aitbc-wallet-daemon active and enabled",
     "aitbc: aitbc-wallet-daemon listens on 127.0.0.1:8002",
-    "aitbc: aitbc-wallet-daemon health /wallet/health",
     "aitbc: route /wallet/ -> aitbc-wallet-daemon",
     "aitbc: coordinator-api env file root 0600",
     "ns3-root: forward 8082 answers on 10.231.0.3",

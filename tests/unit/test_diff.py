@@ -23,9 +23,9 @@ def repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("repo")
     for name in ("inventory.py", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, repo / name)
-    for name in ("group_data", "templates", "src"):
-        shutil.copytree(PROJECT_ROOT / name, repo / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("group_data", "templates", "src", "payload", "constraints"):
+        shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.egg-info", "node_modules", "dist"))
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
@@ -75,6 +75,15 @@ def test_port_change_names_site_unit_env_and_one_restart(repo):
     markdown = _diff(repo, "--base", "HEAD~1", "--format", "markdown").stdout
     assert "<details><summary>aitbc (3 files)</summary>" in markdown
     assert "| aitbc | 3 | aitbc-wallet-daemon | nginx reload |" in markdown
+
+
+def test_source_change_names_the_release_restarts(repo):
+    # A source file of the wallet daemon's tree: its release changes, nothing rendered does.
+    _commit(repo, "payload/apps/wallet-daemon/src/app/main.py", "\n", "\n# a new release\n",
+            "wallet source")
+    proc = _diff(repo, "--base", "HEAD~1")
+    assert proc.returncode == 1, proc.stderr
+    assert "aitbc      files 0   restart: aitbc-wallet-daemon   reload: –" in proc.stdout
 
 
 def test_no_secret_value_in_any_output(repo):

@@ -1,5 +1,6 @@
 """Rendering the production inventory: four hosts, the document's artefacts, deterministic."""
 
+import re
 import subprocess
 import sys
 
@@ -56,7 +57,16 @@ def test_host_units_restart_always_after_five_seconds(fleet):
         text = files[f"/etc/systemd/system/{unit}.service"].content
         assert "Restart=always\n" in text and "RestartSec=5\n" in text
         assert "User=oib\n" in text
-        assert "WorkingDirectory=/home/oib/windsurf/aitbc/apps/blockchain-node\n" in text
+    root = "/home/oib/windsurf/aitbc/apps/blockchain-node"
+    workdirs = {unit: re.search(r"^WorkingDirectory=(.*)$", files[
+        f"/etc/systemd/system/{unit}.service"].content, re.M).group(1)
+        for unit in ("aitbc-blockchain-node", "aitbc-mock-coordinator", "aitbc-gpu-miner")}
+    # Packaged processes run in the workspace; scripts from the release's copy of their tree.
+    assert workdirs == {"aitbc-blockchain-node": root,
+                        "aitbc-mock-coordinator": f"{root}/.venv/src/apps/blockchain-node/scripts",
+                        "aitbc-gpu-miner": f"{root}/.venv/src/cli"}
+    miner = files["/etc/systemd/system/aitbc-gpu-miner.service"].content
+    assert f"ExecStart={root}/.venv/bin/python miner.py --url http://10.1.223.1:8090 " in miner
     mock = files["/etc/systemd/system/aitbc-mock-coordinator.service"].content
     assert "--port 8090" in mock and "--host 10.1.223.1" in mock
     assert "--port 9080" in files["/etc/systemd/system/aitbc-blockchain-rpc.service"].content
@@ -83,16 +93,28 @@ def test_env_files_are_private_and_secrets_redacted(fleet):
         assert f'{name}="<redacted:{name}>"' in env.content
     exchange = files["/etc/aitbc/aitbc-exchange-api.env"].content
     assert 'SESSION_SECRET="<redacted:SESSION_SECRET>"' in exchange
-    assert 'ALLOW_ORIGINS="http://localhost:3000,http://localhost:8080,' in exchange
+    # Lists reach pydantic-settings apps as JSON (systemd unquotes the escaped quotes).
+    assert 'ALLOW_ORIGINS="[\\"http://localhost:3000\\", \\"http://localhost:8080\\",' in exchange
 
 
 def test_chain_settings_reach_every_node(fleet):
     rendered = render_fleet(fleet)
     node1 = {f.path: f for f in rendered["aitbc"]}["/etc/aitbc/aitbc-blockchain-node-1.env"].content
     assert 'BLOCK_TIME_SECONDS="2"' in node1 and 'SYNC_INTERVAL_SECONDS="10"' in node1
-    assert 'PEERS="http://aitbc.keisanki.net"' in node1
+    assert 'PEERS="[\\"http://aitbc.keisanki.net\\"]"' in node1
     node3 = {f.path: f for f in rendered["ns3-aitbc"]}["/etc/aitbc/aitbc-blockchain-node-3.env"]
-    assert 'PEERS="https://aitbc.bubuit.net"' in node3.content
+    assert 'PEERS="[\\"https://aitbc.bubuit.net\\"]"' in node3.content
+
+
+def test_list_secrets_are_encoded_as_the_app_reads_them(fleet):
+    from aitbc_infra.render import service_env
+
+    host = fleet.hosts["aitbc"]
+    app, svc = fleet.find_service("aitbc", "coordinator-api")
+    for stored in ("k1,k2", '["k1", "k2"]'):
+        env = service_env(fleet, host, app, svc, lambda _n, _name, v=stored: v)
+        assert env["ADMIN_API_KEYS"] == '"[\\"k1\\", \\"k2\\"]"'
+
 
 
 def test_provided_certificate_mode(project_copy):

@@ -180,15 +180,15 @@ def _peered():
         for app in h.apps:
             rpc = next((s for s in app.services if s.health == "/rpc/head"), None)
             for peer in app.peers:
-                if rpc and peer in h.sites:
-                    yield n, (rpc, F.peer_url(h, peer)), f"{rpc.unit} sees peer {peer}"
+                if rpc and app.sync_status and peer in h.sites:
+                    yield n, (rpc, app.sync_status, F.peer_url(h, peer)), f"{rpc.unit} sees peer {peer}"
 
 
 @checks(_peered())
 def test_cross_site_sync(node, thing):
-    svc, peer_url = thing
+    svc, status_path, peer_url = thing
     interval = HOSTS[node].chain.sync_interval_seconds
-    url = F.service_url(HOSTS[node], svc.unit) + "/rpc/peers"
+    url = F.service_url(HOSTS[node], svc.unit) + status_path
     deadline = time.monotonic() + interval * 3
     peers = []
     while time.monotonic() < deadline:

@@ -1,0 +1,1 @@
+"""AITBC demo blockchain node: a PoA proposer and an RPC API sharing one sqlite file."""

@@ -1,0 +1,27 @@
+"""Node settings from the environment (case-insensitive) and ./.env; lists are JSON lists."""
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE = "blockchain-node"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", case_sensitive=False, extra="ignore")
+    chain_id: str = "ait-devnet"
+    # Relative to the working directory, so systemd units must set one (or an absolute DB_PATH).
+    db_path: Path = Path("./data/chain.db")
+    proposer_id: str = Field(default_factory=socket.gethostname)
+    block_time_seconds: float = 2
+    rpc_bind_host: str = "127.0.0.1"
+    rpc_bind_port: int = 8080
+    allow_origins: list[str] = []
+    # Base URLs of other nodes' RPC; only their /rpc/head is polled, nothing is pulled.
+    peers: list[str] = []
+    sync_interval_seconds: float = 10
+
+
+settings = Settings()

@@ -1,0 +1,1 @@
+"""AITBC demo coordinator API."""

@@ -1,0 +1,40 @@
+"""The exchange's sqlite store (stdlib), at DATABASE_URL relative to the working directory."""
+
+import os
+import sqlite3
+import time
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///./exchange.db"
+SEED = [("buy", 0.0125, 120.0), ("sell", 0.0127, 80.0), ("buy", 0.0126, 45.5)]
+
+
+def _connect() -> sqlite3.Connection:
+    if not DATABASE_URL.startswith("sqlite:///"):
+        raise RuntimeError(f"only sqlite:/// URLs are supported, not {DATABASE_URL.split(':')[0]}")
+    conn = sqlite3.connect(DATABASE_URL.removeprefix("sqlite:///"))
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def init_db() -> None:
+    with _connect() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY, side TEXT,"
+                     " price REAL, amount REAL, created_at REAL)")
+        # A few trades on first start, so the page and the order book are never empty.
+        if conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0] == 0:
+            now = time.time()
+            conn.executemany("INSERT INTO trades (side, price, amount, created_at) VALUES (?,?,?,?)",
+                             [(side, price, amount, now - i) for i, (side, price, amount) in enumerate(SEED)])
+
+
+def recent_trades(limit: int = 20) -> list[dict]:
+    with _connect() as conn:
+        rows = conn.execute("SELECT * FROM trades ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+
+def orderbook() -> dict:
+    last = recent_trades(1)
+    mid = last[0]["price"] if last else 0.0125
+    return {"bids": [{"price": round(mid * (1 - 0.01 * i), 6), "amount": 10.0 * i} for i in (1, 2, 3)],
+            "asks": [{"price": round(mid * (1 + 0.01 * i), 6), "amount": 10.0 * i} for i in (1, 2, 3)]}

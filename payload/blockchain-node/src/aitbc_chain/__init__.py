@@ -1,1 +1,0 @@
-"""AITBC demo payload: blockchain-node."""

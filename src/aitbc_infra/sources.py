@@ -1,0 +1,123 @@
+"""Where each app's sources are, and whether they can be built for their host, before connecting.
+
+Every source path of the data is relative to the host's `app_sources` root: this project's
+`payload/` by default, or a checkout of the AITBC repository (`AITBC_SRC`). A path that is
+missing, a package without pyproject.toml or one whose `requires-python` the host's interpreter
+does not meet is a problem naming host, app, field and path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
+from aitbc_infra.model import App, HostSpec
+from aitbc_infra.wheelhouse import (
+    ReleaseInputs,
+    WheelhouseError,
+    path_dependencies,
+    project_metadata,
+    requires_python,
+)
+
+__all__ = ["SOURCE_ENV", "check_sources", "release_inputs", "source_root"]
+
+
+def project_file(path: str) -> Path:
+    """A file of this project named in the data (e.g. a constraints file)."""
+    return PROJECT_ROOT / path
+
+
+def source_root(host: HostSpec) -> Path:
+    root = Path(host.app_sources).expanduser()
+    return root if root.is_absolute() else PROJECT_ROOT / root
+
+
+def constraints_of(host: HostSpec, app: App) -> Path | None:
+    name = app.constraints or host.python.constraints
+    return project_file(name) if name else None
+
+
+def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
+    root = source_root(host)
+    return ReleaseInputs(
+        app=app.name,
+        projects=tuple(root / p for p in app.packages),
+        requirements=tuple(app.requirements),
+        requirement_files=tuple(root / f for f in app.requirement_files),
+        trees=tuple((t, root / t) for t in app.trees),
+        constraints=constraints_of(host, app),
+        python=host.python.version,
+    )
+
+
+def _check_project(root: Path, project: Path, python: str, field: str) -> list[str]:
+    """Problems of one package and, through its path dependencies, of those it pulls in."""
+    if not (project / "pyproject.toml").is_file():
+        return [f"{field}: {project} has no pyproject.toml"]
+    try:
+        project_metadata(project)
+        spec = requires_python(project)
+        deps = path_dependencies(project)
+    except (WheelhouseError, ValueError) as exc:
+        return [f"{field}: {exc}"]
+    problems = []
+    try:
+        if spec and python not in SpecifierSet(spec):
+            problems.append(f"{field}: {project.name} requires Python {spec}; "
+                            f"the host builds with {python} (python.version)")
+    except InvalidSpecifier:
+        problems.append(f"{field}: {project}/pyproject.toml: unreadable python requirement {spec!r}")
+    for dep in deps:
+        if not dep.is_relative_to(root.absolute()):
+            problems.append(f"{field}: {project.name} depends on {dep}, outside the source root")
+        else:
+            problems += _check_project(root, dep, python, f"{field} (path dependency)")
+    return problems
+
+
+def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
+    root = source_root(host)
+    problems = []
+    for i, package in enumerate(app.packages):
+        problems += _check_project(root, root / package, host.python.version,
+                                   f"{field}.packages[{i}] {package!r}")
+    for i, name in enumerate(app.requirement_files):
+        if not (root / name).is_file():
+            problems.append(f"{field}.requirement_files[{i}]: {root / name} is not a file")
+    for i, tree in enumerate(app.trees):
+        if not (root / tree).is_dir():
+            problems.append(f"{field}.trees[{i}]: {root / tree} is not a directory")
+    for j, svc in enumerate(app.services):
+        if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
+            problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")
+    constraints = constraints_of(host, app)
+    if constraints and not constraints.is_file():
+        problems.append(f"{field}.constraints: {constraints} is not a file of this project")
+    return problems
+
+
+def check_sources(fleet: Fleet) -> list[Problem]:
+    """Every declared source exists and is buildable for its host: no connection needed."""
+    problems: list[Problem] = []
+    for host in fleet.hosts.values():
+        where = f"host {host.node}"
+        root = source_root(host)
+        if not root.is_dir():
+            problems.append(Problem(where, "app_sources", f"{root} is not a directory "
+                                    f"(set it in the data or with {SOURCE_ENV}=DIR)"))
+            continue
+        for i, app in enumerate(host.apps):
+            problems += [Problem(where, f"apps[{i}] ({app.name})", msg)
+                         for msg in _app_problems(host, app, f"apps[{i}]")]
+        for i, content in enumerate(host.web_content):
+            built = root / content.source / "index.html"
+            buildable = content.build and (root / content.build / "package.json").is_file()
+            if not built.is_file() and not buildable:
+                how = f" and {root / content.build} has no package.json" if content.build else ""
+                problems.append(Problem(where, f"web_content[{i}].source",
+                                        f"{built} is missing{how}"))
+    return problems

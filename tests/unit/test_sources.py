@@ -1,0 +1,146 @@
+"""App sources by data: one source root (payload/ or AITBC_SRC), checked before anything connects,
+and the wheelhouse that turns each app's sources into the exact wheels its release installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.sources import check_sources, release_inputs
+from aitbc_infra.wheelhouse import build_wheelhouse, poetry_specifier
+
+PAYLOAD = PROJECT_ROOT / "payload"
+
+
+def _check(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aitbc_infra", "check", *args], cwd=PROJECT_ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+
+
+def test_payload_sources_are_complete(fleet):
+    assert check_sources(fleet) == []
+
+
+def test_aitbc_src_points_every_host_at_one_tree(monkeypatch, tmp_path):
+    monkeypatch.setenv("AITBC_SRC", str(tmp_path))
+    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
+    assert {h.app_sources for h in fleet.hosts.values()} == {str(tmp_path)}
+    problems = [str(p) for p in check_sources(fleet)]
+    # An empty tree: every declared path is named, with its host, app and field.
+    assert any(p.startswith("host aitbc: apps[0] (coordinator-api): apps[0].packages[0] "
+                            "'apps/coordinator-api'") and str(tmp_path / "apps/coordinator-api") in p
+               for p in problems), problems
+    assert any("host aitbc: web_content[1].source" in p and "package.json" in p for p in problems)
+    assert any("trees[0]" in p and "apps/wallet-daemon" in p for p in problems)
+
+
+def test_wrong_source_root_is_refused_before_connecting(tmp_path):
+    missing = tmp_path / "no-such-tree"
+    proc = _check(env={"AITBC_SRC": str(missing)})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"app_sources: {missing} is not a directory" in proc.stderr
+    assert "AITBC_SRC" in proc.stderr
+
+
+def test_interpreter_that_cannot_run_an_app_is_refused(project_copy):
+    all_py = project_copy / "group_data" / "all.py"
+    all_py.write_text(all_py.read_text().replace('"version": "3.11"', '"version": "3.10"'))
+    fleet = load_fleet(project_copy / "inventory.py", root=project_copy)
+    problems = [str(p) for p in check_sources(fleet)]
+    assert any("coordinator-api requires Python >=3.11,<4; the host builds with 3.10" in p
+               for p in problems), problems
+    # The path dependency is checked too (its own requires-python).
+    assert any("(path dependency)" in p and "aitbc-crypto requires Python >=3.11" in p
+               for p in problems), problems
+
+
+@pytest.mark.parametrize(("poetry", "pep440"), [
+    ("^3.11", ">=3.11,<4"), ("^0.111.0", ">=0.111.0,<0.112"), ("~3.11", ">=3.11,<3.12"),
+    (">=3.11,<3.13", ">=3.11,<3.13"), ("3.11.4", "==3.11.4"), ("*", ""),
+])
+def test_poetry_constraints_translate(poetry, pep440):
+    assert poetry_specifier(poetry) == pep440
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The wheelhouse of the production data over the payload, and the inputs it came from."""
+    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
+    inputs = {(h.node, a.name): release_inputs(h, a) for h in fleet.hosts.values() for a in h.apps}
+    out = tmp_path_factory.mktemp("wheelhouse")
+    entries = build_wheelhouse(list(inputs.values()), out)
+    return out, inputs, {where: entries[i.key()] for where, i in inputs.items()}
+
+
+def _metadata(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+
+
+def test_path_dependency_is_built_and_pinned_by_name(built):
+    out, _, releases = built
+    coordinator = releases[("aitbc", "coordinator-api")]
+    wheel = next(w for w in coordinator["wheels"] if w.startswith("aitbc_coordinator_api-"))
+    meta = _metadata(out / wheel)
+    assert "Requires-Dist: aitbc-crypto==0.1.0" in meta and "file:" not in meta
+    assert any(w.startswith("aitbc_crypto-0.1.0-") for w in coordinator["wheels"])
+    # The undeclared import is installed because the data asks for it.
+    assert any(w.startswith("python_json_logger-") for w in coordinator["wheels"])
+
+
+def test_each_release_is_resolved_on_its_own(built):
+    _, _, releases = built
+
+    def version(where, dist):
+        return next(w.split("-")[1] for w in releases[where]["wheels"] if w.startswith(f"{dist}-"))
+
+    # requirements.txt pins an old pydantic; the coordinator's constraints a newer one.
+    assert version(("aitbc", "exchange"), "pydantic") == "2.5.0"
+    assert version(("aitbc", "coordinator-api"), "pydantic") != "2.5.0"
+    # The SDK's by-name dependency on the crypto library is the local project, not the index's.
+    wallet = releases[("aitbc", "wallet-daemon")]
+    assert {"aitbc_crypto-0.1.0-py3-none-any.whl", "aitbc_sdk-0.1.0-py3-none-any.whl"} <= set(
+        wallet["wheels"])
+    assert releases[("aitbc", "trade-exchange")]["wheels"] == []
+
+
+def test_trees_travel_as_deterministic_tars(built):
+    out, _, releases = built
+    wallet = releases[("aitbc", "wallet-daemon")]
+    import tarfile
+    with tarfile.open(out / wallet["tree"]) as tar:
+        names = tar.getnames()
+        assert "apps/wallet-daemon/src/app/main.py" in names
+        assert {m.mtime for m in tar.getmembers()} == {0}
+    assert not any("__pycache__" in n for n in names)
+
+
+def test_rebuild_reuses_and_inputs_move_release_ids(built, tmp_path):
+    out, inputs, releases = built
+    manifest = json.loads((out / "wheelhouse.json").read_text())
+    logs: list[str] = []
+    build_wheelhouse(list(inputs.values()), out, log=logs.append)
+    assert logs == [] and json.loads((out / "wheelhouse.json").read_text()) == manifest
+    # A copy of the wallet's tree with one more file: a new release id, the same wheels.
+    tree = tmp_path / "apps" / "wallet-daemon"
+    shutil.copytree(PAYLOAD / "apps" / "wallet-daemon", tree,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "NEWS").write_text("one more file\n")
+    wallet = inputs[("aitbc", "wallet-daemon")]
+    changed = type(wallet)(**{**wallet.__dict__, "trees": (("apps/wallet-daemon", tree),)})
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    entry = build_wheelhouse([changed], other)[changed.key()]
+    assert entry["release_id"] != releases[("aitbc", "wallet-daemon")]["release_id"]
+    assert entry["wheels"] == releases[("aitbc", "wallet-daemon")]["wheels"]
+    # Only what that build uses stays in its wheelhouse.
+    assert {p.name for p in other.glob("*.whl")} == set(entry["wheels"])
