@@ -8,7 +8,6 @@ then pass its health gate, else the previous release comes back (deploys/scripts
 
 from __future__ import annotations
 
-import shlex
 import threading
 from functools import cache
 
@@ -23,6 +22,7 @@ from aitbc_infra.wheelhouse import build_wheelhouse
 from deploys.context import fleet
 from deploys.journal import PENDING_DIR, commit, pending, restart_mark, script
 from deploys.managed import PathState, sync_tree, upload
+from deploys.shell import quoted
 from deploys.units import unit_states
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
@@ -62,22 +62,33 @@ def _build(spec: HostSpec, app: App, states: dict[str, PathState]):
     if release_marker(spec, app) in states:
         return None
     release = release_of(spec, app)
-    target = f"{app.releases}/{release['release_id']}"
-    commands = [f"rm -rf {target} && {shlex.quote(spec.python.executable)} -m venv {target}"]
-    if release["wheels"]:
+    commands = release_commands(python=spec.python.executable, releases=app.releases,
+                                venv=app.venv, release_id=release["release_id"],
+                                wheels=release["wheels"], tree=release["tree"])
+    return server.shell(name=f"{app.name}: build release {release['release_id']}", commands=commands)
+
+
+def release_commands(*, python: str, releases: str, venv: str, release_id: str, wheels: list[str],
+                     tree: str | None, wheelhouse: str = WHEELHOUSE_REMOTE) -> list[str]:
+    """Shell that builds RELEASES/RELEASE_ID from the wheelhouse, marker last."""
+    target = f"{releases}/{release_id}"
+    commands = [f"{quoted('rm', '-rf', '--', target)} && {quoted(python, '-m', 'venv', target)}"]
+    if wheels:
         # Exactly the wheels resolved for this release: nothing is resolved on the host.
-        wheels = " ".join(shlex.quote(f"{WHEELHOUSE_REMOTE}/{w}") for w in release["wheels"])
-        commands.append(f"{target}/bin/pip install --quiet --no-index --no-deps {wheels}")
-    if release["tree"]:
-        commands.append(f"mkdir {target}/src && tar -xf {WHEELHOUSE_REMOTE}/{release['tree']} "
-                        f"-C {target}/src --no-same-owner")
+        commands.append(quoted(f"{target}/bin/pip", "install", "--quiet", "--no-index", "--no-deps",
+                               *(f"{wheelhouse}/{w}" for w in wheels)))
+    if tree:
+        commands.append(f"{quoted('mkdir', '--', f'{target}/src')} && "
+                        f"{quoted('tar', '-xf', f'{wheelhouse}/{tree}', '-C', f'{target}/src')} "
+                        "--no-same-owner")
     commands += [
-        f"echo {release['release_id']} > {release_marker(spec, app)}",
+        f"printf '%s\\n' {quoted(release_id)} > {quoted(f'{target}/{RELEASE_MARKER}')}",
         # First release of this app: nothing runs yet, so it is active at once (and the
         # units' ExecStart exists when they are validated).
-        f"[ -e {app.venv} ] || [ -L {app.venv} ] || ln -s releases/{release['release_id']} {app.venv}",
+        f"[ -e {quoted(venv)} ] || [ -L {quoted(venv)} ] || "
+        f"{quoted('ln', '-s', '--', f'releases/{release_id}', venv)}",
     ]
-    return server.shell(name=f"{app.name}: build release {release['release_id']}", commands=commands)
+    return commands
 
 
 def _activate(spec: HostSpec, app: App, states: dict[str, PathState], changed: list,
@@ -103,9 +114,10 @@ def _activate(spec: HostSpec, app: App, states: dict[str, PathState], changed: l
 
 def _mark_journaled_units() -> str:
     """Shell: a restart mark for every unit file the systemd journal lists (now loaded)."""
-    journal = f"{PENDING_DIR}/{UNITS_JOURNAL}"
+    journal = quoted(f"{PENDING_DIR}/{UNITS_JOURNAL}")
+    # One mark a line: xargs would otherwise split and unquote what sed prints.
     return (f"[ ! -f {journal} ] || sed -n 's|.*/\\([^/]*\\)\\.service$|{restart_mark('')}\\1|p' {journal} "
-            f"| (cd {PENDING_DIR} && xargs -r touch)")
+            f"| (cd {quoted(PENDING_DIR)} && xargs -r -d '\\n' touch --)")
 
 
 def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
@@ -125,9 +137,9 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, 
         else:
             continue
         unit_files.setdefault(f.unit, []).append(op)
-    unit_paths = " ".join(sorted(f.path for f in rendered.values() if f.kind == "unit"))
+    unit_paths = sorted(f.path for f in rendered.values() if f.kind == "unit")
     commit(name="systemd: validate units (systemd-analyze verify) and daemon-reload",
-           journal=UNITS_JOURNAL, validate=f"systemd-analyze verify {unit_paths}",
+           journal=UNITS_JOURNAL, validate=quoted("systemd-analyze", "verify", *unit_paths),
            activate=f"systemctl daemon-reload && {_mark_journaled_units()}",
            _if=None if pending(states, UNITS_JOURNAL) else any_changed(*unit_uploads))
     running = unit_states([svc.unit for _, svc in spec.services])

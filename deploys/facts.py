@@ -2,12 +2,14 @@
 
 from pyinfra.api import FactBase
 
+from deploys.shell import quoted
+
 
 class FileContent(FactBase):
     """The text of a small file, or "" when it is missing."""
 
     def command(self, path: str) -> str:
-        return f"cat {path} 2>/dev/null || true"
+        return f"{quoted('cat', '--', path)} 2>/dev/null || true"
 
     def process(self, output) -> str:
         return "\n".join(output).strip()
@@ -30,8 +32,8 @@ class UnitStates(FactBase):
     """{unit: (ActiveState, UnitFileState)} for the given units, in one systemctl call."""
 
     def command(self, units: list[str]) -> str:
-        return "systemctl show -p Id -p ActiveState -p UnitFileState " + " ".join(
-            f"{u}.service" for u in units)
+        return quoted("systemctl", "show", "-p", "Id", "-p", "ActiveState", "-p", "UnitFileState",
+                      "--", *(f"{u}.service" for u in units))
 
     @staticmethod
     def default() -> dict:
@@ -54,7 +56,7 @@ class UserEntries(FactBase):
     """{user: (home, shell)} for those of the given users that exist."""
 
     def command(self, users: list[str]) -> str:
-        return "getent passwd " + " ".join(users) + " || true"
+        return f"{quoted('getent', 'passwd', '--', *users)} || true"
 
     @staticmethod
     def default() -> dict:

@@ -11,17 +11,19 @@ from aitbc_infra.render import FIREHOL_CONF, RenderedFile
 from deploys.facts import FileContent, LiveRulesDigest
 from deploys.journal import commit, pending
 from deploys.managed import PathState, upload
+from deploys.shell import quoted
 
 APPLIED_DIGEST = "/var/lib/aitbc/firehol-applied.sha256"
 JOURNAL = "firehol"
 
 # `firehol CONF debug` compiles the rules without loading them, exits 1 either way, and says
 # "Processing file ... OK" only when every directive was understood.
-VALIDATE = (f"out=$(firehol {FIREHOL_CONF} debug 2>&1); "
+VALIDATE = (f"out=$({quoted('firehol', FIREHOL_CONF, 'debug')} 2>&1); "
             "printf '%s\\n' \"$out\" | grep -q \"^FireHOL: Processing file .* OK\" && exit 0; "
             "printf '%s\\n' \"$out\" | grep -v '^\\(-A\\|:\\|\\*\\|#\\|COMMIT\\)' >&2; exit 1")
-ACTIVATE = (f"firehol {FIREHOL_CONF} start && mkdir -p {APPLIED_DIGEST.rsplit('/', 1)[0]} && "
-            f"{LiveRulesDigest.SHELL} > {APPLIED_DIGEST} && systemctl enable firehol")
+ACTIVATE = (f"{quoted('firehol', FIREHOL_CONF, 'start')} && "
+            f"{quoted('mkdir', '-p', '--', APPLIED_DIGEST.rsplit('/', 1)[0])} && "
+            f"{LiveRulesDigest.SHELL} > {quoted(APPLIED_DIGEST)} && systemctl enable firehol")
 
 
 def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:

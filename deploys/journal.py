@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pyinfra.api import operation
 
+from deploys.shell import quoted
+
 PENDING_DIR = "/var/lib/aitbc/pending"
 PREVIOUS_SUFFIX = ".aitbc-prev"
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -23,7 +25,7 @@ SCRIPTS = Path(__file__).parent / "scripts"
 def script(name: str, *args: str) -> str:
     """A shell script of deploys/scripts, run inline on the host with its arguments."""
     body = (SCRIPTS / f"{name}.sh").read_text()
-    return " ".join(["sh", "-c", shlex.quote(body), name, *(shlex.quote(a) for a in args)])
+    return quoted("sh", "-c", body, name, *args)
 
 
 def pending(states: dict, name: str) -> bool:
@@ -40,14 +42,18 @@ def before_write(dest: str, journal: str | None, marks: tuple[str, ...],
     """Shell run just before `dest` is replaced or removed: journal it once, set the marks."""
     if not journal and not marks:
         return None
-    parts = [f"mkdir -p {shlex.quote(pending_dir)}"]
+    if "\n" in dest:
+        # The journal lists one path a line: a newline would split it into two paths.
+        raise ValueError(f"cannot journal a path holding a newline: {dest!r}")
+    parts = [quoted("mkdir", "-p", "--", pending_dir)]
     if journal:
         j, d = shlex.quote(f"{pending_dir}/{journal}"), shlex.quote(dest)
         prev = shlex.quote(dest + PREVIOUS_SUFFIX)
         # Only the first write of a transaction keeps a copy: that is the last validated one.
-        keep_copy = f"{{ {{ [ ! -e {d} ] && [ ! -L {d} ]; }} || cp -a {d} {prev}; }}"
-        parts.append(f"{{ grep -qxF -- {d} {j} 2>/dev/null || {{ {keep_copy} && echo {d} >> {j}; }}; }}")
-    parts += [f"touch {shlex.quote(f'{pending_dir}/{m}')}" for m in marks]
+        keep_copy = f"{{ {{ [ ! -e {d} ] && [ ! -L {d} ]; }} || cp -a -- {d} {prev}; }}"
+        parts.append(f"{{ grep -qxF -- {d} {j} 2>/dev/null || "
+                     f"{{ {keep_copy} && printf '%s\\n' {d} >> {j}; }}; }}")
+    parts += [quoted("touch", "--", f"{pending_dir}/{m}") for m in marks]
     return " && ".join(parts)
 
 

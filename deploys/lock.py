@@ -30,12 +30,12 @@ def _holder() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()}, since {when})"
 
 
-def lock_command(holder: str) -> str:
+def lock_command(holder: str, lock_file: str = LOCK_FILE, holder_file: str = HOLDER_FILE) -> str:
     """Take the lock or exit BUSY; once taken, say so and keep it until stdin closes."""
-    inner = (f"printf '%s\\n' {shlex.quote(holder)} > {HOLDER_FILE}; echo locked; "
-             f"cat > /dev/null; rm -f {HOLDER_FILE}")
-    return (f"flock -n -E {BUSY} {LOCK_FILE} sh -c {shlex.quote(inner)} "
-            f"|| {{ cat {HOLDER_FILE} 2>/dev/null; exit {BUSY}; }}")
+    inner = (f"printf '%s\\n' {shlex.quote(holder)} > {shlex.quote(holder_file)}; echo locked; "
+             f"cat > /dev/null; rm -f -- {shlex.quote(holder_file)}")
+    return (f"flock -n -E {BUSY} {shlex.quote(lock_file)} sh -c {shlex.quote(inner)} "
+            f"|| {{ cat -- {shlex.quote(holder_file)} 2>/dev/null; exit {BUSY}; }}")
 
 
 def acquire() -> str | None:

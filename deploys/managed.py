@@ -23,6 +23,7 @@ from pyinfra.operations.util.files import generate_color_diff
 from aitbc_infra.render import RenderedFile
 from deploys.facts import FileContent
 from deploys.journal import before_write
+from deploys.shell import quoted
 
 TEMP_SUFFIX = ".aitbc-new"
 _STAT = 'stat -c "%a %U %G"'
@@ -42,9 +43,10 @@ class PathStates(FactBase):
     """{path: PathState} for the given paths (missing ones absent) and every file under `trees`."""
 
     def command(self, paths: list[str], trees: list[str]) -> str:
-        one = (f'if [ -L "$f" ]; then echo "l 0777 root root $(readlink "$f") $f"; '
-               f'elif [ -d "$f" ]; then echo "d $({_STAT} "$f") - $f"; '
-               f'elif [ -f "$f" ]; then echo "f $({_STAT} "$f") $({_SHA}) $f"; fi')
+        # printf, not echo: dash's echo would rewrite backslashes in a file name.
+        one = (f'if [ -L "$f" ]; then printf "%s\\n" "l 0777 root root $(readlink "$f") $f"; '
+               f'elif [ -d "$f" ]; then printf "%s\\n" "d $({_STAT} "$f") - $f"; '
+               f'elif [ -f "$f" ]; then printf "%s\\n" "f $({_STAT} "$f") $({_SHA}) $f"; fi')
         listed = f"for f in {' '.join(shlex.quote(p) for p in paths)}; do {one}; done"
         if not trees:
             return listed
@@ -78,9 +80,17 @@ def directory(path: str, mode: str, user: str, group: str, current: PathState | 
         if (current.mode, current.user, current.group) == (mode.zfill(4), user, group):
             host.noop(f"directory {path} is as declared")
             return
-        yield f"chown {user}:{group} {path} && chmod {mode} {path}"
+        yield ownership_command(path, mode, user, group)
         return
-    yield f"install -d -m {mode} -o {user} -g {group} {path}"
+    yield install_dir_command(path, mode, user, group)
+
+
+def install_dir_command(path: str, mode: str, user: str, group: str) -> str:
+    return quoted("install", "-d", "-m", mode, "-o", user, "-g", group, "--", path)
+
+
+def ownership_command(path: str, mode: str, user: str, group: str) -> str:
+    return f"{quoted('chown', '--', f'{user}:{group}', path)} && {quoted('chmod', '--', mode, path)}"
 
 
 @operation()
@@ -94,7 +104,7 @@ def symlink(path: str, target: str | None, current: PathState | None, may_appear
     if target is None:
         if current or may_appear:
             yield from _journaled(path, journal, ())
-            yield f"rm -f {path}"
+            yield quoted("rm", "-f", "--", path)
         else:
             host.noop(f"{path} is absent")
         return
@@ -102,7 +112,7 @@ def symlink(path: str, target: str | None, current: PathState | None, may_appear
         host.noop(f"{path} -> {target}")
         return
     yield from _journaled(path, journal, ())
-    yield f"ln -sfn {target} {path}"
+    yield quoted("ln", "-sfn", "--", target, path)
 
 
 def _journaled(dest: str, journal: str | None, marks: tuple[str, ...]):
@@ -136,18 +146,24 @@ def put(dest: str, content: bytes, mode: str, user: str, group: str, current: Pa
     wanted = (mode.zfill(4), user, group)
     if current and current.kind == "f" and current.sha256 == sha256(content):
         if (current.mode, current.user, current.group) != wanted:
-            yield f"chown {user}:{group} {dest} && chmod {mode} {dest}"
+            yield ownership_command(dest, mode, user, group)
         else:
             host.noop(f"{dest} is up to date")
         return
     if state.config.DIFF:
         _show_diff(dest, content, secret, existed=current is not None)
     temp = f"{dest}{TEMP_SUFFIX}"
-    parent = str(PurePosixPath(dest).parent)
-    yield f"mkdir -p {parent} && install -m {mode} -o {user} -g {group} /dev/null {temp}"
+    yield temp_file_command(dest, mode, user, group)
     yield FileUploadCommand(BytesIO(content), temp)
     yield from _journaled(dest, journal, marks)
-    yield f"mv -f {temp} {dest}"
+    yield quoted("mv", "-f", "--", temp, dest)
+
+
+def temp_file_command(dest: str, mode: str, user: str, group: str) -> str:
+    """The empty temporary file an upload fills: its final owner and mode before any byte."""
+    parent, temp = str(PurePosixPath(dest).parent), dest + TEMP_SUFFIX
+    return (f"{quoted('mkdir', '-p', '--', parent)} && "
+            f"{quoted('install', '-m', mode, '-o', user, '-g', group, '--', '/dev/null', temp)}")
 
 
 def upload(f: RenderedFile, states: dict[str, PathState], journal: str | None = None,
@@ -160,7 +176,7 @@ def upload(f: RenderedFile, states: dict[str, PathState], journal: str | None = 
 
 @operation()
 def remove(paths: list[str]):
-    yield "rm -f " + " ".join(shlex.quote(p) for p in paths)
+    yield quoted("rm", "-f", "--", *paths)
 
 
 def sync_tree(src: Path, dest: str, states: dict[str, PathState], *, keep: tuple[str, ...] = (),

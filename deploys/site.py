@@ -42,6 +42,6 @@ holder = lock.acquire()
 if holder is None:
     converge()
 else:
+    message = shlex.quote(f"another deploy holds {lock.LOCK_FILE}: {holder}")
     server.shell(name=f"Deploy lock on {host.name}: held by {holder}",
-                 commands=[f"echo {shlex.quote(f'another deploy holds {lock.LOCK_FILE}: {holder}')} >&2; "
-                           f"exit {lock.BUSY}"])
+                 commands=[f"printf '%s\\n' {message} >&2; exit {lock.BUSY}"])

@@ -20,6 +20,7 @@ from aitbc_infra.render import (
 )
 from deploys.managed import PathState, directory, put
 from deploys.nginx import JOURNAL as NGINX_JOURNAL
+from deploys.shell import quoted
 
 BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
 
@@ -79,13 +80,33 @@ def _issue_once(spec: HostSpec, site, states: dict[str, PathState]) -> None:
               dest=BOOTSTRAP_SITE)
     server.shell(
         name=f"Issue certificate {lineage} for {site.server_name}",
-        commands=[
-            f"rm -f {NGINX_ENABLED}/default {NGINX_ENABLED}/{site.config_name}",
-            "nginx -t -q && (systemctl reload nginx || systemctl start nginx)",
-            f"certbot certonly --non-interactive --agree-tos -m {spec.acme_email} "
-            f"--server {spec.acme_server} --webroot -w {ACME_WEBROOT} "
-            f"--cert-name {lineage} -d {site.server_name} "
-            "--deploy-hook 'systemctl reload nginx'",
-            f"rm -f {BOOTSTRAP_SITE}",
-        ],
+        commands=issue_commands(email=spec.acme_email, server=spec.acme_server, lineage=lineage,
+                                domains=[site.server_name], config_name=site.config_name),
     )
+
+
+def certbot_command(*, email: str, server: str, webroot: str, lineage: str,
+                    domains: list[str]) -> str:
+    """certbot's HTTP-01 issue through the webroot; certbot's own timer renews it.
+
+    Values go in `--option=value` form, so one starting with "-" is still the option's value.
+    """
+    for domain in domains:
+        if "," in domain:  # certbot splits a --domains value at commas
+            raise ValueError(f"a domain cannot hold a comma: {domain!r}")
+    return quoted("certbot", "certonly", "--non-interactive", "--agree-tos", f"--email={email}",
+                  f"--server={server}", "--webroot", f"--webroot-path={webroot}",
+                  f"--cert-name={lineage}", *(f"--domains={domain}" for domain in domains),
+                  "--deploy-hook", "systemctl reload nginx")
+
+
+def issue_commands(*, email: str, server: str, lineage: str, domains: list[str],
+                   config_name: str) -> list[str]:
+    """Serve only the bootstrap site while certbot answers the challenge, then drop it."""
+    return [
+        quoted("rm", "-f", "--", f"{NGINX_ENABLED}/default", f"{NGINX_ENABLED}/{config_name}"),
+        "nginx -t -q && (systemctl reload nginx || systemctl start nginx)",
+        certbot_command(email=email, server=server, webroot=ACME_WEBROOT, lineage=lineage,
+                        domains=domains),
+        quoted("rm", "-f", "--", BOOTSTRAP_SITE),
+    ]

@@ -7,11 +7,25 @@
 # still unhealthy after TIMEOUT seconds too. Failing puts the previous release back, restarts
 # again and fails naming the unit. Keeps the KEEP most recently activated releases.
 # PENDING_DIR/restart-UNIT marks a restart a unit is owed (see deploys/journal.py).
-# Unit lists are space-separated on purpose; release names are hex ids.
+# Unit lists are space-separated on purpose: every argument is checked first, so a unit name
+# holds no blank or glob character and a health URL no blank, and globbing is off.
 # shellcheck disable=SC2086,SC2012
 set -u
+set -f
 pending=$1 root=$2 release=$3 keep=$4 timeout=$5
 shift 5
+
+refuse() { printf 'activate-release: refused %s: %s\n' "$1" "$2" >&2; exit 2; }
+case $pending in /*) ;; *) refuse "pending directory (not absolute)" "$pending" ;; esac
+case $root in /*) ;; *) refuse "app root (not absolute)" "$root" ;; esac
+case $release in ''|.|..|*[!A-Za-z0-9._-]*) refuse "release name" "$release" ;; esac
+case $keep in ''|*[!0-9]*) refuse "number of releases to keep" "$keep" ;; esac
+case $timeout in ''|*[!0-9]*) refuse "health timeout" "$timeout" ;; esac
+for spec in "$@"; do
+  case $spec in *=*) ;; *) refuse "UNIT=HEALTH_URL (no =)" "$spec" ;; esac
+  case ${spec%%=*} in ''|*[!A-Za-z0-9:_.@-]*) refuse "unit name" "${spec%%=*}" ;; esac
+  case ${spec#*=} in *[[:space:]]*) refuse "health URL" "${spec#*=}" ;; esac
+done
 specs="$*"
 mkdir -p "$pending"
 link="$root/.venv"
@@ -21,7 +35,7 @@ now() { date +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 health_url() {
-  for spec in $specs; do [ "${spec%%=*}" = "$1" ] && echo "${spec#*=}"; done
+  for spec in $specs; do [ "${spec%%=*}" = "$1" ] && printf '%s\n' "${spec#*=}"; done
 }
 
 point_at() {
@@ -47,7 +61,7 @@ healthy() {  # UNIT URL: within the timeout
 }
 
 prune() {  # ACTIVE: keep the `keep` most recently activated releases, and always ACTIVE
-  ls -1t "$root/releases" | tail -n +$(( keep + 1 )) | while IFS= read -r old; do
+  ls -1t "$root/releases" | tail -n "+$(( keep + 1 ))" | while IFS= read -r old; do
     [ "releases/$old" = "$1" ] || rm -rf -- "${root:?}/releases/$old"
   done
 }
@@ -93,7 +107,7 @@ if failed=$(first_unhealthy); then
   exit 0
 fi
 
-echo "ERROR: $failed failed its health check ($(health_url "$failed")) on release $release:" \
+printf '%s %s\n' "ERROR: $failed failed its health check ($(health_url "$failed")) on release $release:" \
   "it exited, or was not healthy within ${timeout}s" >&2
 if [ "$switched" = yes ] && [ -n "$previous" ] && [ -d "$root/$previous" ]; then
   point_at "$previous"
@@ -103,12 +117,12 @@ if [ "$switched" = yes ] && [ -n "$previous" ] && [ -d "$root/$previous" ]; then
     for unit in $restart; do rm -f "$pending/restart-$unit"; done
     touch -h "$root/$previous"
     prune "$previous"
-    echo "ROLLED BACK $root to $previous: healthy again $(seconds_since "$started")s after the restart" >&2
+    printf '%s\n' "ROLLED BACK $root to $previous: healthy again $(seconds_since "$started")s after the restart" >&2
   else
-    echo "ROLLED BACK $root to $previous, but $failed is still unhealthy" >&2
+    printf '%s\n' "ROLLED BACK $root to $previous, but $failed is still unhealthy" >&2
   fi
 elif [ "$switched" = yes ]; then
-  echo "no previous release of $root to roll back to" >&2
+  printf '%s\n' "no previous release of $root to roll back to" >&2
 else
   echo "the release did not change (the unit or env file did): nothing to roll back to" >&2
 fi

@@ -4,7 +4,8 @@
 # (PATH.aitbc-prev; no copy: the path did not exist). VALIDATE checks them as the service will
 # read them; only then does ACTIVATE load them. When either fails, every listed path gets its
 # previous content back, so the running service and the files on disk agree again, and the
-# validator's own words explain the failure.
+# validator's own words explain the failure. VALIDATE and ACTIVATE are command lines the deploy
+# code built (its values quoted there); the listed paths are only ever quoted words here.
 set -u
 journal=$1
 validate=$2
@@ -17,29 +18,29 @@ each_path() {
 
 restore() {
   if [ -e "$1.aitbc-prev" ] || [ -L "$1.aitbc-prev" ]; then
-    mv -Tf "$1.aitbc-prev" "$1"
+    mv -Tf -- "$1.aitbc-prev" "$1"
   else
-    rm -f "$1"
+    rm -f -- "$1"
   fi
 }
 
-forget() { rm -f "$1.aitbc-prev"; }
+forget() { rm -f -- "$1.aitbc-prev"; }
 
 roll_back() {
   each_path restore
-  rm -f "$journal"
+  rm -f -- "$journal"
 }
 
 if ! output=$(sh -c "$validate" 2>&1); then
   printf '%s\n' "$output" >&2
   roll_back
-  echo "REJECTED by '$validate': the previous files are back; the running configuration never changed" >&2
+  printf '%s\n' "REJECTED by '$validate': the previous files are back; the running configuration never changed" >&2
   exit 1
 fi
 if ! sh -c "$activate" >&2; then
   roll_back
-  echo "FAILED: '$activate'; the previous files are back" >&2
+  printf '%s\n' "FAILED: '$activate'; the previous files are back" >&2
   exit 1
 fi
 each_path forget
-rm -f "$journal"
+rm -f -- "$journal"

@@ -44,7 +44,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     fleet = load_or_explain(args.inventory)
     if args.out.exists() and any(args.out.iterdir()) and not args.force:
         raise UserError(f"{args.out} is not empty (use --force to write into it)")
-    rows = write_tree(render_fleet(fleet), args.out)
+    try:
+        rendered = render_fleet(fleet)
+        rows = write_tree(rendered, args.out)
+    except (ModelError, ValueError) as exc:
+        raise UserError(f"{args.inventory}: {exc}") from None
     print(f"{'host':<12} {'files':>5} {'bytes':>8}")
     for node, count, size in rows:
         print(f"{node:<12} {count:>5} {size:>8}")
@@ -61,7 +65,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     roots = sorted({str(h.app_sources) for h in fleet.hosts.values()})
     print(f"ok    model: {len(fleet.hosts)} hosts validated; sources in {', '.join(roots)}")
     failures = 0
-    for node, files in render_fleet(fleet).items():
+    try:
+        rendered = render_fleet(fleet)
+    except ModelError as exc:
+        raise UserError(f"{args.inventory}: {exc}") from None
+    for node, files in rendered.items():
         for result in run_all(fleet.hosts[node], files):
             failures += not result.ok
             if not result.ok or args.verbose:

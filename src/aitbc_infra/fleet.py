@@ -10,6 +10,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from ipaddress import ip_network
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -82,9 +83,12 @@ class Fleet:
             groups = sorted(g for g in host.groups if g != "all")
             data = _model_data(host.data.dict())
             node = data.pop("node", host.name)
+            # A node name that is itself malformed is refused below; name the host by pyinfra's.
+            label = node if isinstance(node, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", node) \
+                else host.name
             if os.environ.get(SOURCE_ENV):
                 data["app_sources"] = str(Path(os.environ[SOURCE_ENV]).expanduser().resolve())
-            where = f"host {node} [groups: {', '.join(groups) or 'none'}]"
+            where = f"host {label} [groups: {', '.join(groups) or 'none'}]"
             for group in groups:
                 if group not in allowed:
                     problems.append(Problem(where, "groups", f"unknown group {group!r}; "
@@ -104,6 +108,7 @@ class Fleet:
                     value = err.get("input")
                     shown = "" if isinstance(value, dict | list) else f" (value {value!r})"
                     problems.append(Problem(where, _loc(err["loc"]), err["msg"] + shown))
+        problems += _check_unique_connections(hosts_list)
         fleet = cls(hosts)
         problems += fleet.cross_check()
         if problems:
@@ -153,8 +158,18 @@ class Fleet:
             for i, site in enumerate(host.nginx_sites):
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)
+            problems += _check_host_addresses(host, where)
             if host.web_content and not host.site_root:
                 problems.append(Problem(where, "web_content", "no nginx site with a 'root'"))
+            configs = Counter(site.config_name for site in host.nginx_sites)
+            problems += [Problem(where, "nginx_sites[].config_name", f"config file {name!r} "
+                                 f"declared {count} times (one would overwrite the other)")
+                         for name, count in configs.items() if count > 1]
+        bridges = Counter(str(h.bridge_address) for h in self.hosts.values() if h.bridge_address)
+        problems += [Problem(f"host {h.node}", "bridge_address", f"{h.bridge_address} is also "
+                             "another host's bridge_address")
+                     for h in self.hosts.values() if h.bridge_address
+                     and bridges[str(h.bridge_address)] > 1]
         return problems
 
     def _check_ports_and_units(self, host: HostSpec, where: str) -> list[Problem]:
@@ -236,12 +251,13 @@ class Fleet:
             if lineage not in host.tls_provided:
                 problems.append(Problem(where, "tls_provided", f"site {site.server_name!r} uses a "
                                         f"provided certificate but no files are given for {lineage!r}"))
+        redirects = self._check_redirect(site)
         for i, route in enumerate(site.routes):
             rfield = f"{field}.routes[{i}]"
             if route.type == "proxy":
                 problems += self._check_proxy(host, route, rfield, where)
-            if route.type == "redirect":
-                problems += self._check_redirect(site, route, rfield, where)
+            if i in redirects:
+                problems.append(Problem(where, f"{rfield}.to", redirects[i]))
         return problems
 
     def _check_proxy(self, host: HostSpec, route: Route, field: str, where: str) -> list[Problem]:
@@ -253,6 +269,9 @@ class Fleet:
         if node != host.node and target.bridge_address is None:
             return [Problem(where, f"{field}.node", f"node {node!r} has no bridge_address")]
         if route.service == "nginx":
+            if node == host.node:
+                return [Problem(where, f"{field}.node", f"route {route.location!r} proxies to "
+                                f"this host's own nginx ({node!r}): a loop")]
             if not [s for s in target.nginx_sites if not s.tls]:
                 return [Problem(where, f"{field}.service", f"node {node!r} runs no plain nginx site")]
             return []
@@ -269,21 +288,47 @@ class Fleet:
                             "on loopback only; another host cannot reach it")]
         return []
 
-    def _check_redirect(self, site: Site, route: Route, field: str, where: str) -> list[Problem]:
-        seen = [route.location]
-        current = route
-        while current.type == "redirect":
-            nxt = _matching_route(site, current.to)
-            # Landing on the catch-all "/" would accept any typo: a redirect must name a route.
-            if nxt is None or nxt.location == "/":
-                return [Problem(where, f"{field}.to",
-                                f"redirect {route.location!r} → {current.to!r} hits no route")]
-            if nxt.location in seen:
-                chain = " → ".join([*seen, nxt.location])
-                return [Problem(where, f"{field}.to", f"redirect loop: {chain}")]
-            seen.append(nxt.location)
-            current = nxt
-        return []
+    def _check_redirect(self, site: Site) -> dict[int, str]:
+        """The problem of each redirect whose chain goes wrong, by index in `site.routes`.
+
+        A chain ending on no route is reported on every redirect leading there. A loop is
+        reported once, on the redirect that closes it (its chain starts there), not on every
+        redirect leading into it: a loop of n routes would otherwise print n chains of n hops.
+        Each redirect is resolved and walked once, so a table of thousands of chained
+        redirects costs no more than as many other routes.
+        """
+        routes = site.routes
+        starts = [i for i, r in enumerate(routes) if r.type == "redirect"]
+        targets = _matching_route(site, [routes[i].to for i in starts])
+        # Landing on the catch-all "/" would accept any typo: a redirect must name a route.
+        hop = {i: None if t is None or routes[t].location == "/" else t
+               for i, t in zip(starts, targets, strict=True)}
+        # Each walked redirect: the target its chain dies on, or "" (ends on a route, or loops).
+        finished: dict[int, str] = {}
+        problems: dict[int, str] = {}
+        for start in starts:
+            walk: dict[int, None] = {}  # the redirects visited from `start`, in order
+            current = start
+            end = ""
+            while routes[current].type == "redirect":
+                if current in finished:
+                    end = finished[current]
+                    break
+                if current in walk:
+                    cycle = list(walk)[list(walk).index(current):]
+                    chain = " → ".join(routes[i].location for i in [cycle[-1], *cycle])
+                    problems[cycle[-1]] = f"redirect loop: {chain}"
+                    break
+                walk[current] = None
+                if hop[current] is None:
+                    end = routes[current].to
+                    break
+                current = hop[current]
+            for i in walk:
+                finished[i] = end
+                if end:
+                    problems[i] = f"redirect {routes[i].location!r} → {end!r} hits no route"
+        return problems
 
     def _check_firewall(self, host: HostSpec, where: str) -> list[Problem]:
         if host.firewall is None:
@@ -298,6 +343,11 @@ class Fleet:
             if target is None:
                 problems.append(Problem(where, f"{field}.node", f"unknown node {fwd.node!r}"))
                 continue
+            if host.bridge_address and target.bridge_address and target.bridge_address not in \
+                    ip_network(f"{host.bridge_address}/{host.bridge_prefix}", strict=False):
+                problems.append(Problem(where, f"{field}.node", f"{fwd.node} at "
+                                        f"{target.bridge_address} is outside this host's bridge "
+                                        f"{host.bridge_address}/{host.bridge_prefix}"))
             listening = {s.port for _, s in target.services if s.port and s.bind != "loopback"}
             if fwd.port not in listening:
                 problems.append(Problem(where, f"{field}.port", f"nothing on {fwd.node} listens on "
@@ -305,11 +355,50 @@ class Fleet:
         return problems
 
 
-def _matching_route(site: Site, url: str) -> Route | None:
-    """The route nginx would pick for a URL: exact first, then the longest prefix."""
-    path = url.split("?", 1)[0]
-    exact = next((r for r in site.routes if r.match == "exact" and r.location == path), None)
-    if exact:
-        return exact
-    prefixes = [r for r in site.routes if r.match == "prefix" and path.startswith(r.location)]
-    return max(prefixes, key=lambda r: len(r.location), default=None)
+def _check_host_addresses(host: HostSpec, where: str) -> list[Problem]:
+    address = host.bridge_address
+    if address and (address.is_loopback or address.is_unspecified or address.is_multicast
+                    or address.is_link_local or address.is_reserved):
+        return [Problem(where, "bridge_address", f"{address} cannot be a bridge address "
+                        "(loopback, unspecified, multicast, link-local or reserved)")]
+    return []
+
+
+def _check_unique_connections(hosts_list) -> list[Problem]:
+    """Two inventory hosts reaching one SSH address would deploy two roles onto one machine."""
+    seen: dict[str, str] = {}
+    problems = []
+    for host in hosts_list:
+        if host.name.startswith("@"):
+            continue
+        target = str(host.data.get("ssh_hostname") or host.name)
+        port = host.data.get("ssh_port") or 22
+        key = f"{target}:{port}"
+        if key in seen:
+            problems.append(Problem(f"host {host.data.get('node') or host.name}", "ssh_hostname",
+                                    f"{target} (port {port}) is also how {seen[key]} is reached"))
+        seen.setdefault(key, host.data.get("node") or host.name)
+    return problems
+
+
+def _matching_route(site: Site, urls: list[str]) -> list[int | None]:
+    """For each URL, the index in `site.routes` of the route nginx would pick, or None.
+
+    Exact first, then the longest prefix. The table is indexed once, and a URL is looked up
+    by its own prefixes (only the lengths some location has), so the cost does not grow
+    with the number of routes. A location declared twice resolves to its first declaration.
+    """
+    exact: dict[str, int] = {}
+    prefix: dict[str, int] = {}
+    for i, route in enumerate(site.routes):
+        (exact if route.match == "exact" else prefix).setdefault(route.location, i)
+    lengths = sorted({len(location) for location in prefix}, reverse=True)
+    found: list[int | None] = []
+    for url in urls:
+        path = url.split("?", 1)[0]
+        match = exact.get(path)
+        if match is None:
+            match = next((prefix[path[:n]] for n in lengths
+                          if n <= len(path) and path[:n] in prefix), None)
+        found.append(match)
+    return found

@@ -6,20 +6,77 @@ import sys
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.fleet import Fleet, ModelError
+from aitbc_infra.fleet import ROLE_GROUPS, Fleet, ModelError
 
 # Set while we load an inventory ourselves, so its own validate_inventory() call does not recurse.
 _loading: set[str] = set()
 
 
 class InventoryError(Exception):
-    """The inventory file itself cannot be read (missing, syntax error, ...)."""
+    """The inventory or a group_data file cannot be loaded; the message names file and line."""
+
+
+def _shown(filename: str | Path) -> str:
+    """A file as the operator would type it: relative to the working directory when beneath it."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _group_data_dirs(path: Path, root: Path) -> list[Path]:
+    """The group_data folders pyinfra reads for this inventory, in its order (later ones win)."""
+    dirs = [root / "group_data"]
+    if path.parent != root:
+        dirs.append(path.parent / "group_data")
+    return dirs
+
+
+def _compile(source: Path) -> object:
+    """Read and compile one file as pyinfra will, refusing what pyinfra would crash on."""
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise InventoryError(f"{_shown(source)}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InventoryError(f"{_shown(source)}:{line}: not UTF-8: {exc.reason} "
+                             f"(byte 0x{data[exc.start]:02x} at column {column})") from None
+    try:
+        return compile(text, str(source), "exec")
+    except (SyntaxError, ValueError) as exc:
+        # A NUL byte is reported without a line (ValueError in early 3.11 releases).
+        line = getattr(exc, "lineno", None)
+        if line is None and "\0" in text:
+            line = text.count("\n", 0, text.find("\0")) + 1
+        where = f"{_shown(source)}:{line}" if line else _shown(source)
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise InventoryError(f"{where}: {type(exc).__name__}: {message}") from None
+
+
+def _describe(exc: BaseException, filename: str) -> str:
+    """FILE:LINE: ERROR for an exception raised while pyinfra ran `filename`."""
+    if isinstance(exc, SyntaxError) and exc.filename:  # from code the file compiles itself
+        return f"{_shown(exc.filename)}:{exc.lineno}: {type(exc).__name__}: {exc.msg}"
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost frame of the file itself: the line that failed there
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = f"{_shown(filename)}:{line}" if line else _shown(filename)
+    return f"{where}: {type(exc).__name__}: {exc}"
 
 
 def load_pyinfra_inventory(inventory: Path | str, root: Path | None = None):
     """pyinfra's own Inventory for the file, built offline (no connection is made).
 
-    `root` holds group_data/ (default: this project, where pyinfra runs from).
+    `root` holds group_data/ (default: this project, where pyinfra runs from). Any failure to
+    read or run the inventory or a group_data file is an InventoryError naming file and line.
     """
     from pyinfra.api import State
     from pyinfra.context import ctx_state
@@ -30,21 +87,49 @@ def load_pyinfra_inventory(inventory: Path | str, root: Path | None = None):
     path = Path(inventory).resolve()
     if not path.is_file():
         raise InventoryError(f"inventory file not found: {path}")
+    root = Path(root or PROJECT_ROOT).resolve()
     # pyinfra caches compiled files by name: drop them so an edited file is read again.
     PYTHON_CODES.clear()
+    # pyinfra reads and compiles outside its own error handling: a bad byte or a syntax error
+    # would escape as a bare traceback (an undecodable file without its name). Compile here
+    # first, and hand pyinfra the result so nothing is compiled twice.
+    sources = [path] + [f for d in _group_data_dirs(path, root) if d.is_dir()
+                        for f in sorted(d.iterdir()) if f.name.endswith(".py")]
+    for source in sources:
+        PYTHON_CODES[str(source)] = _compile(source)
     _loading.add(str(path))
     try:
         with ctx_state.use(State()):
-            return make_inventory_from_files(str(path), cwd=str(root or PROJECT_ROOT))
+            return make_inventory_from_files(str(path), cwd=str(root))
     except UnexpectedExternalError as exc:
-        raise InventoryError(f"{exc.filename}: {exc.e!r}") from exc
+        raise InventoryError(_describe(exc.exception, exc.filename)) from None
+    except InventoryError:
+        raise
+    except Exception as exc:  # pyinfra's own errors, raised as they are, and its inventory checks
+        raise InventoryError(_describe(exc, str(path))) from None
     finally:
         _loading.discard(str(path))
 
 
+def _check_group_data(inventory, path: Path, root: Path) -> None:
+    """A role group without its group_data file gives its hosts no data at all, silently."""
+    dirs = _group_data_dirs(path, root)
+    missing = []
+    for host in inventory:
+        node = host.data.dict().get("node", host.name)
+        for group in sorted(g for g in host.groups if g in ROLE_GROUPS):
+            if not any((d / f"{group}.py").is_file() for d in dirs):
+                missing.append(f"host {node} is in group {group}, but "
+                               f"{_shown(root / 'group_data' / f'{group}.py')} does not exist")
+    if missing:
+        raise InventoryError("; ".join(missing))
+
+
 def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
     path = Path(inventory).resolve()
-    return Fleet.from_pyinfra(load_pyinfra_inventory(path, root), file_group=path.stem)
+    pyinfra_inventory = load_pyinfra_inventory(path, root)
+    _check_group_data(pyinfra_inventory, path, Path(root or PROJECT_ROOT).resolve())
+    return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem)
 
 
 def validate_inventory(inventory_file: str) -> None:
@@ -61,6 +146,9 @@ def validate_inventory(inventory_file: str) -> None:
         problems = check_sources(fleet)
         if problems:
             raise ModelError(problems)
+        from aitbc_infra.render import render_fleet
+
+        render_fleet(fleet)  # offline: refuses what cannot be written on a host
         # A deploy needs every secret of every host: check them all before the first change.
         SecretStore.for_fleet(fleet)
     except (ModelError, InventoryError, MissingSecrets) as exc:

@@ -8,30 +8,62 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-# systemd accepts ASCII letters, digits and ":-_.\" in unit names; we keep to the safe part.
-_UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}$")
+# Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
+# systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
+_UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}")
 # The portable POSIX user name rule used by useradd's default NAME_REGEX.
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_ENV = re.compile(r"[A-Z_][A-Z0-9_]*")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
-_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_DEVICE_NODE = re.compile(r"^/dev(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+$")
-_DEVICE_GROUP = re.compile(r"^(char|block)-[A-Za-z0-9_.*?-]+$")
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_NODE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_DEVICE_NODE = re.compile(r"/dev(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+")
+_DEVICE_GROUP = re.compile(r"(char|block)-[A-Za-z0-9_.*?-]+")
+# Linux interface names: at most 15 bytes, no '/', no whitespace.
+_INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+_EMAIL = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._+-]{{0,63}}@{_LABEL}(\.{_LABEL})+")
+_URL = re.compile(rf"https?://{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?(/[A-Za-z0-9._~/-]*)?")
+_ORIGIN = re.compile(rf"https?://{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?")
+_ASGI = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*")
+_DEB = re.compile(r"[a-z0-9][a-z0-9+.-]{1,100}")
+_CHAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# A path segment: no whitespace, quotes, shell or config syntax, and never "." or "..".
+_SEGMENT = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.@+-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Units of Debian and of the packages the deploy installs: a service of ours must not
+# replace one (a unit file in /etc/systemd/system wins over the package's).
+RESERVED_UNITS = {
+    "ssh", "sshd", "nginx", "firehol", "fireqos", "certbot", "dbus", "cron", "getty",
+    "networking", "rsync", "apt-daily", "apt-daily-upgrade", "e2scrub", "fstrim", "emergency",
+    "rescue", "halt", "poweroff", "reboot", "default", "multi-user", "graphical",
+}
+RESERVED_USERS = {
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
+    "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt", "messagebus",
+    "sshd", "systemd-network", "systemd-resolve", "systemd-timesync", "systemd-journal",
+}
 
 
 def _matches(pattern: re.Pattern[str], what: str):
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"not a valid {what}: {value!r}")
         return value
 
     return check
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"control characters (newline, tab, ...) are not allowed: {value!r}")
+    return value
 
 
 def _absolute_path(value: str) -> str:
@@ -39,29 +71,83 @@ def _absolute_path(value: str) -> str:
         raise ValueError(f"path must be absolute: {value!r}")
     if posixpath.normpath(value) != value.rstrip("/") or "//" in value:
         raise ValueError(f"path must be normalised (no '..', '.', '//'): {value!r}")
+    if value != "/" and not all(_SEGMENT.fullmatch(p) for p in value.strip("/").split("/")):
+        raise ValueError(f"path segments take letters, digits and '_.@+-' only: {value!r}")
     return value
 
 
 def _relative_path(value: str) -> str:
     if value.startswith("/") or ".." in value.split("/"):
         raise ValueError(f"path must be relative and stay inside its parent: {value!r}")
+    if not all(_SEGMENT.fullmatch(p) for p in value.rstrip("/").split("/")):
+        raise ValueError(f"path segments take letters, digits and '_.@+-' only: {value!r}")
+    return value
+
+
+def _unit(value: str) -> str:
+    _matches(_UNIT, "systemd unit name")(value)
+    base = value.split("@")[0]
+    if base in RESERVED_UNITS or base.startswith("systemd-"):
+        raise ValueError(f"unit name {value!r} is a system unit's; ours would replace it")
+    return value
+
+
+def _user(value: str) -> str:
+    _matches(_USER, "unix user name")(value)
+    if value in RESERVED_USERS or value.startswith("systemd-"):
+        raise ValueError(f"{value!r} is a system account; apps run as their own users")
+    return value
+
+
+def _command(value: str) -> str:
+    """Arguments of ExecStart: systemd expands $VAR and %-specifiers and splits on quotes, so a
+    command is refused where it would mean more than the words it shows."""
+    _one_line(value)
+    for char, why in (("$", "systemd would expand it (a secret belongs in env, not argv)"),
+                      ("%", "systemd would expand it as a specifier"),
+                      ("\\", "systemd would read it as an escape")):
+        if char in value:
+            raise ValueError(f"{char!r} is not allowed in a command: {why}: {value!r}")
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"unbalanced quotes in command {value!r}: {exc}") from None
+    if ";" in words:
+        raise ValueError(f"a lone ';' would start a second command: {value!r}")
+    return value
+
+
+def _description(value: str) -> str:
+    """A unit's Description=: one line; a backslash could continue it onto the next setting."""
+    _one_line(value)
+    if "\\" in value:
+        raise ValueError(f"backslashes are not allowed in a description: {value!r}")
+    return value
+
+
+def _nginx_text(value: str) -> str:
+    """A quoted nginx string: quotes and backslashes are escaped by the template, but nginx
+    expands $variables in it and has no escape for '$'."""
+    _one_line(value)
+    if "$" in value:
+        raise ValueError(f"'$' is not allowed (nginx would expand it): {value!r}")
     return value
 
 
 def _device(value: str) -> str:
     # DeviceAllow= globs only device groups of /proc/devices ("char-nvidia*"), never node paths.
-    if _DEVICE_NODE.match(value) or _DEVICE_GROUP.match(value):
+    if _DEVICE_NODE.fullmatch(value) or _DEVICE_GROUP.fullmatch(value):
         return value
     raise ValueError(f"not a device node (/dev/..., no wildcards) or group (char-X, block-X): {value!r}")
 
 
 # A path inside the app source root: plain segments only, so it can never climb out of it.
-_SOURCE_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_SOURCE_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 
 def _source_path(value: str) -> str:
     parts = value.split("/")
-    if not value or not all(_SOURCE_SEGMENT.match(p) for p in parts):
+    if not value or not all(_SOURCE_SEGMENT.fullmatch(p) for p in parts):
         raise ValueError(f"not a path under the source root (plain names joined by '/'): {value!r}")
     return value
 
@@ -69,6 +155,8 @@ def _source_path(value: str) -> str:
 def _requirement(value: str) -> str:
     from packaging.requirements import InvalidRequirement, Requirement
 
+    if value != value.strip() or _CONTROL.search(value):
+        raise ValueError(f"a requirement is one specifier, no surrounding space: {value!r}")
     try:
         req = Requirement(value)
     except InvalidRequirement as exc:
@@ -79,13 +167,29 @@ def _requirement(value: str) -> str:
 
 
 def _url_path(value: str) -> str:
-    if not value.startswith("/") or any(c in value for c in " \t\n;{}\"'"):
-        raise ValueError(f"not a URL path (must start with '/', no spaces or quotes): {value!r}")
+    if (not value.startswith("/") or _CONTROL.search(value)
+            or any(c in value for c in " ;{}\"'\\$#")):
+        raise ValueError(f"not a URL path (must start with '/', no spaces, quotes, ';', '{{}}', "
+                         f"'$', '#' or backslashes): {value!r}")
     return value
 
 
-UnitName = Annotated[str, AfterValidator(_matches(_UNIT, "systemd unit name"))]
-UserName = Annotated[str, AfterValidator(_matches(_USER, "unix user name"))]
+UnitName = Annotated[str, AfterValidator(_unit)]
+UserName = Annotated[str, AfterValidator(_user)]
+NodeName = Annotated[str, AfterValidator(_matches(_NODE, "node name (a-z, 0-9, '-')"))]
+Interface = Annotated[str, AfterValidator(_matches(_INTERFACE, "network interface name"))]
+Email = Annotated[str, AfterValidator(_matches(_EMAIL, "e-mail address"))]
+HttpUrl = Annotated[str, AfterValidator(_matches(_URL, "http(s) URL"))]
+Origin = Annotated[str, AfterValidator(_matches(_ORIGIN, "http(s) origin (scheme://host[:port])"))]
+AsgiRef = Annotated[str, AfterValidator(_matches(_ASGI, "module:attribute reference"))]
+DebPackage = Annotated[str, AfterValidator(_matches(_DEB, "Debian package name"))]
+ChainId = Annotated[str, AfterValidator(_matches(_CHAIN_ID, "chain id"))]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+Description = Annotated[str, AfterValidator(_description)]
+Identifier = Annotated[str, AfterValidator(_matches(re.compile(r"[a-z_][a-z0-9_]{0,63}"),
+                                                    "lower-case identifier"))]
+Command = Annotated[str, AfterValidator(_command)]
+NginxText = Annotated[str, AfterValidator(_nginx_text)]
 EnvName = Annotated[str, AfterValidator(_matches(_ENV, "environment variable name"))]
 HostName = Annotated[str, AfterValidator(_matches(_HOSTNAME, "DNS host name"))]
 FileName = Annotated[str, AfterValidator(_matches(_FILENAME, "file name"))]
@@ -96,7 +200,7 @@ Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
 # An env value: strings take {root} placeholders; lists are encoded as the app reads them.
-EnvValue = bool | int | str | list[str]
+EnvValue = bool | int | OneLine | list[OneLine]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -108,10 +212,10 @@ class Service(Strict):
     """One process of an app release: one systemd unit."""
 
     unit: UnitName
-    description: str = ""
+    description: Description = ""
     # Arguments to the venv's python; placeholders {host}, {port}, {root} and {url:UNIT}.
-    command: str | None = None
-    asgi: str | None = None  # module:attribute, served by uvicorn
+    command: Command | None = None
+    asgi: AsgiRef | None = None  # module:attribute, served by uvicorn
     # Working directory: one of the app's `data_dirs` (for a program that writes where it runs),
     # or a path of one of its `trees` (source-relative); else the app root.
     workdir: SourcePath | None = None
@@ -157,7 +261,8 @@ class App(Strict):
     requirements: list[Requirement] = []
     requirement_files: list[SourcePath] = []
     trees: list[SourcePath] = []
-    constraints: str | None = None  # pins for the build, a file of this project; else the host's
+    # Pins for the build, a file of this project; else the host's.
+    constraints: SourcePath | None = None
     user: UserName
     root: AbsPath
     data_dirs: list[RelPath] = []
@@ -168,8 +273,10 @@ class App(Strict):
     env: dict[EnvName, EnvValue] = {}
     secrets: list[EnvName] = []
     secret_lists: list[EnvName] = []  # secrets holding a list (comma or JSON in the secret source)
-    auth: dict[str, object] | None = None
-    peers: list[str] = []
+    # How the app authenticates (documentation only: rendered nowhere).
+    auth: dict[Identifier, int | OneLine | list[OneLine]] | None = None
+    peers: list[Annotated[str, AfterValidator(_matches(re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*"),
+                                                       "site or unit name"))]] = []
     # Where the node reports the heads it saw from its peers ({"peers": [{"url", "height"}]});
     # verify checks cross-site sync only where this is declared.
     sync_status: UrlPath | None = None
@@ -214,12 +321,12 @@ class Route(Strict):
     match: Literal["prefix", "exact"] = "prefix"
     type: Literal["static", "spa", "alias", "proxy", "redirect", "status"]
     path: str | None = None  # alias: directory under the root; proxy: URI to rewrite to
-    node: str | None = None  # proxy: another host of the inventory
+    node: NodeName | None = None  # proxy: another host of the inventory
     service: str | None = None  # proxy: a unit with a port, or "nginx" for that host's site
     websocket: bool = False
     to: UrlPath | None = None  # redirect target
     status: int | None = Field(default=None, ge=200, le=599)
-    body: str | None = None
+    body: NginxText | None = None
 
     _REQUIRED = {  # noqa: RUF012 - a class-level table, not a field
         "alias": ("path",),
@@ -265,7 +372,7 @@ class Site(Strict):
 
 class Forward(Strict):
     port: Port
-    node: str
+    node: NodeName
 
 
 class Firewall(Strict):
@@ -310,7 +417,7 @@ class ProvidedCertificate(Strict):
 
 
 class Chain(Strict):
-    chain_id: str
+    chain_id: ChainId
     block_time_seconds: int = Field(ge=1)
     sync_interval_seconds: int = Field(ge=1)
 
@@ -321,7 +428,7 @@ class Python(Strict):
     version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}$")] = "3.11"
     executable: AbsPath = "/usr/bin/python3"
     # Pins for every wheelhouse build (a file of this project); part of each release id.
-    constraints: str | None = None
+    constraints: SourcePath | None = None
 
 
 class Rollout(Strict):
@@ -334,31 +441,34 @@ class Rollout(Strict):
 class HostSpec(Strict):
     """Everything one host is: inventory data merged with its groups' data."""
 
-    name: str  # pyinfra's name for it ("@local" possible)
-    node: str  # our name for it, used in cross-host references
+    name: Annotated[str, AfterValidator(_matches(re.compile(r"@?[A-Za-z0-9][A-Za-z0-9_.-]{0,252}"),
+                                                 "inventory host name"))]  # "@local" possible
+    node: NodeName  # our name for it, used in cross-host references and file paths
     groups: list[str]
     deploy_environment: Literal["production", "sandbox"] = "production"
     public_address: IPv4Address | None = None
     bridge_address: IPv4Address | None = None
-    wan_interface: str = "eth0"
-    bridge_interface: str = "incusbr0"
-    acme_server: str = "https://acme-v02.api.letsencrypt.org/directory"
+    wan_interface: Interface = "eth0"
+    bridge_interface: Interface = "incusbr0"
+    # The bridge's prefix length: containers (and forward targets) sit inside it.
+    bridge_prefix: int = Field(default=24, ge=8, le=30)
+    acme_server: HttpUrl = "https://acme-v02.api.letsencrypt.org/directory"
     acme_ca_bundle: AbsPath | None = None
-    acme_root_url: str | None = None
+    acme_root_url: HttpUrl | None = None
     acme_root_file: AbsPath | None = None  # sandbox: the ACME server's root, trusted on hosts
-    acme_email: str = "admin@bubuit.net"
+    acme_email: Email = "admin@bubuit.net"
     # The AITBC source tree the apps come from: relative to this project, or absolute.
     # The AITBC_SRC environment variable overrides it for every host.
-    app_sources: str = "payload"
+    app_sources: OneLine = "payload"
     python: Python = Python()
-    secrets_file: str | None = None
+    secrets_file: OneLine | None = None
     tls_provided: dict[FileName, ProvidedCertificate] = {}  # lineage -> files, for tls="provided"
     env_dir: AbsPath = "/etc/aitbc"
     sites: dict[HostName, SiteFact]
     chain: Chain
-    cors_origins: list[str] = []
-    base_packages: list[str] = []
-    packages: list[str] = []
+    cors_origins: list[Origin] = []
+    base_packages: list[DebPackage] = []
+    packages: list[DebPackage] = []
     users: list[User] = []
     apps: list[App] = []
     web_content: list[WebContent] = []

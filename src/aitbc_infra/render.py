@@ -7,12 +7,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jinja2
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.fleet import Fleet
+from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.model import App, EnvValue, HostSpec, Service, Site
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -47,14 +47,28 @@ class RenderedFile:
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # nginx, systemd and shell syntax, not HTML
+        autoescape=False,  # nginx, systemd and shell syntax, not HTML: escaped per field
     )
+    env.filters["systemd_text"] = systemd_text
+    env.filters["nginx_string"] = nginx_string
+    return env
+
+
+def systemd_text(value: str) -> str:
+    """Free text in a unit file setting: no %-specifier keeps a meaning (the model refuses
+    backslashes, which could continue the line)."""
+    return value.replace("%", "%%")
+
+
+def nginx_string(value: str) -> str:
+    """Free text inside a double-quoted nginx string ('$' is refused by the model)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def render_template(name: str, **context) -> str:
@@ -221,17 +235,41 @@ def render_host(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) 
     return sorted(files, key=lambda f: f.path)
 
 
+def _path_problems(node: str, files: list[RenderedFile]) -> list[Problem]:
+    """A rendered path that is also a directory of another (env_dir on a file, ...) cannot be
+    written: refused before anything is."""
+    paths = {f.path for f in files}
+    return [Problem(f"host {node}", "rendered files", f"{parent} is a file and also the directory "
+                    f"of {f.path}")
+            for f in files for parent in map(str, PurePosixPath(f.path).parents) if parent in paths]
+
+
 def render_fleet(fleet: Fleet, secrets: SecretLookup = redacted) -> dict[str, list[RenderedFile]]:
-    return {node: render_host(fleet, host, secrets) for node, host in sorted(fleet.hosts.items())}
+    rendered = {node: render_host(fleet, host, secrets) for node, host in sorted(fleet.hosts.items())}
+    problems = [p for node, files in rendered.items() for p in _path_problems(node, files)]
+    if problems:
+        raise ModelError(problems)
+    return rendered
 
 
 def write_tree(rendered: dict[str, list[RenderedFile]], out: Path) -> list[tuple[str, int, int]]:
-    """Write DIR/<node>/<absolute path>; returns (node, files, bytes) rows."""
+    """Write DIR/<node>/<absolute path>; returns (node, files, bytes) rows.
+
+    Every target is checked to lie inside `out` before the first one is written.
+    """
+    base = out.resolve()
+    targets = {}
+    for node, files in rendered.items():
+        for f in files:
+            target = (base / node / f.path.lstrip("/")).resolve()
+            if not target.is_relative_to(base / node) or node in ("", ".", ".."):
+                raise ValueError(f"host {node}: {f.path} would be written outside {out}")
+            targets[(node, f.path)] = target
     rows = []
     for node, files in rendered.items():
         size = 0
         for f in files:
-            target = out / node / f.path.lstrip("/")
+            target = targets[(node, f.path)]
             target.parent.mkdir(parents=True, exist_ok=True)
             data = f.content.encode()
             target.write_bytes(data)

@@ -8,6 +8,7 @@ does not meet is a problem naming host, app, field and path.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -16,6 +17,7 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
 from aitbc_infra.model import App, HostSpec
 from aitbc_infra.wheelhouse import (
+    SKIPPED_DIRS,
     ReleaseInputs,
     WheelhouseError,
     path_dependencies,
@@ -52,6 +54,32 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
         constraints=constraints_of(host, app),
         python=host.python.version,
     )
+
+
+def _tree_problems(root: Path, tree: Path, field: str) -> list[str]:
+    """What would make a copied tree unsafe or unreadable: a symlink that leaves the source
+    root (a secret of the control machine uploaded as a web page), a link loop, a file name
+    that is not UTF-8."""
+    problems = []
+    base = root.resolve()
+    for current, dirs, names in os.walk(tree, followlinks=False):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]  # never copied to a host
+        for name in [*dirs, *names]:
+            path = Path(current, name)
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append(f"{field}: {path!r}: file name is not UTF-8")
+                continue
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError) as exc:
+                    problems.append(f"{field}: {path}: broken or looping symlink ({exc})")
+                    continue
+                if not target.is_relative_to(base):
+                    problems.append(f"{field}: {path} links to {target}, outside the source root")
+    return problems
 
 
 def _check_project(root: Path, project: Path, python: str, field: str) -> list[str]:
@@ -91,6 +119,8 @@ def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
     for i, tree in enumerate(app.trees):
         if not (root / tree).is_dir():
             problems.append(f"{field}.trees[{i}]: {root / tree} is not a directory")
+        else:
+            problems += _tree_problems(root, root / tree, f"{field}.trees[{i}]")
     for j, svc in enumerate(app.services):
         if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
             problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")
@@ -120,4 +150,8 @@ def check_sources(fleet: Fleet) -> list[Problem]:
                 how = f" and {root / content.build} has no package.json" if content.build else ""
                 problems.append(Problem(where, f"web_content[{i}].source",
                                         f"{built} is missing{how}"))
+            for spot in (content.source, content.build):
+                if spot and (root / spot).is_dir():
+                    problems += [Problem(where, f"web_content[{i}]", msg) for msg in
+                                 _tree_problems(root, root / spot, f"web_content[{i}]")]
     return problems

@@ -45,7 +45,7 @@ FORMAT = 2
 # --platform tags literally, so each one is named.
 TARGET_PLATFORMS = ("manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
                     *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 37)))
-_SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", "dist", "build",
+SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", "dist", "build",
               ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox"}
 _SKIP_FILES = {".env", ".DS_Store"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info")
@@ -69,7 +69,7 @@ def source_files(tree: Path) -> list[Path]:
     """The files of a source tree, build/cache/VCS debris left out, in a stable order."""
     files = []
     for root, dirs, names in os.walk(tree, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(_SKIP_SUFFIXES))
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(_SKIP_SUFFIXES))
         files += [Path(root, n) for n in names
                   if n not in _SKIP_FILES and not n.endswith(_SKIP_SUFFIXES)]
     return sorted(files, key=lambda p: p.relative_to(tree).as_posix())

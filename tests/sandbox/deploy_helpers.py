@@ -80,34 +80,17 @@ def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
 
 
 def changed_tree(tmp: Path, path: str, old: str, new: str) -> Path:
-    """A checkout of this project with one edit in `path`: code, templates, data and build
-    outputs copied; payload shared through symlinks, except the directories on the way to the
-    edited file, which are real (their other entries still links), and the file itself, or the
-    whole Python project that holds it."""
+    """A checkout of this project with one edit in `path`: code, templates, data, payload and
+    build outputs copied (a source tree may not link outside itself); only the SPAs'
+    node_modules are shared, as links."""
     tree = tmp / "tree"
     tree.mkdir()
-    for name in ("src", "deploys", "templates", "group_data", "constraints", "build"):
+    for name in ("src", "deploys", "templates", "group_data", "constraints", "build", "payload"):
         shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules"))
     shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
-    (tree / "payload").symlink_to(PROJECT_ROOT / "payload")
-    # Wheel builders resolve links: a Python project holding the edit is copied whole.
-    project = next((p for p in Path(path).parents if (PROJECT_ROOT / p / "pyproject.toml").is_file()
-                    and p.parts[:1] == ("payload",)), None)
-    here, original = tree, PROJECT_ROOT
-    for part in Path(path).parts:
-        here, original = here / part, original / part
-        if here.is_symlink():
-            here.unlink()
-            if project is not None and here == tree / project:
-                shutil.copytree(original, here, ignore=shutil.ignore_patterns(
-                    "__pycache__", "node_modules", "dist", "build", "*.egg-info"))
-            elif original.is_dir():
-                here.mkdir()
-                for entry in original.iterdir():
-                    (here / entry.name).symlink_to(entry)
-            else:
-                shutil.copy(original, here)
+    for modules in (PROJECT_ROOT / "payload").glob("apps/*/node_modules"):
+        (tree / modules.relative_to(PROJECT_ROOT)).symlink_to(modules)
     edited = tree / path
     text = edited.read_text()
     assert old in text, f"{old!r} not in {path}"

@@ -144,3 +144,34 @@ def test_rebuild_reuses_and_inputs_move_release_ids(built, tmp_path):
     assert entry["wheels"] == releases[("aitbc", "wallet-daemon")]["wheels"]
     # Only what that build uses stays in its wheelhouse.
     assert {p.name for p in other.glob("*.whl")} == set(entry["wheels"])
+
+
+@pytest.fixture
+def payload_copy(tmp_path, monkeypatch) -> Path:
+    """AITBC_SRC at a copy of the payload (without its installed node_modules)."""
+    copy = tmp_path / "src"
+    shutil.copytree(PAYLOAD, copy, ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    monkeypatch.setenv("AITBC_SRC", str(copy))
+    return copy
+
+
+def _source_problems() -> list[str]:
+    return [str(p) for p in check_sources(load_fleet(PROJECT_ROOT / "inventory.py"))]
+
+
+def test_a_link_out_of_the_source_root_is_refused(payload_copy, tmp_path):
+    secret = tmp_path / "secrets.env"
+    secret.write_text("JWT_SECRET=do-not-publish\n")
+    (payload_copy / "website" / "leak.txt").symlink_to(secret)
+    problems = _source_problems()
+    assert any("host aitbc: web_content[0]" in p and "leak.txt links to" in p
+               and "outside the source root" in p for p in problems), problems
+
+
+def test_link_loops_and_undecodable_names_are_named(payload_copy):
+    tree = payload_copy / "apps" / "wallet-daemon"
+    (tree / "loop").symlink_to(tree / "loop")
+    (tree / os.fsdecode(b"bad-\xff-name")).write_text("x")
+    problems = _source_problems()
+    assert any("trees[0]" in p and "loop: broken or looping symlink" in p for p in problems)
+    assert any("trees[0]" in p and "file name is not UTF-8" in p for p in problems), problems

@@ -1,0 +1,340 @@
+"""Every command line the deploy builds keeps each value one argument, whatever it holds.
+
+The commands run for real under `sh`, with their programs replaced by stubs that record the
+arguments they were given: a value that broke out of its argument would show as a split or
+extra argument, or as a call to a program it smuggled in (`touch`, `id`), or a PWNED file.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploys import journal
+from deploys.apps import RELEASE_MARKER, release_commands
+from deploys.facts import FileContent, UnitStates, UserEntries
+from deploys.journal import before_write, commit_command, script
+from deploys.lock import BUSY, lock_command
+from deploys.managed import (
+    PathState,
+    PathStates,
+    directory,
+    install_dir_command,
+    ownership_command,
+    remove,
+    symlink,
+    temp_file_command,
+)
+from deploys.tls import certbot_command, issue_commands
+
+# Each would run `touch PWNED` (or `id`) if it reached the shell unquoted. None holds a "/", so
+# each can also be one component of a path.
+HOSTILE = [
+    "x; touch PWNED #",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "a\ntouch PWNED",
+    "a' ; touch PWNED ; 'b",
+    'a" ; touch PWNED ; "b',
+    "$(id) ${HOME} * ? [a] ~ \\ \\n",
+    "-rf --no-preserve-root",
+    "a && touch PWNED || touch PWNED | touch PWNED > PWNED",
+]
+# Every program the commands below may run, and those a hostile value names.
+PROGRAMS = ["certbot", "rm", "nginx", "systemctl", "install", "chown", "chmod", "mkdir", "mv",
+            "ln", "tar", "cat", "getent", "touch", "id", "record"]
+
+_STUB = """import json, os, sys
+name = sys.argv[0]
+if os.path.dirname(name) == os.environ["STUBS"]:
+    name = os.path.basename(name)
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write(json.dumps([name, *sys.argv[1:]]) + "\\n")
+"""
+
+
+def _stub(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!{sys.executable}\n{_STUB}")
+    path.chmod(0o755)
+    return path
+
+
+class Shell:
+    """`sh -c COMMAND` whose PATH holds only stubs; returns the calls they recorded."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.stubs = tmp / "stubs"
+        self.log = tmp / "calls.jsonl"
+        for name in PROGRAMS:
+            _stub(self.stubs / name)
+        (self.stubs / "sh").symlink_to("/bin/sh")  # the scripts' own shell is the real one
+
+    def run(self, *commands: str, status: int = 0) -> list[list[str]]:
+        self.log.unlink(missing_ok=True)
+        for command in commands:  # as pyinfra runs them: one shell each
+            result = subprocess.run(["/bin/sh", "-c", command], cwd=self.tmp, capture_output=True,
+                                    text=True, env={"PATH": str(self.stubs), "STUBS": str(self.stubs),
+                                                    "STUB_LOG": str(self.log), "HOME": "/nonexistent"})
+            assert result.returncode == status, result.stderr
+        assert not list(self.tmp.rglob("PWNED"))
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def shell(tmp_path) -> Shell:
+    return Shell(tmp_path)
+
+
+def _words(command: str) -> list[str]:
+    """How a POSIX shell splits the command into words (no expansion happens in quoted words)."""
+    return shlex.split(command)
+
+
+# certbot ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["-d evil.example", "--register-unsafely"])
+def test_certbot_values_stay_one_argument(shell, value):
+    command = certbot_command(email=value, server=value, webroot=f"/var/www/{value}", lineage=value,
+                              domains=[value, "aitbc.example"])
+    expected = ["certbot", "certonly", "--non-interactive", "--agree-tos", f"--email={value}",
+                f"--server={value}", "--webroot", f"--webroot-path=/var/www/{value}",
+                f"--cert-name={value}", f"--domains={value}", "--domains=aitbc.example",
+                "--deploy-hook", "systemctl reload nginx"]
+    assert _words(command) == expected
+    assert shell.run(command) == [expected]
+
+
+def test_certbot_refuses_a_domain_it_would_split():
+    with pytest.raises(ValueError, match="comma"):
+        certbot_command(email="ops@example.org", server="https://acme.example/dir", webroot="/w",
+                        lineage="example", domains=["a.example,evil.example"])
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_certificate_issue_commands(shell, value):
+    commands = issue_commands(email=value, server=value, lineage=value, domains=[value],
+                              config_name=value)
+    calls = shell.run(*commands)
+    assert calls[0] == ["rm", "-f", "--", "/etc/nginx/sites-enabled/default",
+                        f"/etc/nginx/sites-enabled/{value}"]
+    assert [c[0] for c in calls] == ["rm", "nginx", "systemctl", "certbot", "rm"]
+    assert f"--email={value}" in calls[3] and f"--cert-name={value}" in calls[3]
+    assert calls[-1] == ["rm", "-f", "--", "/etc/nginx/sites-enabled/aitbc-acme-bootstrap"]
+
+
+def test_ordinary_certbot_command_is_unchanged_by_quoting():
+    command = certbot_command(email="ops@bubuit.net", server="https://acme-v02.api.letsencrypt.org/directory",
+                              webroot="/var/www/letsencrypt", lineage="bubuit.net",
+                              domains=["aitbc.bubuit.net"])
+    assert command == (
+        "certbot certonly --non-interactive --agree-tos --email=ops@bubuit.net "
+        "--server=https://acme-v02.api.letsencrypt.org/directory --webroot "
+        "--webroot-path=/var/www/letsencrypt --cert-name=bubuit.net --domains=aitbc.bubuit.net "
+        "--deploy-hook 'systemctl reload nginx'")
+
+
+# Release builds ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_release_build_commands(shell, tmp_path, value):
+    root = tmp_path / value
+    releases, venv, target = root / "releases", root / ".venv", root / "releases" / value
+    python = _stub(tmp_path / "python" / value / "python3")  # the interpreter's path is data too
+    pip = _stub(target / "bin" / "pip")  # what `python -m venv` would have made
+    wheelhouse = f"/var/cache/{value}"
+    commands = release_commands(python=str(python), releases=str(releases), venv=str(venv),
+                                release_id=value, wheels=[f"{value}.whl", "b.whl"],
+                                tree=f"{value}.tar", wheelhouse=wheelhouse)
+    assert shell.run(*commands) == [
+        ["rm", "-rf", "--", str(target)],
+        [str(python), "-m", "venv", str(target)],
+        [str(pip), "install", "--quiet", "--no-index", "--no-deps", f"{wheelhouse}/{value}.whl",
+         f"{wheelhouse}/b.whl"],
+        ["mkdir", "--", f"{target}/src"],
+        ["tar", "-xf", f"{wheelhouse}/{value}.tar", "-C", f"{target}/src", "--no-same-owner"],
+        ["ln", "-s", "--", f"releases/{value}", str(venv)],
+    ]
+    assert (target / RELEASE_MARKER).read_text() == f"{value}\n"
+
+
+def test_ordinary_release_commands_are_unchanged_by_quoting():
+    assert release_commands(python="/usr/bin/python3", releases="/opt/app/releases",
+                            venv="/opt/app/.venv", release_id="0a1b", wheels=["a-1.whl"],
+                            tree=None) == [
+        "rm -rf -- /opt/app/releases/0a1b && /usr/bin/python3 -m venv /opt/app/releases/0a1b",
+        "/opt/app/releases/0a1b/bin/pip install --quiet --no-index --no-deps "
+        "/var/cache/aitbc/wheelhouse/a-1.whl",
+        "printf '%s\\n' 0a1b > /opt/app/releases/0a1b/.aitbc-release",
+        "[ -e /opt/app/.venv ] || [ -L /opt/app/.venv ] || ln -s -- releases/0a1b /opt/app/.venv",
+    ]
+
+
+# Directories, files, links ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_directory_creation(shell, value):
+    path = f"/opt/{value}/data"
+    assert shell.run(install_dir_command(path, "0750", value, value)) == [
+        ["install", "-d", "-m", "0750", "-o", value, "-g", value, "--", path]]
+    assert shell.run(ownership_command(path, value, value, value)) == [
+        ["chown", "--", f"{value}:{value}", path], ["chmod", "--", value, path]]
+    # The operations themselves (their generators, run without a pyinfra state).
+    assert list(directory._inner(path=path, mode="0750", user=value, group=value, current=None)) == [
+        install_dir_command(path, "0750", value, value)]
+    wrong = PathState("d", "0700", "root", "root", "-")
+    assert list(directory._inner(path=path, mode="0750", user=value, group=value, current=wrong)) == [
+        ownership_command(path, "0750", value, value)]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_upload_link_and_remove(shell, value):
+    dest = f"/etc/{value}/app.env"
+    assert shell.run(temp_file_command(dest, "0640", value, value)) == [
+        ["mkdir", "-p", "--", f"/etc/{value}"],
+        ["install", "-m", "0640", "-o", value, "-g", value, "--", "/dev/null", f"{dest}.aitbc-new"]]
+    link_commands = list(symlink._inner(path=dest, target=value, current=None))
+    assert shell.run(*link_commands) == [["ln", "-sfn", "--", value, dest]]
+    unlink = list(symlink._inner(path=dest, target=None, current=PathState("l", "0777", "root",
+                                                                           "root", value)))
+    assert shell.run(*unlink) == [["rm", "-f", "--", dest]]
+    assert shell.run(*remove._inner(paths=[dest, value])) == [["rm", "-f", "--", dest, value]]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_facts(shell, value):
+    assert shell.run(FileContent().command(path=value)) == [["cat", "--", value]]
+    assert shell.run(UnitStates().command(units=[value, "nginx"])) == [
+        ["systemctl", "show", "-p", "Id", "-p", "ActiveState", "-p", "UnitFileState", "--",
+         f"{value}.service", "nginx.service"]]
+    assert shell.run(UserEntries().command(users=[value, "root"])) == [
+        ["getent", "passwd", "--", value, "root"]]
+
+
+def test_path_states_read_hostile_names(tmp_path):
+    names = [v for v in HOSTILE if "\n" not in v]  # the fact's output is one path a line
+    tree = tmp_path / "tree"
+    for name in names:
+        (tree / name).mkdir(parents=True)
+        (tree / name / name).write_text("x")
+    listed = [str(tree / n) for n in names]
+    command = PathStates().command(paths=listed, trees=[str(tree)])
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    states = PathStates().process(result.stdout.splitlines())
+    assert not list(tmp_path.rglob("PWNED"))
+    for name in names:
+        assert states[str(tree / name)].kind == "d"
+        assert states[str(tree / name / name)].kind == "f"
+
+
+# The journal: the script helper, journaled writes, the commit -----------------------------
+
+
+def test_script_passes_each_argument_as_one(shell, tmp_path, monkeypatch):
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "args.sh").write_text('exec record "$0" "$@"\n')
+    monkeypatch.setattr(journal, "SCRIPTS", tmp_path / "scripts")
+    assert shell.run(script("args", *HOSTILE, "")) == [["record", "args", *HOSTILE, ""]]
+
+
+@pytest.mark.parametrize("value", [v for v in HOSTILE if "\n" not in v])
+def test_journaled_write_and_rejected_commit(tmp_path, value):
+    work = tmp_path / value
+    pending, dest = work / "pending", work / value
+    work.mkdir()
+    dest.write_text("validated\n")
+    run = dict(capture_output=True, text=True, cwd=tmp_path)
+    write = before_write(str(dest), value, (f"restart-{value}",), str(pending))
+    assert subprocess.run(["/bin/sh", "-c", write], **run).returncode == 0
+    assert (pending / value).read_text() == f"{dest}\n"
+    assert (pending / f"restart-{value}").exists()
+    dest.write_text("rejected\n")
+    result = subprocess.run(["/bin/sh", "-c", commit_command(value, "exit 1", "true",
+                                                             str(pending))], **run)
+    assert result.returncode == 1 and "REJECTED" in result.stderr
+    assert dest.read_text() == "validated\n"
+    assert not (pending / value).exists()
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_journal_refuses_a_path_it_cannot_list():
+    with pytest.raises(ValueError, match="newline"):
+        before_write("/etc/a\n/etc/passwd", "web", ())
+
+
+# activate-release refuses what it would split ----------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ("/p", "/r", "abc", "3", "5", "x; touch PWNED #="),
+    ("/p", "/r", "abc", "3", "5", "unit=http://a/ b"),
+    ("/p", "/r", "abc", "3", "5", "unit"),
+    ("/p", "/r", "../../etc", "3", "5", "unit="),
+    ("/p", "/r", "abc", "$(touch PWNED)", "5", "unit="),
+    ("/p", "/r", "abc", "3", "5 ", "unit="),
+    ("/p", "-rf", "abc", "3", "5", "unit="),
+], ids=["unit", "url-blank", "no-url", "release", "keep", "timeout", "root"])
+def test_activate_release_refuses_before_doing_anything(shell, args):
+    result = subprocess.run(["/bin/sh", "-c", script("activate-release", *args)], cwd=shell.tmp,
+                            capture_output=True, text=True,
+                            env={"PATH": str(shell.stubs), "STUBS": str(shell.stubs),
+                                 "STUB_LOG": str(shell.log)})
+    assert result.returncode == 2 and "activate-release: refused" in result.stderr
+    assert not shell.log.exists() and not list(shell.tmp.rglob("PWNED"))
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_activate_release_under_a_hostile_root(tmp_path, value):
+    stubs = tmp_path / "stubs"
+    for name in ("systemctl", "curl"):
+        _stub(stubs / name)
+    root, pending = tmp_path / value, tmp_path / f"pending {value}"
+    (root / "releases" / "r1").mkdir(parents=True)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
+    result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
+                                                     "r1", "3", "5", "app.service=http://x/h")],
+                            cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "healthy after" in result.stdout
+    assert (root / ".venv").readlink() == Path("releases/r1")
+    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    assert ["systemctl", "restart", "app.service"] in calls
+    assert ["curl", "-fsS", "-o", "/dev/null", "-m", "2", "http://x/h"] in calls
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+# The deploy lock ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_lock_names_a_hostile_holder_verbatim(tmp_path, value):
+    lock_file, holder_file = tmp_path / f"{value}.lock", tmp_path / f"{value}.holder"
+    first = subprocess.Popen(["/bin/sh", "-c", lock_command(value, str(lock_file), str(holder_file))],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert first.stdout.readline() == "locked\n"
+        assert holder_file.read_text() == f"{value}\n"
+        second = subprocess.run(["/bin/sh", "-c", lock_command("other", str(lock_file),
+                                                               str(holder_file))],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                cwd=tmp_path)
+        assert second.returncode == BUSY
+        assert second.stdout == f"{value}\n"
+    finally:
+        first.stdin.close()
+        first.wait(timeout=10)
+    assert first.returncode == 0 and not holder_file.exists()
+    assert not list(tmp_path.rglob("PWNED"))
