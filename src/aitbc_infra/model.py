@@ -10,7 +10,7 @@ import posixpath
 import re
 import shlex
 from ipaddress import IPv4Address
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -328,7 +328,8 @@ class Route(Strict):
     status: int | None = Field(default=None, ge=200, le=599)
     body: NginxText | None = None
 
-    _REQUIRED = {  # noqa: RUF012 - a class-level table, not a field
+    # A class-level table, not a field (ClassVar: pydantic would copy it into every route).
+    _REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {
         "alias": ("path",),
         "proxy": ("service",),
         "redirect": ("to",),

@@ -84,7 +84,7 @@ def test_5000_routes_validate_quickly(tmp_path):
 def test_check_on_5000_routes_within_budget(tmp_path):
     inventory = make_variant(tmp_path, extra_routes(5000))
     timings = []
-    for _ in range(2):  # a second chance for a passing burst of other work on the machine
+    for _ in range(3):  # more chances for a passing burst of other work on the machine
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "aitbc_infra", "check", "--inventory",
                                str(inventory)], cwd=PROJECT_ROOT, capture_output=True, text=True,
@@ -94,11 +94,7 @@ def test_check_on_5000_routes_within_budget(tmp_path):
         if timings[-1] < BUDGET:
             return
     figures = ", ".join(f"{t:.1f} s" for t in timings)
-    # The budget is for this machine's own cores: when other work keeps them busy, the
-    # figure says nothing about `check`.
-    if os.getloadavg()[0] > (os.cpu_count() or 1):
-        pytest.skip(f"the machine is busy (load {os.getloadavg()[0]:.1f}): check took {figures}")
-    pytest.fail(f"check took {figures} (budget {BUDGET} s)")
+    pytest.fail(f"check took {figures} (budget {BUDGET} s; load {os.getloadavg()[0]:.1f})")
 
 
 def _server(locations: list[str]) -> str:
