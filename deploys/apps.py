@@ -8,9 +8,6 @@ then pass its health gate, else the previous release comes back (deploys/scripts
 
 from __future__ import annotations
 
-import threading
-from functools import cache
-
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
@@ -19,7 +16,7 @@ from aitbc_infra.model import App, HostSpec
 from aitbc_infra.render import RenderedFile
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
-from deploys.context import fleet
+from deploys.context import fleet, once_per_run
 from deploys.journal import PENDING_DIR, commit, pending, restart_mark, script
 from deploys.managed import PathState, sync_tree, upload
 from deploys.shell import quoted
@@ -31,17 +28,9 @@ RELEASE_MARKER = ".aitbc-release"
 UNITS_JOURNAL = "systemd"
 
 
-_build_lock = threading.Lock()  # pyinfra prepares hosts concurrently (gevent patches this lock)
-
-
+@once_per_run
 def wheelhouse() -> dict[tuple[str, str], dict]:
-    """Build once per run, for every app of the fleet: {(node, app): manifest entry}."""
-    with _build_lock:
-        return _build_wheelhouse()
-
-
-@cache
-def _build_wheelhouse() -> dict[tuple[str, str], dict]:
+    """Built once per run, for every app of the fleet: {(node, app): manifest entry}."""
     inputs = {(h.node, a.name): release_inputs(h, a)
               for h in fleet().hosts.values() for a in h.apps}
     built = build_wheelhouse(list(inputs.values()), WHEELHOUSE_LOCAL, log=print)

@@ -5,7 +5,9 @@ Built once per pyinfra run (module state), from the inventory pyinfra itself loa
 
 from __future__ import annotations
 
-from functools import cache
+import threading
+from collections.abc import Callable
+from functools import cache, wraps
 
 from pyinfra import host, inventory
 
@@ -13,6 +15,23 @@ from aitbc_infra.fleet import Fleet
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import RenderedFile, render_host
 from aitbc_infra.secrets import SecretStore
+
+
+def once_per_run(build: Callable) -> Callable:
+    """`build` runs once per pyinfra run for each argument set, however many hosts ask.
+
+    pyinfra prepares hosts concurrently (gevent patches the lock), so the second host waits for
+    the first one's build instead of starting its own.
+    """
+    cached = cache(build)
+    lock = threading.Lock()
+
+    @wraps(build)
+    def once(*args):
+        with lock:
+            return cached(*args)
+
+    return once
 
 
 @cache

@@ -7,23 +7,20 @@ as it is.
 
 from __future__ import annotations
 
-import threading
-from functools import cache
 from pathlib import Path
 
 from aitbc_infra.model import HostSpec, WebContent
 from aitbc_infra.sources import source_root
 from aitbc_infra.webbuild import build_spa
+from deploys.context import once_per_run
 from deploys.managed import PathState, sync_tree
-
-_build_lock = threading.Lock()  # hosts are prepared concurrently: each SPA builds once
 
 
 def web_trees(spec: HostSpec) -> list[str]:
     return [spec.site_root] if spec.web_content and spec.site_root else []
 
 
-@cache
+@once_per_run
 def _built(root: Path, content: WebContent) -> Path:
     if content.build:
         build_spa(root / content.build, output=str((root / content.source).relative_to(
@@ -32,8 +29,7 @@ def _built(root: Path, content: WebContent) -> Path:
 
 
 def content_dir(spec: HostSpec, content: WebContent) -> Path:
-    with _build_lock:
-        src = _built(source_root(spec), content)
+    src = _built(source_root(spec), content)
     if not (src / "index.html").exists():
         raise FileNotFoundError(f"host {spec.node}: web_content {content.source!r}: "
                                 f"{src}/index.html is missing")

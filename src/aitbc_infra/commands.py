@@ -9,7 +9,7 @@ from pathlib import Path
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.cli import UserError
 from aitbc_infra.fleet import ModelError
-from aitbc_infra.loader import InventoryError, load_fleet
+from aitbc_infra.loader import InventoryError, check_deployable, load_fleet
 
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventory.py"
 
@@ -28,13 +28,11 @@ def load_or_explain(inventory: Path):
 
 def load_with_sources(inventory: Path):
     """The validated fleet whose every declared source exists and builds for its host."""
-    from aitbc_infra.sources import check_sources
-
     fleet = load_or_explain(inventory)
-    problems = check_sources(fleet)
-    if problems:
-        raise UserError(f"{inventory}: {ModelError(problems)}".replace(
-            "in the inventory data", "in the app sources"))
+    try:
+        check_deployable(fleet)
+    except ModelError as exc:
+        raise UserError(f"{inventory}: {exc}") from None
     return fleet
 
 
@@ -65,11 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     roots = sorted({str(h.app_sources) for h in fleet.hosts.values()})
     print(f"ok    model: {len(fleet.hosts)} hosts validated; sources in {', '.join(roots)}")
     failures = 0
-    try:
-        rendered = render_fleet(fleet)
-    except ModelError as exc:
-        raise UserError(f"{args.inventory}: {exc}") from None
-    for node, files in rendered.items():
+    for node, files in render_fleet(fleet).items():
         for result in run_all(fleet.hosts[node], files):
             failures += not result.ok
             if not result.ok or args.verbose:

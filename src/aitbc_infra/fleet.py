@@ -7,7 +7,6 @@ path and the offending value, so one run shows everything to fix.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -15,9 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from aitbc_infra.model import App, HostSpec, Route, Service, Site
+from aitbc_infra.model import NODE_NAME, PLACEHOLDER, App, HostSpec, Route, Service, Site
 
-_URL_PLACEHOLDER = re.compile(r"\{url:([^}]*)\}")
 # Points every host's app_sources at one AITBC tree (e.g. a checkout of the real repository).
 SOURCE_ENV = "AITBC_SRC"
 ROLE_GROUPS = ("incus_host", "aitbc_container", "ns3_host", "ns3_container")
@@ -84,8 +82,7 @@ class Fleet:
             data = _model_data(host.data.dict())
             node = data.pop("node", host.name)
             # A node name that is itself malformed is refused below; name the host by pyinfra's.
-            label = node if isinstance(node, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", node) \
-                else host.name
+            label = node if isinstance(node, str) and NODE_NAME.fullmatch(node) else host.name
             if os.environ.get(SOURCE_ENV):
                 data["app_sources"] = str(Path(os.environ[SOURCE_ENV]).expanduser().resolve())
             where = f"host {label} [groups: {', '.join(groups) or 'none'}]"
@@ -225,7 +222,7 @@ class Fleet:
                 texts = {"command": svc.command or "", **{f"env.{k}": v for k, v in svc.env.items()
                                                            if isinstance(v, str)}}
                 for key, text in texts.items():
-                    for unit in _URL_PLACEHOLDER.findall(text):
+                    for unit in (m[4:] for m in PLACEHOLDER.findall(text) if m.startswith("url:")):
                         found = self.find_service(host.node, unit)
                         if found is None or found[1].port is None:
                             problems.append(Problem(where, f"{field}.services[{j}].{key}",

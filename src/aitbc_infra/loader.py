@@ -132,23 +132,27 @@ def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
     return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem)
 
 
+def check_deployable(fleet: Fleet) -> None:
+    """What the model alone cannot see, before anything connects: every declared source exists
+    and builds for its host, and every rendered file can be written (ModelError otherwise)."""
+    from aitbc_infra.render import render_fleet
+    from aitbc_infra.sources import check_sources
+
+    problems = check_sources(fleet)
+    if problems:
+        raise ModelError(problems)
+    render_fleet(fleet)  # offline, secrets redacted
+
+
 def validate_inventory(inventory_file: str) -> None:
     """Called at the end of an inventory file: stop pyinfra before it connects anywhere."""
     from aitbc_infra.secrets import MissingSecrets, SecretStore
 
     if str(Path(inventory_file).resolve()) in _loading:
         return
-    from aitbc_infra.sources import check_sources
-
     try:
         fleet = load_fleet(inventory_file)
-        # Sources that cannot be built would fail mid-deploy: refuse them before connecting.
-        problems = check_sources(fleet)
-        if problems:
-            raise ModelError(problems)
-        from aitbc_infra.render import render_fleet
-
-        render_fleet(fleet)  # offline: refuses what cannot be written on a host
+        check_deployable(fleet)
         # A deploy needs every secret of every host: check them all before the first change.
         SecretStore.for_fleet(fleet)
     except (ModelError, InventoryError, MissingSecrets) as exc:

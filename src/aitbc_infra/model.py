@@ -14,6 +14,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+# {host}, {port}, {root} and {url:UNIT} in commands and env values; any other brace is literal.
+PLACEHOLDER = re.compile(r"\{(host|port|root|url:[^}]*)\}")
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
 # systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
 _UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}")
@@ -23,7 +25,7 @@ _ENV = re.compile(r"[A-Z_][A-Z0-9_]*")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_NODE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+NODE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _DEVICE_NODE = re.compile(r"/dev(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+")
 _DEVICE_GROUP = re.compile(r"(char|block)-[A-Za-z0-9_.*?-]+")
 # Linux interface names: at most 15 bytes, no '/', no whitespace.
@@ -176,7 +178,7 @@ def _url_path(value: str) -> str:
 
 UnitName = Annotated[str, AfterValidator(_unit)]
 UserName = Annotated[str, AfterValidator(_user)]
-NodeName = Annotated[str, AfterValidator(_matches(_NODE, "node name (a-z, 0-9, '-')"))]
+NodeName = Annotated[str, AfterValidator(_matches(NODE_NAME, "node name (a-z, 0-9, '-')"))]
 Interface = Annotated[str, AfterValidator(_matches(_INTERFACE, "network interface name"))]
 Email = Annotated[str, AfterValidator(_matches(_EMAIL, "e-mail address"))]
 HttpUrl = Annotated[str, AfterValidator(_matches(_URL, "http(s) URL"))]
@@ -400,6 +402,9 @@ class WebContent(Strict):
     def _relative(self) -> WebContent:
         if self.path:
             _relative_path(self.path)
+        if self.build and not self.source.startswith(f"{self.build}/"):
+            raise ValueError(f"source {self.source!r} must be the output of build "
+                             f"{self.build!r} (a directory under it)")
         return self
 
 

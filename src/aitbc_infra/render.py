@@ -13,7 +13,7 @@ import jinja2
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet, ModelError, Problem
-from aitbc_infra.model import App, EnvValue, HostSpec, Service, Site
+from aitbc_infra.model import PLACEHOLDER, App, EnvValue, HostSpec, Service, Site
 
 TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
@@ -86,9 +86,6 @@ def _quote_env(value: str) -> str:
     return f'"{escaped}"'
 
 
-_PLACEHOLDER = re.compile(r"\{(host|port|root|url:[A-Za-z0-9][A-Za-z0-9_.:-]*)\}")
-
-
 def fill(text: str, values: dict[str, str], url: Callable[[str], str] | None = None) -> str:
     """Replace {host}, {port}, {root} and {url:UNIT}; any other brace stays as written."""
 
@@ -98,7 +95,7 @@ def fill(text: str, values: dict[str, str], url: Callable[[str], str] | None = N
             return url(key[4:])
         return values.get(key, match.group(0))
 
-    return _PLACEHOLDER.sub(one, text)
+    return PLACEHOLDER.sub(one, text)
 
 
 def encode_env(value: EnvValue, list_format: str) -> str:

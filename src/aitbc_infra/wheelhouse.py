@@ -22,6 +22,7 @@ of the release, so any change that would install something else gives a new rele
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -36,6 +37,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 MANIFEST = "wheelhouse.json"
@@ -162,6 +164,10 @@ class ReleaseInputs:
 
     def key(self) -> str:
         """Stable id of the inputs, computed before anything is built."""
+        return self._key
+
+    @cached_property
+    def _key(self) -> str:  # hashes every source file: once per inputs object
         info = {
             "format": FORMAT, "python": self.python, "requirements": sorted(self.requirements),
             "projects": sorted(source_hash(p) for p in _with_path_deps(self.projects)),
@@ -228,7 +234,6 @@ def _fix_path_requirements(wheel: Path, pins: dict[str, str]) -> None:
     data[meta_name] = fixed.encode()
     record_name = next(n for n in data if n.endswith(".dist-info/RECORD"))
     digest = hashlib.sha256(data[meta_name]).digest()
-    import base64
     b64 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     lines = [f"{meta_name},sha256={b64},{len(data[meta_name])}" if line.startswith(f"{meta_name},")
              else line for line in data[record_name].decode().splitlines()]
@@ -240,7 +245,13 @@ def _fix_path_requirements(wheel: Path, pins: dict[str, str]) -> None:
     os.replace(tmp, wheel)
 
 
-def _build_local(projects: list[Path], into: Path, python: str) -> dict[str, Path]:
+def wheel_metadata(wheel: Path) -> str:
+    """The METADATA file of a wheel (its name, version and Requires-Dist lines)."""
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+
+
+def _build_local(projects: list[Path], into: Path) -> dict[str, Path]:
     """Build every local project as a wheel: {canonical name: wheel path}."""
     if not projects:
         return {}
@@ -277,10 +288,8 @@ def _local_closure(projects: Sequence[Path], local: dict[str, Path]) -> list[Pat
         if name in seen:
             continue
         seen.append(name)
-        with zipfile.ZipFile(local[name]) as zf:
-            meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-            text = zf.read(meta).decode()
-        for dep in re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", text, re.M):
+        for dep in re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", wheel_metadata(local[name]),
+                              re.M):
             if canonical_name(dep) in local:
                 todo.append(canonical_name(dep))
     return [local[n] for n in seen]
@@ -341,8 +350,8 @@ def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
     out_dir = Path(out_dir)
     (out_dir / TREES).mkdir(parents=True, exist_ok=True)
     by_key = {r.key(): r for r in releases}
-    old = read_manifest(out_dir).get("releases", {}) if read_manifest(out_dir).get(
-        "format") == FORMAT else {}
+    manifest = read_manifest(out_dir)
+    old = manifest.get("releases", {}) if manifest.get("format") == FORMAT else {}
     entries: dict[str, dict] = {}
 
     def complete(entry: dict) -> bool:
@@ -357,7 +366,7 @@ def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
             projects = _with_path_deps(p for r in todo.values() for p in r.projects)
             log(f"[wheelhouse] building {len(projects)} local project(s), resolving "
                 f"{len(todo)} release(s): {', '.join(sorted({r.app for r in todo.values()}))}")
-            local = _build_local(projects, work, next(iter(todo.values())).python)
+            local = _build_local(projects, work)
 
             def one(item: tuple[str, ReleaseInputs]) -> tuple[str, dict]:
                 key, inputs = item

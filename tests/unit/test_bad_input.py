@@ -49,6 +49,9 @@ CASES = [
      '"service": "aitbc-blockchain-rpc-3"},', "},", ["host ns3-root", "a proxy route needs service"]),
     ("port-out-of-range", "group_data/aitbc_container.py", '"port": 3002,', '"port": 70000,',
      ["apps[4].services[0].port", "70000"]),
+    ("spa-output-outside-its-build", "group_data/aitbc_container.py",
+     '"source": "apps/explorer-web/dist"', '"source": "website"',
+     ["host aitbc", "web_content[1]", "must be the output of build 'apps/explorer-web'"]),
     ("nothing-to-roll-back-to", "group_data/all.py", '"keep_releases": 3', '"keep_releases": 1',
      ["host at1", "rollout.keep_releases", "greater than or equal to 2"]),
 ]

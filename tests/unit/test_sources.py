@@ -3,12 +3,12 @@ and the wheelhouse that turns each app's sources into the exact wheels its relea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sources import check_sources, release_inputs
-from aitbc_infra.wheelhouse import build_wheelhouse, poetry_specifier
+from aitbc_infra.wheelhouse import build_wheelhouse, poetry_specifier, wheel_metadata
 
 PAYLOAD = PROJECT_ROOT / "payload"
 
@@ -81,16 +81,11 @@ def built(tmp_path_factory):
     return out, inputs, {where: entries[i.key()] for where, i in inputs.items()}
 
 
-def _metadata(wheel: Path) -> str:
-    with zipfile.ZipFile(wheel) as zf:
-        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
-
-
 def test_path_dependency_is_built_and_pinned_by_name(built):
     out, _, releases = built
     coordinator = releases[("aitbc", "coordinator-api")]
     wheel = next(w for w in coordinator["wheels"] if w.startswith("aitbc_coordinator_api-"))
-    meta = _metadata(out / wheel)
+    meta = wheel_metadata(out / wheel)
     assert "Requires-Dist: aitbc-crypto==0.1.0" in meta and "file:" not in meta
     assert any(w.startswith("aitbc_crypto-0.1.0-") for w in coordinator["wheels"])
     # The undeclared import is installed because the data asks for it.
@@ -136,7 +131,7 @@ def test_rebuild_reuses_and_inputs_move_release_ids(built, tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))
     (tree / "NEWS").write_text("one more file\n")
     wallet = inputs[("aitbc", "wallet-daemon")]
-    changed = type(wallet)(**{**wallet.__dict__, "trees": (("apps/wallet-daemon", tree),)})
+    changed = dataclasses.replace(wallet, trees=(("apps/wallet-daemon", tree),))
     other = tmp_path / "other"
     shutil.copytree(out, other)
     entry = build_wheelhouse([changed], other)[changed.key()]
