@@ -2,12 +2,15 @@
 
 Each release (a hash of sources and dependency wheels) is a venv of its own under
 APP_ROOT/releases/; APP_ROOT/.venv, which the units run, is a symlink switched atomically to the
-new one. A service restarts only when its unit, its env file or its release changed, and must
-then pass its health gate, else the previous release comes back (deploys/scripts/).
+new one. A service restarts only when its unit, socket or env file or its release changed. Before
+that, a release of a listening service runs beside the live one as a candidate and must be
+healthy; after the restart (its socket kept open, so no connection is refused) it must pass its
+health gate, else the previous release and files come back (deploys/scripts/activate-release.sh).
 """
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
@@ -17,7 +20,7 @@ from aitbc_infra.render import RenderedFile
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
 from deploys.context import fleet, once_per_run
-from deploys.journal import PENDING_DIR, commit, pending, restart_mark, script
+from deploys.journal import PENDING_DIR, pending, restart_mark, script
 from deploys.managed import PathState, sync_tree, upload
 from deploys.shell import quoted
 from deploys.units import unit_states
@@ -25,7 +28,6 @@ from deploys.units import unit_states
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
 RELEASE_MARKER = ".aitbc-release"
-UNITS_JOURNAL = "systemd"
 
 
 @once_per_run
@@ -80,33 +82,47 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
     return commands
 
 
-def _activate(spec: HostSpec, app: App, states: dict[str, PathState], changed: list,
-              running: dict[str, tuple[str, str]]):
-    """Switch to the release, restart what needs it, health-gate it, roll back on failure."""
+def journal_name(app: App) -> str:
+    """The journal of an app's unit, socket and env files: kept until its release is healthy."""
+    return f"app-{app.name}"
+
+
+def _unit_arguments(spec: HostSpec, app: App) -> list[str]:
+    """UNIT SOCKET LIVE CANDIDATE for each service (see activate-release.sh)."""
+    args = []
+    for svc in app.services:
+        live = fleet().service_url(spec, svc.unit) + svc.health if svc.health else "-"
+        candidate = "-"
+        if app.candidate(svc):
+            candidate = f"http://127.0.0.1:{spec.candidate_port(svc)}{svc.health}" if svc.health else "up"
+        args += [svc.unit, "yes" if svc.port else "no", live, candidate]
+    return args
+
+
+def _activate(spec: HostSpec, app: App, files: list[RenderedFile], states: dict[str, PathState],
+              changed: list, running: dict[str, tuple[str, str]]):
+    """Validate the app's units, prove the release beside the running one, cut over, gate it."""
     release = release_of(spec, app)["release_id"]
     link = states.get(app.venv)
+    wanted_running = [*(s.unit for s in app.services), *(f"{s.unit}.socket" for s in app.services if s.port)]
     owed = (
         not link or link.kind != "l" or link.sha256 != f"releases/{release}"
+        or pending(states, journal_name(app))
         or any(pending(states, restart_mark(svc.unit)) for svc in app.services)
-        or any(running.get(svc.unit) != ("active", "enabled") for svc in app.services)
+        or any(running.get(unit) != ("active", "enabled") for unit in wanted_running)
     )
-    gates = [f"{svc.unit}={fleet().service_url(spec, svc.unit) + svc.health if svc.health else ''}"
-             for svc in app.services]
+    units = sorted(f.path for f in files if f.kind in UNIT_KINDS)
     return server.shell(
-        name=f"{app.name}: activate release {release} (health gate)",
+        name=f"{app.name}: activate release {release} (candidate, cutover, health gate)",
         commands=[script("activate-release", PENDING_DIR, app.root, release,
                          str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
-                         *gates)],
+                         journal_name(app), quoted("systemd-analyze", "verify", *units),
+                         *_unit_arguments(spec, app))],
         _if=None if owed else any_changed(*changed),
     )
 
 
-def _mark_journaled_units() -> str:
-    """Shell: a restart mark for every unit file the systemd journal lists (now loaded)."""
-    journal = quoted(f"{PENDING_DIR}/{UNITS_JOURNAL}")
-    # One mark a line: xargs would otherwise split and unquote what sed prints.
-    return (f"[ ! -f {journal} ] || sed -n 's|.*/\\([^/]*\\)\\.service$|{restart_mark('')}\\1|p' {journal} "
-            f"| (cd {quoted(PENDING_DIR)} && xargs -r -d '\\n' touch --)")
+UNIT_KINDS = ("unit", "socket", "candidate")  # what systemd loads; env files are read at start
 
 
 def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
@@ -114,26 +130,19 @@ def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, 
         return
     wheelhouse()
     sync_tree(WHEELHOUSE_LOCAL, WHEELHOUSE_REMOTE, states)
-    builds = {app.name: _build(spec, app, states) for app in spec.apps}
-    unit_files: dict[str, list] = {}  # unit -> uploads of its unit and env files
-    unit_uploads = []
     for f in rendered.values():
-        if f.kind == "unit":  # validated first; owes a restart once loaded (see below)
-            op = upload(f, states, journal=UNITS_JOURNAL)
-            unit_uploads.append(op)
-        elif f.kind == "env":  # read at the next start: owes its unit a restart at once
-            op = upload(f, states, marks=(restart_mark(f.unit),))
-        else:
-            continue
-        unit_files.setdefault(f.unit, []).append(op)
-    unit_paths = sorted(f.path for f in rendered.values() if f.kind == "unit")
-    commit(name="systemd: validate units (systemd-analyze verify) and daemon-reload",
-           journal=UNITS_JOURNAL, validate=quoted("systemd-analyze", "verify", *unit_paths),
-           activate=f"systemctl daemon-reload && {_mark_journaled_units()}",
-           _if=None if pending(states, UNITS_JOURNAL) else any_changed(*unit_uploads))
-    running = unit_states([svc.unit for _, svc in spec.services])
-    for app in spec.apps:
-        changed = [op for svc in app.services for op in unit_files.get(svc.unit, [])]
-        if builds[app.name]:
-            changed.append(builds[app.name])
-        _activate(spec, app, states, changed, running)
+        if f.kind == "program":
+            upload(f, states)
+    running = unit_states([*(svc.unit for _, svc in spec.services),
+                           *(f"{svc.unit}.socket" for _, svc in spec.services if svc.port)])
+    # One app after another, each whole (files, build, activation): a failing app leaves the
+    # next untouched. host.loop keeps the operation order the same on every host.
+    for app in host.loop(spec.apps):
+        units = {svc.unit for svc in app.services}
+        files = [f for f in rendered.values() if f.unit in units and f.kind in (*UNIT_KINDS, "env")]
+        # Journaled: the activation keeps the old copies until the release is healthy with them.
+        changed = [upload(f, states, journal=journal_name(app)) for f in host.loop(files)]
+        build = _build(spec, app, states)
+        if build:
+            changed.append(build)
+        _activate(spec, app, files, states, changed, running)

@@ -29,11 +29,13 @@ class LiveRulesDigest(FactBase):
 
 
 class UnitStates(FactBase):
-    """{unit: (ActiveState, UnitFileState)} for the given units, in one systemctl call."""
+    """{unit: (ActiveState, UnitFileState)} for the given units, in one systemctl call.
+
+    A name without a suffix is a service, and is keyed without it; sockets keep theirs."""
 
     def command(self, units: list[str]) -> str:
         return quoted("systemctl", "show", "-p", "Id", "-p", "ActiveState", "-p", "UnitFileState",
-                      "--", *(f"{u}.service" for u in units))
+                      "--", *(u if u.endswith(".socket") else f"{u}.service" for u in units))
 
     @staticmethod
     def default() -> dict:

@@ -23,8 +23,9 @@ SCRIPTS = Path(__file__).parent / "scripts"
 
 
 def script(name: str, *args: str) -> str:
-    """A shell script of deploys/scripts, run inline on the host with its arguments."""
-    body = (SCRIPTS / f"{name}.sh").read_text()
+    """A shell script of deploys/scripts, run inline on the host with its arguments, after
+    the journal functions it may call (journal-lib.sh)."""
+    body = (SCRIPTS / "journal-lib.sh").read_text() + (SCRIPTS / f"{name}.sh").read_text()
     return quoted("sh", "-c", body, name, *args)
 
 

@@ -51,6 +51,8 @@ apps = [
         "data_dirs": ["data"],
         "cors": True,
         "chain": True,
+        # The node writes its chain database: never two at once (no candidate).
+        "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-1"},
         # Node 1 follows node 3 through ns3's public RPC front.
         "peers": ["aitbc.keisanki.net"],
@@ -82,6 +84,8 @@ apps = [
         "data_dirs": ["data"],
         "cors": True,
         "chain": True,
+        # The node writes its chain database: never two at once (no candidate).
+        "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain2.db", "PROPOSER_ID": "node-2"},
         "peers": ["aitbc-blockchain-rpc-1"],
         "services": [

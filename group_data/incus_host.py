@@ -26,6 +26,8 @@ apps = [
         "data_dirs": ["data"],
         "cors": True,
         "chain": True,
+        # The node writes its chain database: never two at once (no candidate).
+        "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "host-node"},
         "services": [
             {

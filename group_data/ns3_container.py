@@ -41,6 +41,8 @@ apps = [
         "data_dirs": ["data"],
         "cors": True,
         "chain": True,
+        # The node writes its chain database: never two at once (no candidate).
+        "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-3"},
         # Node 3 follows node 1 through the public site.
         "peers": ["aitbc.bubuit.net"],

@@ -1,19 +1,28 @@
-# activate-release PENDING_DIR ROOT RELEASE KEEP TIMEOUT UNIT=HEALTH_URL...
+# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE [UNIT SOCKET LIVE CANDIDATE]...
 #
-# Points ROOT/.venv at releases/RELEASE (a symlink renamed over the old one: atomic), restarts
-# the app's units that need it (new release, a pending restart from a changed unit or env file,
-# or not running) and waits until each is healthy: its health URL answers 2xx, or, without one,
-# it stays active. A unit whose process exits (systemd schedules a restart) fails at once; one
-# still unhealthy after TIMEOUT seconds too. Failing puts the previous release back, restarts
-# again and fails naming the unit. Keeps the KEEP most recently activated releases.
-# PENDING_DIR/restart-UNIT marks a restart a unit is owed (see deploys/journal.py).
+# Brings one app to RELEASE (ROOT/releases/RELEASE) and to the unit, socket and env files the
+# deploy just wrote (listed in the journal PENDING/JOURNAL, their old copies kept):
+#  1. VALIDATE (systemd-analyze verify of the app's units), then daemon-reload. Rejected: the
+#     old files come back and nothing else happens.
+#  2. Each unit that owes a restart (new release, its files changed, a restart mark left by a
+#     killed run, or not running) and has a CANDIDATE is first started beside the running one as
+#     UNIT-candidate@RELEASE (same user, env and hardening, the release mounted at the venv's
+#     path, a scratch socket) and must be healthy there: CANDIDATE is its health URL, or "up"
+#     (it must stay up). A candidate that exits or answers non-2xx fails the run before the
+#     running release is touched; the old files come back.
+#  3. ROOT/.venv is pointed at RELEASE (a symlink renamed over the old one: atomic) and the units
+#     restart. A unit with SOCKET=yes keeps its listening socket (UNIT.socket) through the
+#     restart, so connections wait instead of being refused. Each must then be healthy at LIVE
+#     (its health URL; "-": it stays up) within TIMEOUT seconds, else the previous release and
+#     the old files come back, the units restart again, and the run fails naming the unit.
+# Keeps the KEEP most recently activated releases. PENDING/restart-UNIT marks a restart owed.
 # Unit lists are space-separated on purpose: every argument is checked first, so a unit name
-# holds no blank or glob character and a health URL no blank, and globbing is off.
+# holds no blank or glob character and a URL no blank, and globbing is off.
 # shellcheck disable=SC2086,SC2012
 set -u
 set -f
-pending=$1 root=$2 release=$3 keep=$4 timeout=$5
-shift 5
+pending=$1 root=$2 release=$3 keep=$4 timeout=$5 journal=$1/$6 validate=$7
+shift 7
 
 refuse() { printf 'activate-release: refused %s: %s\n' "$1" "$2" >&2; exit 2; }
 case $pending in /*) ;; *) refuse "pending directory (not absolute)" "$pending" ;; esac
@@ -21,12 +30,16 @@ case $root in /*) ;; *) refuse "app root (not absolute)" "$root" ;; esac
 case $release in ''|.|..|*[!A-Za-z0-9._-]*) refuse "release name" "$release" ;; esac
 case $keep in ''|*[!0-9]*) refuse "number of releases to keep" "$keep" ;; esac
 case $timeout in ''|*[!0-9]*) refuse "health timeout" "$timeout" ;; esac
-for spec in "$@"; do
-  case $spec in *=*) ;; *) refuse "UNIT=HEALTH_URL (no =)" "$spec" ;; esac
-  case ${spec%%=*} in ''|*[!A-Za-z0-9:_.@-]*) refuse "unit name" "${spec%%=*}" ;; esac
-  case ${spec#*=} in *[[:space:]]*) refuse "health URL" "${spec#*=}" ;; esac
+case ${journal#"$pending"/} in ''|*[!A-Za-z0-9._-]*) refuse "journal name" "$journal" ;; esac
+[ $(( $# % 4 )) -eq 0 ] || refuse "unit arguments (not UNIT SOCKET LIVE CANDIDATE)" "$*"
+units="" specs=""
+while [ $# -gt 0 ]; do
+  case $1 in ''|*[!A-Za-z0-9:_.@-]*) refuse "unit name" "$1" ;; esac
+  case $2 in yes|no) ;; *) refuse "socket flag of $1" "$2" ;; esac
+  case $3$4 in *[[:space:]=]*) refuse "health URL of $1" "$3 $4" ;; esac
+  units="$units $1" specs="$specs $1=$2=$3=$4"
+  shift 4
 done
-specs="$*"
 mkdir -p "$pending"
 link="$root/.venv"
 want="releases/$release"
@@ -34,30 +47,64 @@ want="releases/$release"
 now() { date +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-health_url() {
-  for spec in $specs; do [ "${spec%%=*}" = "$1" ] && printf '%s\n' "${spec#*=}"; done
+field() {  # UNIT N: field N of the unit's spec (2 socket, 3 live URL, 4 candidate)
+  for spec in $specs; do
+    [ "${spec%%=*}" = "$1" ] && printf '%s\n' "$spec" | cut -d= -f"$2"
+  done
 }
 
 point_at() {
   ln -sfn "$1" "$link.aitbc-new" && mv -Tf "$link.aitbc-new" "$link"
 }
 
-healthy() {  # UNIT URL: within the timeout
+healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" or "up": staying up)
   deadline=$(( $(date +%s) + timeout ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    if systemctl is-active -q "$1"; then
-      if [ -n "$2" ]; then
-        curl -fsS -o /dev/null -m 2 "$2" 2>/dev/null && return 0
-      else
-        sleep 2  # no health URL: it must stay up, not crash right after starting
-        systemctl is-active -q "$1" && return 0
-      fi
-    elif [ "$(systemctl show -p SubState --value "$1")" = auto-restart ]; then
-      return 1  # it exited on its own: waiting out the timeout would only prolong the outage
-    fi
+    case $(systemctl show -p ActiveState --value "$1"):$(systemctl show -p SubState --value "$1") in
+      active:*)
+        case $2 in
+          -|up) sleep 2; systemctl is-active -q "$1" && return 0 ;;
+          *) curl -fsS -o /dev/null -m 2 "$2" 2>/dev/null && return 0 ;;
+        esac ;;
+      *:auto-restart|failed:*|inactive:*)
+        return 1 ;;  # it exited: waiting out the timeout would only prolong the outage
+    esac
     sleep 0.3
   done
   return 1
+}
+
+first_unhealthy() {  # UNIT...: the first that is not healthy at its live URL
+  for unit in "$@"; do
+    healthy "$unit" "$(field "$unit" 3)" || { echo "$unit"; return 1; }
+  done
+}
+
+journaled_unit() {  # UNIT SUFFIX...: whether the journal lists one of the unit's files
+  name=$1; shift
+  for suffix in "$@"; do
+    journal_paths "$journal" | awk -v end="/$name.$suffix" \
+      'substr($0, length($0) - length(end) + 1) == end { found = 1 } END { exit !found }' && return 0
+  done
+  return 1
+}
+
+restart_units() {  # UNIT...: restart, each socket kept open unless it changed or never ran
+  for unit in "$@"; do
+    [ "$(field "$unit" 2)" = yes ] || continue
+    if journaled_unit "$unit" socket || ! systemctl is-active -q "$unit.socket"; then
+      systemctl stop "$unit.service"  # it holds the old socket: the new one could not bind
+      systemctl restart "$unit.socket"
+    fi
+  done
+  systemctl restart "$@"
+}
+
+fail_back() {  # MESSAGE: the old files and units back, nothing else touched
+  printf '%s\n' "$1" >&2
+  journal_restore "$journal"
+  systemctl daemon-reload
+  exit 1
 }
 
 prune() {  # ACTIVE: keep the `keep` most recently activated releases, and always ACTIVE
@@ -66,11 +113,14 @@ prune() {  # ACTIVE: keep the `keep` most recently activated releases, and alway
   done
 }
 
-first_unhealthy() {
-  for unit in $restart; do
-    healthy "$unit" "$(health_url "$unit")" || { echo "$unit"; return 1; }
-  done
-}
+# 1. The new unit files, validated then loaded ------------------------------------------------
+if [ -f "$journal" ]; then
+  if ! output=$(sh -c "$validate" 2>&1); then
+    printf '%s\n' "$output" >&2
+    fail_back "REJECTED by '$validate': the previous files are back; the running units never changed"
+  fi
+  systemctl daemon-reload
+fi
 
 previous=$(readlink "$link" 2>/dev/null || true)
 if [ -d "$link" ] && [ ! -L "$link" ]; then
@@ -79,51 +129,93 @@ if [ -d "$link" ] && [ ! -L "$link" ]; then
   previous=releases/legacy
 fi
 
+restart=""
+for unit in $units; do
+  if [ "$previous" != "$want" ] || [ -e "$pending/restart-$unit" ] || ! systemctl is-active -q "$unit" \
+      || journaled_unit "$unit" service socket env; then
+    restart="$restart $unit"
+  fi
+done
+if [ -z "$restart" ]; then
+  journal_forget "$journal"
+  exit 0
+fi
+
+# 2. Candidates: the release proven beside the running one -------------------------------------
+candidates=""
+for unit in $restart; do
+  [ "$(field "$unit" 4)" != - ] && systemctl is-active -q "$unit" && candidates="$candidates $unit"
+done
+if [ -n "$candidates" ]; then
+  started=$(now)
+  for unit in $candidates; do
+    systemctl start "$unit-candidate@$release.socket" "$unit-candidate@$release.service"
+  done
+  failed=""
+  for unit in $candidates; do
+    [ -n "$failed" ] || healthy "$unit-candidate@$release" "$(field "$unit" 4)" || failed=$unit
+  done
+  if [ -n "$failed" ]; then
+    journalctl -q -n 8 -o cat -u "$failed-candidate@$release.service" >&2 2>/dev/null || true
+  fi
+  for unit in $candidates; do
+    systemctl stop "$unit-candidate@$release.service" "$unit-candidate@$release.socket"
+    systemctl reset-failed "$unit-candidate@$release.service" "$unit-candidate@$release.socket" 2>/dev/null
+  done
+  if [ -n "$failed" ]; then
+    fail_back "ERROR: $failed failed its health check ($(field "$failed" 4)) as a candidate of release $release: it exited, or was not healthy within ${timeout}s; it never took traffic (release, unit and env files unchanged)"
+  fi
+  echo "candidates healthy after $(seconds_since "$started")s:$candidates (release $release)"
+fi
+
+# 3. Cutover ----------------------------------------------------------------------------------
 switched=no
 if [ "$previous" != "$want" ]; then
   # Marked before the switch: a run killed right after it still restarts these next time.
-  for spec in $specs; do touch "$pending/restart-${spec%%=*}"; done
+  for unit in $units; do touch "$pending/restart-$unit"; done
   point_at "$want"
   touch -h "$root/$want"
   switched=yes
 fi
 
-restart=""
-for spec in $specs; do
-  unit=${spec%%=*}
-  if [ -e "$pending/restart-$unit" ] || ! systemctl is-active -q "$unit"; then
-    restart="$restart $unit"
-  fi
-done
-[ -n "$restart" ] || exit 0
-
 systemctl enable -q $restart
+for unit in $restart; do [ "$(field "$unit" 2)" = no ] || systemctl enable -q "$unit.socket"; done
 started=$(now)
-systemctl restart $restart
-if failed=$(first_unhealthy); then
-  for unit in $restart; do rm -f "$pending/restart-$unit"; done
+restart_units $restart
+if failed=$(first_unhealthy $restart); then
+  for unit in $units; do rm -f "$pending/restart-$unit"; done
+  journal_forget "$journal"
   echo "healthy after $(seconds_since "$started")s:$restart (release $release)"
   prune "$want"
   exit 0
 fi
 
-printf '%s %s\n' "ERROR: $failed failed its health check ($(health_url "$failed")) on release $release:" \
+printf '%s %s\n' "ERROR: $failed failed its health check ($(field "$failed" 3)) on release $release:" \
   "it exited, or was not healthy within ${timeout}s" >&2
+journaled=$(journal_paths "$journal")
+undone() {
+  if [ "$switched" = yes ]; then
+    printf 'ROLLED BACK %s to %s (and its previous unit and env files):' "$root" "${previous:-?}"
+  else
+    printf 'RESTORED the previous unit and env files of %s:' "$root"
+  fi
+}
+journal_restore "$journal"
+systemctl daemon-reload
 if [ "$switched" = yes ] && [ -n "$previous" ] && [ -d "$root/$previous" ]; then
   point_at "$previous"
-  systemctl restart $restart
-  if failed=$(first_unhealthy); then
-    # They run the files on disk again, with the previous release: nothing is owed to them.
-    for unit in $restart; do rm -f "$pending/restart-$unit"; done
-    touch -h "$root/$previous"
-    prune "$previous"
-    printf '%s\n' "ROLLED BACK $root to $previous: healthy again $(seconds_since "$started")s after the restart" >&2
-  else
-    printf '%s\n' "ROLLED BACK $root to $previous, but $failed is still unhealthy" >&2
-  fi
 elif [ "$switched" = yes ]; then
   printf '%s\n' "no previous release of $root to roll back to" >&2
-else
-  echo "the release did not change (the unit or env file did): nothing to roll back to" >&2
+fi
+if [ "$switched" = yes ] || [ -n "$journaled" ]; then
+  restart_units $restart
+  if failed=$(first_unhealthy $restart); then
+    # They run the files on disk again, with the previous release: nothing is owed to them.
+    for unit in $units; do rm -f "$pending/restart-$unit"; done
+    [ "$switched" = no ] || { touch -h "$root/$previous"; prune "$previous"; }
+    printf '%s\n' "$(undone) healthy again $(seconds_since "$started")s after the restart" >&2
+  else
+    printf '%s\n' "$(undone) but $failed is still unhealthy" >&2
+  fi
 fi
 exit 1

@@ -11,36 +11,15 @@ journal=$1
 validate=$2
 activate=$3
 
-each_path() {
-  [ -f "$journal" ] || return 0
-  while IFS= read -r path; do "$@" "$path"; done < "$journal"
-}
-
-restore() {
-  if [ -e "$1.aitbc-prev" ] || [ -L "$1.aitbc-prev" ]; then
-    mv -Tf -- "$1.aitbc-prev" "$1"
-  else
-    rm -f -- "$1"
-  fi
-}
-
-forget() { rm -f -- "$1.aitbc-prev"; }
-
-roll_back() {
-  each_path restore
-  rm -f -- "$journal"
-}
-
 if ! output=$(sh -c "$validate" 2>&1); then
   printf '%s\n' "$output" >&2
-  roll_back
+  journal_restore "$journal"
   printf '%s\n' "REJECTED by '$validate': the previous files are back; the running configuration never changed" >&2
   exit 1
 fi
 if ! sh -c "$activate" >&2; then
-  roll_back
+  journal_restore "$journal"
   printf '%s\n' "FAILED: '$activate'; the previous files are back" >&2
   exit 1
 fi
-each_path forget
-rm -f -- "$journal"
+journal_forget "$journal"

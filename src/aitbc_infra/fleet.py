@@ -188,6 +188,17 @@ class Fleet:
             if other and not (other.startswith("nginx") and field.startswith("nginx")):
                 problems.append(Problem(where, field, f"port {port} already used by {other}"))
             seen.setdefault(port, field)
+        for i, app in enumerate(host.apps):
+            for j, svc in enumerate(app.services):
+                if not app.candidate(svc):
+                    continue
+                port, field = host.candidate_port(svc), f"apps[{i}].services[{j}].port"
+                if port > 65535:
+                    problems.append(Problem(where, field, f"its candidate port {port} (port + "
+                                            "rollout.candidate_port_offset) is above 65535"))
+                elif port in seen:
+                    problems.append(Problem(where, field, f"its candidate port {port} (port + "
+                                            f"rollout.candidate_port_offset) is used by {seen[port]}"))
         units = Counter(svc.unit for _, svc in host.services)
         for unit, count in units.items():
             if count > 1:

@@ -241,10 +241,11 @@ class Service(Strict):
 
     @property
     def argv(self) -> str:
-        """The python arguments, with {host}/{port} still to be filled in."""
+        """The python arguments, placeholders still to be filled in. uvicorn serves on the
+        socket systemd listens on for it (fd 3), which outlives its restarts."""
         if self.asgi:
             workers = f" --workers {self.workers}" if self.workers else ""
-            return f"-m uvicorn {self.asgi} --host {{host}} --port {{port}}{workers}"
+            return f"-m uvicorn {self.asgi} --fd 3{workers}"
         return self.command or ""
 
 
@@ -282,6 +283,10 @@ class App(Strict):
     # Where the node reports the heads it saw from its peers ({"peers": [{"url", "height"}]});
     # verify checks cross-site sync only where this is declared.
     sync_status: UrlPath | None = None
+    # A new release runs beside the active one (a candidate on a scratch socket) and must be
+    # healthy before it takes traffic. False for an app that must never run twice at once,
+    # such as a node writing its chain database: its release restarts in place, then is gated.
+    side_by_side: bool = True
     services: list[Service] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -299,6 +304,10 @@ class App(Strict):
     @property
     def all_secrets(self) -> list[str]:
         return sorted({*self.secrets, *self.secret_lists})
+
+    def candidate(self, svc: Service) -> bool:
+        """Whether a release of this service is proven beside the running one first."""
+        return self.side_by_side and svc.port is not None
 
     def workdir(self, svc: Service) -> str:
         """The unit's working directory: a data dir, the active release's copied sources, or the root."""
@@ -442,6 +451,8 @@ class Rollout(Strict):
 
     keep_releases: int = Field(default=3, ge=2)  # the active one and at least one to roll back to
     health_timeout_seconds: int = Field(default=30, ge=1, le=600)
+    # A candidate release listens on 127.0.0.1 at its service's port plus this offset.
+    candidate_port_offset: int = Field(default=20000, ge=1, le=60000)
 
 
 class HostSpec(Strict):
@@ -492,6 +503,10 @@ class HostSpec(Strict):
         if svc.bind == "any":
             return "0.0.0.0"
         return str(self.bridge_address)
+
+    def candidate_port(self, svc: Service) -> int:
+        """Where a candidate release of `svc` listens (on 127.0.0.1), beside the live one."""
+        return (svc.port or 0) + self.rollout.candidate_port_offset
 
     @property
     def site_root(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -37,7 +38,7 @@ def redacted(_node: str, name: str) -> str:
 class RenderedFile:
     path: str  # absolute path on the host
     content: str
-    kind: str  # nginx | unit | env | firehol | config
+    kind: str  # nginx | unit | socket | candidate | env | program | firehol | config
     mode: str = "0644"
     owner: str = "root"
     group: str = "root"
@@ -143,28 +144,63 @@ def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
     return {**plain, **dict(sorted(hidden.items()))}
 
 
+INHERIT_SOCKET = "/usr/local/lib/aitbc-infra/inherit_socket.py"
+INHERIT_SOCKET_SOURCE = Path(__file__).parent / "inherit_socket.py"
+
+
 def service_argv(fleet: Fleet, host: HostSpec, app: App, svc: Service) -> str:
-    return fill(svc.argv, {"host": host.bind_address(svc), "port": str(svc.port), "root": app.root},
+    """The python arguments: a listening service takes its socket from systemd (fd 3)."""
+    argv = fill(svc.argv, {"host": host.bind_address(svc), "port": str(svc.port), "root": app.root},
                 url=lambda unit: fleet.service_url(host, unit))
+    if svc.port is None or svc.asgi:
+        return argv
+    return f"{INHERIT_SOCKET} {argv}"  # a stdlib server: see inherit_socket.py
+
+
+def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> str:
+    """The template (or, given a release as instance, the unit) a candidate release runs as."""
+    return f"{unit}-candidate@{instance}.{suffix}"
+
+
+def _listen(host: HostSpec, svc: Service) -> str:
+    return f"{host.bind_address(svc)}:{svc.port}"
 
 
 def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
     files = []
     for app, svc in host.services:
         env_file = env_file_path(host, svc)
-        rw = [f"{app.root}/{d}" for d in app.data_dirs]
+        unit = functools.partial(
+            render_template, "systemd/service.j2", app=app, svc=svc,
+            argv=service_argv(fleet, host, app, svc), workdir=app.workdir(svc), env_file=env_file,
+            read_write_paths=[f"{app.root}/{d}" for d in app.data_dirs])
+        socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
+        listens = svc.port is not None
         files.append(RenderedFile(
             path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", unit=svc.unit,
-            content=render_template("systemd/service.j2", app=app, svc=svc,
-                                    argv=service_argv(fleet, host, app, svc),
-                                    workdir=app.workdir(svc), env_file=env_file,
-                                    read_write_paths=rw),
-        ))
+            content=unit(candidate=False, socket=f"{svc.unit}.socket" if listens else None)))
+        if listens:
+            files.append(RenderedFile(path=f"{SYSTEMD_DIR}/{svc.unit}.socket", kind="socket",
+                                      unit=svc.unit,
+                                      content=socket(candidate=False, listen=_listen(host, svc))))
+        if app.candidate(svc):
+            files += [
+                RenderedFile(path=f"{SYSTEMD_DIR}/{candidate_unit(svc.unit)}", kind="candidate",
+                             unit=svc.unit, content=unit(
+                                 candidate=True, socket=candidate_unit(svc.unit, "%i", "socket"))),
+                RenderedFile(path=f"{SYSTEMD_DIR}/{candidate_unit(svc.unit, suffix='socket')}",
+                             kind="candidate", unit=svc.unit,
+                             content=socket(candidate=True,
+                                            listen=f"127.0.0.1:{host.candidate_port(svc)}")),
+            ]
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
             path=env_file, kind="env", unit=svc.unit, mode="0600", secret=bool(app.all_secrets),
             content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))
+    if any(svc.port is not None and not svc.asgi for _, svc in host.services):
+        files.append(RenderedFile(path=INHERIT_SOCKET, kind="program",
+                                  content=INHERIT_SOCKET_SOURCE.read_text()))
     return files
 
 

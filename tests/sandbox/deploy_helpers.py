@@ -79,10 +79,11 @@ def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
     return DeployRun(proc.returncode, stderr + stdout, run_results(stdout, stderr))
 
 
-def changed_tree(tmp: Path, path: str, old: str, new: str) -> Path:
-    """A checkout of this project with one edit in `path`: code, templates, data, payload and
-    build outputs copied (a source tree may not link outside itself); only the SPAs'
-    node_modules are shared, as links."""
+def changed_tree(tmp: Path, path: str, old: str, new: str,
+                 also: tuple[tuple[str, str, str], ...] = ()) -> Path:
+    """A checkout of this project with one edit in `path` (and each (path, old, new) of `also`):
+    code, templates, data, payload and build outputs copied (a source tree may not link outside
+    itself); only the SPAs' node_modules are shared, as links."""
     tree = tmp / "tree"
     tree.mkdir()
     for name in ("src", "deploys", "templates", "group_data", "constraints", "build", "payload"):
@@ -91,10 +92,11 @@ def changed_tree(tmp: Path, path: str, old: str, new: str) -> Path:
     shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
     for modules in (PROJECT_ROOT / "payload").glob("apps/*/node_modules"):
         (tree / modules.relative_to(PROJECT_ROOT)).symlink_to(modules)
-    edited = tree / path
-    text = edited.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    edited.write_text(text.replace(old, new, 1))
+    for one_path, one_old, one_new in ((path, old, new), *also):
+        edited = tree / one_path
+        text = edited.read_text()
+        assert one_old in text, f"{one_old!r} not in {one_path}"
+        edited.write_text(text.replace(one_old, one_new, 1))
     return tree
 
 

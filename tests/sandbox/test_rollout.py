@@ -25,6 +25,7 @@ from deploy_helpers import (
     deploy,
     host_state,
     start_deploy,
+    variant_inventory,
 )
 from traffic import REPORTS, Target, running
 
@@ -35,10 +36,6 @@ from deploys.journal import PENDING_DIR, PREVIOUS_SUFFIX
 
 NS3_PUBLIC = "10.231.0.3"
 NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
-# What the broken coordinator release may take down: its routes through the proxy, and ns3's
-# forward to its own coordinator (the same release runs there).
-COORDINATOR_ROUTES = {p for p, (_, _, marker) in ROUTES.items()
-                      if marker and "coordinator-api" in marker} | {"ns3:8000"}
 # Routes no app process answers: a restart of any service must never touch them.
 STATIC_ROUTES = {p for p, (_, _, marker) in ROUTES.items() if not (marker and '"service"' in marker)}
 
@@ -130,50 +127,126 @@ def test_rejected_unit_change_keeps_the_service(deployed_inventory, tmp_path):
     assert_noop(deployed_inventory)
 
 
-# Health gate ---------------------------------------------------------------------------
+# Releases: candidate, cutover, health gate -----------------------------------------------
+
+
+def _active_releases(fleet) -> dict[tuple[str, str], str]:
+    """(node, app) -> the release its .venv points at."""
+    found = {}
+    for node, host in fleet.hosts.items():
+        if host.apps:
+            links = ssh_run(node, "readlink " + " ".join(a.venv for a in host.apps), check=True)
+            found.update(zip(((node, a.name) for a in host.apps), links.stdout.split(), strict=True))
+    return found
 
 
 def _active_release(node: str) -> str:
     return ssh_run(node, "readlink /opt/coordinator-api/.venv", check=True).stdout.strip()
 
 
+# One file of each app's sources (the crypto package is in coordinator-api and wallet-daemon,
+# the chain package in every node, server.py in the tree trade-exchange and exchange share).
+EVERY_APP = (("payload/packages/py/aitbc-crypto/src/aitbc_crypto/__init__.py", "", "# release 2\n"),
+             ("payload/apps/blockchain-node/src/aitbc_chain/__init__.py", "", "# release 2\n"),
+             ("payload/apps/trade-exchange/server.py", "", "# release 2\n"))
+
+
+def test_release_of_every_app_and_back_costs_no_request(deployed_inventory, tmp_path):
+    fleet = load_fleet(deployed_inventory)
+    before = _active_releases(fleet)
+    tree = changed_tree(tmp_path, *EVERY_APP[0], also=EVERY_APP[1:])
+    with request_loop("a new release of every app") as traffic:
+        started = time.monotonic()
+        run = deploy(deployed_inventory, tree)
+        took = time.monotonic() - started
+    assert run.returncode == 0, run.output[-3000:]
+    released = _active_releases(fleet)
+    assert {k for k in before if released[k] == before[k]} == set(), "an app kept its release"
+    assert traffic.failed_routes() == set(), traffic.report()
+    REPORTS.append(f"every app released: {traffic.sent} requests, 0 failed, slowest "
+                           f"{traffic.slowest:.2f}s, deploy {took:.0f}s")
+    with request_loop("every app back to its previous release") as traffic:
+        run = deploy(deployed_inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert _active_releases(fleet) == before
+    assert traffic.failed_routes() == set(), traffic.report()
+    assert_clean(deployed_inventory)
+
+
 BROKEN_COORDINATOR = {
-    # The process exits at import: the gate fails as soon as systemd schedules a restart.
+    # The process exits at import.
     "cannot start": ('SERVICE = "coordinator-api"\n',
                      'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n'),
-    # It runs but says it is unwell: the gate waits out its timeout.
+    # It runs but says it is unwell: the candidate's gate waits out its timeout.
     "unhealthy": ('        return await respond(send, 200, body, cors)\n',
                   '        return await respond(send, 503, body, cors)\n'),
 }
 
 
 @pytest.mark.parametrize("fault", sorted(BROKEN_COORDINATOR))
-def test_release_failing_its_health_gate_is_rolled_back(deployed_inventory, tmp_path, fault):
+def test_release_failing_as_a_candidate_never_takes_traffic(deployed_inventory, tmp_path, fault):
     tree = changed_tree(tmp_path, "payload/apps/coordinator-api/src/app/main.py",
                         *BROKEN_COORDINATOR[fault])
     fleet = load_fleet(deployed_inventory)
     runs_coordinator = {n for n, h in fleet.hosts.items() if any(a.name == "coordinator-api"
                                                                  for a in h.apps)}
     releases = {n: _active_release(n) for n in runs_coordinator}
-    timeout = max(fleet.hosts[n].rollout.health_timeout_seconds for n in runs_coordinator)
+    before = host_state(deployed_inventory)
     with request_loop(f"coordinator-api release: {fault}") as traffic:
         run = deploy(deployed_inventory, tree)
     assert run.returncode == 1
     assert set(run.results["failed_hosts"]) == runs_coordinator
-    assert "coordinator-api failed its health check" in run.output
-    assert run.output.count("ROLLED BACK /opt/coordinator-api") == len(runs_coordinator)
+    assert run.output.count("coordinator-api failed its health check") == len(runs_coordinator)
+    assert "as a candidate of release" in run.output and "it never took traffic" in run.output
     assert {n: _active_release(n) for n in runs_coordinator} == releases
-    # The fault was seen, on the coordinator's routes only, and only until the rollback.
-    assert traffic.failed_routes(), "the broken release never showed: nothing was tested"
-    assert traffic.failed_routes() <= COORDINATOR_ROUTES, traffic.report()
-    for route in traffic.failed_routes():
-        assert traffic.counts[route].outage_seconds < timeout + 15, traffic.report()
+    # Not one request saw it, and the live units never restarted.
+    assert traffic.failed_routes() == set(), traffic.report()
+    assert host_state(deployed_inventory) == before
     assert_clean(deployed_inventory)
     # Back to the good tree: the wheelhouse gets its wheel back, nothing restarts.
     run = deploy(deployed_inventory)
     assert run.returncode == 0, run.output[-3000:]
     assert all("/var/cache/aitbc/wheelhouse" in op for op in run.changed_operations()), \
         run.changed_operations()
+
+
+def test_env_change_failing_as_a_candidate_puts_the_env_file_back(deployed_inventory, tmp_path):
+    # A database directory that does not exist: the coordinator exits at start.
+    variant = variant_inventory(tmp_path, "aitbc_container", '{root}/data/coordinator.db"',
+                                '{root}/missing/coordinator.db"')
+    before = host_state(deployed_inventory)
+    with request_loop("coordinator-api env change that cannot start") as traffic:
+        run = deploy(variant)
+    assert run.returncode == 1
+    assert run.results["failed_hosts"] == ["aitbc"]
+    assert "coordinator-api failed its health check" in run.output
+    assert traffic.failed_routes() == set(), traffic.report()
+    assert host_state(deployed_inventory) == before  # the env file is the previous one again
+    assert_clean(deployed_inventory)
+    assert_noop(deployed_inventory)
+
+
+def test_node_release_failing_its_gate_rolls_back_release_and_env(deployed_inventory, tmp_path):
+    # A node never runs twice (side_by_side: false): it restarts in place and is gated live.
+    # Its database in a directory that does not exist: node and RPC cannot start.
+    variant = variant_inventory(tmp_path, "aitbc_container", '"{root}/data/chain2.db"',
+                                '"{root}/missing/chain2.db"')
+    fleet = load_fleet(deployed_inventory)
+    timeout = fleet.hosts["aitbc"].rollout.health_timeout_seconds
+    before = host_state(deployed_inventory)
+    with request_loop("blockchain-node-2 env change that fails its gate") as traffic:
+        run = deploy(variant)
+    assert run.returncode == 1
+    assert "aitbc-blockchain-node-2 failed its health check" in run.output, run.output[-3000:]
+    assert "RESTORED the previous unit and env files of /opt/blockchain-node-2: healthy again" \
+        in run.output
+    after = host_state(deployed_inventory)
+    assert after["aitbc"]["files"] == before["aitbc"]["files"]
+    for route in traffic.failed_routes():  # what a node's failed release costs, at most
+        assert traffic.counts[route].outage_seconds < timeout + 15, traffic.report()
+    REPORTS.append(f"node 2 gate failure: routes failing {sorted(traffic.failed_routes())}")
+    assert_clean(deployed_inventory)
+    assert_noop(deployed_inventory)
 
 
 # Unreachable host ----------------------------------------------------------------------

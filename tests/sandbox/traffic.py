@@ -32,13 +32,15 @@ class RouteCount:
     sent: int = 0
     failed: int = 0
     failures: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what)
+    slowest: float = 0.0  # the longest a request waited for its answer (queued in a socket)
     last: str = ""  # the latest answer
     # Outages: runs of failed requests with no good answer between them, [first, last failure].
     windows: list[list[float]] = field(default_factory=list)
 
-    def record(self, answer: str) -> None:
+    def record(self, answer: str, seconds: float = 0.0) -> None:
         now = time.monotonic()
         self.sent += 1
+        self.slowest = max(self.slowest, seconds)
         if answer != str(self.expected):
             self.failed += 1
             self.failures.append((now, answer))
@@ -61,7 +63,11 @@ class RouteCount:
                 f"total {total:.1f}s ({self.failures[0][1]})")
 
 
-def request(target: Target, context: ssl.SSLContext, timeout: float = 3.0) -> int:
+# A request waits this long: a restarting service's socket queues connections for that time.
+TIMEOUT = 10.0
+
+
+def request(target: Target, context: ssl.SSLContext, timeout: float = TIMEOUT) -> int:
     """The status code of one GET over a fresh connection; raises OSError when there is none."""
     host = target.tls_name or target.address
     with socket.create_connection((target.address, target.port), timeout=timeout) as raw:
@@ -88,11 +94,12 @@ class Traffic:
     def _loop(self) -> None:
         while not self._stop.is_set():
             for target in self.targets:
+                sent = time.monotonic()
                 try:
                     got = str(request(target, self.context))
                 except OSError as err:
                     got = f"{type(err).__name__}: {err}"
-                self.counts[target.name].record(got)
+                self.counts[target.name].record(got, time.monotonic() - sent)
             time.sleep(0.02)
 
     def start(self) -> None:
@@ -106,6 +113,14 @@ class Traffic:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    @property
+    def sent(self) -> int:
+        return sum(c.sent for c in self.counts.values())
+
+    @property
+    def slowest(self) -> float:
+        return max((c.slowest for c in self.counts.values()), default=0.0)
+
     def failed_routes(self) -> set[str]:
         return {name for name, c in self.counts.items() if c.failed}
 
@@ -113,9 +128,9 @@ class Traffic:
         return {name for name, c in self.counts.items() if c.last != str(c.expected)}
 
     def report(self) -> str:
-        lines = [f"{'ROUTE':<28} {'SENT':>6} {'FAILED':>6}  OUTAGES"]
+        lines = [f"{'ROUTE':<28} {'SENT':>6} {'FAILED':>6} {'SLOWEST':>8}  OUTAGES"]
         for name, c in sorted(self.counts.items()):
-            lines.append(f"{name:<28} {c.sent:>6} {c.failed:>6}  {c.describe()}")
+            lines.append(f"{name:<28} {c.sent:>6} {c.failed:>6} {c.slowest:>7.2f}s  {c.describe()}")
         return "\n".join(lines)
 
 
