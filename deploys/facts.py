@@ -67,3 +67,21 @@ class UserEntries(FactBase):
     def process(self, output) -> dict[str, tuple[str, str]]:
         entries = (line.split(":") for line in output if line.count(":") >= 6)
         return {e[0]: (e[5], e[6]) for e in entries}
+
+
+class FirewallState(FactBase):
+    """What decides whether firehol must be applied, in one round trip: the live rules' digest,
+    the digest recorded when firehol last applied them, and firehol.service's ActiveState and
+    UnitFileState."""
+
+    def command(self, applied: str) -> str:
+        return (f"echo live=$({LiveRulesDigest.SHELL}); "
+                f"echo applied=$({quoted('cat', '--', applied)} 2>/dev/null); "
+                "systemctl show -p ActiveState -p UnitFileState firehol.service")
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output) -> dict[str, str]:
+        return dict(line.strip().partition("=")[::2] for line in output if "=" in line)

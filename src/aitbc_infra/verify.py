@@ -38,10 +38,10 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
 
     verify = sub.add_parser(
         "verify", help="check deployed hosts against the model (testinfra)",
-        description="Per host: packages, users, units active and enabled, ports on their "
-        "declared addresses, env files root 0600, nginx -t, firehol forwards, every route "
-        "through the public proxy, the TLS certificate, chain heads and sync, health "
-        "endpoints. One line per check, grouped by host; exit 1 on any failure.")
+        description="Per host: systemd running (no failed unit), packages, users, units active "
+        "and enabled, ports on their declared addresses, env files root 0600, nginx -t, "
+        "firehol forwards, every route through the public proxy, the TLS certificate, chain "
+        "heads and sync, health endpoints. One line per check, grouped by host; exit 1 on any failure.")
     _inventory_arg(verify)
     verify.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report")
     verify.add_argument("--exitfirst", "-x", action="store_true", help="stop at the first failure")

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from deploy_helpers import ROUTES, deploy, fetch, host_state, variant_inventory
+from system_state import not_running
 
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import ssh_run
@@ -31,6 +32,12 @@ def test_first_run_converges_and_every_unit_is_active(first_run, sandbox_invento
             continue
         out = ssh_run(node, "systemctl is-active " + " ".join(units)).stdout.split()
         assert out == ["active"] * len(units), f"{node}: {dict(zip(units, out, strict=False))}"
+
+
+def test_first_run_leaves_every_host_running(first_run, sandbox_inventory):
+    # No failed unit anywhere: ours, or one of a package the run installed (firehol's own start
+    # fails at install, before /etc/default/firehol enables it).
+    assert not_running(load_fleet(sandbox_inventory).hosts) == {}
 
 
 @pytest.mark.parametrize("path", sorted(ROUTES))
@@ -87,6 +94,7 @@ def test_second_run_changes_and_restarts_nothing(first_run, sandbox_inventory):
     assert run.changed == 0, run.changed_operations()
     after = host_state(sandbox_inventory)
     assert after == before
+    assert not_running(after) == {}
 
 
 def _differing(before: dict, after: dict, kind: str) -> set[tuple[str, str]]:

@@ -20,6 +20,16 @@ def _services():
     return [(n, (app, svc)) for n, h in HOSTS.items() for app, svc in h.services]
 
 
+@checks((n, n, "systemd running, no failed unit") for n in HOSTS)
+def test_system_running(node, thing):
+    # `degraded` means some unit failed: ours, or one of a package the deploy installed.
+    host = connect(node)
+    state = host.run("systemctl is-system-running").stdout.strip()
+    failed = host.run("systemctl list-units --failed --plain --no-legend").stdout.split("\n")
+    assert state == "running", f"{node}: systemd is {state or 'unreachable'}; failed units: " \
+        + (", ".join(line.split()[0] for line in failed if line.strip()) or "none")
+
+
 @checks((n, p, f"package {p}") for n, h in HOSTS.items()
         for p in sorted(set(h.base_packages + h.packages)))
 def test_package_installed(node, thing):
