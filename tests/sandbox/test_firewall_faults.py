@@ -1,0 +1,58 @@
+"""firehol failing at `start` after its `debug` validation passed, with requests running.
+
+`firehol CONF debug` compiles the rules without loading them, so it cannot see what only the
+kernel checks when the rules load. Here: an admin allow-list naming an ipset that was never
+created on the host. The deploy must fail naming firehol, put the previous firehol.conf back,
+keep the previous live rules (the forwards keep answering), leave firehol.service active (the
+host `running`, not `degraded`), and the next run of the real tree must converge.
+The request loop's report shows what the failed start cost.
+"""
+
+from __future__ import annotations
+
+from deploy_helpers import changed_tree, deploy
+from system_state import not_running
+from test_rollout import assert_clean, assert_noop, request_loop
+
+from aitbc_infra.render import FIREHOL_CONF
+from aitbc_infra.sandbox import ssh_run
+from deploys.facts import LiveRulesDigest
+from deploys.firewall import APPLIED_DIGEST
+
+NODE = "ns3-root"
+IPSET = "aitbc-admins"
+# What the test compares before and after: the config on disk, the live rules, the digest the
+# last successful apply recorded, and the unit's state.
+SNAPSHOT = (f"sha256sum {FIREHOL_CONF}; {LiveRulesDigest.SHELL}; cat {APPLIED_DIGEST}; "
+            "systemctl show -p ActiveState -p SubState -p UnitFileState firehol.service")
+
+
+def test_firehol_start_failing_after_validation_restores_everything(deployed_inventory, tmp_path):
+    tree = changed_tree(tmp_path, "templates/firehol/firehol.conf.j2", "    client all accept\n",
+                        f"    client all accept\n    server ssh accept src ipset:{IPSET}\n")
+    # The fault is real: the host has no such set, and firehol's own validation lets it through.
+    assert ssh_run(NODE, f"ipset list -n {IPSET}").returncode != 0
+    before = ssh_run(NODE, SNAPSHOT, check=True).stdout
+    assert "ActiveState=active" in before, before
+
+    with request_loop("firehol start failing after its validation passed") as traffic:
+        run = deploy(deployed_inventory, tree)
+
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.results["failed_hosts"] == [NODE]
+    assert "REJECTED" not in run.output  # validation passed: this is the start failing
+    assert "FAILED: 'since=$(date +%s); systemctl reload-or-restart firehol.service" in run.output
+    assert IPSET in run.output, run.output[-3000:]  # firehol's own words name the missing set
+    # Previous config on disk, previous live rules, unit still active: nothing changed.
+    assert ssh_run(NODE, SNAPSHOT, check=True).stdout == before
+    assert_clean(deployed_inventory)  # no journal or .aitbc-prev copy left behind
+    assert not_running([NODE]) == {}
+    # A failed start is not atomic: firehol loads the new tables, one fails, and it loads the
+    # saved ones back. The forwards (and only they) miss requests for that moment (0.4 s here).
+    forwards = {name for name in traffic.counts if name.startswith("ns3:")}
+    assert traffic.failed_routes() <= forwards, traffic.report()
+    assert max(traffic.counts[f].outage_seconds for f in forwards) < 2, traffic.report()
+    assert traffic.failing_at_the_end() == set(), traffic.report()
+
+    assert_noop(deployed_inventory)  # the real tree: nothing owed, nothing changed
+    assert not_running([NODE]) == {}
