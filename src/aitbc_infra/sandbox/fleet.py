@@ -141,6 +141,60 @@ def down(progress: Progress = print) -> None:
         p.inventory.unlink(missing_ok=True)  # no fleet, no inventory pointing at one
 
 
+def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
+    """Power-cycle the named machines with their disks (overlays) kept: an orderly poweroff
+    by each machine's own systemd, then a boot. Returns {machine: systemd state} once each
+    finished booting; raises SandboxError naming every machine that is not `running`."""
+    _require_root()
+    p = paths()
+    unknown = sorted(set(names) - {m.name for m in MACHINES})
+    if unknown:
+        raise SandboxError(f"unknown machine(s) {', '.join(unknown)}; the sandbox has "
+                           + ", ".join(m.name for m in MACHINES))
+    chosen = [m for m in MACHINES if m.name in names]  # plan order: hosts before containers
+    with _locked(p):
+        if not is_up(p):
+            raise SandboxError("the sandbox is not up (see `aitbc-infra sandbox status`); "
+                               "`aitbc-infra sandbox up` boots it")
+        t0 = time.monotonic()
+
+        def power_off(m) -> None:
+            progress(f"[reboot] {m.name}: poweroff")
+            if machines.stop(p, m):
+                progress(f"[reboot] {m.name} did not power off within "
+                         f"{machines.STOP_TIMEOUT:.0f} s: killed (see {p.logs / (m.name + '.log')})")
+            else:
+                progress(f"[reboot] {m.name}: off after {time.monotonic() - t0:.1f} s")
+
+        _parallel(power_off, chosen)
+        for m in chosen:
+            progress(f"[reboot] {m.name}: boot")
+            machines.start(p, m)  # same overlay: the machine's disk as it was at poweroff
+        states: dict[str, str] = {}
+
+        def wait(m) -> tuple[str, str]:
+            state = ssh.wait_running(m.name)
+            progress(f"[reboot] {m.name}: {state} after {time.monotonic() - t0:.1f} s")
+            return m.name, state
+
+        # A container is reached through its host (ProxyJump): wait for the hosts first.
+        hosts = [m for m in chosen if not m.proxy_jump]
+        for group in (hosts, [m for m in chosen if m.proxy_jump]):
+            states.update(_parallel(wait, group))
+    bad = {name: state for name, state in states.items() if state != "running"}
+    if bad:
+        detail = []
+        for name, state in bad.items():
+            failed = "" if state == "unreachable" else ssh.ssh_run(
+                name, "systemctl list-units --failed --plain --no-legend", timeout=15).stdout
+            units = ", ".join(line.split()[0] for line in failed.splitlines() if line.strip())
+            detail.append(f"{name}: {state}" + (f" (failed: {units})" if units else ""))
+        raise SandboxError("after the reboot, not running (logs in "
+                           f"{p.logs}):\n  " + "\n  ".join(detail))
+    progress(f"[reboot] {', '.join(states)} running after {time.monotonic() - t0:.1f} s")
+    return states
+
+
 @dataclass(frozen=True)
 class HostStatus:
     host: str
