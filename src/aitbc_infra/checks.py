@@ -331,17 +331,28 @@ def check_units(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
         return [finish() for finish in _start_units(host, files, Path(tmp))]
 
 
+SYSTEMD_KINDS = ("unit", "socket", "candidate")  # the files systemd loads
+
+
 def _start_units(host: HostSpec, files: list[RenderedFile], tmp: Path) -> list[Callable[[], CheckResult]]:
     """`systemd-analyze verify` started for every unit; each call of the result collects one."""
     started = []
-    for i, f in enumerate(f for f in files if f.kind == "unit"):
-        # A directory each: a unit is verified on its own, whatever else the host runs.
-        path = tmp / str(i) / Path(f.path).name
-        path.parent.mkdir()
-        # The venv exists only on the host: verify the unit against this machine's python.
-        path.write_text(_point_exec_at_local_python(f.content))
-        proc = _start([_need("systemd-analyze"), "verify", str(path)])
-        started.append(functools.partial(_verified, host, path.name, proc))
+    by_unit: dict[str, list[RenderedFile]] = {}
+    for f in files:
+        if f.kind in SYSTEMD_KINDS:
+            by_unit.setdefault(f.unit or f.path, []).append(f)
+    for i, unit_files in enumerate(by_unit.values()):
+        # A directory each: a unit is verified with its socket and candidate, whatever else
+        # the host runs.
+        paths = []
+        for f in unit_files:
+            path = tmp / str(i) / Path(f.path).name
+            path.parent.mkdir(exist_ok=True)
+            # The venv exists only on the host: verify the unit against this machine's python.
+            path.write_text(_point_exec_at_local_python(f.content))
+            paths.append(str(path))
+        proc = _start([_need("systemd-analyze"), "verify", *paths])
+        started.append(functools.partial(_verified, host, Path(unit_files[0].path).name, proc))
     return started
 
 

@@ -100,7 +100,7 @@ def compare(base: dict, head: dict) -> dict[str, HostChanges]:
                                         f"{node}:{path}" if path in old else "/dev/null",
                                         f"{node}:{path}" if path in new else "/dev/null")
             changes.files[path] = _mask("".join(diff), secret_names)
-            if meta["kind"] in ("unit", "env") and path in new:
+            if meta["kind"] in ("unit", "socket", "env") and path in new:
                 changes.restarts.add(meta["unit"])
             elif meta["kind"] == "nginx":
                 changes.reloads.add("nginx reload")

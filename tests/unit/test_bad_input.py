@@ -52,6 +52,10 @@ CASES = [
     ("spa-output-outside-its-build", "group_data/aitbc_container.py",
      '"source": "apps/explorer-web/dist"', '"source": "website"',
      ["host aitbc", "web_content[1]", "must be the output of build 'apps/explorer-web'"]),
+    ("candidate-port-taken", "group_data/aitbc_container.py", '"port": 3002,', '"port": 28000,',
+     ["host aitbc", "apps[0].services[0].port", "candidate port 28000", "apps[4].services[0].port"]),
+    ("candidate-port-too-high", "group_data/aitbc_container.py", '"port": 3002,', '"port": 50000,',
+     ["host aitbc", "apps[4].services[0].port", "candidate port 70000", "above 65535"]),
     ("nothing-to-roll-back-to", "group_data/all.py", '"keep_releases": 3', '"keep_releases": 1',
      ["host at1", "rollout.keep_releases", "greater than or equal to 2"]),
 ]

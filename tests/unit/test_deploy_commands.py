@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,8 @@ if os.path.dirname(name) == os.environ["STUBS"]:
     name = os.path.basename(name)
 with open(os.environ["STUB_LOG"], "a") as log:
     log.write(json.dumps([name, *sys.argv[1:]]) + "\\n")
+if name.endswith("systemctl") and sys.argv[1:4] == ["show", "-p", "ActiveState"]:
+    print("active")  # every unit runs
 """
 
 
@@ -245,6 +248,7 @@ def test_path_states_read_hostile_names(tmp_path):
 
 def test_script_passes_each_argument_as_one(shell, tmp_path, monkeypatch):
     (tmp_path / "scripts").mkdir()
+    shutil.copy(journal.SCRIPTS / "journal-lib.sh", tmp_path / "scripts")
     (tmp_path / "scripts" / "args.sh").write_text('exec record "$0" "$@"\n')
     monkeypatch.setattr(journal, "SCRIPTS", tmp_path / "scripts")
     assert shell.run(script("args", *HOSTILE, "")) == [["record", "args", *HOSTILE, ""]]
@@ -278,15 +282,22 @@ def test_journal_refuses_a_path_it_cannot_list():
 # activate-release refuses what it would split ----------------------------------------------
 
 
+_GOOD = ("/p", "/r", "abc", "3", "5", "app-x", "true")
+
+
 @pytest.mark.parametrize("args", [
-    ("/p", "/r", "abc", "3", "5", "x; touch PWNED #="),
-    ("/p", "/r", "abc", "3", "5", "unit=http://a/ b"),
-    ("/p", "/r", "abc", "3", "5", "unit"),
-    ("/p", "/r", "../../etc", "3", "5", "unit="),
-    ("/p", "/r", "abc", "$(touch PWNED)", "5", "unit="),
-    ("/p", "/r", "abc", "3", "5 ", "unit="),
-    ("/p", "-rf", "abc", "3", "5", "unit="),
-], ids=["unit", "url-blank", "no-url", "release", "keep", "timeout", "root"])
+    (*_GOOD, "x; touch PWNED #", "no", "-", "-"),
+    (*_GOOD, "unit", "no", "http://a/ b", "-"),
+    (*_GOOD, "unit", "no", "-", "http://a/?x=1"),
+    (*_GOOD, "unit", "maybe", "-", "-"),
+    (*_GOOD, "unit"),
+    ("/p", "/r", "../../etc", "3", "5", "app-x", "true", "unit", "no", "-", "-"),
+    ("/p", "/r", "abc", "$(touch PWNED)", "5", "app-x", "true", "unit", "no", "-", "-"),
+    ("/p", "/r", "abc", "3", "5 ", "app-x", "true", "unit", "no", "-", "-"),
+    ("/p", "-rf", "abc", "3", "5", "app-x", "true", "unit", "no", "-", "-"),
+    ("/p", "/r", "abc", "3", "5", "../x", "true", "unit", "no", "-", "-"),
+], ids=["unit", "url-blank", "url-equals", "socket", "not-four", "release", "keep", "timeout",
+        "root", "journal"])
 def test_activate_release_refuses_before_doing_anything(shell, args):
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", *args)], cwd=shell.tmp,
                             capture_output=True, text=True,
@@ -296,24 +307,52 @@ def test_activate_release_refuses_before_doing_anything(shell, args):
     assert not shell.log.exists() and not list(shell.tmp.rglob("PWNED"))
 
 
-@pytest.mark.parametrize("value", HOSTILE)
-def test_activate_release_under_a_hostile_root(tmp_path, value):
+def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
+              validate: str = "exit 1") -> tuple[subprocess.CompletedProcess, list]:
     stubs = tmp_path / "stubs"
-    for name in ("systemctl", "curl"):
+    for name in ("systemctl", "curl", "journalctl"):
         _stub(stubs / name)
-    root, pending = tmp_path / value, tmp_path / f"pending {value}"
-    (root / "releases" / "r1").mkdir(parents=True)
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "5", "app.service=http://x/h")],
+                                                     "r1", "3", "5", "app-x", validate, *units)],
                             cwd=tmp_path, capture_output=True, text=True, env=env)
+    log = tmp_path / "log"
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_activate_release_under_a_hostile_root(tmp_path, value):
+    root, pending = tmp_path / value, tmp_path / f"pending {value}"
+    (root / "releases" / "r1").mkdir(parents=True)
+    result, calls = _activate(tmp_path, root, pending,
+                              "app", "yes", "http://x/h", "http://127.0.0.1:28000/h")
     assert result.returncode == 0, result.stderr
-    assert "healthy after" in result.stdout
+    assert "candidates healthy after" in result.stdout and "healthy after" in result.stdout
     assert (root / ".venv").readlink() == Path("releases/r1")
-    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
-    assert ["systemctl", "restart", "app.service"] in calls
-    assert ["curl", "-fsS", "-o", "/dev/null", "-m", "2", "http://x/h"] in calls
+    # The candidate first, on its own socket and URL; then the live unit, its socket kept.
+    start = calls.index(["systemctl", "start", "app-candidate@r1.socket", "app-candidate@r1.service"])
+    probe = calls.index(["curl", "-fsS", "-o", "/dev/null", "-m", "2", "http://127.0.0.1:28000/h"])
+    restart = calls.index(["systemctl", "restart", "app"])
+    assert start < probe < restart
+    assert ["curl", "-fsS", "-o", "/dev/null", "-m", "2", "http://x/h"] in calls[restart:]
+    assert ["systemctl", "stop", "app.service"] not in calls
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_activate_release_rejected_units_put_the_files_back(tmp_path):
+    root, pending = tmp_path / "app", tmp_path / "pending"
+    (root / "releases" / "r1").mkdir(parents=True)
+    unit = tmp_path / "app.service"
+    unit.write_text("validated\n")
+    write = before_write(str(unit), "app-x", (), str(pending))
+    assert subprocess.run(["/bin/sh", "-c", write]).returncode == 0
+    unit.write_text("rejected\n")
+    result, calls = _activate(tmp_path, root, pending, "app", "no", "-", "-", validate="exit 3")
+    assert result.returncode == 1 and "REJECTED by 'exit 3'" in result.stderr
+    assert unit.read_text() == "validated\n" and not (pending / "app-x").exists()
+    assert ["systemctl", "daemon-reload"] in calls
+    assert not [c for c in calls if c[:2] in (["systemctl", "restart"], ["systemctl", "start"])]
 
 
 # The deploy lock ---------------------------------------------------------------------------

@@ -63,18 +63,19 @@ def test_route_change_names_one_file_and_a_reload(repo):
     assert "aitbc      files 1   restart: –   reload: nginx reload" in summary
 
 
-def test_port_change_names_site_unit_env_and_one_restart(repo):
+def test_port_change_names_site_sockets_env_and_one_restart(repo):
     _commit(repo, "group_data/aitbc_container.py", '"port": 8002,', '"port": 8012,', "port")
     proc = _diff(repo, "--base", "HEAD~1")
     assert proc.returncode == 1, proc.stderr
-    assert "aitbc      files 3   restart: aitbc-wallet-daemon   reload: nginx reload" in proc.stdout
+    assert "aitbc      files 4   restart: aitbc-wallet-daemon   reload: nginx reload" in proc.stdout
     for path in ("/etc/nginx/sites-available/aitbc.bubuit.net",
-                 "/etc/systemd/system/aitbc-wallet-daemon.service",
+                 "/etc/systemd/system/aitbc-wallet-daemon.socket",
+                 "/etc/systemd/system/aitbc-wallet-daemon-candidate@.socket",
                  "/etc/aitbc/aitbc-wallet-daemon.env"):
         assert f"+++ aitbc:{path}" in proc.stdout
     markdown = _diff(repo, "--base", "HEAD~1", "--format", "markdown").stdout
-    assert "<details><summary>aitbc (3 files)</summary>" in markdown
-    assert "| aitbc | 3 | aitbc-wallet-daemon | nginx reload |" in markdown
+    assert "<details><summary>aitbc (4 files)</summary>" in markdown
+    assert "| aitbc | 4 | aitbc-wallet-daemon | nginx reload |" in markdown
 
 
 def test_source_change_names_the_release_restarts(repo):

@@ -474,7 +474,7 @@ def check(slot: Slot, new: str) -> Outcome:
                 continue
             if f.kind == "nginx":
                 outcome.failures += _check_nginx(f, was)
-            elif f.kind == "unit":
+            elif f.kind in ("unit", "socket", "candidate"):
                 outcome.failures += _check_unit(f, was, argv_changes)
             elif f.kind == "env":
                 outcome.failures += _check_env(f, was, renamed)

@@ -67,9 +67,13 @@ def test_host_units_restart_always_after_five_seconds(fleet):
                         "aitbc-gpu-miner": f"{root}/.venv/src/cli"}
     miner = files["/etc/systemd/system/aitbc-gpu-miner.service"].content
     assert f"ExecStart={root}/.venv/bin/python miner.py --url http://10.1.223.1:8090 " in miner
+    # Listening services take their socket from systemd: the address is the socket unit's.
     mock = files["/etc/systemd/system/aitbc-mock-coordinator.service"].content
-    assert "--port 8090" in mock and "--host 10.1.223.1" in mock
-    assert "--port 9080" in files["/etc/systemd/system/aitbc-blockchain-rpc.service"].content
+    assert "-m uvicorn mock_coordinator:app --fd 3\n" in mock
+    assert "Requires=aitbc-mock-coordinator.socket\n" in mock
+    sockets = {p.rsplit("/", 1)[1]: f.content for p, f in files.items() if p.endswith(".socket")}
+    assert "ListenStream=10.1.223.1:8090\n" in sockets["aitbc-mock-coordinator.socket"]
+    assert "ListenStream=127.0.0.1:9080\n" in sockets["aitbc-blockchain-rpc.socket"]
 
 
 def test_ns3_firehol_forwards_the_four_ports(fleet):
@@ -81,8 +85,8 @@ def test_ns3_firehol_forwards_the_four_ports(fleet):
 def test_ns3_front_proxies_rpc_to_node_3(fleet):
     site = _by_path(fleet, "ns3-root")["/etc/nginx/sites-available/aitbc.keisanki.net"]
     assert "proxy_pass http://192.168.100.10:8082;" in site.content
-    unit = _by_path(fleet, "ns3-aitbc")["/etc/systemd/system/aitbc-blockchain-rpc-3.service"]
-    assert "--port 8082" in unit.content
+    socket = _by_path(fleet, "ns3-aitbc")["/etc/systemd/system/aitbc-blockchain-rpc-3.socket"]
+    assert "ListenStream=192.168.100.10:8082\n" in socket.content
 
 
 def test_env_files_are_private_and_secrets_redacted(fleet):
@@ -137,3 +141,33 @@ def test_provided_certificate_mode(project_copy):
     site = _by_path(fleet, "at1")["/etc/nginx/sites-available/aitbc-proxy.conf"].content
     assert "ssl_certificate /etc/ssl/aitbc/bubuit.net/fullchain.pem;" in site
     assert "ssl_certificate_key /etc/ssl/aitbc/bubuit.net/privkey.pem;" in site
+
+
+def _hardening(unit: str) -> list[str]:
+    return unit.split("# Hardening", 1)[1].split("[Install]", 1)[0].strip().splitlines()
+
+
+def test_a_candidate_runs_as_its_service_but_on_the_release_and_a_scratch_socket(fleet):
+    files = _by_path(fleet, "aitbc")
+    live = files["/etc/systemd/system/coordinator-api.service"].content
+    candidate = files["/etc/systemd/system/coordinator-api-candidate@.service"].content
+    # Same user, env, command and hardening as the unit it stands in for.
+    for key in ("User=", "EnvironmentFile=", "WorkingDirectory=", "ExecStart="):
+        assert re.search(f"^{key}.*$", live, re.M).group(0) in candidate
+    assert _hardening(candidate) == _hardening(live)
+    # The release under test at the venv's path, its own socket, never restarted, never enabled.
+    assert "BindReadOnlyPaths=/opt/coordinator-api/releases/%i:/opt/coordinator-api/.venv\n" in candidate
+    assert "Requires=coordinator-api-candidate@%i.socket\n" in candidate
+    assert "Restart=no\n" in candidate and "[Install]" not in candidate
+    socket = files["/etc/systemd/system/coordinator-api-candidate@.socket"].content
+    assert "ListenStream=127.0.0.1:28000\n" in socket and "[Install]" not in socket
+
+
+def test_nodes_get_no_candidate(fleet):
+    # side_by_side: false (a node writes its chain database): nothing may run it twice.
+    for node, files in render_fleet(fleet).items():
+        for f in files:
+            if f.kind == "candidate":
+                app = next(a for a, s in fleet.hosts[node].services if s.unit == f.unit)
+                assert app.side_by_side and not app.chain, f.path
+    assert not any("blockchain" in f.path for f in render_fleet(fleet)["aitbc"] if f.kind == "candidate")

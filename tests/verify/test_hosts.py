@@ -41,7 +41,8 @@ def test_user_exists(node, thing):
     assert connect(node).user(thing).exists, f"{node}: user {thing} missing"
 
 
-@checks((n, svc.unit, f"unit {svc.unit} active and enabled") for n, (_, svc) in _services())
+@checks((n, unit, f"unit {unit} active and enabled") for n, (_, svc) in _services()
+        for unit in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else [])))
 def test_unit_active_and_enabled(node, thing):
     service = connect(node).service(thing)
     assert service.is_running, f"{node}: {thing} is not active"
