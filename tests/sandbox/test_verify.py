@@ -13,6 +13,7 @@ from aitbc_infra.verify import run_verify
 # The faults and the checks each must fail (ids are `host: check`).
 EXPECTED_FAILURES = {
     "aitbc: unit aitbc-wallet-daemon active and enabled",
+    "aitbc: unit aitbc-wallet-daemon.socket active and enabled",
     "aitbc: aitbc-wallet-daemon listens on 127.0.0.1:8002",
     "aitbc: route /wallet/ -> aitbc-wallet-daemon",
     "aitbc: coordinator-api env file root 0600",
@@ -39,7 +40,8 @@ def test_verify_passes_on_a_deployed_sandbox(deployed_inventory, tmp_path):
 
 
 def test_faults_fail_exactly_their_checks_then_redeploy_heals(deployed_inventory, tmp_path):
-    ssh_run("aitbc", "systemctl stop aitbc-wallet-daemon", check=True)
+    # The socket too: alone, the service would be started again by the next connection.
+    ssh_run("aitbc", "systemctl stop aitbc-wallet-daemon.socket aitbc-wallet-daemon", check=True)
     ssh_run("aitbc", "chmod 0644 /etc/aitbc/coordinator-api.env", check=True)
     ssh_run("ns3-root", "iptables-legacy -I FORWARD 1 -p tcp --dport 8082 -j DROP", check=True)
     try:
