@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import image, inventory, machines, network, pebble, procs, ssh
 from aitbc_infra.sandbox.paths import Paths, paths
@@ -79,15 +80,17 @@ def ensure_up(progress: Progress = print) -> Path:
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
         if is_up(p):
+            # Rewritten (when it changed) so a running fleet's inventory follows the model.
+            _write_if_changed(p.inventory, inventory.render(p, production))
             progress("[up] sandbox already running")
             return p.inventory
-        _up(p, progress)
+        _up(p, production, progress)
     return p.inventory
 
 
-def _up(p: Paths, progress: Progress) -> None:
+def _up(p: Paths, production: Fleet, progress: Progress) -> None:
     t0 = time.monotonic()
-    img = image.ensure_image(progress)
+    img = image.ensure_image(image.deploy_packages(production), progress)
     ssh.ensure_keys(p)
     ssh.write_known_hosts(p)
     ssh.write_ssh_config(p)
@@ -112,7 +115,7 @@ def _up(p: Paths, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, inventory.render(p))
+    _write_if_changed(p.inventory, inventory.render(p, production))
     progress(f"[up] sandbox running in {time.monotonic() - t0:.1f} s; inventory {p.inventory}")
 
 
