@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.rollout import pyinfra_command
+from aitbc_infra.deploy import pyinfra_command
 from aitbc_infra.sandbox import down, ensure_up
 
 

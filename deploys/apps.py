@@ -15,19 +15,18 @@ from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.activation import Load, Restart, app_journal
+from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, restart_mark
 from aitbc_infra.model import App, HostSpec
-from aitbc_infra.render import RenderedFile
+from aitbc_infra.plan import WHEELHOUSE_REMOTE, HostPlan, release_marker
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
+from deploys import apply, managed, state
 from deploys.context import fleet, once_per_run
-from deploys.journal import PENDING_DIR, pending, restart_mark, script
-from deploys.managed import PathState, sync_tree, upload
-from deploys.shell import quoted
-from deploys.units import unit_states
+from deploys.shell import quoted, script
+from deploys.units import unit_state
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
-WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
-RELEASE_MARKER = ".aitbc-release"
 
 
 @once_per_run
@@ -43,14 +42,10 @@ def release_of(spec: HostSpec, app: App) -> dict:
     return wheelhouse()[(spec.node, app.name)]
 
 
-def release_marker(spec: HostSpec, app: App) -> str:
-    """Written last when a release's venv is complete: a killed build has none and is redone."""
-    return f"{app.releases}/{release_of(spec, app)['release_id']}/{RELEASE_MARKER}"
-
-
-def _build(spec: HostSpec, app: App, states: dict[str, PathState]):
-    """Install the release into its own directory; nothing running uses it yet."""
-    if release_marker(spec, app) in states:
+def _build(spec: HostSpec, app: App, plan: HostPlan):
+    """Install the release into its own directory; nothing running uses it yet. Its marker,
+    written last, says the release is whole: a killed build has none and is redone."""
+    if state.of(plan, release_marker(app.releases, release_of(spec, app)["release_id"])):
         return None
     release = release_of(spec, app)
     commands = release_commands(python=spec.python.executable, releases=app.releases,
@@ -82,11 +77,6 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
     return commands
 
 
-def journal_name(app: App) -> str:
-    """The journal of an app's unit, socket and env files: kept until its release is healthy."""
-    return f"app-{app.name}"
-
-
 def _unit_arguments(spec: HostSpec, app: App) -> list[str]:
     """UNIT SOCKET LIVE CANDIDATE for each service (see activate-release.sh)."""
     args = []
@@ -99,50 +89,44 @@ def _unit_arguments(spec: HostSpec, app: App) -> list[str]:
     return args
 
 
-def _activate(spec: HostSpec, app: App, files: list[RenderedFile], states: dict[str, PathState],
-              changed: list, running: dict[str, tuple[str, str]]):
+def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
     """Validate the app's units, prove the release beside the running one, cut over, gate it."""
     release = release_of(spec, app)["release_id"]
-    link = states.get(app.venv)
+    link = state.of(plan, app.venv)
     wanted_running = [*(s.unit for s in app.services), *(f"{s.unit}.socket" for s in app.services if s.port)]
     owed = (
         not link or link.kind != "l" or link.sha256 != f"releases/{release}"
-        or pending(states, journal_name(app))
-        or any(pending(states, restart_mark(svc.unit)) for svc in app.services)
-        or any(running.get(unit) != ("active", "enabled") for unit in wanted_running)
+        or state.pending(plan, app_journal(app.name))
+        or any(state.pending(plan, restart_mark(svc.unit)) for svc in app.services)
+        or any(unit_state(spec, unit) != ("active", "enabled") for unit in wanted_running)
     )
-    units = sorted(f.path for f in files if f.kind in UNIT_KINDS)
+    units = sorted(f.path for f in plan.files if _of_app(f.activation, app) and f.kind != "env")
     return server.shell(
         name=f"{app.name}: activate release {release} (candidate, cutover, health gate)",
         commands=[script("activate-release", PENDING_DIR, app.root, release,
                          str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
-                         journal_name(app), quoted("systemd-analyze", "verify", *units),
+                         app_journal(app.name), quoted("systemd-analyze", "verify", *units),
                          *_unit_arguments(spec, app))],
         _if=None if owed else any_changed(*changed),
     )
 
 
-UNIT_KINDS = ("unit", "socket", "candidate")  # what systemd loads; env files are read at start
+def _of_app(activation, app: App) -> bool:
+    return isinstance(activation, Restart | Load) and activation.app == app.name
 
 
-def deploy(spec: HostSpec, rendered: dict[str, RenderedFile], states: dict[str, PathState]) -> None:
+def deploy(spec: HostSpec, plan: HostPlan) -> None:
     if not spec.apps:
         return
     wheelhouse()
-    sync_tree(WHEELHOUSE_LOCAL, WHEELHOUSE_REMOTE, states)
-    for f in rendered.values():
-        if f.kind == "program":
-            upload(f, states)
-    running = unit_states([*(svc.unit for _, svc in spec.services),
-                           *(f"{svc.unit}.socket" for _, svc in spec.services if svc.port)])
+    tree = next(t for t in plan.trees if t.path == WHEELHOUSE_REMOTE)
+    managed.tree(plan, tree, WHEELHOUSE_LOCAL)
     # One app after another, each whole (files, build, activation): a failing app leaves the
     # next untouched. host.loop keeps the operation order the same on every host.
     for app in host.loop(spec.apps):
-        units = {svc.unit for svc in app.services}
-        files = [f for f in rendered.values() if f.unit in units and f.kind in (*UNIT_KINDS, "env")]
         # Journaled: the activation keeps the old copies until the release is healthy with them.
-        changed = [upload(f, states, journal=journal_name(app)) for f in host.loop(files)]
-        build = _build(spec, app, states)
+        changed = apply.entries(plan, lambda activation, app=app: _of_app(activation, app))
+        build = _build(spec, app, plan)
         if build:
             changed.append(build)
-        _activate(spec, app, files, states, changed, running)
+        _activate(spec, app, plan, changed)

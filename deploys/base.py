@@ -1,4 +1,4 @@
-"""Packages, system users and the directory tree every other role writes into."""
+"""Packages and system users: what every other role's files and processes need first."""
 
 from __future__ import annotations
 
@@ -7,20 +7,9 @@ from pyinfra.operations import apt, server
 
 from aitbc_infra.model import HostSpec
 from deploys.facts import UserEntries
-from deploys.managed import PathState, directory
 
 
-def directories(spec: HostSpec) -> list[tuple[str, str, str, str]]:
-    """(path, mode, user, group) of every directory this role manages."""
-    dirs = [(spec.env_dir, "0700", "root", "root")]
-    for app in spec.apps:
-        # Code and venv stay root-owned: an app can write only its data directories.
-        dirs += [(app.root, "0755", "root", "root"), (app.releases, "0755", "root", "root")]
-        dirs += [(f"{app.root}/{d}", "0750", app.user, app.user) for d in app.data_dirs]
-    return dirs
-
-
-def deploy(spec: HostSpec, states: dict[str, PathState]) -> None:
+def deploy(spec: HostSpec) -> None:
     apt.packages(
         name="Install packages",
         packages=sorted(set(spec.base_packages + spec.packages)),
@@ -40,6 +29,3 @@ def deploy(spec: HostSpec, states: dict[str, PathState]) -> None:
             create_home=not user.system,
             ensure_home=False,
         )
-    for path, mode, user, group in directories(spec):
-        directory(name=f"Directory {path}", path=path, mode=mode, user=user, group=group,
-                  current=states.get(path))

@@ -13,7 +13,7 @@ from pyinfra import host, inventory
 
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.model import HostSpec
-from aitbc_infra.render import RenderedFile, render_host
+from aitbc_infra.plan import HostPlan, host_plan
 from aitbc_infra.secrets import SecretStore
 
 
@@ -49,5 +49,6 @@ def this_host() -> HostSpec:
     return fleet().hosts[node]
 
 
-def rendered(spec: HostSpec) -> dict[str, RenderedFile]:
-    return {f.path: f for f in render_host(fleet(), spec, secrets().lookup)}
+def plan(spec: HostSpec) -> HostPlan:
+    """The host's plan, its files rendered with the real secrets."""
+    return host_plan(fleet(), spec, secrets().lookup)

@@ -2,7 +2,7 @@
 
 from pyinfra.api import FactBase
 
-from deploys.shell import quoted
+from deploys.shell import quoted, script
 
 
 class FileContent(FactBase):
@@ -10,19 +10,6 @@ class FileContent(FactBase):
 
     def command(self, path: str) -> str:
         return f"{quoted('cat', '--', path)} 2>/dev/null || true"
-
-    def process(self, output) -> str:
-        return "\n".join(output).strip()
-
-
-class LiveRulesDigest(FactBase):
-    """A digest of the live iptables rules (both backends), packet counters left out."""
-
-    SHELL = ("{ iptables-save; iptables-legacy-save; } 2>/dev/null | grep -v '^#' "
-             "| sed 's/\\[[0-9]*:[0-9]*\\]//' | sha256sum | cut -d' ' -f1")
-
-    def command(self) -> str:
-        return self.SHELL
 
     def process(self, output) -> str:
         return "\n".join(output).strip()
@@ -72,12 +59,10 @@ class UserEntries(FactBase):
 class FirewallState(FactBase):
     """What decides whether firehol must be applied, in one round trip: the live rules' digest,
     the digest recorded when firehol last applied them, and firehol.service's ActiveState and
-    UnitFileState."""
+    UnitFileState (deploys/scripts/firehol-state.sh)."""
 
     def command(self, applied: str) -> str:
-        return (f"echo live=$({LiveRulesDigest.SHELL}); "
-                f"echo applied=$({quoted('cat', '--', applied)} 2>/dev/null); "
-                "systemctl show -p ActiveState -p UnitFileState firehol.service")
+        return script("firehol-state", applied)
 
     @staticmethod
     def default() -> dict:

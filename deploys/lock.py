@@ -16,7 +16,15 @@ import socket
 import subprocess
 import time
 
+from paramiko import SSHClient
 from pyinfra import host
+from pyinfra.connectors.base import BaseConnector
+from pyinfra.connectors.local import LocalConnector
+from pyinfra.connectors.ssh import SSHConnector
+
+# The pyinfra releases whose connectors/ssh.py `ssh_client` was checked against (a unit test
+# fails when the installed one is not among them: read that file again, then add it here).
+CHECKED_PYINFRA = ("3.9.2",)
 
 LOCK_FILE = "/run/lock/aitbc-deploy.lock"
 HOLDER_FILE = "/run/lock/aitbc-deploy.holder"
@@ -38,12 +46,32 @@ def lock_command(holder: str, lock_file: str = LOCK_FILE, holder_file: str = HOL
             f"|| {{ cat -- {shlex.quote(holder_file)} 2>/dev/null; exit {BUSY}; }}")
 
 
+def ssh_client(connector: BaseConnector) -> SSHClient | None:
+    """The paramiko client of pyinfra's own connection to this host; None for @local.
+
+    pyinfra offers no public way to keep a command running: `run_shell_command` closes stdin and
+    waits for the exit status. The lock needs a command that lives exactly as long as the run's
+    connection, so it opens a channel on that connection itself, through `SSHConnector.client`:
+    an attribute pyinfra sets in `connect()` but does not document (checked: CHECKED_PYINFRA).
+    """
+    if isinstance(connector, LocalConnector):
+        return None
+    if not isinstance(connector, SSHConnector):
+        raise TypeError(f"{connector.host.name}: the deploy lock needs an @ssh or @local host, "
+                        f"not {type(connector).__name__}")
+    client = connector.client
+    if not isinstance(client, SSHClient):
+        raise RuntimeError(f"{connector.host.name}: pyinfra's SSH connector holds no paramiko "
+                           f"client (not connected, or pyinfra changed): {client!r}")
+    return client
+
+
 def acquire() -> str | None:
     """Lock the current host for this run: None when taken, else who holds it."""
     if host.name in _held:
         return None
     command = lock_command(_holder())
-    client = getattr(host.connector, "client", None)
+    client = ssh_client(host.connector)
     if client is not None:  # ssh: a channel of pyinfra's own connection
         channel = client.get_transport().open_session()
         channel.exec_command(command)

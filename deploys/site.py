@@ -1,8 +1,10 @@
-"""Entry point: `pyinfra INVENTORY deploys/site.py` converges each host to what the model renders.
+"""Entry point: `pyinfra INVENTORY deploys/site.py` converges each host to its plan.
 
-Every role reads the validated model; none repeats a fact. Roles a host has nothing for
-(no apps, no sites, no firewall) add no operations. A host another deploy holds locked gets a
-single failing operation that names the holder, and nothing else.
+Lock the host, read the state of every path of its plan (one round trip), then apply the plan:
+each group of paths written, then what its change sets off (a journal validated and loaded, an
+app's release proven and cut over). Roles hold only what is not a file: packages and users,
+release builds, the first certificate. A host another deploy holds locked gets a single failing
+operation that names the holder, and nothing else.
 """
 
 import shlex
@@ -10,37 +12,29 @@ import shlex
 from pyinfra import host
 from pyinfra.operations import server
 
-from deploys import apps, base, firewall, lock, nginx, tls, trust, website
-from deploys.context import rendered, this_host
-from deploys.journal import PENDING_DIR
-from deploys.managed import PathStates
+from aitbc_infra.model import HostSpec
+from aitbc_infra.plan import TRUSTED_CAS, HostPlan
+from deploys import apply, apps, base, firewall, lock, nginx, state, tls, website
+from deploys.context import plan, this_host
 
 
-def converge() -> None:
-    spec = this_host()
-    files = rendered(spec)
-    # One round trip for the state of every managed file and directory of this host.
-    states = host.get_fact(
-        PathStates,
-        paths=sorted({*files, *(d[0] for d in base.directories(spec)),
-                      *(apps.release_marker(spec, a) for a in spec.apps), *(a.venv for a in spec.apps),
-                      *tls.certificate_paths(spec), *trust.trusted(spec),
-                      *nginx.enabled_links(spec)}),
-        trees=sorted({PENDING_DIR, *website.web_trees(spec),
-                      *([apps.WHEELHOUSE_REMOTE] if spec.apps else [])}),
-    )
-    base.deploy(spec, states)
-    trust.deploy(spec, states)
-    apps.deploy(spec, files, states)
-    website.deploy(spec, states)
-    certificate_changes = tls.deploy(spec, states)
-    nginx.deploy(spec, files, states, certificate_changes)
-    firewall.deploy(spec, files, states)
+def converge(spec: HostSpec, host_plan: HostPlan) -> None:
+    state.read(host_plan)
+    base.deploy(spec)  # packages and users, before anything is owned by them
+    apply.directories(host_plan)
+    apply.journal(host_plan, TRUSTED_CAS)  # before certbot talks to the ACME server
+    apply.unactivated(host_plan)
+    apps.deploy(spec, host_plan)
+    website.deploy(spec, host_plan)
+    tls.deploy(spec, host_plan)  # before nginx loads a site that needs the certificate
+    nginx.deploy(spec, host_plan)
+    firewall.deploy(spec, host_plan)
 
 
 holder = lock.acquire()
 if holder is None:
-    converge()
+    spec = this_host()
+    converge(spec, plan(spec))
 else:
     message = shlex.quote(f"another deploy holds {lock.LOCK_FILE}: {holder}")
     server.shell(name=f"Deploy lock on {host.name}: held by {holder}",

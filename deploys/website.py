@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyinfra import host
+
 from aitbc_infra.model import HostSpec, WebContent
+from aitbc_infra.plan import HostPlan
 from aitbc_infra.sources import source_root
 from aitbc_infra.webbuild import build_spa
+from deploys import managed
 from deploys.context import once_per_run
-from deploys.managed import PathState, sync_tree
-
-
-def web_trees(spec: HostSpec) -> list[str]:
-    return [spec.site_root] if spec.web_content and spec.site_root else []
 
 
 @once_per_run
@@ -36,9 +35,6 @@ def content_dir(spec: HostSpec, content: WebContent) -> Path:
     return src
 
 
-def deploy(spec: HostSpec, states: dict[str, PathState]) -> None:
-    nested = tuple(c.path for c in spec.web_content if c.path)
-    for content in spec.web_content:
-        dest = f"{spec.site_root}/{content.path}".rstrip("/")
-        # The root's own sync leaves the SPA directories to their own syncs.
-        sync_tree(content_dir(spec, content), dest, states, keep=nested if not content.path else ())
+def deploy(spec: HostSpec, plan: HostPlan) -> None:
+    for tree in host.loop([t for t in plan.trees if t.source is not None]):
+        managed.tree(plan, tree, content_dir(spec, tree.source))

@@ -15,7 +15,7 @@
 #     restart, so connections wait instead of being refused. Each must then be healthy at LIVE
 #     (its health URL; "-": it stays up) within TIMEOUT seconds, else the previous release and
 #     the old files come back, the units restart again, and the run fails naming the unit.
-# Keeps the KEEP most recently activated releases. PENDING/restart-UNIT marks a restart owed.
+# Keeps the KEEP most recently activated releases. PENDING/<restart mark>UNIT marks a restart owed.
 # Unit lists are space-separated on purpose: every argument is checked first, so a unit name
 # holds no blank or glob character and a URL no blank, and globbing is off.
 # shellcheck disable=SC2086,SC2012
@@ -54,7 +54,7 @@ field() {  # UNIT N: field N of the unit's spec (2 socket, 3 live URL, 4 candida
 }
 
 point_at() {
-  ln -sfn "$1" "$link.aitbc-new" && mv -Tf "$link.aitbc-new" "$link"
+  ln -sfn "$1" "$link$temp_suffix" && mv -Tf "$link$temp_suffix" "$link"
 }
 
 healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" or "up": staying up)
@@ -131,7 +131,7 @@ fi
 
 restart=""
 for unit in $units; do
-  if [ "$previous" != "$want" ] || [ -e "$pending/restart-$unit" ] || ! systemctl is-active -q "$unit" \
+  if [ "$previous" != "$want" ] || [ -e "$pending/$restart_mark$unit" ] || ! systemctl is-active -q "$unit" \
       || journaled_unit "$unit" service socket env; then
     restart="$restart $unit"
   fi
@@ -149,18 +149,18 @@ done
 if [ -n "$candidates" ]; then
   started=$(now)
   for unit in $candidates; do
-    systemctl start "$unit-candidate@$release.socket" "$unit-candidate@$release.service"
+    systemctl start "$unit$candidate_infix$release.socket" "$unit$candidate_infix$release.service"
   done
   failed=""
   for unit in $candidates; do
-    [ -n "$failed" ] || healthy "$unit-candidate@$release" "$(field "$unit" 4)" || failed=$unit
+    [ -n "$failed" ] || healthy "$unit$candidate_infix$release" "$(field "$unit" 4)" || failed=$unit
   done
   if [ -n "$failed" ]; then
-    journalctl -q -n 8 -o cat -u "$failed-candidate@$release.service" >&2 2>/dev/null || true
+    journalctl -q -n 8 -o cat -u "$failed$candidate_infix$release.service" >&2 2>/dev/null || true
   fi
   for unit in $candidates; do
-    systemctl stop "$unit-candidate@$release.service" "$unit-candidate@$release.socket"
-    systemctl reset-failed "$unit-candidate@$release.service" "$unit-candidate@$release.socket" 2>/dev/null
+    systemctl stop "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket"
+    systemctl reset-failed "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket" 2>/dev/null
   done
   if [ -n "$failed" ]; then
     fail_back "ERROR: $failed failed its health check ($(field "$failed" 4)) as a candidate of release $release: it exited, or was not healthy within ${timeout}s; it never took traffic (release, unit and env files unchanged)"
@@ -172,7 +172,7 @@ fi
 switched=no
 if [ "$previous" != "$want" ]; then
   # Marked before the switch: a run killed right after it still restarts these next time.
-  for unit in $units; do touch "$pending/restart-$unit"; done
+  for unit in $units; do touch "$pending/$restart_mark$unit"; done
   point_at "$want"
   touch -h "$root/$want"
   switched=yes
@@ -183,7 +183,7 @@ for unit in $restart; do [ "$(field "$unit" 2)" = no ] || systemctl enable -q "$
 started=$(now)
 restart_units $restart
 if failed=$(first_unhealthy $restart); then
-  for unit in $units; do rm -f "$pending/restart-$unit"; done
+  for unit in $units; do rm -f "$pending/$restart_mark$unit"; done
   journal_forget "$journal"
   echo "healthy after $(seconds_since "$started")s:$restart (release $release)"
   prune "$want"
@@ -211,7 +211,7 @@ if [ "$switched" = yes ] || [ -n "$journaled" ]; then
   restart_units $restart
   if failed=$(first_unhealthy $restart); then
     # They run the files on disk again, with the previous release: nothing is owed to them.
-    for unit in $units; do rm -f "$pending/restart-$unit"; done
+    for unit in $units; do rm -f "$pending/$restart_mark$unit"; done
     [ "$switched" = no ] || { touch -h "$root/$previous"; prune "$previous"; }
     printf '%s\n' "$(undone) healthy again $(seconds_since "$started")s after the restart" >&2
   else

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
+from aitbc_infra.commands import register_offline
+from aitbc_infra.deploy import register_deploy
+from aitbc_infra.diff import register_diff
 from aitbc_infra.errors import UserError
+from aitbc_infra.sandbox.cli import register as register_sandbox
+from aitbc_infra.verify import register_verify
 
-__all__ = ["UserError", "main"]
-
-
-def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from aitbc_infra.commands import register_offline
-    from aitbc_infra.diff import register_diff
-    from aitbc_infra.rollout import register_deploy
-    from aitbc_infra.sandbox.cli import register as register_sandbox
-    from aitbc_infra.verify import register_verify
-
-    return [register_offline, register_diff, register_deploy, register_verify, register_sandbox]
+# In the order `--help` lists them.
+REGISTRARS = (register_offline, register_diff, register_deploy, register_verify, register_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Model, render, check, deploy and verify the AITBC infrastructure.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _registrars():
+    for register in REGISTRARS:
         register(sub)
     return parser
 
@@ -43,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
 
 
 if __name__ == "__main__":

@@ -7,38 +7,20 @@ import sys
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.cli import UserError
+from aitbc_infra.checks import run_all
+from aitbc_infra.docs import DOCS_FILE, render_docs
+from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import ModelError
-from aitbc_infra.loader import InventoryError, check_deployable, load_fleet
-
-DEFAULT_INVENTORY = PROJECT_ROOT / "inventory.py"
-
-
-def _inventory_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inventory", "-i", type=Path, default=DEFAULT_INVENTORY,
-                        help="inventory file (default: the production inventory.py)")
-
-
-def load_or_explain(inventory: Path):
-    try:
-        return load_fleet(inventory)
-    except (ModelError, InventoryError) as exc:
-        raise UserError(f"{inventory}: {exc}") from None
-
-
-def load_with_sources(inventory: Path):
-    """The validated fleet whose every declared source exists and builds for its host."""
-    fleet = load_or_explain(inventory)
-    try:
-        check_deployable(fleet)
-    except ModelError as exc:
-        raise UserError(f"{inventory}: {exc}") from None
-    return fleet
+from aitbc_infra.inventory_option import (
+    DEFAULT_INVENTORY,
+    add_inventory_option,
+    load_or_explain,
+    load_with_sources,
+)
+from aitbc_infra.render import render_fleet, write_tree
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from aitbc_infra.render import render_fleet, write_tree
-
     fleet = load_or_explain(args.inventory)
     if args.out.exists() and any(args.out.iterdir()) and not args.force:
         raise UserError(f"{args.out} is not empty (use --force to write into it)")
@@ -55,10 +37,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aitbc_infra.checks import run_all
-    from aitbc_infra.docs import DOCS_FILE, render_docs
-    from aitbc_infra.render import render_fleet
-
     fleet = load_with_sources(args.inventory)
     roots = sorted({str(h.app_sources) for h in fleet.hosts.values()})
     print(f"ok    model: {len(fleet.hosts)} hosts validated; sources in {', '.join(roots)}")
@@ -81,8 +59,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from aitbc_infra.docs import DOCS_FILE, render_docs
-
     fleet = load_or_explain(args.inventory)
     target = PROJECT_ROOT / DOCS_FILE
     text = render_docs(fleet)
@@ -99,7 +75,7 @@ def register_offline(sub: argparse._SubParsersAction) -> None:
     render = sub.add_parser("render", help="render every host's files into a directory",
                             description="Validate the inventory, then write DIR/<host>/<path> "
                             "for every managed file. Secrets are written as placeholders.")
-    _inventory_arg(render)
+    add_inventory_option(render)
     render.add_argument("--out", "-o", type=Path, required=True, help="output directory")
     render.add_argument("--force", action="store_true", help="write into a non-empty directory")
     render.set_defaults(func=cmd_render)
@@ -107,12 +83,12 @@ def register_offline(sub: argparse._SubParsersAction) -> None:
     check = sub.add_parser("check", help="validate the model and every rendered file offline",
                            description="Model validation, crossplane parse, nginx -t, gixy-next "
                            "and systemd-analyze verify on the rendered files; docs freshness.")
-    _inventory_arg(check)
+    add_inventory_option(check)
     check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     check.set_defaults(func=cmd_check)
 
     docs = sub.add_parser("docs", help="regenerate docs/infrastructure.md from the model",
                           description="Write the route, service and port tables as Markdown.")
-    _inventory_arg(docs)
+    add_inventory_option(docs)
     docs.add_argument("--stdout", action="store_true", help="print instead of writing the file")
     docs.set_defaults(func=cmd_docs)

@@ -32,14 +32,18 @@ import json, sys
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
 try:
+    from aitbc_infra.activation import effect
+except ImportError:  # a side older than typed activations: no effect known
+    effect = None
+try:
     from aitbc_infra.sources import release_inputs
 except ImportError:
     release_inputs = None
 fleet = load_fleet(sys.argv[1], root=sys.argv[2])
 def release(h, a):
     return release_inputs(h, a).key() if release_inputs else None
-out = {"files": {n: {f.path: {"content": f.content, "kind": f.kind, "unit": f.unit,
-                               "secret": f.secret} for f in files}
+out = {"files": {n: {f.path: {"content": f.content, "secret": f.secret,
+                               "effect": effect(f.activation) if effect else {}} for f in files}
                  for n, files in render_fleet(fleet).items()},
        "apps": {n: [{"name": a.name, "units": [s.unit for s in a.services],
                      "release": release(h, a),
@@ -100,12 +104,11 @@ def compare(base: dict, head: dict) -> dict[str, HostChanges]:
                                         f"{node}:{path}" if path in old else "/dev/null",
                                         f"{node}:{path}" if path in new else "/dev/null")
             changes.files[path] = _mask("".join(diff), secret_names)
-            if meta["kind"] in ("unit", "socket", "env") and path in new:
-                changes.restarts.add(meta["unit"])
-            elif meta["kind"] == "nginx":
-                changes.reloads.add("nginx reload")
-            elif meta["kind"] == "firehol":
-                changes.reloads.add("firehol restart")
+            effect = meta.get("effect", {})
+            if "restart" in effect and path in new:
+                changes.restarts.add(effect["restart"])
+            if "reload" in effect:
+                changes.reloads.add(effect["reload"])
         releases = {a.get("name"): a.get("release") for a in base["apps"].get(node, [])}
         for app in head["apps"].get(node, []):
             if app["name"] in releases and (app["release"] is None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.sandbox import ssh_run
 
 
 @dataclass
@@ -23,8 +24,7 @@ class Health:
 
 def health_table(fleet: Fleet, runner: Callable | None = None) -> list[Health]:
     """One SSH round trip per host: curl every health URL there, read back the status codes."""
-    if runner is None:
-        from aitbc_infra.sandbox import ssh_run as runner
+    runner = runner or ssh_run
     rows = []
     for node, host in fleet.hosts.items():
         checks = [(svc.unit, f"{fleet.service_url(host, svc.unit)}{svc.health}")

@@ -471,7 +471,6 @@ class HostSpec(Strict):
     bridge_prefix: int = Field(default=24, ge=8, le=30)
     acme_server: HttpUrl = "https://acme-v02.api.letsencrypt.org/directory"
     acme_ca_bundle: AbsPath | None = None
-    acme_root_url: HttpUrl | None = None
     acme_root_file: AbsPath | None = None  # sandbox: the ACME server's root, trusted on hosts
     acme_email: Email = "admin@bubuit.net"
     # The AITBC source tree the apps come from: relative to this project, or absolute.

@@ -13,7 +13,9 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Script
 from aitbc_infra.fleet import Fleet, ModelError, Problem
+from aitbc_infra.host_names import candidate_unit
 from aitbc_infra.model import PLACEHOLDER, App, EnvValue, HostSpec, Service, Site
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -21,6 +23,10 @@ NGINX_AVAILABLE = "/etc/nginx/sites-available"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 SYSTEMD_DIR = "/etc/systemd/system"
 FIREHOL_CONF = "/etc/firehol/firehol.conf"
+FIREHOL_APPLIED_DIGEST = "/var/lib/aitbc/firehol-applied.sha256"  # the live rules last applied
+FIREHOL = Journal("firehol", validate=Script("firehol-validate", (FIREHOL_CONF,)),
+                  activate=Script("firehol-activate", (FIREHOL_APPLIED_DIGEST,)),
+                  effect="firehol reload")
 ACME_WEBROOT = "/var/www/letsencrypt"
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 PROVIDED_CERTS = "/etc/ssl/aitbc"
@@ -38,7 +44,8 @@ def redacted(_node: str, name: str) -> str:
 class RenderedFile:
     path: str  # absolute path on the host
     content: str
-    kind: str  # nginx | unit | socket | candidate | env | program | firehol | config
+    kind: str  # the format, for the checks: nginx | unit | socket | candidate | env | program | firehol
+    activation: Activation  # what a change to it sets off (aitbc_infra/activation.py)
     mode: str = "0644"
     owner: str = "root"
     group: str = "root"
@@ -157,11 +164,6 @@ def service_argv(fleet: Fleet, host: HostSpec, app: App, svc: Service) -> str:
     return f"{INHERIT_SOCKET} {argv}"  # a stdlib server: see inherit_socket.py
 
 
-def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> str:
-    """The template (or, given a release as instance, the unit) a candidate release runs as."""
-    return f"{unit}-candidate@{instance}.{suffix}"
-
-
 def _listen(host: HostSpec, svc: Service) -> str:
     return f"{host.bind_address(svc)}:{svc.port}"
 
@@ -176,30 +178,34 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
             read_write_paths=[f"{app.root}/{d}" for d in app.data_dirs])
         socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
         listens = svc.port is not None
+        restart, load = Restart(svc.unit, app.name), Load(app.name)
         files.append(RenderedFile(
-            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", unit=svc.unit,
+            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", activation=restart,
+            unit=svc.unit,
             content=unit(candidate=False, socket=f"{svc.unit}.socket" if listens else None)))
         if listens:
             files.append(RenderedFile(path=f"{SYSTEMD_DIR}/{svc.unit}.socket", kind="socket",
-                                      unit=svc.unit,
+                                      activation=restart, unit=svc.unit,
                                       content=socket(candidate=False, listen=_listen(host, svc))))
         if app.candidate(svc):
             files += [
                 RenderedFile(path=f"{SYSTEMD_DIR}/{candidate_unit(svc.unit)}", kind="candidate",
-                             unit=svc.unit, content=unit(
+                             activation=load, unit=svc.unit, content=unit(
                                  candidate=True, socket=candidate_unit(svc.unit, "%i", "socket"))),
                 RenderedFile(path=f"{SYSTEMD_DIR}/{candidate_unit(svc.unit, suffix='socket')}",
-                             kind="candidate", unit=svc.unit,
+                             kind="candidate", activation=load, unit=svc.unit,
                              content=socket(candidate=True,
                                             listen=f"127.0.0.1:{host.candidate_port(svc)}")),
             ]
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
-            path=env_file, kind="env", unit=svc.unit, mode="0600", secret=bool(app.all_secrets),
+            path=env_file, kind="env", activation=restart, unit=svc.unit, mode="0600",
+            secret=bool(app.all_secrets),
             content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))
     if any(svc.port is not None and not svc.asgi for _, svc in host.services):
-        files.append(RenderedFile(path=INHERIT_SOCKET, kind="program",
+        # Read by a process at its start only: a change reaches each at its next restart.
+        files.append(RenderedFile(path=INHERIT_SOCKET, kind="program", activation=None,
                                   content=INHERIT_SOCKET_SOURCE.read_text()))
     return files
 
@@ -223,6 +229,15 @@ def certificate_dir(host: HostSpec, site: Site) -> str:
     return f"{base}/{certificate_lineage(host, site)}"
 
 
+ACME_BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
+
+
+def acme_bootstrap_site(site: Site) -> str:
+    """The site nginx serves alone while certbot answers the first HTTP-01 challenge."""
+    return render_template("nginx/acme-bootstrap.conf.j2", server_name=site.server_name,
+                           acme_webroot=ACME_WEBROOT)
+
+
 def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
     upstreams = {
         r.location: fleet.proxy_upstream(host, r) for r in site.routes if r.type == "proxy"
@@ -235,13 +250,14 @@ def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
         content = render_template("nginx/site.conf.j2", site=site, upstreams=upstreams,
                             behind_proxy=_behind_proxy(fleet, host))
     return RenderedFile(path=f"{NGINX_AVAILABLE}/{site.config_name}", kind="nginx",
-                        unit=site.config_name, content=content)
+                        activation=NGINX, unit=site.config_name, content=content)
 
 
 def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     files = [_site_file(fleet, host, site) for site in host.nginx_sites]
     if any(r.websocket for s in host.nginx_sites for r in s.routes):
         files.append(RenderedFile(path="/etc/nginx/conf.d/aitbc-upgrade-map.conf", kind="nginx",
+                                  activation=NGINX,
                                   content=render_template("nginx/upgrade-map.conf.j2")))
     return files
 
@@ -256,8 +272,9 @@ def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     content = render_template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
                         bridge=host.bridge_interface, host_services=host.firewall.host_services)
     return [
-        RenderedFile(path=FIREHOL_CONF, kind="firehol", unit="firehol", content=content),
-        RenderedFile(path="/etc/default/firehol", kind="firehol", unit="firehol",
+        RenderedFile(path=FIREHOL_CONF, kind="firehol", activation=FIREHOL, unit="firehol",
+                     content=content),
+        RenderedFile(path="/etc/default/firehol", kind="firehol", activation=FIREHOL, unit="firehol",
                      content="# Managed by aitbc-infra\nSTART_FIREHOL=YES\n"),
     ]
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.inventory_option import add_inventory_option, load_or_explain
 
 SUITE = PROJECT_ROOT / "tests" / "verify"
 
@@ -26,23 +27,19 @@ def run_verify(inventory: Path, junit_xml: Path | None = None, *pytest_args: str
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from aitbc_infra.commands import load_or_explain
-
     load_or_explain(args.inventory)
     code = run_verify(args.inventory, args.junit_xml, *(["-x"] if args.exitfirst else []))
     return 1 if code else 0
 
 
 def register_verify(sub: argparse._SubParsersAction) -> None:
-    from aitbc_infra.commands import _inventory_arg
-
     verify = sub.add_parser(
         "verify", help="check deployed hosts against the model (testinfra)",
         description="Per host: systemd running (no failed unit), packages, users, units active "
         "and enabled, ports on their declared addresses, env files root 0600, nginx -t, "
         "firehol forwards, every route through the public proxy, the TLS certificate, chain "
         "heads and sync, health endpoints. One line per check, grouped by host; exit 1 on any failure.")
-    _inventory_arg(verify)
+    add_inventory_option(verify)
     verify.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report")
     verify.add_argument("--exitfirst", "-x", action="store_true", help="stop at the first failure")
     verify.set_defaults(func=cmd_verify)

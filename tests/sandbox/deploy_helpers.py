@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.deploy import pyinfra_command
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
-from aitbc_infra.rollout import pyinfra_command
 from aitbc_infra.sandbox import paths, ssh_run
 from aitbc_infra.summary import run_results, summary_text
 

@@ -14,17 +14,16 @@ from deploy_helpers import changed_tree, deploy
 from system_state import not_running
 from test_rollout import assert_clean, assert_noop, request_loop
 
-from aitbc_infra.render import FIREHOL_CONF
+from aitbc_infra.render import FIREHOL_APPLIED_DIGEST, FIREHOL_CONF
 from aitbc_infra.sandbox import ssh_run
-from deploys.facts import LiveRulesDigest
-from deploys.firewall import APPLIED_DIGEST
+from deploys.shell import script
 
 NODE = "ns3-root"
 IPSET = "aitbc-admins"
 # What the test compares before and after: the config on disk, the live rules, the digest the
 # last successful apply recorded, and the unit's state.
-SNAPSHOT = (f"sha256sum {FIREHOL_CONF}; {LiveRulesDigest.SHELL}; cat {APPLIED_DIGEST}; "
-            "systemctl show -p ActiveState -p SubState -p UnitFileState firehol.service")
+SNAPSHOT = (f"sha256sum {FIREHOL_CONF}; {script('firehol-state', FIREHOL_APPLIED_DIGEST)}; "
+            "systemctl show -p SubState firehol.service")
 
 
 def test_firehol_start_failing_after_validation_restores_everything(deployed_inventory, tmp_path):
@@ -41,7 +40,7 @@ def test_firehol_start_failing_after_validation_restores_everything(deployed_inv
     assert run.returncode == 1, run.output[-3000:]
     assert run.results["failed_hosts"] == [NODE]
     assert "REJECTED" not in run.output  # validation passed: this is the start failing
-    assert "FAILED: 'since=$(date +%s); systemctl reload-or-restart firehol.service" in run.output
+    assert f"FAILED: 'firehol-activate {FIREHOL_APPLIED_DIGEST}'" in run.output
     assert IPSET in run.output, run.output[-3000:]  # firehol's own words name the missing set
     # Previous config on disk, previous live rules, unit still active: nothing changed.
     assert ssh_run(NODE, SNAPSHOT, check=True).stdout == before

@@ -18,10 +18,10 @@ from test_rollout import request_loop
 from traffic import REPORTS, Traffic, request
 
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.sandbox import ssh_run
 from aitbc_infra.verify import run_verify
-from deploys.facts import LiveRulesDigest
-from deploys.firewall import APPLIED_DIGEST
+from deploys.shell import script
 
 RECOVERY_BUDGET = 60.0  # seconds from the machines being back to every route answering
 
@@ -65,9 +65,10 @@ def test_power_cycle_recovers_without_a_deploy(deployed_inventory, tmp_path):
 
     assert not_running(nodes) == {}
     # firehol.service loaded at boot exactly what the last deploy applied: nothing drifted.
-    rules = ssh_run("ns3-root", f"{LiveRulesDigest.SHELL}; cat {APPLIED_DIGEST}", check=True)
-    live, applied = rules.stdout.split()
-    assert live == applied, "ns3-root: the rules loaded at boot differ from the last applied ones"
+    firehol = ssh_run("ns3-root", script("firehol-state", FIREHOL_APPLIED_DIGEST), check=True)
+    rules = dict(line.partition("=")[::2] for line in firehol.stdout.splitlines())
+    assert rules["live"] == rules["applied"], \
+        "ns3-root: the rules loaded at boot differ from the last applied ones"
 
     report = tmp_path / "verify.xml"
     assert run_verify(deployed_inventory, report) == 0, f"verify failed after the power cycle: {report}"

@@ -29,10 +29,12 @@ from deploy_helpers import (
 )
 from traffic import REPORTS, Target, running
 
+from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.sandbox import paths, ssh_run
 from aitbc_infra.sandbox.ssh import ssh_argv
-from deploys.journal import PENDING_DIR, PREVIOUS_SUFFIX
+from deploys.shell import script
 
 NS3_PUBLIC = "10.231.0.3"
 NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
@@ -93,12 +95,9 @@ def test_rejected_nginx_change_costs_no_request(deployed_inventory, tmp_path):
 
 
 def test_rejected_firehol_change_costs_no_request(deployed_inventory, tmp_path):
-    from deploys.facts import LiveRulesDigest
-    from deploys.firewall import APPLIED_DIGEST
-
     tree = changed_tree(tmp_path, "templates/firehol/firehol.conf.j2", "    client all accept\n",
                         "    client all accept\n    server nosuchservice accept\n")
-    rules = f"{LiveRulesDigest.SHELL}; cat {APPLIED_DIGEST}"
+    rules = script("firehol-state", FIREHOL_APPLIED_DIGEST)
     rules_before = ssh_run("ns3-root", rules, check=True).stdout
     before = host_state(deployed_inventory)
     with request_loop("rejected firehol change") as traffic:

@@ -11,7 +11,7 @@ import pytest
 from deploy_helpers import deploy, variant_inventory
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.rollout import pyinfra_command
+from aitbc_infra.deploy import pyinfra_command
 from aitbc_infra.sandbox import paths, ssh_run
 from aitbc_infra.secrets import read_secrets_file
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aitbc_infra import PROJECT_ROOT, checks
+from aitbc_infra.activation import NGINX
 from aitbc_infra.fleet import ModelError
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import RenderedFile, render_fleet
@@ -135,7 +136,8 @@ def test_gixy_slices_find_what_the_whole_file_does(tmp_path, monkeypatch, answer
     locations.append(locations.pop(locations.index(_FLAWED[7].format(i=7))))
     if answers_421:
         locations.insert(30, "location / { return 421; }")
-    site = RenderedFile(path="/etc/nginx/sites-available/probe", content=_server(locations), kind="nginx")
+    site = RenderedFile(path="/etc/nginx/sites-available/probe", content=_server(locations),
+                        kind="nginx", activation=NGINX)
     parsed = [(site, checks.parse_nginx_file(site.content))]
     slices = checks._gixy_slices(parsed)
     assert len(slices) >= 4

@@ -16,21 +16,24 @@ from pathlib import Path
 
 import pytest
 
-from deploys import journal
-from deploys.apps import RELEASE_MARKER, release_commands
+from aitbc_infra.activation import Journal
+from aitbc_infra.host_names import RELEASE_MARKER
+from aitbc_infra.plan import Directory, HostPlan, Link
+from deploys import shell as shell_module
+from deploys.apps import release_commands
 from deploys.facts import FileContent, UnitStates, UserEntries
-from deploys.journal import before_write, commit_command, script
+from deploys.journal import add_command, commit_command
 from deploys.lock import BUSY, lock_command
 from deploys.managed import (
-    PathState,
-    PathStates,
     directory,
     install_dir_command,
+    link,
     ownership_command,
     remove,
-    symlink,
     temp_file_command,
 )
+from deploys.shell import script
+from deploys.state import PathState, PathStates
 from deploys.tls import certbot_command, issue_commands
 
 # Each would run `touch PWNED` (or `id`) if it reached the shell unquoted. None holds a "/", so
@@ -48,7 +51,7 @@ HOSTILE = [
 ]
 # Every program the commands below may run, and those a hostile value names.
 PROGRAMS = ["certbot", "rm", "nginx", "systemctl", "install", "chown", "chmod", "mkdir", "mv",
-            "ln", "tar", "cat", "getent", "touch", "id", "record"]
+            "ln", "tar", "cat", "getent", "touch", "id", "record", "tee"]
 
 _STUB = """import json, os, sys
 name = sys.argv[0]
@@ -126,12 +129,13 @@ def test_certbot_refuses_a_domain_it_would_split():
 @pytest.mark.parametrize("value", HOSTILE)
 def test_certificate_issue_commands(shell, value):
     commands = issue_commands(email=value, server=value, lineage=value, domains=[value],
-                              config_name=value)
+                              config_name=value, bootstrap=value)
     calls = shell.run(*commands)
-    assert calls[0] == ["rm", "-f", "--", "/etc/nginx/sites-enabled/default",
+    assert calls[0] == ["tee", "--", "/etc/nginx/sites-enabled/aitbc-acme-bootstrap"]
+    assert calls[1] == ["rm", "-f", "--", "/etc/nginx/sites-enabled/default",
                         f"/etc/nginx/sites-enabled/{value}"]
-    assert [c[0] for c in calls] == ["rm", "nginx", "systemctl", "certbot", "rm"]
-    assert f"--email={value}" in calls[3] and f"--cert-name={value}" in calls[3]
+    assert [c[0] for c in calls] == ["tee", "rm", "nginx", "systemctl", "certbot", "rm"]
+    assert f"--email={value}" in calls[4] and f"--cert-name={value}" in calls[4]
     assert calls[-1] == ["rm", "-f", "--", "/etc/nginx/sites-enabled/aitbc-acme-bootstrap"]
 
 
@@ -193,12 +197,18 @@ def test_directory_creation(shell, value):
         ["install", "-d", "-m", "0750", "-o", value, "-g", value, "--", path]]
     assert shell.run(ownership_command(path, value, value, value)) == [
         ["chown", "--", f"{value}:{value}", path], ["chmod", "--", value, path]]
-    # The operations themselves (their generators, run without a pyinfra state).
-    assert list(directory._inner(path=path, mode="0750", user=value, group=value, current=None)) == [
-        install_dir_command(path, "0750", value, value)]
-    wrong = PathState("d", "0700", "root", "root", "-")
-    assert list(directory._inner(path=path, mode="0750", user=value, group=value, current=wrong)) == [
-        ownership_command(path, "0750", value, value)]
+    # The operations themselves (their generators, run on a plan whose state is given).
+    entry = Directory(path, "0750", value, value)
+    plan = HostPlan("n", [], directories=[entry], state={})
+    assert list(directory._inner(plan, entry)) == [install_dir_command(path, "0750", value, value)]
+    plan.state = {path: PathState("d", "0700", "root", "root", "-")}
+    assert list(directory._inner(plan, entry)) == [ownership_command(path, "0750", value, value)]
+
+
+def test_an_operation_on_a_path_outside_the_plan_is_refused():
+    plan = HostPlan("n", [], directories=[Directory("/opt/a", "0755", "root", "root")], state={})
+    with pytest.raises(ValueError, match="host n: /opt/b is not in the host's plan"):
+        list(directory._inner(plan, Directory("/opt/b", "0755", "root", "root")))
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -207,11 +217,11 @@ def test_upload_link_and_remove(shell, value):
     assert shell.run(temp_file_command(dest, "0640", value, value)) == [
         ["mkdir", "-p", "--", f"/etc/{value}"],
         ["install", "-m", "0640", "-o", value, "-g", value, "--", "/dev/null", f"{dest}.aitbc-new"]]
-    link_commands = list(symlink._inner(path=dest, target=value, current=None))
-    assert shell.run(*link_commands) == [["ln", "-sfn", "--", value, dest]]
-    unlink = list(symlink._inner(path=dest, target=None, current=PathState("l", "0777", "root",
-                                                                           "root", value)))
-    assert shell.run(*unlink) == [["rm", "-f", "--", dest]]
+    to, gone = Link(dest, value), Link(dest, None)
+    plan = HostPlan("n", [], links=[to], state={})
+    assert shell.run(*link._inner(plan, to)) == [["ln", "-sfn", "--", value, dest]]
+    plan.state = {dest: PathState("l", "0777", "root", "root", value)}
+    assert shell.run(*link._inner(plan, gone)) == [["rm", "-f", "--", dest]]
     assert shell.run(*remove._inner(paths=[dest, value])) == [["rm", "-f", "--", dest, value]]
 
 
@@ -232,7 +242,7 @@ def test_path_states_read_hostile_names(tmp_path):
         (tree / name).mkdir(parents=True)
         (tree / name / name).write_text("x")
     listed = [str(tree / n) for n in names]
-    command = PathStates().command(paths=listed, trees=[str(tree)])
+    command = PathStates().command(paths=listed, trees=[str(tree)], globs=[(str(tree), "*")])
     result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -248,9 +258,9 @@ def test_path_states_read_hostile_names(tmp_path):
 
 def test_script_passes_each_argument_as_one(shell, tmp_path, monkeypatch):
     (tmp_path / "scripts").mkdir()
-    shutil.copy(journal.SCRIPTS / "journal-lib.sh", tmp_path / "scripts")
+    shutil.copy(shell_module.SCRIPTS / "lib.sh", tmp_path / "scripts")
     (tmp_path / "scripts" / "args.sh").write_text('exec record "$0" "$@"\n')
-    monkeypatch.setattr(journal, "SCRIPTS", tmp_path / "scripts")
+    monkeypatch.setattr(shell_module, "SCRIPTS", tmp_path / "scripts")
     assert shell.run(script("args", *HOSTILE, "")) == [["record", "args", *HOSTILE, ""]]
 
 
@@ -261,13 +271,12 @@ def test_journaled_write_and_rejected_commit(tmp_path, value):
     work.mkdir()
     dest.write_text("validated\n")
     run = dict(capture_output=True, text=True, cwd=tmp_path)
-    write = before_write(str(dest), value, (f"restart-{value}",), str(pending))
+    write = add_command(value, str(dest), str(pending))
     assert subprocess.run(["/bin/sh", "-c", write], **run).returncode == 0
     assert (pending / value).read_text() == f"{dest}\n"
-    assert (pending / f"restart-{value}").exists()
     dest.write_text("rejected\n")
-    result = subprocess.run(["/bin/sh", "-c", commit_command(value, "exit 1", "true",
-                                                             str(pending))], **run)
+    rejecting = Journal(value, ("false", value), ("true",), effect="reload")
+    result = subprocess.run(["/bin/sh", "-c", commit_command(rejecting, str(pending))], **run)
     assert result.returncode == 1 and "REJECTED" in result.stderr
     assert dest.read_text() == "validated\n"
     assert not (pending / value).exists()
@@ -276,7 +285,7 @@ def test_journaled_write_and_rejected_commit(tmp_path, value):
 
 def test_journal_refuses_a_path_it_cannot_list():
     with pytest.raises(ValueError, match="newline"):
-        before_write("/etc/a\n/etc/passwd", "web", ())
+        add_command("web", "/etc/a\n/etc/passwd")
 
 
 # activate-release refuses what it would split ----------------------------------------------
@@ -345,7 +354,7 @@ def test_activate_release_rejected_units_put_the_files_back(tmp_path):
     (root / "releases" / "r1").mkdir(parents=True)
     unit = tmp_path / "app.service"
     unit.write_text("validated\n")
-    write = before_write(str(unit), "app-x", (), str(pending))
+    write = add_command("app-x", str(unit), str(pending))
     assert subprocess.run(["/bin/sh", "-c", write]).returncode == 0
     unit.write_text("rejected\n")
     result, calls = _activate(tmp_path, root, pending, "app", "no", "-", "-", validate="exit 3")

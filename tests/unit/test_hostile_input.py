@@ -89,7 +89,6 @@ FIELDS = {_schema_name(s): s for s in dict.fromkeys(_text_fields(HostSpec))}
 _SEEDS = {
     "aitbc": {
         "acme_ca_bundle": "/etc/ssl/certs/acme-ca.pem",
-        "acme_root_url": "https://acme.example.net/roots/0",
         "acme_root_file": "/usr/local/share/ca-certificates/acme-root.crt",
         "secrets_file": "secrets/production.toml",
         "tls_provided": {"example-cert": {"fullchain": "/etc/ssl/example/fullchain.pem",

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deploys.journal import PREVIOUS_SUFFIX, before_write, commit_command
+from aitbc_infra.activation import Journal
+from aitbc_infra.host_names import PREVIOUS_SUFFIX
+from deploys.journal import add_command, commit_command
 
 
 def _sh(command: str) -> subprocess.CompletedProcess:
@@ -22,12 +24,13 @@ def pending(tmp_path) -> Path:
 
 def _write(path: Path, content: str, pending: Path) -> None:
     """What a journaled upload does: journal first, then replace the file."""
-    assert _sh(before_write(str(path), "web", (), str(pending))).returncode == 0
+    assert _sh(add_command("web", str(path), str(pending))).returncode == 0
     path.write_text(content)
 
 
 def _commit(validate: str, activate: str, pending: Path) -> subprocess.CompletedProcess:
-    return _sh(commit_command("web", validate, activate, str(pending)))
+    journal = Journal("web", ("sh", "-c", validate), ("sh", "-c", activate), effect="reload")
+    return _sh(commit_command(journal, str(pending)))
 
 
 def test_rejected_change_puts_every_file_back(tmp_path, pending):
@@ -51,7 +54,7 @@ def test_accepted_change_stays_and_leaves_no_copies(tmp_path, pending):
     conf.write_text("old\n")
     link.symlink_to("old-target")
     _write(conf, "new\n", pending)
-    assert _sh(before_write(str(link), "web", (), str(pending))).returncode == 0
+    assert _sh(add_command("web", str(link), str(pending))).returncode == 0
     _sh(f"ln -sfn new-target {link}")
     result = _commit("true", f"echo activated > {tmp_path}/activated", pending)
     assert result.returncode == 0, result.stderr
@@ -63,15 +66,15 @@ def test_accepted_change_stays_and_leaves_no_copies(tmp_path, pending):
 def test_failed_activation_puts_the_files_back_too(tmp_path, pending):
     link = tmp_path / "enabled"
     link.symlink_to("old-target")
-    assert _sh(before_write(str(link), "web", (), str(pending))).returncode == 0
+    assert _sh(add_command("web", str(link), str(pending))).returncode == 0
     _sh(f"ln -sfn new-target {link}")
     result = _commit("true", "exit 3", pending)
     assert result.returncode == 1 and "FAILED" in result.stderr
     assert link.readlink() == Path("old-target")
 
 
-def test_marks_outlive_the_run_that_set_them(tmp_path, pending):
-    env = tmp_path / "app.env"
-    assert _sh(before_write(str(env), None, ("restart-app",), str(pending))).returncode == 0
-    assert (pending / "restart-app").exists()
-    assert not (pending / "web").exists()  # marks alone journal nothing
+def test_a_rejection_names_the_validator_as_a_person_reads_it(tmp_path, pending):
+    conf = tmp_path / "site.conf"
+    _write(conf, "new\n", pending)
+    result = _commit("exit 1", "true", pending)
+    assert "REJECTED by 'sh -c 'exit 1''" in result.stderr

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import checks, connect, fleet, public_access, rendered
 
+from aitbc_infra.host_names import RELEASE_MARKER
+
 F = fleet()
 HOSTS = F.hosts
 MIN_CERT_DAYS = 14
@@ -73,7 +75,7 @@ def test_release_active_and_pruned(node, thing):
     assert link.is_symlink, f"{node}: {thing.venv} is not a symlink to a release"
     target = link.linked_to
     assert target.startswith(f"{thing.releases}/"), f"{node}: {thing.venv} -> {target}"
-    assert host.file(f"{target}/.aitbc-release").exists, f"{node}: {target} is an unfinished build"
+    assert host.file(f"{target}/{RELEASE_MARKER}").exists, f"{node}: {target} is an unfinished build"
     kept = host.run(f"ls -1 {thing.releases}").stdout.split()
     assert len(kept) <= HOSTS[node].rollout.keep_releases, f"{node}: {thing.releases} keeps {kept}"
 

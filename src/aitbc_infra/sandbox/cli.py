@@ -1,36 +1,38 @@
-"""`aitbc-infra sandbox up | down | status | reboot HOST...|--all | ssh HOST [CMD...]`."""
+"""`aitbc-infra sandbox up | down | status | reboot HOST...|--all | ssh HOST [CMD...] | deploy`."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
+from aitbc_infra.deploy import SITE, run_pyinfra
+from aitbc_infra.errors import UserError
+from aitbc_infra.health import health_table, print_table
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.sandbox.fleet import SandboxError, down, ensure_up, reboot, require_root, status
+from aitbc_infra.sandbox.paths import paths
 from aitbc_infra.sandbox.plan import MACHINE_NAMES
+from aitbc_infra.sandbox.ssh import ssh_argv
+
+SANDBOX_URL = "https://aitbc.bubuit.net/"
 
 
 def _up(args: argparse.Namespace) -> int:
-    from aitbc_infra.sandbox.fleet import SandboxError, ensure_up
-
     try:
         inv = ensure_up()
     except SandboxError as exc:
-        from aitbc_infra.cli import UserError
-
         raise UserError(str(exc)) from exc
     print(inv)
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    from aitbc_infra.sandbox.fleet import down
-
     down()
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from aitbc_infra.sandbox.fleet import status
-
     rows = status()
     print(f"{'HOST':<10} {'ADDRESS':<15} {'SYSTEMD':<12} SSH")
     for r in rows:
@@ -39,11 +41,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _reboot(args: argparse.Namespace) -> int:
-    import sys
-
-    from aitbc_infra.cli import UserError
-    from aitbc_infra.sandbox.fleet import SandboxError, reboot
-
     if bool(args.hosts) == args.all:
         raise UserError("name the machines to reboot, or --all (not both)")
     unknown = [h for h in args.hosts if h not in MACHINE_NAMES]
@@ -58,10 +55,7 @@ def _reboot(args: argparse.Namespace) -> int:
 
 
 def _ssh(args: argparse.Namespace) -> int:
-    from aitbc_infra.sandbox.fleet import _require_root
-    from aitbc_infra.sandbox.ssh import ssh_argv
-
-    _require_root()  # the key and known_hosts are root's
+    require_root()  # the key and known_hosts are root's
     argv = ssh_argv(args.host, *args.cmd, batch=False)
     os.execvp(argv[0], argv)  # interactive: hand the terminal to ssh
 
@@ -122,6 +116,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from aitbc_infra.rollout import sandbox_deploy
-
-    return sandbox_deploy(args)
+    inventory = ensure_up()
+    p = paths()
+    print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)
+    code = run_pyinfra(inventory)
+    if code != 0:
+        print(f"[deploy] pyinfra failed (exit {code}): see the failing host and operation above",
+              file=sys.stderr)
+        return code
+    rows = health_table(load_fleet(inventory))
+    print_table(rows)
+    print(f"\nOpen {SANDBOX_URL} (aitbc.bubuit.net resolves to 10.231.0.2 inside the sandbox):\n"
+          f"  curl --cacert {p.pebble_root} --resolve aitbc.bubuit.net:443:10.231.0.2 "
+          f"{SANDBOX_URL}health\n"
+          f"  aitbc-infra sandbox ssh aitbc      # a shell in the container\n"
+          f"  aitbc-infra sandbox status         # the fleet")
+    return 0 if all(r.ok for r in rows) else 1

@@ -12,9 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.errors import UserError
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import image, inventory, machines, network, pebble, procs, ssh
 from aitbc_infra.sandbox.paths import Paths, paths
 from aitbc_infra.sandbox.plan import BRIDGES, MACHINES
+from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
 
 Progress = Callable[[str], None]
 
@@ -23,11 +28,9 @@ class SandboxError(RuntimeError):
     """The sandbox could not be brought to the requested state (message says what to look at)."""
 
 
-def _require_root() -> None:
+def require_root() -> None:
     if os.geteuid() != 0:
         # Bridges, overlay mounts and nspawn all need it; fail before touching anything.
-        from aitbc_infra.cli import UserError
-
         raise UserError("sandbox commands need root")
 
 
@@ -70,23 +73,24 @@ def is_up(p: Paths | None = None) -> bool:
 
 def ensure_up(progress: Progress = print) -> Path:
     """Bring the fleet up (or leave a running one alone); returns the inventory path."""
-    _require_root()
+    require_root()
     p = paths()
-    from aitbc_infra.rollout import write_sandbox_secrets
-
+    production = load_fleet(PROJECT_ROOT / "inventory.py")  # what the sandbox mirrors
     with _locked(p):
         # The inventory names this file: deploys need it before they connect.
-        write_sandbox_secrets(p.secrets)
+        write_sandbox_secrets(p.secrets, production)
         if is_up(p):
+            # Rewritten (when it changed) so a running fleet's inventory follows the model.
+            _write_if_changed(p.inventory, inventory.render(p, production))
             progress("[up] sandbox already running")
             return p.inventory
-        _up(p, progress)
+        _up(p, production, progress)
     return p.inventory
 
 
-def _up(p: Paths, progress: Progress) -> None:
+def _up(p: Paths, production: Fleet, progress: Progress) -> None:
     t0 = time.monotonic()
-    img = image.ensure_image(progress)
+    img = image.ensure_image(image.deploy_packages(production), progress)
     ssh.ensure_keys(p)
     ssh.write_known_hosts(p)
     ssh.write_ssh_config(p)
@@ -111,13 +115,13 @@ def _up(p: Paths, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, inventory.render(p))
+    _write_if_changed(p.inventory, inventory.render(p, production))
     progress(f"[up] sandbox running in {time.monotonic() - t0:.1f} s; inventory {p.inventory}")
 
 
 def down(progress: Progress = print) -> None:
     """Stop everything `up` started; leaves no process, mount or link behind."""
-    _require_root()
+    require_root()
     p = paths()
     with _locked(p):
         def stop(m):
@@ -145,7 +149,7 @@ def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
     """Power-cycle the named machines with their disks (overlays) kept: an orderly poweroff
     by each machine's own systemd, then a boot. Returns {machine: systemd state} once each
     finished booting; raises SandboxError naming every machine that is not `running`."""
-    _require_root()
+    require_root()
     p = paths()
     unknown = sorted(set(names) - {m.name for m in MACHINES})
     if unknown:
@@ -204,7 +208,7 @@ class HostStatus:
 
 
 def status() -> list[HostStatus]:
-    _require_root()
+    require_root()
     p = paths()
 
     def one(m) -> HostStatus:

@@ -1,7 +1,8 @@
 """The one Debian 12 image every sandbox machine boots (read-only lower layer of its overlay).
 
-Built once per package list and cached under /var/cache/aitbc-infra/images/<key>/, so fresh
-clones on the same machine skip the ~70 s debootstrap.
+Built once per package list (what the deploy installs, from group_data/) and cached under
+/var/cache/aitbc-infra/images/<key>/, so fresh clones on the same machine skip the ~70 s
+debootstrap.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.sandbox.paths import IMAGE_CACHE
 
 SUITE = "bookworm"
@@ -22,21 +24,6 @@ MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_ARGS = (
     "--variant=minbase",
     "--include=systemd,systemd-sysv,dbus,udev,openssh-server,python3,iproute2",
-)
-# What the deploy installs with apt at deploy time. The machines have no internet, so these
-# .debs (and their dependencies) are downloaded into the image's apt cache and installed
-# offline later. This is THE list: change it and the image is rebuilt.
-DEPLOY_PACKAGES = (
-    "nginx-light",
-    "python3-venv",
-    "python3-pip",
-    "certbot",
-    "firehol",
-    "iptables",
-    "rsync",
-    "curl",
-    "ca-certificates",
-    "sqlite3",
 )
 # Bump when the customisation below changes in a way old images lack.
 RECIPE_VERSION = 1
@@ -79,18 +66,26 @@ MASKED_UNITS = (
 )
 
 
-def cache_key() -> str:
+def deploy_packages(production: Fleet) -> tuple[str, ...]:
+    """What the deploy installs with apt: every host's `base_packages` and `packages`. The
+    machines have no internet, so these .debs (and their dependencies) are downloaded into the
+    image's apt cache and installed offline later; a change to the list builds a new image."""
+    return tuple(sorted({name for spec in production.hosts.values()
+                         for name in (*spec.base_packages, *spec.packages)}))
+
+
+def cache_key(packages: tuple[str, ...]) -> str:
     recipe = {
         "suite": SUITE,
         "debootstrap": DEBOOTSTRAP_ARGS,
-        "packages": sorted(DEPLOY_PACKAGES),
+        "packages": sorted(packages),
         "recipe": RECIPE_VERSION,
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def image_dir(cache: Path = IMAGE_CACHE) -> Path:
-    return cache / cache_key()
+def image_dir(packages: tuple[str, ...], cache: Path = IMAGE_CACHE) -> Path:
+    return cache / cache_key(packages)
 
 
 class ImageBuildError(RuntimeError):
@@ -110,9 +105,10 @@ def _in_image(root: Path, *cmd: str) -> None:
         raise ImageBuildError(f"in image: {' '.join(cmd)} failed:\n{res.stdout}{res.stderr}")
 
 
-def ensure_image(progress: Callable[[str], None] = print, cache: Path = IMAGE_CACHE) -> Path:
+def ensure_image(packages: tuple[str, ...], progress: Callable[[str], None] = print,
+                 cache: Path = IMAGE_CACHE) -> Path:
     """The cached image directory, building it first if this package list has none yet."""
-    final = image_dir(cache)
+    final = image_dir(packages, cache)
     if (final / ".aitbc-image").exists():
         return final
     cache.mkdir(parents=True, exist_ok=True)
@@ -121,11 +117,11 @@ def ensure_image(progress: Callable[[str], None] = print, cache: Path = IMAGE_CA
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / ".aitbc-image").exists():  # another checkout just built it
             return final
-        _build(final, progress)
+        _build(final, packages, progress)
     return final
 
 
-def _build(final: Path, progress: Callable[[str], None]) -> None:
+def _build(final: Path, packages: tuple[str, ...], progress: Callable[[str], None]) -> None:
     tmp = final.with_name(final.name + ".building")
     if tmp.exists():  # a build interrupted earlier: start over, debootstrap does not resume
         shutil.rmtree(tmp)
@@ -135,23 +131,23 @@ def _build(final: Path, progress: Callable[[str], None]) -> None:
         ["debootstrap", *DEBOOTSTRAP_ARGS, SUITE, str(tmp), MIRROR],
         check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
     )
-    _customise(tmp, progress)
-    (tmp / ".aitbc-image").write_text(json.dumps({"key": cache_key(),
-                                                  "packages": DEPLOY_PACKAGES}) + "\n")
+    _customise(tmp, packages, progress)
+    (tmp / ".aitbc-image").write_text(json.dumps({"key": cache_key(packages),
+                                                  "packages": packages}) + "\n")
     tmp.rename(final)
     progress(f"[image] ready in {time.monotonic() - t0:.0f} s")
 
 
-def _customise(root: Path, progress: Callable[[str], None]) -> None:
+def _customise(root: Path, packages: tuple[str, ...], progress: Callable[[str], None]) -> None:
     etc = root / "etc"
     (etc / "apt/sources.list").unlink(missing_ok=True)
     (etc / "apt/sources.list.d/debian.sources").write_text(SOURCES)
     # Docker-style images ship an auto-clean hook that deletes downloaded .debs: drop it.
     (etc / "apt/apt.conf.d/docker-clean").unlink(missing_ok=True)
     (etc / "apt/apt.conf.d/10aitbc-keep-debs").write_text(APT_KEEP)
-    progress("[image] downloading .debs for offline install: " + " ".join(DEPLOY_PACKAGES))
+    progress("[image] downloading .debs for offline install: " + " ".join(packages))
     _in_image(root, "apt-get", "-q", "update")
-    _in_image(root, "apt-get", "-q", "-y", "--download-only", "install", *DEPLOY_PACKAGES)
+    _in_image(root, "apt-get", "-q", "-y", "--download-only", "install", *packages)
 
     # Per-machine host keys and machine-id are written into each overlay before boot.
     for key in (etc / "ssh").glob("ssh_host_*"):

@@ -1,4 +1,5 @@
-"""The generated pyinfra inventory of the sandbox fleet (same groups as the production one).
+"""The generated pyinfra inventory of the sandbox fleet: the production inventory's groups, each
+production node replaced by the sandbox machine of the same name.
 
 Module-level lists of (name, data) tuples, one per group; the `_ssh`/`_env` dicts are not
 groups (pyinfra_cli.inventory._is_inventory_group only takes lists/tuples of hosts).
@@ -6,12 +7,28 @@ groups (pyinfra_cli.inventory._is_inventory_group only takes lists/tuples of hos
 
 from __future__ import annotations
 
+from aitbc_infra.fleet import ROLE_GROUPS, Fleet
 from aitbc_infra.sandbox.paths import Paths
-from aitbc_infra.sandbox.pebble import ACME_URL, ROOT_URL
-from aitbc_infra.sandbox.plan import INVENTORY_GROUPS, inventory_addresses, machine
+from aitbc_infra.sandbox.pebble import ACME_URL
+from aitbc_infra.sandbox.plan import MACHINE_NAMES, Machine, inventory_addresses, machine
 
 
-def render(p: Paths) -> str:
+def role_groups(production: Fleet) -> dict[str, list[Machine]]:
+    """Each role group of the production inventory and the sandbox machines standing in for its
+    nodes, so which node plays which role is written once, in inventory.py."""
+    groups: dict[str, list[Machine]] = {}
+    for group in ROLE_GROUPS:
+        for node, spec in production.hosts.items():
+            if group not in spec.groups:
+                continue
+            if node not in MACHINE_NAMES:
+                raise ValueError(f"inventory.py: node {node} (group {group}) has no sandbox "
+                                 f"machine; sandbox/plan.py has {', '.join(MACHINE_NAMES)}")
+            groups.setdefault(group, []).append(machine(node))
+    return groups
+
+
+def render(p: Paths, production: Fleet) -> str:
     ssh = {
         "ssh_user": "root",
         "ssh_key": str(p.key),
@@ -23,7 +40,6 @@ def render(p: Paths) -> str:
         "deploy_environment": "sandbox",
         "acme_server": ACME_URL,
         "acme_ca_bundle": str(p.pebble_ca),
-        "acme_root_url": ROOT_URL,
         "acme_root_file": str(p.pebble_root),
         "secrets_file": str(p.secrets),
     }
@@ -32,10 +48,13 @@ def render(p: Paths) -> str:
         f"_ssh = {ssh!r}",
         f"_env = {env!r}",
     ]
-    for group, name in INVENTORY_GROUPS:
-        data = {"ssh_hostname": name, **inventory_addresses(machine(name))}
-        items = ", ".join(f"{k!r}: {v!r}" for k, v in data.items())
-        lines.append(f"{group} = [({name!r}, {{**_ssh, **_env, {items}}})]")
+    for group, members in role_groups(production).items():
+        hosts = []
+        for m in members:
+            data = {"ssh_hostname": m.name, **inventory_addresses(m)}
+            items = ", ".join(f"{k!r}: {v!r}" for k, v in data.items())
+            hosts.append(f"({m.name!r}, {{**_ssh, **_env, {items}}})")
+        lines.append(f"{group} = [{', '.join(hosts)}]")
     lines += ["", "# Validate the whole model before pyinfra connects anywhere.",
               "from aitbc_infra.loader import validate_inventory  # noqa: E402", "",
               "validate_inventory(__file__)"]

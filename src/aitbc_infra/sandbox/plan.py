@@ -1,6 +1,7 @@
 """The sandbox address plan: the one table every other sandbox module reads.
 
-Mirrors DESIGN.md "The sandbox fleet". Production addresses live in inventory.py, never here.
+The bridges and addresses of README.md "The sandbox". Production addresses, and which node
+plays which role, live in inventory.py, never here.
 """
 
 from __future__ import annotations
@@ -76,14 +77,6 @@ PEBBLE_MGMT_PORT = 15000
 CHALLTESTSRV_DNS_PORT = 8053  # pebble resolves challenge names here, not through the host
 CHALLTESTSRV_MGMT_PORT = 8055
 
-
-# pyinfra inventory groups (the same as inventory.py) and the machine in each.
-INVENTORY_GROUPS: tuple[tuple[str, str], ...] = (
-    ("incus_host", "at1"),
-    ("aitbc_container", "aitbc"),
-    ("ns3_host", "ns3-root"),
-    ("ns3_container", "ns3-aitbc"),
-)
 
 
 def inventory_addresses(m: Machine) -> dict[str, str]:

@@ -1,18 +1,19 @@
-"""Running the deploy: pyinfra over an inventory, and the sandbox's one-command rollout."""
+"""`aitbc-infra deploy`: pyinfra's run of deploys/site.py over an inventory, ending with one line
+per host (converged, or what failed)."""
 
 from __future__ import annotations
 
 import argparse
-import secrets
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.inventory_option import add_inventory_option, load_with_sources
+from aitbc_infra.summary import run_results, summary_text
 
 SITE = "deploys/site.py"
-SANDBOX_URL = "https://aitbc.bubuit.net/"
 
 
 def pyinfra_command(inventory: Path, *extra: str) -> list[str]:
@@ -27,8 +28,6 @@ def pyinfra_command(inventory: Path, *extra: str) -> list[str]:
 def run_pyinfra(inventory: Path, *extra: str) -> int:
     """Run the deploy from the project root, so group_data/ and deploys/ resolve; end a real
     run with one line per host."""
-    from aitbc_infra.summary import run_results, summary_text
-
     command = pyinfra_command(inventory, *extra)
     if "--json" not in command:
         return subprocess.run(command, cwd=PROJECT_ROOT).returncode
@@ -46,28 +45,7 @@ def run_pyinfra(inventory: Path, *extra: str) -> int:
     return proc.returncode
 
 
-def ensure_sandbox_secrets(path: Path, names: list[str]) -> None:
-    """Random values for the sandbox, made once, outside git, readable by root only."""
-    existing = path.read_text().splitlines() if path.exists() else []
-    have = {line.split("=", 1)[0] for line in existing if "=" in line}
-    added = [f"{name}={secrets.token_urlsafe(24)}" for name in names if name not in have]
-    if added or not path.exists():
-        path.write_text("\n".join(["# sandbox secrets (generated)", *existing[1:], *added]) + "\n")
-    path.chmod(0o600)
-
-
-def write_sandbox_secrets(path: Path) -> None:
-    """Every secret name the production model declares, with a random sandbox value."""
-    from aitbc_infra.loader import load_fleet
-
-    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
-    ensure_sandbox_secrets(path, sorted({s for h in fleet.hosts.values() for a in h.apps
-                                         for s in a.all_secrets}))
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from aitbc_infra.commands import load_with_sources
-
     load_with_sources(args.inventory)
     extra = ["--dry"] if args.dry else []
     if args.diff:
@@ -76,37 +54,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def register_deploy(sub: argparse._SubParsersAction) -> None:
-    from aitbc_infra.commands import _inventory_arg
-
     deploy = sub.add_parser(
         "deploy", help="converge every host of an inventory (pyinfra deploys/site.py)",
         description="Validate the inventory, then run `pyinfra -y INVENTORY deploys/site.py` "
         "from the project root and end with one line per host: converged, or what failed. "
         "Exit status is pyinfra's: 1 when any host failed (the others still converge).")
-    _inventory_arg(deploy)
+    add_inventory_option(deploy)
     deploy.add_argument("--dry", action="store_true", help="show what would change, change nothing")
     deploy.add_argument("--diff", action="store_true", help="with --dry: show file diffs")
     deploy.set_defaults(func=cmd_deploy)
-
-
-def sandbox_deploy(args: argparse.Namespace) -> int:
-    from aitbc_infra.health import health_table, print_table
-    from aitbc_infra.loader import load_fleet
-    from aitbc_infra.sandbox import ensure_up, paths
-
-    inventory = ensure_up()
-    p = paths()
-    print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)
-    code = run_pyinfra(inventory)
-    if code != 0:
-        print(f"[deploy] pyinfra failed (exit {code}): see the failing host and operation above",
-              file=sys.stderr)
-        return code
-    rows = health_table(load_fleet(inventory))
-    print_table(rows)
-    print(f"\nOpen {SANDBOX_URL} (aitbc.bubuit.net resolves to 10.231.0.2 inside the sandbox):\n"
-          f"  curl --cacert {p.pebble_root} --resolve aitbc.bubuit.net:443:10.231.0.2 "
-          f"{SANDBOX_URL}health\n"
-          f"  aitbc-infra sandbox ssh aitbc      # a shell in the container\n"
-          f"  aitbc-infra sandbox status         # the fleet")
-    return 0 if all(r.ok for r in rows) else 1

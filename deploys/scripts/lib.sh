@@ -1,0 +1,35 @@
+# Prepended to every script of deploys/scripts (deploys/journal.py `script`).
+# shellcheck disable=SC2034,SC2329  # not every script uses every name and function
+#
+# The names the scripts share with the deploy's Python (src/aitbc_infra/host_names.py) arrive
+# as the first arguments; the script's own follow.
+prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4
+shift 4
+
+# A journal (JOURNAL_FILE) lists one written path a line; PATH$prev_suffix is what the write
+# replaced (no copy: the path did not exist).
+
+journal_paths() {  # JOURNAL_FILE: the listed paths, one a line
+  [ ! -f "$1" ] || cat -- "$1"
+}
+
+journal_restore() {  # JOURNAL_FILE: every listed path gets its previous content back
+  journal_paths "$1" | while IFS= read -r path; do
+    if [ -e "$path$prev_suffix" ] || [ -L "$path$prev_suffix" ]; then
+      mv -Tf -- "$path$prev_suffix" "$path"
+    else
+      rm -f -- "$path"
+    fi
+  done
+  rm -f -- "$1"
+}
+
+journal_forget() {  # JOURNAL_FILE: the new files stay; the copies and the journal go
+  journal_paths "$1" | while IFS= read -r path; do rm -f -- "$path$prev_suffix"; done
+  rm -f -- "$1"
+}
+
+live_rules_digest() {  # the live iptables rules (both backends), packet counters left out
+  { iptables-save; iptables-legacy-save; } 2>/dev/null | grep -v '^#' \
+    | sed 's/\[[0-9]*:[0-9]*\]//' | sha256sum | cut -d' ' -f1
+}

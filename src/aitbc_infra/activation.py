@@ -1,0 +1,80 @@
+"""What a change to a managed path sets off on its host: typed, read alike by deploy and diff.
+
+Every rendered file carries one activation (or None: written, nothing else):
+- `Journal`: the files of one configuration (nginx's, firehol's) are validated together, then
+  loaded; all are put back when either step fails (deploys/scripts/commit.sh).
+- `Restart`: a unit's own file (unit, socket, env). Its app's release activation validates and
+  loads it with the app's other files, then restarts the unit, or puts the files back
+  (deploys/scripts/activate-release.sh).
+- `Load`: loaded with its app's units, restarting nothing (a candidate's template unit).
+
+Steps are host commands as data: an argv, quoted where it is used, or a script of
+deploys/scripts with its arguments. Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Script:
+    """deploys/scripts/NAME.sh, run with ARGS."""
+
+    name: str
+    args: tuple[str, ...] = ()
+
+
+Step = tuple[str, ...] | Script
+
+
+@dataclass(frozen=True)
+class Journal:
+    name: str  # the journal under the host's pending directory
+    validate: Step
+    activate: Step
+    effect: str  # what a change means for the running host, as `diff` reports it
+
+    @property
+    def journal(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Restart:
+    unit: str
+    app: str
+
+    @property
+    def journal(self) -> str:
+        return app_journal(self.app)
+
+
+@dataclass(frozen=True)
+class Load:
+    app: str
+
+    @property
+    def journal(self) -> str:
+        return app_journal(self.app)
+
+
+Activation = Journal | Restart | Load | None
+
+
+def effect(activation: Activation) -> dict[str, str]:
+    """What a change sets off, as `diff` reports it: {"restart": UNIT}, {"reload": WHAT} or {}."""
+    if isinstance(activation, Restart):
+        return {"restart": activation.unit}
+    if isinstance(activation, Journal):
+        return {"reload": activation.effect}
+    return {}
+
+
+def app_journal(app: str) -> str:
+    """The journal of an app's unit, socket and env files: kept until its release is healthy."""
+    return f"app-{app}"
+
+
+NGINX = Journal("nginx", validate=("nginx", "-t", "-q"),
+                activate=("systemctl", "reload-or-restart", "nginx"), effect="nginx reload")

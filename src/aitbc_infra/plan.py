@@ -1,0 +1,175 @@
+"""A host's plan: every path the deploy manages on it, each with what a change sets off.
+
+The render gives the files; the plan adds the directories they live in, the links, the trees
+synced from this machine (the wheelhouse, the web content), the local files uploaded as they are
+(provided certificates, the sandbox's CAs) and the paths the deploy only reads (a release's
+marker, the venv link, an issued certificate). The deploy reads the state of all of them in one
+round trip and changes only what differs; `diff` and the checks read the same files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from aitbc_infra.activation import NGINX, Activation, Journal
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER
+from aitbc_infra.model import HostSpec, WebContent
+from aitbc_infra.render import (
+    ACME_WEBROOT,
+    NGINX_AVAILABLE,
+    NGINX_ENABLED,
+    RenderedFile,
+    SecretLookup,
+    certificate_dir,
+    certificate_lineage,
+    redacted,
+    render_host,
+)
+
+WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
+CA_DIR = "/usr/local/share/ca-certificates"
+# A CA file is checked by the tool that adds it: nothing to validate first.
+TRUSTED_CAS = Journal("ca-certificates", validate=("true",), activate=("update-ca-certificates",),
+                      effect="update-ca-certificates")
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    mode: str
+    user: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Link:
+    path: str
+    target: str | None  # None: no link may be there
+    activation: Activation = None
+    # A package the run installs may create it after the state was read (Debian's nginx
+    # default site): removed even when the state said it was absent.
+    may_appear: bool = False
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A directory made to hold exactly the files of a local one, built by the deploy."""
+
+    path: str
+    source: WebContent | None  # None: the wheelhouse
+    keep: tuple[str, ...] = ()  # subdirectories other trees own
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local file uploaded as it is (not rendered: the deploy reads it when it runs)."""
+
+    path: str
+    local: str
+    mode: str
+    activation: Activation = None
+    secret: bool = False
+
+
+@dataclass
+class HostPlan:
+    node: str
+    files: list[RenderedFile]
+    directories: list[Directory] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    trees: list[Tree] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)  # read only: what tells a step is owed
+    probe_globs: list[str] = field(default_factory=list)  # DIR/*/NAME: read for every match
+    # {path: its state on the host}, read once by the deploy (deploys/state.py).
+    state: dict | None = None
+
+    @cached_property
+    def paths(self) -> tuple[str, ...]:
+        """Every single path whose state the deploy reads (trees are walked besides)."""
+        return tuple(sorted({*(f.path for f in self.files), *(d.path for d in self.directories),
+                             *(link.path for link in self.links), *(u.path for u in self.uploads),
+                             *self.probes}))
+
+    @cached_property
+    def tree_paths(self) -> tuple[str, ...]:
+        return tuple(sorted({PENDING_DIR, *(t.path for t in self.trees)}))
+
+    def holds(self, path: str) -> bool:
+        """Whether the state read covers `path`."""
+        return (path in self.paths or path in self.tree_paths
+                or any(path.startswith(f"{t}/") for t in self.tree_paths)
+                or any(_matches(path, g) for g in self.probe_globs))
+
+
+def _matches(path: str, glob: str) -> bool:
+    head, _, tail = glob.partition("/*/")
+    rest = path.removeprefix(f"{head}/")
+    return rest != path and rest.count("/") == 1 and rest.endswith(f"/{tail}")
+
+
+def release_marker(app_releases: str, release_id: str) -> str:
+    return f"{app_releases}/{release_id}/{RELEASE_MARKER}"
+
+
+def host_plan(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> HostPlan:
+    plan = HostPlan(host.node, render_host(fleet, host, secrets))
+    _apps(plan, host)
+    _nginx(plan, host)
+    _tls(plan, host)
+    _web(plan, host)
+    return plan
+
+
+def _apps(plan: HostPlan, host: HostSpec) -> None:
+    plan.directories.append(Directory(host.env_dir, "0700", "root", "root"))
+    for app in host.apps:
+        # Code and venv stay root-owned: an app can write only its data directories.
+        plan.directories += [Directory(app.root, "0755", "root", "root"),
+                             Directory(app.releases, "0755", "root", "root")]
+        plan.directories += [Directory(f"{app.root}/{d}", "0750", app.user, app.user)
+                             for d in app.data_dirs]
+        plan.probes.append(app.venv)
+        plan.probe_globs.append(f"{app.releases}/*/{RELEASE_MARKER}")
+    if host.apps:
+        plan.trees.append(Tree(WHEELHOUSE_REMOTE, None))
+
+
+def _nginx(plan: HostPlan, host: HostSpec) -> None:
+    if not host.nginx_sites:
+        return
+    plan.links += [Link(f"{NGINX_ENABLED}/{s.config_name}", f"{NGINX_AVAILABLE}/{s.config_name}",
+                        NGINX) for s in host.nginx_sites]
+    # Debian's catch-all default site would answer for unknown names: ours are the only ones.
+    plan.links.append(Link(f"{NGINX_ENABLED}/default", None, NGINX, may_appear=True))
+
+
+def _tls(plan: HostPlan, host: HostSpec) -> None:
+    for site in (s for s in host.nginx_sites if s.tls):
+        directory = certificate_dir(host, site)
+        if host.sites[site.server_name].tls == "provided":
+            given = host.tls_provided[certificate_lineage(host, site)]
+            plan.uploads += [Upload(f"{directory}/fullchain.pem", given.fullchain, "0644", NGINX),
+                             Upload(f"{directory}/privkey.pem", given.privkey, "0600", NGINX,
+                                    secret=True)]
+        else:
+            plan.directories.append(Directory(ACME_WEBROOT, "0755", "root", "root"))
+            plan.probes.append(f"{directory}/fullchain.pem")  # issued: certbot renews it
+    if host.deploy_environment == "sandbox":
+        # The sandbox's ACME server and root CA, trusted like a public CA in production.
+        local = {"aitbc-sandbox-acme-root.crt": host.acme_root_file,
+                 "aitbc-sandbox-acme-server.crt": host.acme_ca_bundle}
+        plan.uploads += [Upload(f"{CA_DIR}/{name}", path, "0644", TRUSTED_CAS)
+                         for name, path in local.items() if path]
+
+
+def _web(plan: HostPlan, host: HostSpec) -> None:
+    if not (host.web_content and host.site_root):
+        return
+    nested = tuple(c.path for c in host.web_content if c.path)
+    for content in host.web_content:
+        # The root's own tree leaves the SPA directories to their own trees.
+        plan.trees.append(Tree(f"{host.site_root}/{content.path}".rstrip("/"), content,
+                               keep=nested if not content.path else ()))
