@@ -91,7 +91,7 @@ def _unit_arguments(spec: HostSpec, app: App) -> list[str]:
     """UNIT SOCKET LIVE CANDIDATE for each service (see activate-release.sh)."""
     args = []
     for svc in app.services:
-        live = fleet().service_url(spec, svc.unit) + svc.health if svc.health else "-"
+        live = fleet().endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
         candidate = "-"
         if app.candidate(svc):
             candidate = f"http://127.0.0.1:{spec.candidate_port(svc)}{svc.health}" if svc.health else "up"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Annotated, ClassVar, Literal
 
@@ -325,6 +326,30 @@ class App(Strict):
         return f"{self.root}/releases"
 
 
+# A proxy route's `"service": "nginx"`: the target host's plain nginx site, not a unit ("nginx"
+# is a reserved unit name, so no service of ours can be called that).
+NGINX_SITE = "nginx"
+
+
+def _route_service(value: str) -> str:
+    return value if value == NGINX_SITE else _unit(value)
+
+
+@dataclass(frozen=True)
+class UnitTarget:
+    """A proxy route to a service: `unit` on `node` (None: the route's own host)."""
+
+    node: str | None
+    unit: str
+
+
+@dataclass(frozen=True)
+class SiteTarget:
+    """A proxy route to another host's plain nginx site (its server_name picks the site)."""
+
+    node: str | None
+
+
 class Route(Strict):
     """One nginx location."""
 
@@ -333,7 +358,8 @@ class Route(Strict):
     type: Literal["static", "spa", "alias", "proxy", "redirect", "status"]
     path: str | None = None  # alias: directory under the root; proxy: URI to rewrite to
     node: NodeName | None = None  # proxy: another host of the inventory
-    service: str | None = None  # proxy: a unit with a port, or "nginx" for that host's site
+    # proxy: a unit with a port, or "nginx" for that host's site (see `target`)
+    service: Annotated[str, AfterValidator(_route_service)] | None = None
     websocket: bool = False
     to: UrlPath | None = None  # redirect target
     status: int | None = Field(default=None, ge=200, le=599)
@@ -361,6 +387,15 @@ class Route(Strict):
     @property
     def nginx_location(self) -> str:
         return f"= {self.location}" if self.match == "exact" else self.location
+
+    @property
+    def target(self) -> UnitTarget | SiteTarget | None:
+        """What a proxy route sends to; None for every other type. `Fleet.upstream` resolves it."""
+        if self.type != "proxy" or self.service is None:
+            return None
+        if self.service == NGINX_SITE:
+            return SiteTarget(self.node)
+        return UnitTarget(self.node, self.service)
 
 
 class Site(Strict):
@@ -497,16 +532,14 @@ class HostSpec(Strict):
     def services(self) -> list[tuple[App, Service]]:
         return [(app, svc) for app in self.apps for svc in app.services]
 
-    def bind_address(self, svc: Service) -> str:
-        if svc.bind == "loopback":
-            return "127.0.0.1"
-        if svc.bind == "any":
-            return "0.0.0.0"
-        return str(self.bridge_address)
-
     def candidate_port(self, svc: Service) -> int:
         """Where a candidate release of `svc` listens (on 127.0.0.1), beside the live one."""
         return (svc.port or 0) + self.rollout.candidate_port_offset
+
+    @property
+    def plain_site(self) -> Site | None:
+        """The site another host's proxy reaches: the first one without TLS."""
+        return next((s for s in self.nginx_sites if not s.tls), None)
 
     @property
     def site_root(self) -> str | None:

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.endpoints import listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.model import PLACEHOLDER, App, EnvValue, HostSpec, Service, Site
 
@@ -128,12 +129,12 @@ def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
         values["SYNC_INTERVAL_SECONDS"] = host.chain.sync_interval_seconds
         values["PEERS"] = [fleet.peer_url(host, peer) for peer in app.peers]
     if svc.port:
-        values["RPC_BIND_HOST"] = host.bind_address(svc)
+        values["RPC_BIND_HOST"] = listen(host, svc).address
         values["RPC_BIND_PORT"] = svc.port
     values.update(svc.env)
     fill_in = {"root": app.root}
     plain = {key: _quote_env(fill(encode_env(values[key], app.list_format), fill_in,
-                                  url=lambda unit: fleet.service_url(host, unit)))
+                                  url=lambda unit: fleet.endpoint(host.node, host.node, unit).url))
              for key in sorted(values)}
     hidden = {name: _quote_env(secrets(host.node, name)) for name in sorted(app.secrets)}
     for name in sorted(app.secret_lists):
@@ -150,8 +151,9 @@ INHERIT_SOCKET_SOURCE = Path(__file__).parent / "inherit_socket.py"
 
 def service_argv(fleet: Fleet, host: HostSpec, app: App, svc: Service) -> str:
     """The python arguments: a listening service takes its socket from systemd (fd 3)."""
-    argv = fill(svc.argv, {"host": host.bind_address(svc), "port": str(svc.port), "root": app.root},
-                url=lambda unit: fleet.service_url(host, unit))
+    own = {"host": listen(host, svc).address, "port": str(svc.port)} if svc.port else {}
+    argv = fill(svc.argv, {**own, "root": app.root},
+                url=lambda unit: fleet.endpoint(host.node, host.node, unit).url)
     if svc.port is None or svc.asgi:
         return argv
     return f"{INHERIT_SOCKET} {argv}"  # a stdlib server: see inherit_socket.py
@@ -163,7 +165,7 @@ def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> st
 
 
 def _listen(host: HostSpec, svc: Service) -> str:
-    return f"{host.bind_address(svc)}:{svc.port}"
+    return listen(host, svc).authority
 
 
 def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
@@ -206,11 +208,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
 
 def _behind_proxy(fleet: Fleet, host: HostSpec) -> bool:
     """True when another host's nginx forwards to this one (so the scheme comes from it)."""
-    return any(
-        route.type == "proxy" and route.service == "nginx" and route.node == host.node
-        for other in fleet.hosts.values() if other is not host
-        for site in other.nginx_sites for route in site.routes
-    )
+    return bool(fleet.proxied_by(host.node))
 
 
 def certificate_lineage(host: HostSpec, site: Site) -> str:
@@ -225,7 +223,7 @@ def certificate_dir(host: HostSpec, site: Site) -> str:
 
 def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
     upstreams = {
-        r.location: fleet.proxy_upstream(host, r) for r in site.routes if r.type == "proxy"
+        r.location: fleet.upstream(host, r).authority for r in site.routes if r.type == "proxy"
     }
     if site.tls:
         content = render_template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
@@ -249,10 +247,8 @@ def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
 def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     if host.firewall is None:
         return []
-    forwards = [
-        {"port": f.port, "address": str(fleet.hosts[f.node].bridge_address)}
-        for f in host.firewall.forwards
-    ]
+    forwards = [{"port": e.port, "address": e.address}
+                for e in (fleet.forward(host, f) for f in host.firewall.forwards)]
     content = render_template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
                         bridge=host.bridge_interface, host_services=host.firewall.host_services)
     return [
