@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from aitbc_infra import placeholders
 from aitbc_infra.endpoints import Endpoint, Unreachable, reach
 from aitbc_infra.model import (
     NODE_NAME,
-    PLACEHOLDER,
     App,
     Forward,
     HostSpec,
@@ -193,6 +193,8 @@ class Fleet:
             where = f"host {host.node}"
             problems += self._check_ports_and_units(host, where)
             problems += self._check_apps(host, where)
+            problems += [Problem(where, field, message)
+                         for field, message in placeholders.problems(host)]
             for i, site in enumerate(host.nginx_sites):
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)
@@ -271,15 +273,6 @@ class Fleet:
                     if dep not in units:
                         problems.append(Problem(where, f"{field}.services[{j}].after",
                                                 f"unknown unit {dep!r}"))
-                texts = {"command": svc.command or "", **{f"env.{k}": v for k, v in svc.env.items()
-                                                           if isinstance(v, str)}}
-                for key, text in texts.items():
-                    for unit in (m[4:] for m in PLACEHOLDER.findall(text) if m.startswith("url:")):
-                        found = self.find_service(host.node, unit)
-                        if found is None or found[1].port is None:
-                            problems.append(Problem(where, f"{field}.services[{j}].{key}",
-                                                    f"{{url:{unit}}} names no service with a port "
-                                                    "on this host"))
                 if svc.bind == "bridge" and host.bridge_address is None:
                     problems.append(Problem(where, f"{field}.services[{j}].bind",
                                             "binds to the bridge but the host has no bridge_address"))

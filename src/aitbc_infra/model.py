@@ -15,8 +15,6 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-# {host}, {port}, {root} and {url:UNIT} in commands and env values; any other brace is literal.
-PLACEHOLDER = re.compile(r"\{(host|port|root|url:[^}]*)\}")
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
 # systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
 _UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}")
@@ -202,7 +200,8 @@ UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
-# An env value: strings take {root} placeholders; lists are encoded as the app reads them.
+# An env value: strings (and list items) take {root} and {url:UNIT} placeholders
+# (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -216,7 +215,8 @@ class Service(Strict):
 
     unit: UnitName
     description: Description = ""
-    # Arguments to the venv's python; placeholders {host}, {port}, {root} and {url:UNIT}.
+    # Arguments to the venv's python; placeholders {host}, {port}, {root} and {url:UNIT}
+    # (placeholders.py: checked when the inventory is validated).
     command: Command | None = None
     asgi: AsgiRef | None = None  # module:attribute, served by uvicorn
     # Working directory: one of the app's `data_dirs` (for a program that writes where it runs),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -15,7 +14,8 @@ import jinja2
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.endpoints import listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
-from aitbc_infra.model import PLACEHOLDER, App, EnvValue, HostSpec, Service, Site
+from aitbc_infra.model import App, EnvValue, HostSpec, Service, Site
+from aitbc_infra.placeholders import fill
 
 TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
@@ -86,18 +86,6 @@ def _quote_env(value: str) -> str:
         raise ValueError("environment values cannot span lines")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-def fill(text: str, values: dict[str, str], url: Callable[[str], str] | None = None) -> str:
-    """Replace {host}, {port}, {root} and {url:UNIT}; any other brace stays as written."""
-
-    def one(match: re.Match) -> str:
-        key = match.group(1)
-        if key.startswith("url:") and url is not None:
-            return url(key[4:])
-        return values.get(key, match.group(0))
-
-    return PLACEHOLDER.sub(one, text)
 
 
 def encode_env(value: EnvValue, list_format: str) -> str:
