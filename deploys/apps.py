@@ -14,7 +14,7 @@ from pyinfra import host
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
-from aitbc_infra import PROJECT_ROOT
+from aitbc_infra import PROJECT_ROOT, endpoints
 from aitbc_infra.activation import Load, Restart, app_journal
 from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, restart_mark
 from aitbc_infra.model import App, HostSpec
@@ -81,10 +81,10 @@ def _unit_arguments(spec: HostSpec, app: App) -> list[str]:
     """UNIT SOCKET LIVE CANDIDATE for each service (see activate-release.sh)."""
     args = []
     for svc in app.services:
-        live = fleet().service_url(spec, svc.unit) + svc.health if svc.health else "-"
+        live = fleet().endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
         candidate = "-"
         if app.candidate(svc):
-            candidate = f"http://127.0.0.1:{spec.candidate_port(svc)}{svc.health}" if svc.health else "up"
+            candidate = endpoints.candidate(spec, svc).url + svc.health if svc.health else "up"
         args += [svc.unit, "yes" if svc.port else "no", live, candidate]
     return args
 

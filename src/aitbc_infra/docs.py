@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aitbc_infra import endpoints
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.model import Route
 
@@ -10,7 +11,7 @@ DOCS_FILE = "docs/infrastructure.md"
 
 def _target(fleet: Fleet, host, route: Route) -> str:
     if route.type == "proxy":
-        return f"proxy → `{fleet.proxy_upstream(host, route)}{route.path or ''}` ({route.service})"
+        return f"proxy → `{fleet.upstream(host, route).authority}{route.path or ''}` ({route.service})"
     if route.type == "redirect":
         return f"301 → `{route.to}`"
     if route.type == "status":
@@ -47,7 +48,7 @@ def render_docs(fleet: Fleet) -> str:
     rows = []
     for host in fleet.hosts.values():
         for app, svc in host.services:
-            listen = f"{host.bind_address(svc)}:{svc.port}" if svc.port else "–"
+            listen = endpoints.listen(host, svc).authority if svc.port else "–"
             rows.append([host.node, f"`{svc.unit}`", app.name, app.user, listen,
                          f"`{svc.health}`" if svc.health else "–", f"`{app.root}`",
                          ", ".join(app.all_secrets) or "–"])

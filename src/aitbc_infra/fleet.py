@@ -14,7 +14,19 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from aitbc_infra.model import NODE_NAME, PLACEHOLDER, App, HostSpec, Route, Service, Site
+from aitbc_infra import placeholders
+from aitbc_infra.endpoints import Endpoint, Unreachable, reach
+from aitbc_infra.model import (
+    NODE_NAME,
+    App,
+    Forward,
+    HostSpec,
+    Route,
+    Service,
+    Site,
+    SiteTarget,
+    UnitTarget,
+)
 
 # Points every host's app_sources at one AITBC tree (e.g. a checkout of the real repository).
 SOURCE_ENV = "AITBC_SRC"
@@ -120,29 +132,58 @@ class Fleet:
             return None
         return next(((a, s) for a, s in host.services if s.unit == unit), None)
 
-    def proxy_upstream(self, host: HostSpec, route: Route) -> str:
-        """The address:port a proxy route sends to (validated beforehand)."""
-        target_node = route.node or host.node
-        target = self.hosts[target_node]
-        if route.service == "nginx":
-            site = next(s for s in target.nginx_sites if not s.tls)
-            return f"{target.bridge_address}:{site.listen}"
-        _, svc = self.find_service(target_node, route.service)
-        if target_node != host.node or svc.bind == "bridge":
-            address = str(target.bridge_address)
-        else:
-            address = "127.0.0.1"
-        return f"{address}:{svc.port}"
+    # Endpoints (every lookup below assumes validated data) ------------------------------
+
+    def endpoint(self, from_node: str, node: str, unit: str) -> Endpoint:
+        """Where a process on `from_node` reaches service `unit` of `node`."""
+        found = self.find_service(node, unit)
+        if found is None:
+            raise Unreachable(f"host {node} has no service {unit!r}")
+        return reach(from_node, self.hosts[node], found[1])
+
+    def site_endpoint(self, from_node: str, node: str) -> Endpoint:
+        """Where a proxy on `from_node` reaches the plain nginx site of `node`: its bridge."""
+        target = self.hosts[node]
+        site = target.plain_site
+        if node == from_node or site is None or target.bridge_address is None:
+            raise Unreachable(f"{from_node} cannot proxy to the nginx site of {node}")
+        return Endpoint(str(target.bridge_address), site.listen)
+
+    def upstream(self, host: HostSpec, route: Route) -> Endpoint:
+        """Where a proxy route of `host` sends its requests."""
+        target = route.target
+        if isinstance(target, SiteTarget):
+            return self.site_endpoint(host.node, target.node or host.node)
+        if isinstance(target, UnitTarget):
+            return self.endpoint(host.node, target.node or host.node, target.unit)
+        raise Unreachable(f"host {host.node}: route {route.location!r} is not a proxy route")
+
+    def forwarded_service(self, fwd: Forward) -> Service | None:
+        """The service a forward reaches: the one on its node listening on its port beyond
+        loopback (so the host's DNAT to the bridge address lands on a socket)."""
+        target = self.hosts.get(fwd.node)
+        return next((s for _, s in target.services if s.port == fwd.port and s.bind != "loopback"),
+                    None) if target else None
+
+    def forward(self, host: HostSpec, fwd: Forward) -> Endpoint:
+        """Where `host`'s firewall sends the public port `fwd.port`."""
+        svc = self.forwarded_service(fwd)
+        if svc is None:
+            raise Unreachable(f"host {host.node}: nothing on {fwd.node} listens on {fwd.port}")
+        return reach(host.node, self.hosts[fwd.node], svc)
 
     def peer_url(self, host: HostSpec, peer: str) -> str:
+        """A chain peer: a public site by its name, or a unit of this host by its endpoint."""
         if peer in host.sites:
             return f"{host.sites[peer].scheme}://{peer}"
-        return self.service_url(host, peer)
+        return self.endpoint(host.node, host.node, peer).url
 
-    def service_url(self, host: HostSpec, unit: str) -> str:
-        _, svc = self.find_service(host.node, unit)
-        address = host.bind_address(svc).replace("0.0.0.0", "127.0.0.1")
-        return f"http://{address}:{svc.port}"
+    def proxied_by(self, node: str) -> list[tuple[HostSpec, Site, Route]]:
+        """The proxy routes of other hosts that send to the nginx site of `node`."""
+        return [(other, site, route)
+                for other in self.hosts.values() if other.node != node
+                for site in other.nginx_sites for route in site.routes
+                if isinstance(route.target, SiteTarget) and route.target.node == node]
 
     # Cross checks --------------------------------------------------------------------
 
@@ -152,6 +193,8 @@ class Fleet:
             where = f"host {host.node}"
             problems += self._check_ports_and_units(host, where)
             problems += self._check_apps(host, where)
+            problems += [Problem(where, field, message)
+                         for field, message in placeholders.problems(host)]
             for i, site in enumerate(host.nginx_sites):
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)
@@ -230,15 +273,6 @@ class Fleet:
                     if dep not in units:
                         problems.append(Problem(where, f"{field}.services[{j}].after",
                                                 f"unknown unit {dep!r}"))
-                texts = {"command": svc.command or "", **{f"env.{k}": v for k, v in svc.env.items()
-                                                           if isinstance(v, str)}}
-                for key, text in texts.items():
-                    for unit in (m[4:] for m in PLACEHOLDER.findall(text) if m.startswith("url:")):
-                        found = self.find_service(host.node, unit)
-                        if found is None or found[1].port is None:
-                            problems.append(Problem(where, f"{field}.services[{j}].{key}",
-                                                    f"{{url:{unit}}} names no service with a port "
-                                                    "on this host"))
                 if svc.bind == "bridge" and host.bridge_address is None:
                     problems.append(Problem(where, f"{field}.services[{j}].bind",
                                             "binds to the bridge but the host has no bridge_address"))
@@ -269,25 +303,26 @@ class Fleet:
         return problems
 
     def _check_proxy(self, host: HostSpec, route: Route, field: str, where: str) -> list[Problem]:
-        node = route.node or host.node
-        target = self.hosts.get(node)
-        if target is None:
+        target = route.target
+        node = target.node or host.node
+        other = self.hosts.get(node)
+        if other is None:
             return [Problem(where, f"{field}.node", f"unknown node {node!r} "
                             f"(value {route.node!r}; nodes: {', '.join(sorted(self.hosts))})")]
-        if node != host.node and target.bridge_address is None:
+        if node != host.node and other.bridge_address is None:
             return [Problem(where, f"{field}.node", f"node {node!r} has no bridge_address")]
-        if route.service == "nginx":
+        if isinstance(target, SiteTarget):
             if node == host.node:
                 return [Problem(where, f"{field}.node", f"route {route.location!r} proxies to "
                                 f"this host's own nginx ({node!r}): a loop")]
-            if not [s for s in target.nginx_sites if not s.tls]:
+            if other.plain_site is None:
                 return [Problem(where, f"{field}.service", f"node {node!r} runs no plain nginx site")]
             return []
-        found = self.find_service(node, route.service)
+        found = self.find_service(node, target.unit)
         if found is None:
-            known = sorted(s.unit for _, s in target.services if s.port)
+            known = sorted(s.unit for _, s in other.services if s.port)
             return [Problem(where, f"{field}.service", f"route {route.location!r} targets unknown "
-                            f"service {route.service!r} on {node}; declared: {', '.join(known)}")]
+                            f"service {target.unit!r} on {node}; declared: {', '.join(known)}")]
         svc = found[1]
         if svc.port is None:
             return [Problem(where, f"{field}.service", f"service {svc.unit!r} has no port")]
@@ -356,8 +391,7 @@ class Fleet:
                 problems.append(Problem(where, f"{field}.node", f"{fwd.node} at "
                                         f"{target.bridge_address} is outside this host's bridge "
                                         f"{host.bridge_address}/{host.bridge_prefix}"))
-            listening = {s.port for _, s in target.services if s.port and s.bind != "loopback"}
-            if fwd.port not in listening:
+            if self.forwarded_service(fwd) is None:
                 problems.append(Problem(where, f"{field}.port", f"nothing on {fwd.node} listens on "
                                         f"port {fwd.port} beyond loopback"))
         return problems

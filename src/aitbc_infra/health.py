@@ -27,7 +27,7 @@ def health_table(fleet: Fleet, runner: Callable | None = None) -> list[Health]:
     runner = runner or ssh_run
     rows = []
     for node, host in fleet.hosts.items():
-        checks = [(svc.unit, f"{fleet.service_url(host, svc.unit)}{svc.health}")
+        checks = [(svc.unit, f"{fleet.endpoint(node, node, svc.unit).url}{svc.health}")
                   for _, svc in host.services if svc.health]
         if not checks:
             continue

@@ -9,13 +9,12 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-# {host}, {port}, {root} and {url:UNIT} in commands and env values; any other brace is literal.
-PLACEHOLDER = re.compile(r"\{(host|port|root|url:[^}]*)\}")
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
 # systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
 _UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}")
@@ -201,7 +200,8 @@ UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
-# An env value: strings take {root} placeholders; lists are encoded as the app reads them.
+# An env value: strings (and list items) take {root} and {url:UNIT} placeholders
+# (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -215,7 +215,8 @@ class Service(Strict):
 
     unit: UnitName
     description: Description = ""
-    # Arguments to the venv's python; placeholders {host}, {port}, {root} and {url:UNIT}.
+    # Arguments to the venv's python; placeholders {host}, {port}, {root} and {url:UNIT}
+    # (placeholders.py: checked when the inventory is validated).
     command: Command | None = None
     asgi: AsgiRef | None = None  # module:attribute, served by uvicorn
     # Working directory: one of the app's `data_dirs` (for a program that writes where it runs),
@@ -325,6 +326,30 @@ class App(Strict):
         return f"{self.root}/releases"
 
 
+# A proxy route's `"service": "nginx"`: the target host's plain nginx site, not a unit ("nginx"
+# is a reserved unit name, so no service of ours can be called that).
+NGINX_SITE = "nginx"
+
+
+def _route_service(value: str) -> str:
+    return value if value == NGINX_SITE else _unit(value)
+
+
+@dataclass(frozen=True)
+class UnitTarget:
+    """A proxy route to a service: `unit` on `node` (None: the route's own host)."""
+
+    node: str | None
+    unit: str
+
+
+@dataclass(frozen=True)
+class SiteTarget:
+    """A proxy route to another host's plain nginx site (its server_name picks the site)."""
+
+    node: str | None
+
+
 class Route(Strict):
     """One nginx location."""
 
@@ -333,7 +358,8 @@ class Route(Strict):
     type: Literal["static", "spa", "alias", "proxy", "redirect", "status"]
     path: str | None = None  # alias: directory under the root; proxy: URI to rewrite to
     node: NodeName | None = None  # proxy: another host of the inventory
-    service: str | None = None  # proxy: a unit with a port, or "nginx" for that host's site
+    # proxy: a unit with a port, or "nginx" for that host's site (see `target`)
+    service: Annotated[str, AfterValidator(_route_service)] | None = None
     websocket: bool = False
     to: UrlPath | None = None  # redirect target
     status: int | None = Field(default=None, ge=200, le=599)
@@ -361,6 +387,15 @@ class Route(Strict):
     @property
     def nginx_location(self) -> str:
         return f"= {self.location}" if self.match == "exact" else self.location
+
+    @property
+    def target(self) -> UnitTarget | SiteTarget | None:
+        """What a proxy route sends to; None for every other type. `Fleet.upstream` resolves it."""
+        if self.type != "proxy" or self.service is None:
+            return None
+        if self.service == NGINX_SITE:
+            return SiteTarget(self.node)
+        return UnitTarget(self.node, self.service)
 
 
 class Site(Strict):
@@ -496,16 +531,14 @@ class HostSpec(Strict):
     def services(self) -> list[tuple[App, Service]]:
         return [(app, svc) for app in self.apps for svc in app.services]
 
-    def bind_address(self, svc: Service) -> str:
-        if svc.bind == "loopback":
-            return "127.0.0.1"
-        if svc.bind == "any":
-            return "0.0.0.0"
-        return str(self.bridge_address)
-
     def candidate_port(self, svc: Service) -> int:
         """Where a candidate release of `svc` listens (on 127.0.0.1), beside the live one."""
         return (svc.port or 0) + self.rollout.candidate_port_offset
+
+    @property
+    def plain_site(self) -> Site | None:
+        """The site another host's proxy reaches: the first one without TLS."""
+        return next((s for s in self.nginx_sites if not s.tls), None)
 
     @property
     def site_root(self) -> str | None:

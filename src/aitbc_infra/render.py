@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -14,9 +13,11 @@ import jinja2
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Script
+from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.host_names import candidate_unit
-from aitbc_infra.model import PLACEHOLDER, App, EnvValue, HostSpec, Service, Site
+from aitbc_infra.model import App, EnvValue, HostSpec, Service, Site
+from aitbc_infra.placeholders import fill
 
 TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
@@ -94,18 +95,6 @@ def _quote_env(value: str) -> str:
     return f'"{escaped}"'
 
 
-def fill(text: str, values: dict[str, str], url: Callable[[str], str] | None = None) -> str:
-    """Replace {host}, {port}, {root} and {url:UNIT}; any other brace stays as written."""
-
-    def one(match: re.Match) -> str:
-        key = match.group(1)
-        if key.startswith("url:") and url is not None:
-            return url(key[4:])
-        return values.get(key, match.group(0))
-
-    return PLACEHOLDER.sub(one, text)
-
-
 def encode_env(value: EnvValue, list_format: str) -> str:
     """A typed env value as the app reads it: lists as JSON or comma-joined, booleans lower-case."""
     if isinstance(value, bool):
@@ -135,12 +124,12 @@ def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
         values["SYNC_INTERVAL_SECONDS"] = host.chain.sync_interval_seconds
         values["PEERS"] = [fleet.peer_url(host, peer) for peer in app.peers]
     if svc.port:
-        values["RPC_BIND_HOST"] = host.bind_address(svc)
+        values["RPC_BIND_HOST"] = listen(host, svc).address
         values["RPC_BIND_PORT"] = svc.port
     values.update(svc.env)
     fill_in = {"root": app.root}
     plain = {key: _quote_env(fill(encode_env(values[key], app.list_format), fill_in,
-                                  url=lambda unit: fleet.service_url(host, unit)))
+                                  url=lambda unit: fleet.endpoint(host.node, host.node, unit).url))
              for key in sorted(values)}
     hidden = {name: _quote_env(secrets(host.node, name)) for name in sorted(app.secrets)}
     for name in sorted(app.secret_lists):
@@ -157,15 +146,16 @@ INHERIT_SOCKET_SOURCE = Path(__file__).parent / "inherit_socket.py"
 
 def service_argv(fleet: Fleet, host: HostSpec, app: App, svc: Service) -> str:
     """The python arguments: a listening service takes its socket from systemd (fd 3)."""
-    argv = fill(svc.argv, {"host": host.bind_address(svc), "port": str(svc.port), "root": app.root},
-                url=lambda unit: fleet.service_url(host, unit))
+    own = {"host": listen(host, svc).address, "port": str(svc.port)} if svc.port else {}
+    argv = fill(svc.argv, {**own, "root": app.root},
+                url=lambda unit: fleet.endpoint(host.node, host.node, unit).url)
     if svc.port is None or svc.asgi:
         return argv
     return f"{INHERIT_SOCKET} {argv}"  # a stdlib server: see inherit_socket.py
 
 
 def _listen(host: HostSpec, svc: Service) -> str:
-    return f"{host.bind_address(svc)}:{svc.port}"
+    return listen(host, svc).authority
 
 
 def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
@@ -195,7 +185,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
                 RenderedFile(path=f"{SYSTEMD_DIR}/{candidate_unit(svc.unit, suffix='socket')}",
                              kind="candidate", activation=load, unit=svc.unit,
                              content=socket(candidate=True,
-                                            listen=f"127.0.0.1:{host.candidate_port(svc)}")),
+                                            listen=candidate(host, svc).authority)),
             ]
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
@@ -212,11 +202,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
 
 def _behind_proxy(fleet: Fleet, host: HostSpec) -> bool:
     """True when another host's nginx forwards to this one (so the scheme comes from it)."""
-    return any(
-        route.type == "proxy" and route.service == "nginx" and route.node == host.node
-        for other in fleet.hosts.values() if other is not host
-        for site in other.nginx_sites for route in site.routes
-    )
+    return bool(fleet.proxied_by(host.node))
 
 
 def certificate_lineage(host: HostSpec, site: Site) -> str:
@@ -240,7 +226,7 @@ def acme_bootstrap_site(site: Site) -> str:
 
 def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
     upstreams = {
-        r.location: fleet.proxy_upstream(host, r) for r in site.routes if r.type == "proxy"
+        r.location: fleet.upstream(host, r).authority for r in site.routes if r.type == "proxy"
     }
     if site.tls:
         content = render_template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
@@ -265,10 +251,8 @@ def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
 def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     if host.firewall is None:
         return []
-    forwards = [
-        {"port": f.port, "address": str(fleet.hosts[f.node].bridge_address)}
-        for f in host.firewall.forwards
-    ]
+    forwards = [{"port": e.port, "address": e.address}
+                for e in (fleet.forward(host, f) for f in host.firewall.forwards)]
     content = render_template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
                         bridge=host.bridge_interface, host_services=host.firewall.host_services)
     return [

@@ -1,98 +1,180 @@
 """Each broken fact fails validation with a message naming host, field and value, and the
-render command writes nothing."""
+render command writes nothing.
+
+Each case changes one fact of the loaded data in Python, finding it by its identity (an app's
+name, a unit, a route's location, a forward's port), and computes the field path the message
+must name from the same data: the cases do not depend on the order or layout of the files.
+"""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from aitbc_infra.fleet import ModelError
-from aitbc_infra.loader import load_fleet
-
-# (case id, file, text to replace, replacement, fragments the message must contain)
-CASES = [
-    ("duplicate-port", "group_data/aitbc_container.py", '"port": 8002,', '"port": 8000,',
-     ["host aitbc", "port 8000 already used", "apps[3].services[0].port"]),
-    ("route-to-unknown-service", "group_data/aitbc_container.py",
-     '"service": "aitbc-wallet-daemon"}', '"service": "aitbc-wallet"}',
-     ["host aitbc", "nginx_sites[0].routes[13].service", "'aitbc-wallet'"]),
-    ("redirect-loop", "group_data/aitbc_container.py",
-     '{"location": "/Exchange", "type": "proxy", "service": "aitbc-trade-exchange"}',
-     '{"location": "/Exchange", "match": "exact", "type": "redirect", "to": "/exchange"}',
-     ["redirect loop", "/exchange → /Exchange → /exchange"]),
-    ("redirect-to-nowhere", "group_data/aitbc_container.py", '"to": "/marketplace/"',
-     '"to": "/Marketplace-old"', ["host aitbc", "routes[16].to", "hits no route"]),
-    ("relative-path", "group_data/aitbc_container.py", '"root": "/opt/exchange"',
-     '"root": "opt/exchange"', ["apps[5].root", "path must be absolute", "'opt/exchange'"]),
-    ("bad-address", "inventory.py", '"bridge_address": "10.1.223.93"',
-     '"bridge_address": "10.1.223.300"', ["host aitbc", "bridge_address", "10.1.223.300"]),
-    ("unit-name-with-space", "group_data/aitbc_container.py", '"unit": "aitbc-wallet-daemon"',
-     '"unit": "aitbc wallet daemon"', ["apps[3].services[0].unit", "'aitbc wallet daemon'"]),
-    ("unknown-group", "inventory.py", "ns3_container = [", "ns3_staging = [",
-     ["host ns3-aitbc", "unknown group 'ns3_staging'"]),
-    ("duplicate-location", "group_data/aitbc_container.py",
-     '{"location": "/rpc/", "type": "proxy", "service": "aitbc-blockchain-rpc-1"},',
-     '{"location": "/rpc/", "type": "proxy", "service": "aitbc-blockchain-rpc-1"},'
-     '{"location": "/rpc/", "type": "proxy", "service": "aitbc-blockchain-rpc-2"},',
-     ["nginx_sites[0].routes", "location '/rpc/' declared 2 times"]),
-    ("bad-user-name", "group_data/aitbc_container.py", '"user": "aitbc-trade",',
-     '"user": "Trade Desk",', ["apps[4].user", "'Trade Desk'"]),
-    ("undeclared-user", "group_data/aitbc_container.py", '"user": "aitbc-wallet",',
-     '"user": "aitbc-nobody",', ["apps[3].user", "'aitbc-nobody' is not declared"]),
-    ("forward-to-nothing", "group_data/ns3_host.py", '{"port": 9080, "node": "ns3-aitbc"}',
-     '{"port": 9090, "node": "ns3-aitbc"}', ["host ns3-root", "firewall.forwards[3].port",
-                                             "port 9090"]),
-    ("cross-host-loopback", "group_data/incus_host.py", '"bind": "bridge",', '"bind": "loopback",',
-     ["host aitbc", "routes[14].service", "listens on loopback only"]),
-    ("proxy-without-service", "group_data/ns3_host.py",
-     '"service": "aitbc-blockchain-rpc-3"},', "},", ["host ns3-root", "a proxy route needs service"]),
-    ("port-out-of-range", "group_data/aitbc_container.py", '"port": 3002,', '"port": 70000,',
-     ["apps[4].services[0].port", "70000"]),
-    ("spa-output-outside-its-build", "group_data/aitbc_container.py",
-     '"source": "apps/explorer-web/dist"', '"source": "website"',
-     ["host aitbc", "web_content[1]", "must be the output of build 'apps/explorer-web'"]),
-    ("candidate-port-taken", "group_data/aitbc_container.py", '"port": 3002,', '"port": 28000,',
-     ["host aitbc", "apps[0].services[0].port", "candidate port 28000", "apps[4].services[0].port"]),
-    ("candidate-port-too-high", "group_data/aitbc_container.py", '"port": 3002,', '"port": 50000,',
-     ["host aitbc", "apps[4].services[0].port", "candidate port 70000", "above 65535"]),
-    ("nothing-to-roll-back-to", "group_data/all.py", '"keep_releases": 3', '"keep_releases": 1',
-     ["host at1", "rollout.keep_releases", "greater than or equal to 2"]),
-]
+from aitbc_infra.model import Rollout
 
 
-def _break(root: Path, file: str, old: str, new: str) -> None:
-    path = root / file
-    text = path.read_text()
-    assert old in text, f"test data out of date: {old!r} not in {file}"
-    path.write_text(text.replace(old, new, 1))
+def duplicate_port(d):
+    field, svc = d.service("aitbc_container", "aitbc-wallet-daemon")
+    port = d.service("aitbc_container", "coordinator-api")[1]["port"]
+    svc["port"] = port
+    return ["host aitbc", f"port {port} already used", f"{field}.port"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_named(project_copy, case):
-    _, file, old, new, fragments = case
-    _break(project_copy, file, old, new)
+def route_to_unknown_service(d):
+    field, route = d.route("aitbc_container", "/wallet/")
+    route["service"] = "aitbc-wallet"
+    return ["host aitbc", f"{field}.service", "'aitbc-wallet'"]
+
+
+def redirect_loop(d):
+    # /exchange redirects to /Exchange; make /Exchange redirect back.
+    _, route = d.route("aitbc_container", "/Exchange")
+    route.clear()
+    route.update(location="/Exchange", match="exact", type="redirect", to="/exchange")
+    return ["redirect loop", "/exchange → /Exchange → /exchange"]
+
+
+def redirect_to_nowhere(d):
+    field, route = d.route("aitbc_container", "/Marketplace")
+    route["to"] = "/Marketplace-old"
+    return ["host aitbc", f"{field}.to", "hits no route"]
+
+
+def relative_path(d):
+    field, app = d.app("aitbc_container", "exchange")
+    app["root"] = "opt/exchange"
+    return [f"{field}.root", "path must be absolute", "'opt/exchange'"]
+
+
+def bad_address(d):
+    d.host("aitbc")["bridge_address"] = "10.1.223.300"
+    return ["host aitbc", "bridge_address", "10.1.223.300"]
+
+
+def unit_name_with_space(d):
+    field, svc = d.service("aitbc_container", "aitbc-wallet-daemon")
+    svc["unit"] = "aitbc wallet daemon"
+    return [f"{field}.unit", "'aitbc wallet daemon'"]
+
+
+def unknown_group(d):
+    d.inventory["ns3_staging"] = d.inventory.pop("ns3_container")
+    return ["host ns3-aitbc", "unknown group 'ns3_staging'"]
+
+
+def duplicate_location(d):
+    field, site = d.site("aitbc_container", "/rpc/")
+    route = d.route("aitbc_container", "/rpc/")[1]
+    site["routes"].append({**route, "service": "aitbc-blockchain-rpc-2"})
+    return [f"{field}.routes", "location '/rpc/' declared 2 times"]
+
+
+def bad_user_name(d):
+    field, app = d.app("aitbc_container", "trade-exchange")
+    app["user"] = "Trade Desk"
+    return [f"{field}.user", "'Trade Desk'"]
+
+
+def undeclared_user(d):
+    field, app = d.app("aitbc_container", "wallet-daemon")
+    app["user"] = "aitbc-nobody"
+    return [f"{field}.user", "'aitbc-nobody' is not declared"]
+
+
+def forward_to_nothing(d):
+    field, fwd = d.forward("ns3_host", 9080)
+    fwd["port"] = 9090
+    return ["host ns3-root", f"{field}.port", "port 9090"]
+
+
+def cross_host_loopback(d):
+    # The container's /v1/ route reaches at1's mock coordinator over the bridge.
+    d.service("incus_host", "aitbc-mock-coordinator")[1]["bind"] = "loopback"
+    field, _ = d.route("aitbc_container", "/v1/")
+    return ["host aitbc", f"{field}.service", "listens on loopback only"]
+
+
+def proxy_without_service(d):
+    d.route("ns3_host", "/rpc/")[1].pop("service")
+    return ["host ns3-root", "a proxy route needs service"]
+
+
+def port_out_of_range(d):
+    field, svc = d.service("aitbc_container", "aitbc-trade-exchange")
+    svc["port"] = 70000
+    return [f"{field}.port", "70000"]
+
+
+def spa_output_outside_its_build(d):
+    field, item = d.web_content("aitbc_container", "apps/explorer-web/dist")
+    item["source"] = "website"
+    return ["host aitbc", field, f"must be the output of build {item['build']!r}"]
+
+
+def _candidate_offset(d) -> int:
+    return d.groups["all"].get("rollout", {}).get("candidate_port_offset",
+                                                  Rollout().candidate_port_offset)
+
+
+def candidate_port_taken(d):
+    # The trade exchange moves onto the port of the coordinator's candidate.
+    coordinator, svc = d.service("aitbc_container", "coordinator-api")
+    taken = svc["port"] + _candidate_offset(d)
+    field, exchange = d.service("aitbc_container", "aitbc-trade-exchange")
+    exchange["port"] = taken
+    return ["host aitbc", f"{coordinator}.port", f"candidate port {taken}", f"{field}.port"]
+
+
+def candidate_port_too_high(d):
+    field, svc = d.service("aitbc_container", "aitbc-trade-exchange")
+    svc["port"] = 65535 - _candidate_offset(d) + 1
+    return ["host aitbc", f"{field}.port", "candidate port 65536", "above 65535"]
+
+
+def nothing_to_roll_back_to(d):
+    d.groups["all"]["rollout"]["keep_releases"] = 1
+    return ["host at1", "rollout.keep_releases", "greater than or equal to 2"]
+
+
+CASES = [duplicate_port, route_to_unknown_service, redirect_loop, redirect_to_nowhere,
+         relative_path, bad_address, unit_name_with_space, unknown_group, duplicate_location,
+         bad_user_name, undeclared_user, forward_to_nothing, cross_host_loopback,
+         proxy_without_service, port_out_of_range, spa_output_outside_its_build,
+         candidate_port_taken, candidate_port_too_high, nothing_to_roll_back_to]
+
+
+def test_unchanged_copy_loads(data):
+    # The round trip through Python values is faithful: every refusal below is the one fact.
+    assert sorted(data.load().hosts) == ["aitbc", "at1", "ns3-aitbc", "ns3-root"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__.replace("_", "-") for c in CASES])
+def test_bad_input_is_named(data, case):
+    fragments = case(data)
     with pytest.raises(ModelError) as info:
-        load_fleet(project_copy / "inventory.py", root=project_copy)
+        data.load()
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message
 
 
-def test_all_problems_reported_at_once(project_copy):
-    _break(project_copy, *CASES[0][1:4])
-    _break(project_copy, *CASES[5][1:4])
+def test_all_problems_reported_at_once(data):
+    duplicate_port(data)
+    bad_address(data)
     with pytest.raises(ModelError) as info:
-        load_fleet(project_copy / "inventory.py", root=project_copy)
+        data.load()
     assert len(info.value.problems) >= 2
 
 
-def test_render_writes_nothing_on_bad_input(project_copy, tmp_path):
-    _break(project_copy, *CASES[1][1:4])
+def test_render_writes_nothing_on_bad_input(data, tmp_path):
+    route_to_unknown_service(data)
+    inventory = data.write()
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "aitbc_infra", "render", "--inventory",
-                           str(project_copy / "inventory.py"), "--out", str(out)],
-                          capture_output=True, text=True, cwd=project_copy)
+                           str(inventory), "--out", str(out)],
+                          capture_output=True, text=True, cwd=data.root)
     assert proc.returncode == 2
     assert "aitbc-wallet" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.checks import parse_nginx_file
+from aitbc_infra.endpoints import listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import HostSpec
@@ -518,8 +519,9 @@ def _check_command(files: list[RenderedFile], fleet: Fleet, slot: Slot, new: str
     host = fleet.hosts[slot.node]
     app = host.apps[slot.path[1]]
     svc = app.services[slot.path[3]]
-    argv = (new.replace("{root}", app.root).replace("{host}", host.bind_address(svc))
-            .replace("{port}", str(svc.port)))
+    argv = new.replace("{root}", app.root)
+    if svc.port:  # {host} and {port} are refused in a service that listens nowhere
+        argv = argv.replace("{host}", listen(host, svc).address).replace("{port}", str(svc.port))
     unit = next(f for f in files if f.path.endswith(f"/{svc.unit}.service"))
     line = f"ExecStart={app.venv}/bin/python {argv}"
     return [] if line in _lines(unit.content) else [f"{unit.path}: no line {line!r}"]

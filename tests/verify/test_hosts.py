@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import checks, connect, fleet, public_access, rendered
 
+from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
 
 F = fleet()
@@ -51,10 +52,10 @@ def test_unit_active_and_enabled(node, thing):
     assert service.is_enabled, f"{node}: {thing} is not enabled"
 
 
-@checks((n, svc, f"{svc.unit} listens on {HOSTS[n].bind_address(svc)}:{svc.port}")
+@checks((n, svc, f"{svc.unit} listens on {listen(HOSTS[n], svc).authority}")
         for n, (_, svc) in _services() if svc.port)
 def test_port_listening(node, thing):
-    address = f"tcp://{HOSTS[node].bind_address(thing)}:{thing.port}"
+    address = f"tcp://{listen(HOSTS[node], thing).authority}"
     assert connect(node).socket(address).is_listening, f"{node}: {thing.unit} not on {address}"
 
 
@@ -82,7 +83,7 @@ def test_release_active_and_pruned(node, thing):
 
 @checks((n, svc, f"{svc.unit} health {svc.health}") for n, (_, svc) in _services() if svc.health)
 def test_health_endpoint(node, thing):
-    url = F.service_url(HOSTS[node], thing.unit) + thing.health
+    url = F.endpoint(node, node, thing.unit).url + thing.health
     out = connect(node).run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {url}").stdout
     assert out == "200", f"{node}: {thing.unit} {url} answered {out or 'nothing'}"
 
@@ -98,7 +99,7 @@ def test_nginx_config_valid(node, thing):
 def test_firehol_forward_rule(node, thing):
     # firehol may drive either iptables backend: read both.
     rules = connect(node).run("iptables -t nat -S; iptables-legacy -t nat -S 2>/dev/null").stdout
-    target = f"--to-destination {HOSTS[thing.node].bridge_address}:{thing.port}"
+    target = f"--to-destination {F.forward(HOSTS[node], thing).authority}"
     assert any(target in r and f"--dport {thing.port}" in r for r in rules.splitlines()), \
         f"{node}: no DNAT for port {thing.port}"
 
@@ -119,9 +120,8 @@ def _site_routes():
         for site in h.nginx_sites:
             if site.tls:
                 continue
-            behind = any(r.node == n and r.service == "nginx" for o in HOSTS.values()
-                         for s in o.nginx_sites if s.tls for r in s.routes)
-            if not behind:
+            # Checked through the public TLS proxy: only sites such a proxy sends to.
+            if not any(s.tls for _, s, _ in F.proxied_by(n)):
                 continue
             for route in site.routes:
                 label = route.service if route.type == "proxy" else route.type
@@ -168,7 +168,7 @@ def _rpc_services():
 
 
 def _rpc_head(node, svc) -> dict:
-    url = F.service_url(HOSTS[node], svc.unit) + "/rpc/head"
+    url = F.endpoint(node, node, svc.unit).url + "/rpc/head"
     return json.loads(connect(node).check_output(f"curl -s -m 5 {url}"))
 
 
@@ -201,7 +201,7 @@ def _peered():
 def test_cross_site_sync(node, thing):
     svc, status_path, peer_url = thing
     interval = HOSTS[node].chain.sync_interval_seconds
-    url = F.service_url(HOSTS[node], svc.unit) + status_path
+    url = F.endpoint(node, node, svc.unit).url + status_path
     deadline = time.monotonic() + interval * 3
     peers = []
     while time.monotonic() < deadline:
