@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyinfra import host
 from pyinfra.operations.util import any_changed
 
 from aitbc_infra.activation import Activation, Journal
@@ -15,29 +14,28 @@ from deploys.journal import commit
 
 
 def directories(plan: HostPlan) -> None:
-    for d in host.loop(plan.directories):
-        managed.directory(plan, d, name=f"Directory {d.path}")
+    if plan.directories:
+        managed.entries(plan, plan.directories, name=f"{len(plan.directories)} directories")
 
 
-def entries(plan: HostPlan, mine: Callable[[Activation], bool]) -> list:
-    """Write the plan's files, uploads and links whose activation is `mine`; returns their
-    operations."""
-    ops = [managed.file(plan, f) for f in host.loop(plan.files) if mine(f.activation)]
-    ops += [managed.upload(plan, u) for u in host.loop(plan.uploads) if mine(u.activation)]
-    ops += [managed.link(plan, link, name=f"Link {link.path}") for link in host.loop(plan.links)
-            if mine(link.activation)]
-    return ops
+def entries(plan: HostPlan, mine: Callable[[Activation], bool], what: str) -> list:
+    """Write the plan's files, uploads and links whose activation is `mine`, as one operation
+    (none when the plan has none); returns it, for what depends on a change."""
+    group = [e for e in (*plan.files, *plan.uploads, *plan.links) if mine(e.activation)]
+    if not group:
+        return []
+    return [managed.entries(plan, group, name=f"{what}: {len(group)} file(s) and link(s)")]
 
 
 def unactivated(plan: HostPlan) -> list:
     """The entries whose change sets off nothing (read by a process when it next starts)."""
-    return entries(plan, lambda activation: activation is None)
+    return entries(plan, lambda activation: activation is None, "files read at a start")
 
 
 def journal(plan: HostPlan, activation: Journal, owed: bool = False, why: str = "") -> list:
     """Write the journal's entries, then validate and activate them when one changed, when an
     earlier run left the journal pending, or when the role says it is `owed`."""
-    ops = entries(plan, lambda a: a == activation)
+    ops = entries(plan, lambda a: a == activation, activation.name)
     if not ops and not owed:
         return ops
     owed = owed or state.pending(plan, activation.name)

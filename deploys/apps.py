@@ -24,7 +24,6 @@ from aitbc_infra.wheelhouse import build_wheelhouse
 from deploys import apply, managed, state
 from deploys.context import fleet, once_per_run
 from deploys.shell import quoted, script
-from deploys.units import unit_state
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
 
@@ -98,7 +97,7 @@ def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
         not link or link.kind != "l" or link.sha256 != f"releases/{release}"
         or state.pending(plan, app_journal(app.name))
         or any(state.pending(plan, restart_mark(svc.unit)) for svc in app.services)
-        or any(unit_state(spec, unit) != ("active", "enabled") for unit in wanted_running)
+        or any(state.unit(plan, unit) != ("active", "enabled") for unit in wanted_running)
     )
     units = sorted(f.path for f in plan.files if _of_app(f.activation, app) and f.kind != "env")
     return server.shell(
@@ -120,12 +119,12 @@ def deploy(spec: HostSpec, plan: HostPlan) -> None:
         return
     wheelhouse()
     tree = next(t for t in plan.trees if t.path == WHEELHOUSE_REMOTE)
-    managed.tree(plan, tree, WHEELHOUSE_LOCAL)
+    managed.tree(plan, tree, WHEELHOUSE_LOCAL, name=f"Sync {tree.path}")
     # One app after another, each whole (files, build, activation): a failing app leaves the
     # next untouched. host.loop keeps the operation order the same on every host.
     for app in host.loop(spec.apps):
         # Journaled: the activation keeps the old copies until the release is healthy with them.
-        changed = apply.entries(plan, lambda activation, app=app: _of_app(activation, app))
+        changed = apply.entries(plan, lambda activation, app=app: _of_app(activation, app), app.name)
         build = _build(spec, app, plan)
         if build:
             changed.append(build)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.operations import apt, server
 
 from aitbc_infra.model import HostSpec
-from deploys.facts import UserEntries
+from aitbc_infra.plan import HostPlan
+from deploys import state
 
 
-def deploy(spec: HostSpec) -> None:
-    apt.packages(
-        name="Install packages",
-        packages=sorted(set(spec.base_packages + spec.packages)),
-        no_recommends=True,
-    )
-    existing = host.get_fact(UserEntries, users=[u.name for u in spec.users]) if spec.users else {}
+def deploy(spec: HostSpec, plan: HostPlan) -> None:
+    installed = state.read(plan).packages
+    missing = [p for p in plan.packages if p not in installed]
+    if missing:  # as declared otherwise: apt's own package fact is not even read
+        apt.packages(name=f"Install packages: {' '.join(missing)}", packages=plan.packages,
+                     no_recommends=True)
+    existing = state.read(plan).users
     for user in spec.users:
         shell = "/usr/sbin/nologin" if user.system else "/bin/bash"
         if existing.get(user.name) == (user.home, shell):

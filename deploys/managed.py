@@ -10,7 +10,9 @@ Secret files never show a diff.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 
@@ -40,14 +42,11 @@ def _journaled(dest: str, activation: Activation) -> list[str]:
 # Directories ---------------------------------------------------------------------------
 
 
-@operation()
-def directory(plan: HostPlan, d: Directory):
+def directory(plan: HostPlan, d: Directory) -> Iterator[str]:
     current = plan_state.of(plan, d.path)
     if current and current.kind == "d":
-        if (current.mode, current.user, current.group) == (d.mode.zfill(4), d.user, d.group):
-            host.noop(f"directory {d.path} is as declared")
-            return
-        yield ownership_command(d.path, d.mode, d.user, d.group)
+        if (current.mode, current.user, current.group) != (d.mode.zfill(4), d.user, d.group):
+            yield ownership_command(d.path, d.mode, d.user, d.group)
         return
     yield install_dir_command(d.path, d.mode, d.user, d.group)
 
@@ -63,19 +62,16 @@ def ownership_command(path: str, mode: str, user: str, group: str) -> str:
 # Links ---------------------------------------------------------------------------------
 
 
-@operation()
-def link(plan: HostPlan, entry: Link):
+def link(plan: HostPlan, entry: Link) -> Iterator[str]:
     """A symlink to its target, or no link at all when the target is None."""
     current = plan_state.of(plan, entry.path)
     if entry.target is None:
-        if current or entry.may_appear:
+        package_to_come = entry.may_appear and not plan_state.of(plan, str(PurePosixPath(entry.path).parent))
+        if current or package_to_come:
             yield from _journaled(entry.path, entry.activation)
             yield quoted("rm", "-f", "--", entry.path)
-        else:
-            host.noop(f"{entry.path} is absent")
         return
     if current and current.kind == "l" and current.sha256 == entry.target:
-        host.noop(f"{entry.path} -> {entry.target}")
         return
     yield from _journaled(entry.path, entry.activation)
     yield quoted("ln", "-sfn", "--", entry.target, entry.path)
@@ -100,16 +96,13 @@ def _show_diff(dest: str, content: bytes, secret: bool, existed: bool) -> None:
         logger.info("  %s", line)
 
 
-@operation()
 def put(plan: HostPlan, dest: str, content: bytes, mode: str, user: str = "root",
-        group: str = "root", secret: bool = False, activation: Activation = None):
+        group: str = "root", secret: bool = False, activation: Activation = None) -> Iterator:
     current = plan_state.of(plan, dest)
     wanted = (mode.zfill(4), user, group)
     if current and current.kind == "f" and current.sha256 == sha256(content):
         if (current.mode, current.user, current.group) != wanted:
             yield ownership_command(dest, mode, user, group)
-        else:
-            host.noop(f"{dest} is up to date")
         return
     if state.config.DIFF:
         _show_diff(dest, content, secret, existed=current is not None)
@@ -127,51 +120,71 @@ def temp_file_command(dest: str, mode: str, user: str, group: str) -> str:
             f"{quoted('install', '-m', mode, '-o', user, '-g', group, '--', '/dev/null', temp)}")
 
 
-def file(plan: HostPlan, f: RenderedFile):
+def file(plan: HostPlan, f: RenderedFile) -> Iterator:
     """One rendered file of the plan."""
-    return put(plan, f.path, f.content.encode(), f.mode, f.owner, f.group, f.secret, f.activation,
-               name=f"Upload {f.path}")
+    return put(plan, f.path, f.content.encode(), f.mode, f.owner, f.group, f.secret, f.activation)
 
 
-def upload(plan: HostPlan, u: Upload):
+def upload(plan: HostPlan, u: Upload) -> Iterator:
     """One local file of the plan, uploaded as it is."""
     local = Path(u.local)
     if not local.is_file():
         raise FileNotFoundError(f"host {plan.node}: {u.local} (for {u.path}) does not exist")
-    return put(plan, u.path, local.read_bytes(), u.mode, secret=u.secret, activation=u.activation,
-               name=f"Upload {u.path}")
+    return put(plan, u.path, local.read_bytes(), u.mode, secret=u.secret, activation=u.activation)
+
+
+Entry = Directory | Link | RenderedFile | Upload
+_COMMANDS = {Directory: directory, Link: link, RenderedFile: file, Upload: upload}
 
 
 @operation()
-def remove(paths: list[str]):
-    yield quoted("rm", "-f", "--", *paths)
+def entries(plan: HostPlan, group: list[Entry]):
+    """One operation for a group of the plan's entries (all an activation covers): commands
+    only for those that differ from the state read, so a converged group costs no command."""
+    changed = False
+    for entry in group:
+        for command in _COMMANDS[type(entry)](plan, entry):
+            changed = True
+            yield command
+    if not changed:
+        host.noop(f"{len(group)} path(s) as planned")
+
+
+def remove_command(paths: list[str]) -> str:
+    return quoted("rm", "-f", "--", *paths)
 
 
 # Trees ---------------------------------------------------------------------------------
 
 
-def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644",
-         dir_mode: str = "0755") -> list:
+@operation()
+def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644", dir_mode: str = "0755"):
     """Make the tree hold exactly the files of `local` (files under `keep` subtrees are left
     alone): only files whose content, owner or mode differ are sent; stale files are removed."""
-    ops = []
-    states = plan_state.read(plan)
+    states = plan_state.read(plan).paths
     wanted = {f"{entry.path}/{p.relative_to(local).as_posix()}": p for p in sorted(local.rglob("*"))
               if p.is_file()}
+    commands = []
     for path in sorted({str(PurePosixPath(d).parent) for d in wanted} | {entry.path}):
         current = states.get(path)
         if not current or current.kind != "d":
-            ops.append(directory(plan, Directory(path, dir_mode, "root", "root"),
-                                 name=f"Directory {path}"))
+            commands.append(install_dir_command(path, dir_mode, "root", "root"))
     for remote, source in wanted.items():
-        data = source.read_bytes()
         current = states.get(remote)
-        if current and current.sha256 == sha256(data) and current.mode == mode.zfill(4):
+        if current and current.sha256 == local_sha256(source) and current.mode == mode.zfill(4):
             continue
-        ops.append(put(plan, remote, data, mode, name=f"Sync {remote}"))
+        commands += put(plan, remote, source.read_bytes(), mode)
     kept = tuple(f"{entry.path}/{k.strip('/')}/" for k in entry.keep)
     stale = sorted(p for p, s in states.items() if s.kind == "f" and p.startswith(f"{entry.path}/")
                    and p not in wanted and not p.startswith(kept))
     if stale:
-        ops.append(remove(stale, name=f"Remove {len(stale)} stale file(s) under {entry.path}"))
-    return ops
+        commands.append(remove_command(stale))
+    if not commands:
+        host.noop(f"{entry.path} holds {len(wanted)} file(s) as {local}")
+    yield from commands
+
+
+@functools.cache
+def local_sha256(path: Path) -> str:
+    """A local file's digest, once per run however many hosts receive it."""
+    return sha256(path.read_bytes())

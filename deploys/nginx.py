@@ -7,14 +7,13 @@ from pyinfra.operations import server
 from aitbc_infra.activation import NGINX
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import HostPlan
-from deploys import apply
-from deploys.units import unit_state
+from deploys import apply, state
 
 
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
     if not spec.nginx_sites:
         return
-    active, enabled = unit_state(spec, "nginx")
+    active, enabled = state.unit(plan, "nginx")
     apply.journal(plan, NGINX, owed=active != "active")
     if enabled != "enabled":
         server.shell(name="nginx: enable", commands=["systemctl enable nginx"])

@@ -20,7 +20,7 @@ from deploys.context import plan, this_host
 
 def converge(spec: HostSpec, host_plan: HostPlan) -> None:
     state.read(host_plan)
-    base.deploy(spec)  # packages and users, before anything is owned by them
+    base.deploy(spec, host_plan)  # packages and users, before anything is owned by them
     apply.directories(host_plan)
     apply.journal(host_plan, TRUSTED_CAS)  # before certbot talks to the ACME server
     apply.unactivated(host_plan)

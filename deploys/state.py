@@ -1,8 +1,11 @@
-"""The state of every path of a host's plan, read in one round trip, once per run.
+"""The state of a host's plan, read in one round trip, once per run: every path, unit, user
+and package of the plan.
 
-`PathStates` is an ordinary pyinfra fact; `of(plan, path)` reads it through `host.get_fact`
-with the plan's own paths as its arguments, so every path the plan holds is read by
-construction, and asking for one it does not hold is an error, not a silent "absent".
+`HostState` is an ordinary pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
+`UserEntries`, `PackageStates`, run as one command); `of(plan, path)` and its siblings read it
+through `host.get_fact` with the plan's own entries as arguments, so everything the plan holds
+is read by construction, and asking for a path it does not hold is an error, not a silent
+"absent".
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pyinfra.api import FactBase
 
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.plan import HostPlan
-from deploys.shell import script
+from deploys.facts import UnitStates, UserEntries
+from deploys.shell import quoted, script
 
 
 @dataclass(frozen=True)
@@ -38,20 +42,98 @@ class PathStates(FactBase):
         return {}
 
     def process(self, output) -> dict[str, PathState]:
-        result = {}
+        stats, digests, targets = {}, {}, {}
         for line in output:
-            kind, mode, user, group, digest, path = line.split(" ", 5)
-            result[path] = PathState(kind, mode.zfill(4), user, group, digest)
+            tag, _, rest = line.partition(" ")
+            if tag == "S":
+                kind, mode, user, group, path = rest.split("|", 4)
+                stats[path] = (_KINDS.get(kind.removeprefix("regular empty ")), mode, user, group)
+            elif tag == "H":
+                digest, path = _sha256sum_line(rest)
+                digests[path] = digest
+            elif tag == "L":
+                target, _, path = rest.partition(" ")
+                targets[path] = target
+        result = {}
+        for path, (kind, mode, user, group) in stats.items():
+            if kind:
+                digest = {"f": digests.get(path, "?"), "d": "-", "l": targets.get(path, "?")}[kind]
+                result[path] = PathState(kind, mode.zfill(4), user, group, digest)
         return result
 
 
-def read(plan: HostPlan) -> dict[str, PathState]:
+_KINDS = {"regular file": "f", "file": "f", "directory": "d", "symbolic link": "l"}
+
+
+def _sha256sum_line(rest: str) -> tuple[str, str]:
+    """sha256sum's "DIGEST  NAME"; a name holding a backslash or newline comes escaped, the
+    line then starting with a backslash."""
+    if not rest.startswith("\\"):
+        return rest[:64], rest[66:]
+    name = rest[67:].replace("\\\\", "\0").replace("\\n", "\n").replace("\0", "\\")
+    return rest[1:65], name
+
+
+class PackageStates(FactBase):
+    """The given Debian packages that are installed."""
+
+    FORMAT = "${Package} ${db:Status-Abbrev}\\n"  # dpkg-query's own fields, not the shell's
+
+    def command(self, packages: list[str]) -> str:
+        return f"{quoted('dpkg-query', '-W', '-f', self.FORMAT, '--', *packages)} 2>/dev/null || true"
+
+    def process(self, output) -> set[str]:
+        return {line.split()[0] for line in output if line.split()[1:2] == ["ii"]}
+
+
+@dataclass(frozen=True)
+class State:
+    paths: dict[str, PathState]
+    units: dict[str, tuple[str, str]]
+    users: dict[str, tuple[str, str]]
+    packages: set[str]
+
+
+class HostState(FactBase):
+    """PathStates, UnitStates, UserEntries and PackageStates in one command: one round trip."""
+
+    PARTS = (("paths", PathStates), ("units", UnitStates), ("users", UserEntries),
+             ("packages", PackageStates))
+
+    def command(self, paths, trees, globs, units, users, packages) -> str:
+        args = {"paths": dict(paths=paths, trees=trees, globs=globs), "units": dict(units=units),
+                "users": dict(users=users), "packages": dict(packages=packages)}
+        return "; ".join(f"echo {self._marker(name)}; " + (fact().command(**args[name]) if any(
+            args[name].values()) else "true") for name, fact in self.PARTS)
+
+    @staticmethod
+    def _marker(name: str) -> str:
+        return f"::aitbc-state:{name}::"
+
+    @staticmethod
+    def default() -> State:
+        return State({}, {}, {}, set())
+
+    def process(self, output) -> State:
+        sections: dict[str, list[str]] = {}
+        current: list[str] = []
+        markers = {self._marker(name): name for name, _ in self.PARTS}
+        for line in output:
+            if line in markers:
+                current = sections.setdefault(markers[line], [])
+            else:
+                current.append(line)
+        return State(**{name: fact().process(sections.get(name, [])) for name, fact in self.PARTS})
+
+
+def read(plan: HostPlan) -> State:
     """The plan's state on its host: one round trip, the first time it is asked for; kept on
     the plan (one plan per host and run)."""
     if plan.state is None:
         globs = [tuple(g.split("/*/", 1)) for g in plan.probe_globs]
-        plan.state = host.get_fact(PathStates, paths=list(plan.paths),
-                                   trees=list(plan.tree_paths), globs=globs)
+        plan.state = host.get_fact(HostState, paths=list(plan.paths), trees=list(plan.tree_paths),
+                                   globs=globs, units=sorted(plan.units), users=plan.users,
+                                   packages=plan.packages)
     return plan.state
 
 
@@ -60,7 +142,14 @@ def of(plan: HostPlan, path: str) -> PathState | None:
     if not plan.holds(path):
         raise ValueError(f"host {plan.node}: {path} is not in the host's plan, so its state "
                          "was never read: add it to aitbc_infra/plan.py")
-    return read(plan).get(path)
+    return read(plan).paths.get(path)
+
+
+def unit(plan: HostPlan, name: str) -> tuple[str, str]:
+    """(ActiveState, UnitFileState) of one of the plan's units."""
+    if name not in plan.units:
+        raise ValueError(f"host {plan.node}: unit {name} is not in the host's plan")
+    return read(plan).units.get(name) or ("", "")
 
 
 def pending(plan: HostPlan, name: str) -> bool:

@@ -37,4 +37,4 @@ def content_dir(spec: HostSpec, content: WebContent) -> Path:
 
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
     for tree in host.loop([t for t in plan.trees if t.source is not None]):
-        managed.tree(plan, tree, content_dir(spec, tree.source))
+        managed.tree(plan, tree, content_dir(spec, tree.source), name=f"Sync {tree.path}")

@@ -49,7 +49,8 @@ class Link:
     target: str | None  # None: no link may be there
     activation: Activation = None
     # A package the run installs may create it after the state was read (Debian's nginx
-    # default site): removed even when the state said it was absent.
+    # default site): removed even when the state said it was absent, while its directory
+    # (read too) did not exist yet.
     may_appear: bool = False
 
 
@@ -83,8 +84,13 @@ class HostPlan:
     uploads: list[Upload] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)  # read only: what tells a step is owed
     probe_globs: list[str] = field(default_factory=list)  # DIR/*/NAME: read for every match
-    # {path: its state on the host}, read once by the deploy (deploys/state.py).
-    state: dict | None = None
+    # Read with the paths: the host's units (services, their sockets, nginx), its users and
+    # the packages it must have.
+    units: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    # The host's state of all the above, read once by the deploy (deploys/state.py).
+    state: object | None = None
 
     @cached_property
     def paths(self) -> tuple[str, ...]:
@@ -115,7 +121,9 @@ def release_marker(app_releases: str, release_id: str) -> str:
 
 
 def host_plan(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> HostPlan:
-    plan = HostPlan(host.node, render_host(fleet, host, secrets))
+    plan = HostPlan(host.node, render_host(fleet, host, secrets),
+                    users=[u.name for u in host.users],
+                    packages=sorted(set(host.base_packages + host.packages)))
     _apps(plan, host)
     _nginx(plan, host)
     _tls(plan, host)
@@ -133,6 +141,8 @@ def _apps(plan: HostPlan, host: HostSpec) -> None:
                              for d in app.data_dirs]
         plan.probes.append(app.venv)
         plan.probe_globs.append(f"{app.releases}/*/{RELEASE_MARKER}")
+        plan.units += [u for svc in app.services
+                       for u in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))]
     if host.apps:
         plan.trees.append(Tree(WHEELHOUSE_REMOTE, None))
 
@@ -144,6 +154,8 @@ def _nginx(plan: HostPlan, host: HostSpec) -> None:
                         NGINX) for s in host.nginx_sites]
     # Debian's catch-all default site would answer for unknown names: ours are the only ones.
     plan.links.append(Link(f"{NGINX_ENABLED}/default", None, NGINX, may_appear=True))
+    plan.probes.append(NGINX_ENABLED)
+    plan.units.append("nginx")
 
 
 def _tls(plan: HostPlan, host: HostSpec) -> None:

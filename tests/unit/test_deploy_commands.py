@@ -7,7 +7,9 @@ extra argument, or as a call to a program it smuggled in (`touch`, `id`), or a P
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pwd
 import shlex
 import shutil
 import subprocess
@@ -29,11 +31,11 @@ from deploys.managed import (
     install_dir_command,
     link,
     ownership_command,
-    remove,
+    remove_command,
     temp_file_command,
 )
 from deploys.shell import script
-from deploys.state import PathState, PathStates
+from deploys.state import HostState, PathState, PathStates, State
 from deploys.tls import certbot_command, issue_commands
 
 # Each would run `touch PWNED` (or `id`) if it reached the shell unquoted. None holds a "/", so
@@ -190,6 +192,11 @@ def test_ordinary_release_commands_are_unchanged_by_quoting():
 # Directories, files, links ----------------------------------------------------------------
 
 
+def _state(paths: dict[str, PathState]) -> State:
+    """A host state as the deploy reads it, with only these paths."""
+    return State(paths=paths, units={}, users={}, packages=set())
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_directory_creation(shell, value):
     path = f"/opt/{value}/data"
@@ -199,16 +206,17 @@ def test_directory_creation(shell, value):
         ["chown", "--", f"{value}:{value}", path], ["chmod", "--", value, path]]
     # The operations themselves (their generators, run on a plan whose state is given).
     entry = Directory(path, "0750", value, value)
-    plan = HostPlan("n", [], directories=[entry], state={})
-    assert list(directory._inner(plan, entry)) == [install_dir_command(path, "0750", value, value)]
-    plan.state = {path: PathState("d", "0700", "root", "root", "-")}
-    assert list(directory._inner(plan, entry)) == [ownership_command(path, "0750", value, value)]
+    plan = HostPlan("n", [], directories=[entry], state=_state({}))
+    assert list(directory(plan, entry)) == [install_dir_command(path, "0750", value, value)]
+    plan.state = _state({path: PathState("d", "0700", "root", "root", "-")})
+    assert list(directory(plan, entry)) == [ownership_command(path, "0750", value, value)]
 
 
 def test_an_operation_on_a_path_outside_the_plan_is_refused():
-    plan = HostPlan("n", [], directories=[Directory("/opt/a", "0755", "root", "root")], state={})
+    plan = HostPlan("n", [], directories=[Directory("/opt/a", "0755", "root", "root")],
+                    state=_state({}))
     with pytest.raises(ValueError, match="host n: /opt/b is not in the host's plan"):
-        list(directory._inner(plan, Directory("/opt/b", "0755", "root", "root")))
+        list(directory(plan, Directory("/opt/b", "0755", "root", "root")))
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -218,11 +226,11 @@ def test_upload_link_and_remove(shell, value):
         ["mkdir", "-p", "--", f"/etc/{value}"],
         ["install", "-m", "0640", "-o", value, "-g", value, "--", "/dev/null", f"{dest}.aitbc-new"]]
     to, gone = Link(dest, value), Link(dest, None)
-    plan = HostPlan("n", [], links=[to], state={})
-    assert shell.run(*link._inner(plan, to)) == [["ln", "-sfn", "--", value, dest]]
-    plan.state = {dest: PathState("l", "0777", "root", "root", value)}
-    assert shell.run(*link._inner(plan, gone)) == [["rm", "-f", "--", dest]]
-    assert shell.run(*remove._inner(paths=[dest, value])) == [["rm", "-f", "--", dest, value]]
+    plan = HostPlan("n", [], links=[to], state=_state({}))
+    assert shell.run(*link(plan, to)) == [["ln", "-sfn", "--", value, dest]]
+    plan.state = _state({dest: PathState("l", "0777", "root", "root", value)})
+    assert shell.run(*link(plan, gone)) == [["rm", "-f", "--", dest]]
+    assert shell.run(remove_command([dest, value])) == [["rm", "-f", "--", dest, value]]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -248,9 +256,33 @@ def test_path_states_read_hostile_names(tmp_path):
     assert result.returncode == 0, result.stderr
     states = PathStates().process(result.stdout.splitlines())
     assert not list(tmp_path.rglob("PWNED"))
+    digest = hashlib.sha256(b"x").hexdigest()
     for name in names:
         assert states[str(tree / name)].kind == "d"
-        assert states[str(tree / name / name)].kind == "f"
+        assert states[str(tree / name / name)] == PathState("f", "0644", "root", "root", digest)
+
+
+def test_host_state_reads_paths_links_globs_units_users_and_packages(tmp_path):
+    (tmp_path / "releases" / "r1").mkdir(parents=True)
+    (tmp_path / "releases" / "r1" / "marker").write_text("")
+    (tmp_path / "releases" / "r2").mkdir()  # no marker: an unfinished build
+    (tmp_path / ".venv").symlink_to("releases/r1")
+    (tmp_path / "data").mkdir(mode=0o750)
+    command = HostState().command(
+        paths=[str(tmp_path / ".venv"), str(tmp_path / "data"), str(tmp_path / "absent")],
+        trees=[], globs=[(str(tmp_path / "releases"), "marker")], units=["nginx"],
+        users=["root", "no-such-user"], packages=["dpkg", "no-such-package"])
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
+    got = HostState().process(result.stdout.splitlines())
+    assert got.paths[str(tmp_path / ".venv")] == PathState("l", "0777", "root", "root", "releases/r1")
+    assert got.paths[str(tmp_path / "data")] == PathState("d", "0750", "root", "root", "-")
+    marker = str(tmp_path / "releases" / "r1" / "marker")
+    assert got.paths[marker] == PathState("f", "0644", "root", "root", hashlib.sha256(b"").hexdigest())
+    assert set(got.paths) == {str(tmp_path / ".venv"), str(tmp_path / "data"), marker}
+    root = pwd.getpwnam("root")
+    assert got.users == {"root": (root.pw_dir, root.pw_shell)}
+    assert got.packages == {"dpkg"}
+    assert set(got.units) <= {"nginx"}  # systemd answers only where it runs
 
 
 # The journal: the script helper, journaled writes, the commit -----------------------------
