@@ -24,7 +24,7 @@ def entries(plan: HostPlan, mine: Callable[[Activation], bool], what: str) -> li
     group = [e for e in (*plan.files, *plan.uploads, *plan.links) if mine(e.activation)]
     if not group:
         return []
-    return [managed.entries(plan, group, name=f"{what}: {len(group)} file(s) and link(s)")]
+    return [managed.entries(plan, group, name=f"{what} ({len(group)} paths)")]
 
 
 def unactivated(plan: HostPlan) -> list:

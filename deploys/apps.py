@@ -124,7 +124,8 @@ def deploy(spec: HostSpec, plan: HostPlan) -> None:
     # next untouched. host.loop keeps the operation order the same on every host.
     for app in host.loop(spec.apps):
         # Journaled: the activation keeps the old copies until the release is healthy with them.
-        changed = apply.entries(plan, lambda activation, app=app: _of_app(activation, app), app.name)
+        changed = apply.entries(plan, lambda activation, app=app: _of_app(activation, app),
+                                f"{app.name}: unit, socket and env files")
         build = _build(spec, app, plan)
         if build:
             changed.append(build)

@@ -142,6 +142,10 @@ if [ -z "$restart" ]; then
 fi
 
 # 2. Candidates: the release proven beside the running one -------------------------------------
+# A candidate a killed run left running would hold its scratch socket: none may outlive a run.
+leftovers=""
+for unit in $units; do leftovers="$leftovers $unit$candidate_infix*.service $unit$candidate_infix*.socket"; done
+systemctl stop $leftovers 2>/dev/null
 candidates=""
 for unit in $restart; do
   [ "$(field "$unit" 4)" != - ] && systemctl is-active -q "$unit" && candidates="$candidates $unit"

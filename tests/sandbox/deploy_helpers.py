@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from system_state import not_running
+from traffic import REPORTS, Target, running
+
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.deploy import pyinfra_command
+from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
 from aitbc_infra.sandbox import paths, ssh_run
@@ -145,3 +151,44 @@ def fetch(path: str, *, headers: dict[str, str] | None = None) -> tuple[int, str
     body, _, tail = out.rpartition("\n")
     status, _, location = tail.partition(" ")
     return int(status or 0), location.strip(), body
+
+
+# A request loop while a deploy runs, and what a finished transaction leaves -------------
+
+
+NS3_PUBLIC = "10.231.0.3"
+NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
+
+
+def targets() -> list[Target]:
+    through_proxy = [Target(path, PROXY_IP, 443, path, tls_name=SITE) for path in sorted(ROUTES)]
+    forwards = [Target(f"ns3:{port}", NS3_PUBLIC, port, path) for port, path in NS3_FORWARDS.items()]
+    return through_proxy + forwards
+
+
+@contextmanager
+def request_loop(title: str):
+    with running(targets(), str(paths().pebble_root)) as traffic:
+        yield traffic
+        time.sleep(1)  # a last round after the run ended
+    REPORTS.append(f"{title}\n{traffic.report()}")
+
+
+def pending_and_copies(node: str) -> str:
+    """Leftovers of an unfinished transaction on a host: journal files, kept copies."""
+    return ssh_run(node, f"ls {PENDING_DIR}; find /etc -name '*{PREVIOUS_SUFFIX}'",
+                   check=True).stdout.strip()
+
+
+def assert_clean(inventory: Path) -> None:
+    """Nothing owed left on any host, and every host healthy (`running`, no failed unit)."""
+    nodes = list(load_fleet(inventory).hosts)
+    for node in nodes:
+        assert pending_and_copies(node) == "", node
+    assert not_running(nodes) == {}
+
+
+def assert_noop(inventory: Path) -> None:
+    run = deploy(inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed == 0, run.changed_operations()

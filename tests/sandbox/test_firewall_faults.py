@@ -10,9 +10,8 @@ The request loop's report shows what the failed start cost.
 
 from __future__ import annotations
 
-from deploy_helpers import changed_tree, deploy
+from deploy_helpers import assert_clean, assert_noop, changed_tree, deploy, request_loop
 from system_state import not_running
-from test_rollout import assert_clean, assert_noop, request_loop
 
 from aitbc_infra.render import FIREHOL_APPLIED_DIGEST, FIREHOL_CONF
 from aitbc_infra.sandbox import ssh_run

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import time
 
+from deploy_helpers import request_loop
 from system_state import not_running
-from test_rollout import request_loop
 from traffic import REPORTS, Traffic, request
 
 from aitbc_infra.loader import load_fleet

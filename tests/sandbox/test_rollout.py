@@ -13,64 +13,30 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from deploy_helpers import (
-    PROXY_IP,
     ROUTES,
-    SITE,
+    assert_clean,
+    assert_noop,
     changed_tree,
     deploy,
     host_state,
+    request_loop,
     start_deploy,
     variant_inventory,
 )
-from traffic import REPORTS, Target, running
+from traffic import REPORTS
 
-from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
-from aitbc_infra.sandbox import paths, ssh_run
+from aitbc_infra.sandbox import ssh_run
 from aitbc_infra.sandbox.ssh import ssh_argv
 from deploys.shell import script
 
-NS3_PUBLIC = "10.231.0.3"
-NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
 # Routes no app process answers: a restart of any service must never touch them.
 STATIC_ROUTES = {p for p, (_, _, marker) in ROUTES.items() if not (marker and '"service"' in marker)}
-
-
-def targets() -> list[Target]:
-    through_proxy = [Target(path, PROXY_IP, 443, path, tls_name=SITE) for path in sorted(ROUTES)]
-    forwards = [Target(f"ns3:{port}", NS3_PUBLIC, port, path) for port, path in NS3_FORWARDS.items()]
-    return through_proxy + forwards
-
-
-@contextmanager
-def request_loop(title: str):
-    with running(targets(), str(paths().pebble_root)) as traffic:
-        yield traffic
-        time.sleep(1)  # a last round after the run ended
-    REPORTS.append(f"{title}\n{traffic.report()}")
-
-
-def pending_and_copies(node: str) -> str:
-    """Leftovers of an unfinished transaction on a host: journal files, kept copies."""
-    return ssh_run(node, f"ls {PENDING_DIR}; find /etc -name '*{PREVIOUS_SUFFIX}'",
-                   check=True).stdout.strip()
-
-
-def assert_clean(inventory: Path) -> None:
-    for node in load_fleet(inventory).hosts:
-        assert pending_and_copies(node) == "", node
-
-
-def assert_noop(inventory: Path) -> None:
-    run = deploy(inventory)
-    assert run.returncode == 0, run.output[-3000:]
-    assert run.changed == 0, run.changed_operations()
 
 
 # Rejected configuration ----------------------------------------------------------------
@@ -289,7 +255,8 @@ def test_unreachable_host_fails_alone_and_converges_later(deployed_inventory, tm
 # Killed deploy -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kill_at", ["Upload /etc/aitbc/", "activate release"])
+# As the first app's unit, socket and env files are written, or as a release activates.
+@pytest.mark.parametrize("kill_at", ["unit, socket and env files", "activate release"])
 def test_killed_deploy_leaves_whole_files_and_the_next_run_converges(deployed_inventory, tmp_path,
                                                                      kill_at):
     # One origin more for CORS: new env files for several services on several hosts.
@@ -324,7 +291,7 @@ def _killed_at(operation: str, inventory: Path, tree: Path) -> dict[str, dict]:
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if f"Starting operation: {operation}" in line:
+        if line.startswith("--> Starting operation:") and operation in line:
             break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
