@@ -18,7 +18,8 @@ from aitbc_infra import PROJECT_ROOT, endpoints
 from aitbc_infra.activation import Load, Restart, app_journal
 from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, restart_mark
 from aitbc_infra.model import App, HostSpec
-from aitbc_infra.plan import WHEELHOUSE_REMOTE, HostPlan, release_marker
+from aitbc_infra.plan import WHEELHOUSE_REMOTE, HostPlan, app_units, release_marker
+from aitbc_infra.render import SYSTEMD_KINDS
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
 from deploys import apply, managed, state
@@ -92,14 +93,14 @@ def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
     """Validate the app's units, prove the release beside the running one, cut over, gate it."""
     release = release_of(spec, app)["release_id"]
     link = state.of(plan, app.venv)
-    wanted_running = [*(s.unit for s in app.services), *(f"{s.unit}.socket" for s in app.services if s.port)]
     owed = (
         not link or link.kind != "l" or link.sha256 != f"releases/{release}"
         or state.pending(plan, app_journal(app.name))
         or any(state.pending(plan, restart_mark(svc.unit)) for svc in app.services)
-        or any(state.unit(plan, unit) != ("active", "enabled") for unit in wanted_running)
+        or any(state.unit(plan, unit) != ("active", "enabled") for unit in app_units(app))
     )
-    units = sorted(f.path for f in plan.files if _of_app(f.activation, app) and f.kind != "env")
+    units = sorted(f.path for f in plan.files
+                   if _of_app(f.activation, app) and f.kind in SYSTEMD_KINDS)
     return server.shell(
         name=f"{app.name}: activate release {release} (candidate, cutover, health gate)",
         commands=[script("activate-release", PENDING_DIR, app.root, release,

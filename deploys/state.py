@@ -47,7 +47,7 @@ class PathStates(FactBase):
             tag, _, rest = line.partition(" ")
             if tag == "S":
                 kind, mode, user, group, path = rest.split("|", 4)
-                stats[path] = (_KINDS.get(kind.removeprefix("regular empty ")), mode, user, group)
+                stats[path] = (_KINDS.get(kind), mode, user, group)
             elif tag == "H":
                 digest, path = _sha256sum_line(rest)
                 digests[path] = digest
@@ -62,7 +62,8 @@ class PathStates(FactBase):
         return result
 
 
-_KINDS = {"regular file": "f", "file": "f", "directory": "d", "symbolic link": "l"}
+# stat's %F for the types the deploy manages; any other (a socket, a device) is not one of ours.
+_KINDS = {"regular file": "f", "regular empty file": "f", "directory": "d", "symbolic link": "l"}
 
 
 def _sha256sum_line(rest: str) -> tuple[str, str]:

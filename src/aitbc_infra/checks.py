@@ -29,7 +29,7 @@ from pathlib import Path
 import crossplane
 
 from aitbc_infra.model import HostSpec
-from aitbc_infra.render import RenderedFile
+from aitbc_infra.render import SYSTEMD_KINDS, RenderedFile
 from aitbc_infra.security import MAX_EXPOSURE, unit_exposure
 
 # Directives whose file arguments point at host paths; the check points them into its prefix.
@@ -329,9 +329,6 @@ def _gixy_result(host: HostSpec, audits: list[tuple[int, str, str]]) -> CheckRes
 def check_units(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
     with tempfile.TemporaryDirectory(prefix="aitbc-units-") as tmp:
         return [finish() for finish in _start_units(host, files, Path(tmp))]
-
-
-SYSTEMD_KINDS = ("unit", "socket", "candidate")  # the files systemd loads
 
 
 def _start_units(host: HostSpec, files: list[RenderedFile], tmp: Path) -> list[Callable[[], CheckResult]]:

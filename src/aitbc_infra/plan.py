@@ -15,7 +15,7 @@ from functools import cached_property
 from aitbc_infra.activation import NGINX, Activation, Journal
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER
-from aitbc_infra.model import HostSpec, WebContent
+from aitbc_infra.model import App, HostSpec, WebContent
 from aitbc_infra.render import (
     ACME_WEBROOT,
     NGINX_AVAILABLE,
@@ -103,9 +103,13 @@ class HostPlan:
     def tree_paths(self) -> tuple[str, ...]:
         return tuple(sorted({PENDING_DIR, *(t.path for t in self.trees)}))
 
+    @cached_property
+    def _listed(self) -> frozenset[str]:
+        return frozenset((*self.paths, *self.tree_paths))
+
     def holds(self, path: str) -> bool:
         """Whether the state read covers `path`."""
-        return (path in self.paths or path in self.tree_paths
+        return (path in self._listed
                 or any(path.startswith(f"{t}/") for t in self.tree_paths)
                 or any(_matches(path, g) for g in self.probe_globs))
 
@@ -114,6 +118,11 @@ def _matches(path: str, glob: str) -> bool:
     head, _, tail = glob.partition("/*/")
     rest = path.removeprefix(f"{head}/")
     return rest != path and rest.count("/") == 1 and rest.endswith(f"/{tail}")
+
+
+def app_units(app: App) -> list[str]:
+    """The units an app runs: each service, and the socket of each that listens."""
+    return [u for svc in app.services for u in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))]
 
 
 def release_marker(app_releases: str, release_id: str) -> str:
@@ -141,8 +150,7 @@ def _apps(plan: HostPlan, host: HostSpec) -> None:
                              for d in app.data_dirs]
         plan.probes.append(app.venv)
         plan.probe_globs.append(f"{app.releases}/*/{RELEASE_MARKER}")
-        plan.units += [u for svc in app.services
-                       for u in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))]
+        plan.units += app_units(app)
     if host.apps:
         plan.trees.append(Tree(WHEELHOUSE_REMOTE, None))
 

@@ -32,6 +32,8 @@ ACME_WEBROOT = "/var/www/letsencrypt"
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 PROVIDED_CERTS = "/etc/ssl/aitbc"
 
+SYSTEMD_KINDS = ("unit", "socket", "candidate")  # the rendered files systemd loads
+
 # secret lookup: (host node, env var name) -> value
 SecretLookup = Callable[[str, str], str]
 
