@@ -211,7 +211,16 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(venvs, src, launcher, run_dir) -> dict[str, Proc]:
+def dead_peer():
+    """An address nothing answers on for the whole module: its port stays bound and never
+    listens, so no server started later is given it (a freed port can be)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def stack(venvs, src, launcher, run_dir, dead_peer) -> dict[str, Proc]:
     """Every long-running process, started in parallel, then waited for."""
     s: dict[str, Proc] = {}
     # The default database URL is ../data/coordinator.db: relative to the working directory.
@@ -238,7 +247,6 @@ def stack(venvs, src, launcher, run_dir) -> dict[str, Proc]:
                                 {**chain, "PROPOSER_ID": "node-1"})
     s["node1-rpc"] = launcher.uvicorn("node1-rpc", venvs.node, "aitbc_chain.app:app", node1,
                                       **chain, PROPOSER_ID="node-1")
-    dead_peer = f"http://127.0.0.1:{free_port()}"
     rpc2_port = free_port()
     node2 = {**chain, "DB_PATH": str(run_dir / "node2" / "chain2.db"), "PROPOSER_ID": "node-2",
              "PEERS": json.dumps([s["node1-rpc"].url, dead_peer]), "SYNC_INTERVAL_SECONDS": "0.5",
