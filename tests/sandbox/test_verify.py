@@ -1,5 +1,6 @@
-"""`aitbc-infra verify` on the sandbox: green after a deploy; three injected faults fail exactly
-their checks, naming host and service; a redeploy makes it green again."""
+"""`aitbc-infra verify` on the sandbox: green after a deploy; injected faults, one of each kind
+of state the checks read, fail exactly their checks, naming host and service; a redeploy makes
+it green again."""
 
 from __future__ import annotations
 
@@ -10,15 +11,32 @@ from deploy_helpers import deploy
 from aitbc_infra.sandbox import ssh_run
 from aitbc_infra.verify import run_verify
 
-# The faults and the checks each must fail (ids are `host: check`).
-EXPECTED_FAILURES = {
-    "aitbc: unit aitbc-wallet-daemon active and enabled",
-    "aitbc: unit aitbc-wallet-daemon.socket active and enabled",
-    "aitbc: aitbc-wallet-daemon listens on 127.0.0.1:8002",
-    "aitbc: route /wallet/ -> aitbc-wallet-daemon",
-    "aitbc: coordinator-api env file root 0600",
-    "ns3-root: forward 8082 answers on 10.231.0.3",
-}
+# Each fault: its host, the command that injects it, and the checks it must fail (`host: check`).
+FAULTS = [
+    # The socket too: alone, the service would be started again by the next connection.
+    ("aitbc", "systemctl stop aitbc-wallet-daemon.socket aitbc-wallet-daemon", {
+        "aitbc: unit aitbc-wallet-daemon active and enabled",
+        "aitbc: unit aitbc-wallet-daemon.socket active and enabled",
+        "aitbc: aitbc-wallet-daemon listens on 127.0.0.1:8002",
+        "aitbc: route /wallet/ -> aitbc-wallet-daemon"}),
+    ("aitbc", "chmod 0644 /etc/aitbc/coordinator-api.env", {"aitbc: coordinator-api env file root 0600"}),
+    ("ns3-root", "iptables-legacy -I FORWARD 1 -p tcp --dport 8082 -j DROP",
+     {"ns3-root: forward 8082 answers on 10.231.0.3"}),
+    # Not reloaded: nginx serves on with the config it has, only `nginx -t` sees the change.
+    ("aitbc", "echo 'broken;' >> /etc/nginx/sites-available/aitbc.bubuit.net", {"aitbc: nginx -t"}),
+    ("aitbc", "mkdir /opt/exchange/releases/fault-1 /opt/exchange/releases/fault-2 "
+     "/opt/exchange/releases/fault-3", {"aitbc: exchange runs a complete release, at most 3 kept"}),
+    ("at1", "systemctl stop aitbc-blockchain-node", {
+        "at1: unit aitbc-blockchain-node active and enabled",
+        "at1: aitbc-blockchain-rpc head advances"}),
+    ("ns3-aitbc", "systemd-run --unit=aitbc-verify-fault false",
+     {"ns3-aitbc: systemd running, no failed unit"}),
+]
+# What a redeploy leaves alone: undone by hand before it.
+UNDO = [
+    ("aitbc", "rmdir /opt/exchange/releases/fault-*"),
+    ("ns3-aitbc", "systemctl reset-failed aitbc-verify-fault"),
+]
 
 
 def _failures(report) -> dict[str, str]:
@@ -40,18 +58,19 @@ def test_verify_passes_on_a_deployed_sandbox(deployed_inventory, tmp_path):
 
 
 def test_faults_fail_exactly_their_checks_then_redeploy_heals(deployed_inventory, tmp_path):
-    # The socket too: alone, the service would be started again by the next connection.
-    ssh_run("aitbc", "systemctl stop aitbc-wallet-daemon.socket aitbc-wallet-daemon", check=True)
-    ssh_run("aitbc", "chmod 0644 /etc/aitbc/coordinator-api.env", check=True)
-    ssh_run("ns3-root", "iptables-legacy -I FORWARD 1 -p tcp --dport 8082 -j DROP", check=True)
     try:
+        for host, command, _ in FAULTS:
+            ssh_run(host, command, check=True)
         report = tmp_path / "faulty.xml"
         assert run_verify(deployed_inventory, report) == 1
         failures = _failures(report)
-        assert set(failures) == EXPECTED_FAILURES
-        assert "aitbc" in failures["aitbc: unit aitbc-wallet-daemon active and enabled"]
+        assert set(failures) == set().union(*(checks for _, _, checks in FAULTS))
         assert "aitbc-wallet-daemon" in failures["aitbc: unit aitbc-wallet-daemon active and enabled"]
+        assert "aitbc-verify-fault" in failures["ns3-aitbc: systemd running, no failed unit"]
+        assert "broken" in failures["aitbc: nginx -t"]
     finally:
+        for host, command in UNDO:
+            ssh_run(host, command)
         run = deploy(deployed_inventory)
     assert run.returncode == 0, run.output[-3000:]
     healed = tmp_path / "healed.xml"

@@ -1,12 +1,20 @@
-"""Connections and check lists for the verify suite, all derived from one inventory.
+"""Connections, check lists and the state they are checked against, all from one inventory.
 
 AITBC_VERIFY_INVENTORY names the inventory (set by `aitbc-infra verify`). Hosts are reached the
 way pyinfra reaches them: the same ssh_config, key and known_hosts (strict checking).
+
+A check names the commands it reads (`probe`); they are gathered before the first check runs:
+one shell script per host (and one on this machine, for probes of the public site), every
+command in it running at once, every host at once. Each check then asserts on its own output.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -77,8 +85,70 @@ def pytest_collection_modifyitems(items):
     items.sort(key=host)
 
 
-def checks(triples):
-    """Parametrize (node, thing, label) triples as (node, thing), with ids `node: label`."""
+CONTROL = "@control"  # where probes of the public site run: the machine running verify
+PROBES: dict[str, dict[str, None]] = {}  # where -> its commands, in order, each once
+
+
+def checks(triples, probe=None, on_control=False):
+    """Parametrize (node, thing, label) triples as (node, thing), with ids `node: label`.
+
+    probe(node, thing) -> the commands the check reads, run on the node (or on this machine):
+    the `probed` fixture hands the check their results, in that order.
+    """
     triples = list(triples)
-    return pytest.mark.parametrize(("node", "thing"), [(n, t) for n, t, _ in triples],
-                                   ids=[f"{n}: {label}" for n, _, label in triples])
+
+    def mark(test):
+        if probe:
+            test.probe, test.on_control = probe, on_control
+            for n, t, _ in triples:
+                PROBES.setdefault(CONTROL if on_control else n, {}).update(dict.fromkeys(probe(n, t)))
+        return pytest.mark.parametrize(("node", "thing"), [(n, t) for n, t, _ in triples],
+                                       ids=[f"{n}: {label}" for n, _, label in triples])(test)
+    return mark
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    stdout: str
+
+
+def batch_script(commands: list[str]) -> str:
+    """Run every command at once, then print each one's exit status and output, in order."""
+    runs = "".join(f'( ( {c}\n) >"$d/{i}" 2>&1 </dev/null; echo $? >"$d/{i}.rc" ) &\n'
+                   for i, c in enumerate(commands))
+    return ('d=$(mktemp -d) || exit 1\ntrap \'rm -rf "$d"\' EXIT\n' + runs + "wait\n"
+            f'for i in $(seq 0 {len(commands) - 1}); do printf "@@%s %s\\n" "$i" "$(cat "$d/$i.rc")"; '
+            'cat "$d/$i"; echo; done\n')
+
+
+def run_batch(where: str, commands: list[str]) -> dict[str, Result]:
+    host = testinfra.get_host("local://") if where == CONTROL else connect(where)
+    out = host.run("sh -c %s", batch_script(commands))
+    # Output: "@@<index> <rc>" lines, each followed by that command's output and one newline.
+    parts = re.split(r"^@@(\d+) (\d+)\n", out.stdout, flags=re.M)[1:]
+    results = {commands[int(i)]: Result(int(rc), text[:-1])
+               for i, rc, text in zip(parts[::3], parts[1::3], parts[2::3], strict=True)}
+    # A host that did not answer: every command failed, with what ssh said.
+    lost = Result(out.rc or 255, f"{where} unreachable: {out.stderr.strip()}")
+    return {c: results.get(c, lost) for c in commands}
+
+
+@pytest.fixture(scope="session")
+def gathered():
+    """where -> future of {command: Result}: every host's probes, all hosts in parallel."""
+    with ThreadPoolExecutor(max_workers=max(len(PROBES), 1)) as pool:
+        yield {where: pool.submit(run_batch, where, list(cmds)) for where, cmds in PROBES.items()}
+
+
+@pytest.fixture
+def probed(request, gathered) -> list[Result]:
+    """The results of this check's probe commands."""
+    test, params = request.function, request.node.callspec.params
+    node, thing = params["node"], params["thing"]
+    results = gathered[CONTROL if test.on_control else node].result()
+    return [results[c] for c in test.probe(node, thing)]
+
+
+def q(value) -> str:
+    return shlex.quote(str(value))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
-from conftest import checks, connect, fleet, public_access, rendered
+from conftest import checks, connect, fleet, public_access, q, rendered
 
 from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
@@ -23,82 +22,115 @@ def _services():
     return [(n, (app, svc)) for n, h in HOSTS.items() for app, svc in h.services]
 
 
-@checks((n, n, "systemd running, no failed unit") for n in HOSTS)
-def test_system_running(node, thing):
+@checks(((n, n, "systemd running, no failed unit") for n in HOSTS),
+        probe=lambda n, _: ("systemctl is-system-running",
+                            "systemctl list-units --failed --plain --no-legend"))
+def test_system_running(node, thing, probed):
     # `degraded` means some unit failed: ours, or one of a package the deploy installed.
-    host = connect(node)
-    state = host.run("systemctl is-system-running").stdout.strip()
-    failed = host.run("systemctl list-units --failed --plain --no-legend").stdout.split("\n")
+    state = probed[0].stdout.strip()
+    failed = probed[1].stdout.split("\n")
     assert state == "running", f"{node}: systemd is {state or 'unreachable'}; failed units: " \
         + (", ".join(line.split()[0] for line in failed if line.strip()) or "none")
 
 
-@checks((n, p, f"package {p}") for n, h in HOSTS.items()
-        for p in sorted(set(h.base_packages + h.packages)))
-def test_package_installed(node, thing):
-    assert connect(node).package(thing).is_installed, f"{node}: package {thing} missing"
+def _installed(dpkg_status: str) -> bool:
+    # As testinfra's package().is_installed reads `dpkg-query -f '${Status}'`.
+    words = dpkg_status.split()
+    return words[:1] in (["install"], ["hold"]) and words[1:3] == ["ok", "installed"]
 
 
-@checks((n, u.name, f"user {u.name}") for n, h in HOSTS.items() for u in h.users)
-def test_user_exists(node, thing):
-    assert connect(node).user(thing).exists, f"{node}: user {thing} missing"
+@checks(((n, p, f"package {p}") for n, h in HOSTS.items()
+         for p in sorted(set(h.base_packages + h.packages))),
+        probe=lambda n, p: (f"dpkg-query -f '${{Status}}' -W {q(p)}",))
+def test_package_installed(node, thing, probed):
+    assert _installed(probed[0].stdout), f"{node}: package {thing} missing"
 
 
-@checks((n, unit, f"unit {unit} active and enabled") for n, (_, svc) in _services()
-        for unit in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else [])))
-def test_unit_active_and_enabled(node, thing):
-    service = connect(node).service(thing)
-    assert service.is_running, f"{node}: {thing} is not active"
-    assert service.is_enabled, f"{node}: {thing} is not enabled"
+@checks(((n, u.name, f"user {u.name}") for n, h in HOSTS.items() for u in h.users),
+        probe=lambda n, u: (f"id {q(u)}",))
+def test_user_exists(node, thing, probed):
+    assert probed[0].rc == 0, f"{node}: user {thing} missing"
 
 
-@checks((n, svc, f"{svc.unit} listens on {listen(HOSTS[n], svc).authority}")
-        for n, (_, svc) in _services() if svc.port)
-def test_port_listening(node, thing):
-    address = f"tcp://{listen(HOSTS[node], thing).authority}"
-    assert connect(node).socket(address).is_listening, f"{node}: {thing.unit} not on {address}"
+@checks(((n, unit, f"unit {unit} active and enabled") for n, (_, svc) in _services()
+         for unit in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))),
+        probe=lambda n, u: (f"systemctl is-active {q(u)}", f"systemctl is-enabled {q(u)}"))
+def test_unit_active_and_enabled(node, thing, probed):
+    active, enabled = probed
+    assert active.rc == 0, f"{node}: {thing} is not active ({active.stdout.strip()})"
+    assert enabled.rc == 0, f"{node}: {thing} is not enabled ({enabled.stdout.strip()})"
 
 
-@checks((n, f, f"{f.unit} env file root {f.mode}") for n, files in rendered().items()
-        for f in files if f.kind == "env")
-def test_env_file_private(node, thing):
-    remote = connect(node).file(thing.path)
-    assert remote.exists, f"{node}: {thing.path} missing"
-    assert (remote.user, remote.group) == ("root", "root"), f"{node}: {thing.path} owner"
-    assert remote.mode == int(thing.mode, 8), f"{node}: {thing.path} mode {oct(remote.mode)}"
+def _listening(ss_output: str) -> set[tuple[str, int]]:
+    # As testinfra's socket().is_listening reads `ss`: `*` is both wildcards, [::] is ::.
+    found = set()
+    for line in ss_output.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[0] == "LISTEN":
+            address, port = fields[3].rsplit(":", 1)
+            address = address.strip("[]")
+            found |= {("::", int(port)), ("0.0.0.0", int(port))} if address == "*" \
+                else {(address, int(port))}
+    return found
 
 
-@checks((n, app, f"{app.name} runs a complete release, at most {HOSTS[n].rollout.keep_releases} kept")
-        for n, h in HOSTS.items() for app in h.apps)
-def test_release_active_and_pruned(node, thing):
-    host = connect(node)
-    link = host.file(thing.venv)
-    assert link.is_symlink, f"{node}: {thing.venv} is not a symlink to a release"
-    target = link.linked_to
+@checks(((n, svc, f"{svc.unit} listens on {listen(HOSTS[n], svc).authority}")
+         for n, (_, svc) in _services() if svc.port),
+        probe=lambda n, _: ("ss --numeric --listening --tcp",))
+def test_port_listening(node, thing, probed):
+    bound = listen(HOSTS[node], thing)
+    sockets = _listening(probed[0].stdout)
+    assert {("::", bound.port), (bound.address, bound.port)} & sockets, \
+        f"{node}: {thing.unit} not on tcp://{bound.authority}"
+
+
+@checks(((n, f, f"{f.unit} env file root {f.mode}") for n, files in rendered().items()
+         for f in files if f.kind == "env"),
+        probe=lambda n, f: (f"stat -c '%U %G %a' {q(f.path)}",))
+def test_env_file_private(node, thing, probed):
+    assert probed[0].rc == 0, f"{node}: {thing.path} missing"
+    user, group, mode = probed[0].stdout.split()
+    assert (user, group) == ("root", "root"), f"{node}: {thing.path} owner"
+    assert int(mode, 8) == int(thing.mode, 8), f"{node}: {thing.path} mode {oct(int(mode, 8))}"
+
+
+@checks(((n, app, f"{app.name} runs a complete release, at most {HOSTS[n].rollout.keep_releases} kept")
+         for n, h in HOSTS.items() for app in h.apps),
+        probe=lambda n, app: (f"test -L {q(app.venv)}", f"realpath {q(app.venv)}",
+                              f'test -e "$(realpath {q(app.venv)})"/{q(RELEASE_MARKER)}',
+                              f"ls -1 {q(app.releases)}"))
+def test_release_active_and_pruned(node, thing, probed):
+    is_link, target, complete, listing = probed
+    assert is_link.rc == 0, f"{node}: {thing.venv} is not a symlink to a release"
+    target = target.stdout.strip()
     assert target.startswith(f"{thing.releases}/"), f"{node}: {thing.venv} -> {target}"
-    assert host.file(f"{target}/{RELEASE_MARKER}").exists, f"{node}: {target} is an unfinished build"
-    kept = host.run(f"ls -1 {thing.releases}").stdout.split()
+    assert complete.rc == 0, f"{node}: {target} is an unfinished build"
+    kept = listing.stdout.split()
     assert len(kept) <= HOSTS[node].rollout.keep_releases, f"{node}: {thing.releases} keeps {kept}"
 
 
-@checks((n, svc, f"{svc.unit} health {svc.health}") for n, (_, svc) in _services() if svc.health)
-def test_health_endpoint(node, thing):
-    url = F.endpoint(node, node, thing.unit).url + thing.health
-    out = connect(node).run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {url}").stdout
-    assert out == "200", f"{node}: {thing.unit} {url} answered {out or 'nothing'}"
+def _health_url(node, svc) -> str:
+    return F.endpoint(node, node, svc.unit).url + svc.health
 
 
-@checks((n, n, "nginx -t") for n, h in HOSTS.items() if h.nginx_sites)
-def test_nginx_config_valid(node, thing):
-    result = connect(node).run("nginx -t")
-    assert result.rc == 0, f"{node}: nginx -t: {result.stderr}"
+@checks(((n, svc, f"{svc.unit} health {svc.health}") for n, (_, svc) in _services() if svc.health),
+        probe=lambda n, svc: (f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {q(_health_url(n, svc))}",))
+def test_health_endpoint(node, thing, probed):
+    out = probed[0].stdout
+    assert out == "200", f"{node}: {thing.unit} {_health_url(node, thing)} answered {out or 'nothing'}"
 
 
-@checks((n, fwd, f"firehol forward {fwd.port} -> {fwd.node}") for n, h in HOSTS.items()
-        if h.firewall for fwd in h.firewall.forwards)
-def test_firehol_forward_rule(node, thing):
-    # firehol may drive either iptables backend: read both.
-    rules = connect(node).run("iptables -t nat -S; iptables-legacy -t nat -S 2>/dev/null").stdout
+@checks(((n, n, "nginx -t") for n, h in HOSTS.items() if h.nginx_sites), probe=lambda n, _: ("nginx -t",))
+def test_nginx_config_valid(node, thing, probed):
+    assert probed[0].rc == 0, f"{node}: nginx -t: {probed[0].stdout}"
+
+
+# firehol may drive either iptables backend: read both.
+@checks(((n, fwd, f"firehol forward {fwd.port} -> {fwd.node}") for n, h in HOSTS.items()
+         if h.firewall for fwd in h.firewall.forwards),
+        probe=lambda n, _: ("iptables -t nat -S; iptables-legacy -t nat -S 2>/dev/null",))
+def test_firehol_forward_rule(node, thing, probed):
+    rules = probed[0].stdout
     target = f"--to-destination {F.forward(HOSTS[node], thing).authority}"
     assert any(target in r and f"--dport {thing.port}" in r for r in rules.splitlines()), \
         f"{node}: no DNAT for port {thing.port}"
@@ -128,18 +160,18 @@ def _site_routes():
                 yield n, route, f"route {route.location} -> {label}"
 
 
-def _public_get(path: str) -> tuple[int, dict]:
+def _public_get(node, route) -> tuple[str]:
+    """curl of the route's path through the public TLS proxy, from this machine."""
     name, address, ca = public_access()
-    resolve = ["--resolve", f"{name}:443:{address}"] if ca else []
-    cmd = ["curl", "-s", "-o", "/dev/null", "-m", "10", "-w", "%{http_code} %{redirect_url}",
-           *(["--cacert", ca] if ca else []), *resolve, f"https://{name}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.split(" ", 1)
-    return int(out[0] or 0), {"location": out[1] if len(out) > 1 else ""}
+    trust = f"--cacert {q(ca)} --resolve {q(f'{name}:443:{address}')}" if ca else ""
+    return (f"curl -s -o /dev/null -m 10 -w '%{{http_code}} %{{redirect_url}}' {trust} "
+            f"{q(f'https://{name}{route.location}')}",)
 
 
-@checks(_site_routes())
-def test_route_through_public_proxy(node, thing):
-    status, info = _public_get(thing.location)
+@checks(_site_routes(), probe=_public_get, on_control=True)
+def test_route_through_public_proxy(node, thing, probed):
+    out = probed[0].stdout.split(" ", 1)
+    status, info = int(out[0] or 0), {"location": out[1] if len(out) > 1 else ""}
     name = public_access()[0]
     if thing.type == "redirect":
         assert (status, info["location"]) == (301, f"https://{name}{thing.to}"), (status, info)
@@ -167,25 +199,31 @@ def _rpc_services():
             if svc.health == "/rpc/head"]
 
 
-def _rpc_head(node, svc) -> dict:
-    url = F.endpoint(node, node, svc.unit).url + "/rpc/head"
-    return json.loads(connect(node).check_output(f"curl -s -m 5 {url}"))
+def _head_url(node, svc) -> str:
+    return F.endpoint(node, node, svc.unit).url + "/rpc/head"
 
 
-_first_heights: dict[str, tuple[float, int]] = {}
+def _read_heads_twice(node, _svc) -> tuple[str]:
+    """Every head of the node, then again two block times later: one probe for all its nodes."""
+    urls = " ".join(q(_head_url(n, svc)) for n, svc, _ in _rpc_services() if n == node)
+    read = f'for u in {urls}; do echo "$u $(curl -s -m 5 "$u")"; done'
+    return (f"{read}; sleep {HOSTS[node].chain.block_time_seconds * 2 + 0.5}; {read}",)
 
 
-@checks(_rpc_services())
-def test_chain_head_advances(node, thing):
-    # All heads are read once up front, so the suite waits two block times once, not per node.
-    if not _first_heights:
-        for n, svc, _ in _rpc_services():
-            _first_heights[f"{n}/{svc.unit}"] = (time.monotonic(), _rpc_head(n, svc)["height"])
-    seen_at, first = _first_heights[f"{node}/{thing.unit}"]
-    wait = seen_at + HOSTS[node].chain.block_time_seconds * 2 + 0.5 - time.monotonic()
-    if wait > 0:
-        time.sleep(wait)
-    assert _rpc_head(node, thing)["height"] > first, f"{node}: {thing.unit} height stuck at {first}"
+def _height(body: str) -> int | None:
+    try:
+        return json.loads(body)["height"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@checks(_rpc_services(), probe=_read_heads_twice)
+def test_chain_head_advances(node, thing, probed):
+    url = _head_url(node, thing)
+    first, then = (_height(line.split(" ", 1)[1]) for line in probed[0].stdout.splitlines()
+                   if line.split(" ", 1)[0] == url)
+    assert first is not None and then is not None, f"{node}: {url} answered {probed[0].stdout!r}"
+    assert then > first, f"{node}: {thing.unit} height stuck at {first}"
 
 
 def _peered():
@@ -197,16 +235,22 @@ def _peered():
                     yield n, (rpc, app.sync_status, F.peer_url(h, peer)), f"{rpc.unit} sees peer {peer}"
 
 
-@checks(_peered())
-def test_cross_site_sync(node, thing):
-    svc, status_path, peer_url = thing
-    interval = HOSTS[node].chain.sync_interval_seconds
-    url = F.endpoint(node, node, svc.unit).url + status_path
-    deadline = time.monotonic() + interval * 3
-    peers = []
-    while time.monotonic() < deadline:
-        peers = json.loads(connect(node).check_output(f"curl -s -m 5 {url}")).get("peers", [])
+def _sync_status(node, thing) -> tuple[str]:
+    svc, status_path, _ = thing
+    return (f"curl -s -m 5 {q(F.endpoint(node, node, svc.unit).url + status_path)}",)
+
+
+@checks(_peered(), probe=_sync_status)
+def test_cross_site_sync(node, thing, probed):
+    # The gathered status first; a peer not seen yet is asked again until three sync intervals.
+    svc, _, peer_url = thing
+    deadline = time.monotonic() + HOSTS[node].chain.sync_interval_seconds * 3
+    out = probed[0].stdout
+    while True:
+        peers = json.loads(out or "{}").get("peers", [])
         if any(p.get("url") == peer_url and p.get("height") for p in peers):
             return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{node}: {svc.unit} has no head from {peer_url}: {peers}")
         time.sleep(2)
-    raise AssertionError(f"{node}: {svc.unit} has no head from {peer_url}: {peers}")
+        out = connect(node).check_output(_sync_status(node, thing)[0])
