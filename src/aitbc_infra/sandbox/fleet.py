@@ -15,10 +15,11 @@ from pathlib import Path
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.loader import load_fleet
-from aitbc_infra.sandbox import image, inventory, machines, network, pebble, procs, ssh
+from aitbc_infra.inventory_option import load_or_explain
+from aitbc_infra.sandbox import image, machines, network, pebble, procs, ssh
+from aitbc_infra.sandbox import inventory as inventory_file
 from aitbc_infra.sandbox.paths import Paths, paths
-from aitbc_infra.sandbox.plan import BRIDGES, MACHINES
+from aitbc_infra.sandbox.plan import Machine, Plan, PlanError, plan_for
 from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
 
 Progress = Callable[[str], None]
@@ -50,63 +51,107 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def _parallel(fn: Callable, items) -> list:
-    with ThreadPoolExecutor(max_workers=len(MACHINES)) as pool:
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
         return list(pool.map(fn, items))
 
 
-def is_up(p: Paths | None = None) -> bool:
+def is_up(p: Paths | None = None, plan: Plan | None = None) -> bool:
     """Every process ours and alive, every link in place, and sshd answering everywhere."""
     p = p or paths()
-    if not all(network.link_exists(br.name) for br in BRIDGES) or not network.route_in_place():
+    plan = plan or ssh.current_plan(p)
+    if not plan.machines or ssh.current_plan(p) != plan:
+        return False
+    if not all(network.link_exists(br.name) for br in plan.bridges) or not network.route_in_place():
         return False
     if not pebble.running(p):
         return False
-    for m in MACHINES:
+    for m in plan.machines:
         if machines.running_pid(p, m) is None:
             return False
         if not all(network.is_attached(link.host_ifname, link.bridge) for link in m.links[1:]):
             return False
     if not p.inventory.exists():
         return False
-    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, MACHINES))
+    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, plan.machines))
 
 
-def ensure_up(progress: Progress = print) -> Path:
-    """Bring the fleet up (or leave a running one alone); returns the inventory path."""
+def load_plan(inventory: Path) -> tuple[Fleet, Plan]:
+    """The production inventory the sandbox mirrors and the sandbox laid out for it."""
+    production = load_or_explain(inventory)
+    try:
+        return production, plan_for(production)
+    except PlanError as exc:
+        raise UserError(f"{inventory}: {exc}") from None
+
+
+def ensure_up(progress: Progress = print, inventory: Path | None = None) -> Path:
+    """Bring the fleet standing in for `inventory` (default: the project's) up, or leave a
+    running one alone; returns the sandbox inventory's path. A sandbox brought up for another
+    inventory is changed into this one: machines that differ stop, missing ones boot."""
     require_root()
     p = paths()
-    production = load_fleet(PROJECT_ROOT / "inventory.py")  # what the sandbox mirrors
+    source = Path(inventory or PROJECT_ROOT / "inventory.py").resolve()
+    production, plan = load_plan(source)
     with _locked(p):
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
-        if is_up(p):
+        _link_group_data(p, source)
+        if is_up(p, plan):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
-            _write_if_changed(p.inventory, inventory.render(p, production))
+            _write_if_changed(p.inventory, inventory_file.render(p, production, plan))
             progress("[up] sandbox already running")
             return p.inventory
-        _up(p, production, progress)
+        _up(p, production, plan, progress)
     return p.inventory
 
 
-def _up(p: Paths, production: Fleet, progress: Progress) -> None:
+def _link_group_data(p: Paths, source: Path) -> None:
+    """pyinfra reads group_data/ beside the inventory too: the sandbox inventory sees the same
+    folders as the one it mirrors (an example's own groups, say)."""
+    link = p.state / "group_data"
+    wanted = source.parent / "group_data"
+    if link.is_symlink() and link.resolve() == wanted.resolve() and wanted.is_dir():
+        return
+    if link.is_symlink():
+        link.unlink()
+    if source.parent != PROJECT_ROOT and wanted.is_dir():
+        link.symlink_to(wanted)
+
+
+def _retire(p: Paths, old: Plan, new: Plan, progress: Progress) -> None:
+    """Stop the machines and remove the bridges of `old` that `new` does not have as they are."""
+    leaving = [m for m in old.machines if m not in new.machines]
+    for m in leaving:
+        progress(f"[down] {m.name} (not in the sandbox for this inventory as it is)")
+    _parallel(lambda m: _stop(p, m, progress), leaving)
+    _remove_extra_veths(leaving)
+    network.bridges_down(tuple(b for b in old.bridges if b not in new.bridges), keep_route=True)
+
+
+def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
     t0 = time.monotonic()
     img = image.ensure_image(image.deploy_packages(production), progress)
-    ssh.ensure_keys(p)
-    ssh.write_known_hosts(p)
-    ssh.write_ssh_config(p)
-    progress("[net] bridges " + ", ".join(f"{b.name} ({b.subnet})" for b in BRIDGES))
-    network.bridges_up()
+    _retire(p, ssh.current_plan(p), plan, progress)
+    # Written before the first boot: it is what `down` removes, even after a failed `up`.
+    p.plan.write_text(plan.to_json())
+    ssh.ensure_keys(p, plan)
+    ssh.write_known_hosts(p, plan)
+    ssh.write_ssh_config(p, plan)
+    progress("[net] bridges " + ", ".join(f"{b.name} ({b.subnet})" for b in plan.bridges))
+    network.bridges_up(plan.bridges)
     progress(f"[acme] pebble on {pebble.ACME_URL} (HTTP-01 via challtestsrv DNS)")
-    pebble.start(p)
-    for m in MACHINES:
+    pebble.start(p, plan.hosts_entries)
+    for m in plan.machines:
         if machines.running_pid(p, m) is not None:
+            machines.configure(p, m, plan)  # /etc/hosts follows the sites of this inventory
             machines.attach_extra(m)  # in case only the bridge was lost
             continue
         progress(f"[boot] {m.name} ({', '.join(link.address for link in m.links)})")
         machines.mount_overlay(p, m, img)
-        machines.configure(p, m)
+        machines.configure(p, m, plan)
         machines.start(p, m)
-    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), MACHINES)
+    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), plan.machines)
     bad = {name: state for name, state in states if state != "running"}
     if bad:
         detail = []
@@ -115,8 +160,26 @@ def _up(p: Paths, production: Fleet, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, inventory.render(p, production))
-    progress(f"[up] sandbox running in {time.monotonic() - t0:.1f} s; inventory {p.inventory}")
+    _write_if_changed(p.inventory, inventory_file.render(p, production, plan))
+    progress(f"[up] sandbox of {len(plan.machines)} machines running in "
+             f"{time.monotonic() - t0:.1f} s; inventory {p.inventory}")
+
+
+def _stop(p: Paths, m: Machine, progress: Progress) -> None:
+    if machines.running_pid(p, m) is not None:
+        progress(f"[down] {m.name}")
+    if machines.stop(p, m):
+        progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
+                 f" killed (see {p.logs / (m.name + '.log')})")
+    machines.unmount_overlay(p, m, purge=True)
+
+
+def _remove_extra_veths(stopped: list[Machine]) -> None:
+    # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
+    for m in stopped:
+        for link in m.links[1:]:
+            if link.host_ifname and network.link_exists(link.host_ifname):
+                subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
 
 
 def down(progress: Progress = print) -> None:
@@ -124,25 +187,20 @@ def down(progress: Progress = print) -> None:
     require_root()
     p = paths()
     with _locked(p):
-        def stop(m):
-            if machines.running_pid(p, m) is not None:
-                progress(f"[down] {m.name}")
-            if machines.stop(p, m):
-                progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
-                         f" killed (see {p.logs / (m.name + '.log')})")
-            machines.unmount_overlay(p, m, purge=True)
+        plan = ssh.current_plan(p)
+        # A machine whose pid file outlived its plan (an `up` that died early) goes too.
+        strays = [Machine(pid.stem, ()) for pid in sorted(p.pids.glob("*.pid"))
+                  if pid.stem not in (*plan.names, *pebble.DAEMONS)]
         with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
             stopping = acme.submit(pebble.stop, p)
-            _parallel(stop, MACHINES)
+            _parallel(lambda m: _stop(p, m, progress), (*plan.machines, *strays))
             stopping.result()
         progress("[down] pebble stopped, removing bridges")
-        # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
-        for m in MACHINES:
-            for link in m.links[1:]:
-                if link.host_ifname and network.link_exists(link.host_ifname):
-                    subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
-        network.bridges_down()
-        p.inventory.unlink(missing_ok=True)  # no fleet, no inventory pointing at one
+        _remove_extra_veths(list(plan.machines))
+        network.bridges_down(plan.bridges)
+        # No fleet, no inventory pointing at one.
+        for path in (p.inventory, p.plan, p.state / "group_data"):
+            path.unlink(missing_ok=True)
 
 
 def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
@@ -151,11 +209,12 @@ def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
     finished booting; raises SandboxError naming every machine that is not `running`."""
     require_root()
     p = paths()
-    unknown = sorted(set(names) - {m.name for m in MACHINES})
+    plan = ssh.current_plan(p)
+    unknown = sorted(set(names) - set(plan.names))
     if unknown:
         raise SandboxError(f"unknown machine(s) {', '.join(unknown)}; the sandbox has "
-                           + ", ".join(m.name for m in MACHINES))
-    chosen = [m for m in MACHINES if m.name in names]  # plan order: hosts before containers
+                           + (", ".join(plan.names) or "no machine (it is down)"))
+    chosen = [m for m in plan.machines if m.name in names]  # plan order: hosts before containers
     with _locked(p):
         if not is_up(p):
             raise SandboxError("the sandbox is not up (see `aitbc-infra sandbox status`); "
@@ -217,13 +276,13 @@ def status() -> list[HostStatus]:
         state = ssh.system_state(m.name)
         return HostStatus(m.name, m.ssh_address, state or "unreachable", state is not None)
 
-    return _parallel(one, MACHINES)
+    return _parallel(one, ssh.current_plan(p).machines)
 
 
 def pids() -> dict[str, int | None]:
     """PIDs of every process the sandbox started (for tests and diagnostics)."""
     p = paths()
-    out = {m.name: machines.running_pid(p, m) for m in MACHINES}
-    for name in ("pebble", "challtestsrv"):
+    out = {m.name: machines.running_pid(p, m) for m in ssh.current_plan(p).machines}
+    for name in pebble.DAEMONS:
         out[name] = procs.read_pid(p.pids / f"{name}.pid")
     return out

@@ -7,28 +7,22 @@ groups (pyinfra_cli.inventory._is_inventory_group only takes lists/tuples of hos
 
 from __future__ import annotations
 
-from aitbc_infra.fleet import ROLE_GROUPS, Fleet
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.pebble import ACME_URL
-from aitbc_infra.sandbox.plan import MACHINE_NAMES, Machine, inventory_addresses, machine
+from aitbc_infra.sandbox.plan import Machine, Plan, inventory_addresses
 
 
-def role_groups(production: Fleet) -> dict[str, list[Machine]]:
+def role_groups(production: Fleet, plan: Plan) -> dict[str, list[Machine]]:
     """Each role group of the production inventory and the sandbox machines standing in for its
-    nodes, so which node plays which role is written once, in inventory.py."""
+    nodes (in inventory order), so which node plays which role is written once, there."""
     groups: dict[str, list[Machine]] = {}
-    for group in ROLE_GROUPS:
-        for node, spec in production.hosts.items():
-            if group not in spec.groups:
-                continue
-            if node not in MACHINE_NAMES:
-                raise ValueError(f"inventory.py: node {node} (group {group}) has no sandbox "
-                                 f"machine; sandbox/plan.py has {', '.join(MACHINE_NAMES)}")
-            groups.setdefault(group, []).append(machine(node))
+    for node, spec in production.hosts.items():
+        groups.setdefault(spec.role or "", []).append(plan.machine(node))
     return groups
 
 
-def render(p: Paths, production: Fleet) -> str:
+def render(p: Paths, production: Fleet, plan: Plan) -> str:
     ssh = {
         "ssh_user": "root",
         "ssh_key": str(p.key),
@@ -48,7 +42,7 @@ def render(p: Paths, production: Fleet) -> str:
         f"_ssh = {ssh!r}",
         f"_env = {env!r}",
     ]
-    for group, members in role_groups(production).items():
+    for group, members in role_groups(production, plan).items():
         hosts = []
         for m in members:
             data = {"ssh_hostname": m.name, **inventory_addresses(m)}
