@@ -11,7 +11,6 @@ command in it running at once, every host at once. Each check then asserts on it
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,21 +113,25 @@ class Result:
 
 
 def batch_script(commands: list[str]) -> str:
-    """Run every command at once, then print each one's exit status and output, in order."""
+    """Run every command at once; then, in order, print each one's `status size` line and output."""
     runs = "".join(f'( ( {c}\n) >"$d/{i}" 2>&1 </dev/null; echo $? >"$d/{i}.rc" ) &\n'
                    for i, c in enumerate(commands))
     return ('d=$(mktemp -d) || exit 1\ntrap \'rm -rf "$d"\' EXIT\n' + runs + "wait\n"
-            f'for i in $(seq 0 {len(commands) - 1}); do printf "@@%s %s\\n" "$i" "$(cat "$d/$i.rc")"; '
-            'cat "$d/$i"; echo; done\n')
+            f"for i in $(seq 0 {len(commands) - 1}); do "
+            'echo "$(cat "$d/$i.rc") $(wc -c <"$d/$i")"; cat "$d/$i"; done\n')
 
 
 def run_batch(where: str, commands: list[str]) -> dict[str, Result]:
     host = testinfra.get_host("local://") if where == CONTROL else connect(where)
     out = host.run("sh -c %s", batch_script(commands))
-    # Output: "@@<index> <rc>" lines, each followed by that command's output and one newline.
-    parts = re.split(r"^@@(\d+) (\d+)\n", out.stdout, flags=re.M)[1:]
-    results = {commands[int(i)]: Result(int(rc), text[:-1])
-               for i, rc, text in zip(parts[::3], parts[1::3], parts[2::3], strict=True)}
+    data, at, results = out.stdout_bytes, 0, {}
+    for command in commands:
+        line_end = data.find(b"\n", at)
+        if line_end < 0:
+            break
+        rc, size = map(int, data[at:line_end].split())
+        at = line_end + 1 + size
+        results[command] = Result(rc, data[line_end + 1:at].decode(errors="replace"))
     # A host that did not answer: every command failed, with what ssh said.
     lost = Result(out.rc or 255, f"{where} unreachable: {out.stderr.strip()}")
     return {c: results.get(c, lost) for c in commands}
