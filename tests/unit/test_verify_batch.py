@@ -19,7 +19,7 @@ _spec.loader.exec_module(v)
 def test_each_command_gets_its_own_status_and_output():
     commands = ["echo one", "printf 'no newline'; exit 3", "echo to stderr >&2", "true",
                 "printf '@@0 0\\nlooks like a marker\\n'", "echo $((6 * 7))", "printf 'héllo'"]
-    results = v.run_batch(v.CONTROL, commands)
+    results = v.run_batch(v.target(v.CONTROL), commands)
     assert results == {
         "echo one": v.Result(0, "one\n"),
         "printf 'no newline'; exit 3": v.Result(3, "no newline"),
@@ -33,6 +33,6 @@ def test_each_command_gets_its_own_status_and_output():
 
 def test_commands_of_a_batch_run_at_once():
     started = time.monotonic()
-    results = v.run_batch(v.CONTROL, [f"sleep 1; echo {i}" for i in range(8)])
+    results = v.run_batch(v.target(v.CONTROL), [f"sleep 1; echo {i}" for i in range(8)])
     assert time.monotonic() - started < 4
     assert [r.stdout for r in results.values()] == [f"{i}\n" for i in range(8)]

@@ -121,8 +121,11 @@ def batch_script(commands: list[str]) -> str:
             'echo "$(cat "$d/$i.rc") $(wc -c <"$d/$i")"; cat "$d/$i"; done\n')
 
 
-def run_batch(where: str, commands: list[str]) -> dict[str, Result]:
-    host = testinfra.get_host("local://") if where == CONTROL else connect(where)
+def target(where: str):
+    return testinfra.get_host("local://") if where == CONTROL else connect(where)
+
+
+def run_batch(host, commands: list[str]) -> dict[str, Result]:
     out = host.run("sh -c %s", batch_script(commands))
     data, at, results = out.stdout_bytes, 0, {}
     for command in commands:
@@ -133,15 +136,16 @@ def run_batch(where: str, commands: list[str]) -> dict[str, Result]:
         at = line_end + 1 + size
         results[command] = Result(rc, data[line_end + 1:at].decode(errors="replace"))
     # A host that did not answer: every command failed, with what ssh said.
-    lost = Result(out.rc or 255, f"{where} unreachable: {out.stderr.strip()}")
+    lost = Result(out.rc or 255, f"unreachable: {out.stderr.strip()}")
     return {c: results.get(c, lost) for c in commands}
 
 
 @pytest.fixture(scope="session")
 def gathered():
     """where -> future of {command: Result}: every host's probes, all hosts in parallel."""
+    targets = {where: target(where) for where in PROBES}  # the inventory read here, not in threads
     with ThreadPoolExecutor(max_workers=max(len(PROBES), 1)) as pool:
-        yield {where: pool.submit(run_batch, where, list(cmds)) for where, cmds in PROBES.items()}
+        yield {where: pool.submit(run_batch, targets[where], list(cmds)) for where, cmds in PROBES.items()}
 
 
 @pytest.fixture
