@@ -220,9 +220,10 @@ def _height(body: str) -> int | None:
 @checks(_rpc_services(), probe=_read_heads_twice)
 def test_chain_head_advances(node, thing, probed):
     url = _head_url(node, thing)
-    first, then = (_height(line.split(" ", 1)[1]) for line in probed[0].stdout.splitlines()
-                   if line.split(" ", 1)[0] == url)
-    assert first is not None and then is not None, f"{node}: {url} answered {probed[0].stdout!r}"
+    reads = (line.partition(" ") for line in probed[0].stdout.splitlines())
+    heights = [_height(body) for read_url, _, body in reads if read_url == url]
+    assert len(heights) == 2 and None not in heights, f"{node}: {url} answered {probed[0].stdout!r}"
+    first, then = heights
     assert then > first, f"{node}: {thing.unit} height stuck at {first}"
 
 
