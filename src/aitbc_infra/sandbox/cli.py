@@ -5,25 +5,47 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from pathlib import Path
 
 from aitbc_infra.deploy import SITE, run_pyinfra
 from aitbc_infra.errors import UserError
 from aitbc_infra.health import health_table, print_table
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.provision import provision
 from aitbc_infra.sandbox.fleet import SandboxError, down, ensure_up, reboot, require_root, status
+from aitbc_infra.sandbox.incus import IncusError
 from aitbc_infra.sandbox.paths import paths
-from aitbc_infra.sandbox.plan import MACHINE_NAMES
-from aitbc_infra.sandbox.ssh import ssh_argv
+from aitbc_infra.sandbox.plan import MACHINE_NAMES, MACHINES
+from aitbc_infra.sandbox.ssh import ssh_argv, wait_running
 
 SANDBOX_URL = "https://aitbc.bubuit.net/"
 
 
-def _up(args: argparse.Namespace) -> int:
+def _bring_up(with_incus: bool) -> Path:
+    """The fleet up; with incus, its containers provisioned (as `aitbc-infra provision` does in
+    production) and booted."""
     try:
-        inv = ensure_up()
-    except SandboxError as exc:
+        inventory = ensure_up(with_incus=with_incus)
+        if not with_incus:
+            return inventory
+        t0 = time.monotonic()
+        if provision(inventory) != 0:
+            raise SandboxError("provisioning the incus containers failed (see above)")
+        containers = [m.name for m in MACHINES if m.proxy_jump]
+        states = {name: wait_running(name) for name in containers}
+        bad = {name: state for name, state in states.items() if state != "running"}
+        if bad:
+            raise SandboxError(f"incus containers not running: {bad}")
+        print(f"[incus] {', '.join(containers)} provisioned and running in "
+              f"{time.monotonic() - t0:.1f} s", flush=True)
+        return inventory
+    except (SandboxError, IncusError) as exc:
         raise UserError(str(exc)) from exc
-    print(inv)
+
+
+def _up(args: argparse.Namespace) -> int:
+    print(_bring_up(args.incus))
     return 0
 
 
@@ -74,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Build/cache the image, create the bridges, start pebble, "
                        "boot the four machines and write .sandbox/inventory.py. Idempotent: on "
                        "a running sandbox it changes nothing. Prints the inventory path.")
+    _incus_option(p)
     p.set_defaults(func=_up)
 
     p = sub.add_parser("down", help="stop the fleet; leaves no process, mount or link",
@@ -112,11 +135,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Boot the sandbox if needed, generate its secrets, run "
                        "`pyinfra .sandbox/inventory.py deploys/site.py`, then print a health "
                        "table of every service and where to look.")
+    _incus_option(p)
     p.set_defaults(func=_deploy)
 
 
+def _incus_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--incus", action="store_true",
+                        help="the containers as incus containers on this machine (incusd started "
+                        "here, on the sandbox bridges), provisioned by `aitbc-infra provision`")
+
+
 def _deploy(args: argparse.Namespace) -> int:
-    inventory = ensure_up()
+    inventory = _bring_up(args.incus)
     p = paths()
     print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)
     code = run_pyinfra(inventory)

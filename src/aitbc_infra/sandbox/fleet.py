@@ -16,9 +16,9 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.sandbox import image, inventory, machines, network, pebble, procs, ssh
+from aitbc_infra.sandbox import image, incus, inventory, machines, network, pebble, procs, ssh
 from aitbc_infra.sandbox.paths import Paths, paths
-from aitbc_infra.sandbox.plan import BRIDGES, MACHINES
+from aitbc_infra.sandbox.plan import BRIDGES, MACHINES, Machine
 from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
 
 Progress = Callable[[str], None]
@@ -54,38 +54,61 @@ def _parallel(fn: Callable, items) -> list:
         return list(pool.map(fn, items))
 
 
+def nspawn_machines(p: Paths) -> tuple[Machine, ...]:
+    """The machines nspawn runs: all of them, or in incus mode only the hosts (the containers,
+    reached through their host, are incus containers then)."""
+    return tuple(m for m in MACHINES if not (incus.enabled(p) and m.proxy_jump))
+
+
 def is_up(p: Paths | None = None) -> bool:
     """Every process ours and alive, every link in place, and sshd answering everywhere."""
     p = p or paths()
+    if incus.enabled(p) and not incus.running(p):
+        return False
     if not all(network.link_exists(br.name) for br in BRIDGES) or not network.route_in_place():
         return False
     if not pebble.running(p):
         return False
-    for m in MACHINES:
+    for m in nspawn_machines(p):
         if machines.running_pid(p, m) is None:
             return False
         if not all(network.is_attached(link.host_ifname, link.bridge) for link in m.links[1:]):
             return False
     if not p.inventory.exists():
         return False
-    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, MACHINES))
+    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, nspawn_machines(p)))
 
 
-def ensure_up(progress: Progress = print) -> Path:
-    """Bring the fleet up (or leave a running one alone); returns the inventory path."""
+def ensure_up(progress: Progress = print, with_incus: bool = False) -> Path:
+    """Bring the fleet up (or leave a running one alone); returns the inventory path.
+
+    `with_incus`: the containers are incus containers on the control machine, created by
+    `aitbc-infra provision` afterwards (sandbox/incus.py); a fleet running in the other mode is
+    brought down first."""
     require_root()
     p = paths()
     production = load_fleet(PROJECT_ROOT / "inventory.py")  # what the sandbox mirrors
     with _locked(p):
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
+        if incus.enabled(p) != with_incus and (incus.enabled(p) or p.inventory.exists()):
+            progress(f"[up] switching the sandbox to {'incus' if with_incus else 'nspawn'} "
+                     "containers: down first")
+            _down(p, progress)
+        if with_incus:
+            incus.marker(p).write_text("the containers are incus containers\n")
         if is_up(p):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
-            _write_if_changed(p.inventory, inventory.render(p, production))
+            _write_if_changed(p.inventory, _render(p, production))
             progress("[up] sandbox already running")
             return p.inventory
         _up(p, production, progress)
     return p.inventory
+
+
+def _render(p: Paths, production: Fleet) -> str:
+    incus_image = image.image_dir(image.deploy_packages(production)) if incus.enabled(p) else None
+    return inventory.render(p, production, incus_image)
 
 
 def _up(p: Paths, production: Fleet, progress: Progress) -> None:
@@ -98,7 +121,10 @@ def _up(p: Paths, production: Fleet, progress: Progress) -> None:
     network.bridges_up()
     progress(f"[acme] pebble on {pebble.ACME_URL} (HTTP-01 via challtestsrv DNS)")
     pebble.start(p)
-    for m in MACHINES:
+    if incus.enabled(p):
+        incus.ensure_daemon(p, progress)
+        incus.ensure_image(p, img, progress)
+    for m in nspawn_machines(p):
         if machines.running_pid(p, m) is not None:
             machines.attach_extra(m)  # in case only the bridge was lost
             continue
@@ -106,7 +132,7 @@ def _up(p: Paths, production: Fleet, progress: Progress) -> None:
         machines.mount_overlay(p, m, img)
         machines.configure(p, m)
         machines.start(p, m)
-    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), MACHINES)
+    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), nspawn_machines(p))
     bad = {name: state for name, state in states if state != "running"}
     if bad:
         detail = []
@@ -115,7 +141,7 @@ def _up(p: Paths, production: Fleet, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, inventory.render(p, production))
+    _write_if_changed(p.inventory, _render(p, production))
     progress(f"[up] sandbox running in {time.monotonic() - t0:.1f} s; inventory {p.inventory}")
 
 
@@ -124,25 +150,31 @@ def down(progress: Progress = print) -> None:
     require_root()
     p = paths()
     with _locked(p):
-        def stop(m):
-            if machines.running_pid(p, m) is not None:
-                progress(f"[down] {m.name}")
-            if machines.stop(p, m):
-                progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
-                         f" killed (see {p.logs / (m.name + '.log')})")
-            machines.unmount_overlay(p, m, purge=True)
-        with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
-            stopping = acme.submit(pebble.stop, p)
-            _parallel(stop, MACHINES)
-            stopping.result()
-        progress("[down] pebble stopped, removing bridges")
-        # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
-        for m in MACHINES:
-            for link in m.links[1:]:
-                if link.host_ifname and network.link_exists(link.host_ifname):
-                    subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
-        network.bridges_down()
-        p.inventory.unlink(missing_ok=True)  # no fleet, no inventory pointing at one
+        _down(p, progress)
+
+
+def _down(p: Paths, progress: Progress) -> None:
+    """The body of `down`; also what `ensure_up` runs when it switches modes."""
+    def stop(m):
+        if machines.running_pid(p, m) is not None:
+            progress(f"[down] {m.name}")
+        if machines.stop(p, m):
+            progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
+                     f" killed (see {p.logs / (m.name + '.log')})")
+        machines.unmount_overlay(p, m, purge=True)
+    incus.stop(p, progress)  # its containers first: they sit on the bridges
+    with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
+        stopping = acme.submit(pebble.stop, p)
+        _parallel(stop, MACHINES)
+        stopping.result()
+    progress("[down] pebble stopped, removing bridges")
+    # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
+    for m in MACHINES:
+        for link in m.links[1:]:
+            if link.host_ifname and network.link_exists(link.host_ifname):
+                subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
+    network.bridges_down()
+    p.inventory.unlink(missing_ok=True)  # no fleet, no inventory pointing at one
 
 
 def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
@@ -156,6 +188,9 @@ def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
         raise SandboxError(f"unknown machine(s) {', '.join(unknown)}; the sandbox has "
                            + ", ".join(m.name for m in MACHINES))
     chosen = [m for m in MACHINES if m.name in names]  # plan order: hosts before containers
+    if any(m not in nspawn_machines(p) for m in chosen):
+        raise SandboxError("the containers are incus containers (sandbox up --incus): "
+                           "`incus restart NAME` power-cycles one")
     with _locked(p):
         if not is_up(p):
             raise SandboxError("the sandbox is not up (see `aitbc-infra sandbox status`); "
@@ -212,7 +247,7 @@ def status() -> list[HostStatus]:
     p = paths()
 
     def one(m) -> HostStatus:
-        if machines.running_pid(p, m) is None:
+        if m in nspawn_machines(p) and machines.running_pid(p, m) is None:
             return HostStatus(m.name, m.ssh_address, "down", False)
         state = ssh.system_state(m.name)
         return HostStatus(m.name, m.ssh_address, state or "unreachable", state is not None)
