@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import ip_network
 from pathlib import Path
@@ -30,7 +31,6 @@ from aitbc_infra.model import (
 
 # Points every host's app_sources at one AITBC tree (e.g. a checkout of the real repository).
 SOURCE_ENV = "AITBC_SRC"
-ROLE_GROUPS = ("incus_host", "aitbc_container", "ns3_host", "ns3_container")
 # pyinfra's own connection settings travel in host data too; they are not model facts.
 CONNECTION_PREFIXES = ("ssh_", "local_", "docker_", "winrm_", "chroot_", "_")
 CONNECTION_KEYS = {"sudo", "sudo_user", "use_sudo_password", "su_user", "doas", "doas_user"}
@@ -77,18 +77,22 @@ class Fleet:
     # Building ------------------------------------------------------------------------
 
     @classmethod
-    def from_pyinfra(cls, inventory, file_group: str | None = None) -> Fleet:
-        """Build from a pyinfra Inventory (offline: pyinfra connects only when told to)."""
+    def from_pyinfra(cls, inventory, file_group: str | None = None,
+                     known_groups: Iterable[str] | None = None) -> Fleet:
+        """Build from a pyinfra Inventory (offline: pyinfra connects only when told to).
+
+        `known_groups`: the role groups that exist (one group_data file each; the loader passes
+        them). A host belongs to exactly one; any other group it is in is named as unknown.
+        """
         problems: list[Problem] = []
         hosts: dict[str, HostSpec] = {}
         hosts_list = list(inventory)
         if file_group is None:
             # pyinfra adds a group named after the inventory file holding every host.
             every = {h.name for h in hosts_list}
-            file_group = next((g for g in {g for h in hosts_list for g in h.groups}
+            file_group = next((g for g in sorted({g for h in hosts_list for g in h.groups})
                                if {h.name for h in hosts_list if g in h.groups} == every
-                               and g not in ROLE_GROUPS and g != "all"), None)
-        allowed = set(ROLE_GROUPS) | {"all"} | ({file_group} if file_group else set())
+                               and g not in (known_groups or ()) and g != "all"), None)
         for host in hosts_list:
             groups = sorted(g for g in host.groups if g != "all")
             data = _model_data(host.data.dict())
@@ -98,11 +102,14 @@ class Fleet:
             if os.environ.get(SOURCE_ENV):
                 data["app_sources"] = str(Path(os.environ[SOURCE_ENV]).expanduser().resolve())
             where = f"host {label} [groups: {', '.join(groups) or 'none'}]"
-            for group in groups:
-                if group not in allowed:
-                    problems.append(Problem(where, "groups", f"unknown group {group!r}; "
-                                            f"known: {', '.join(ROLE_GROUPS)}"))
-            roles = [g for g in groups if g in ROLE_GROUPS]
+            roles = [g for g in groups if g != file_group]
+            if known_groups is not None:
+                for group in roles:
+                    if group not in known_groups:
+                        problems.append(Problem(where, "groups", f"unknown group {group!r}: no "
+                                                f"group_data/{group}.py; known: "
+                                                f"{', '.join(sorted(known_groups))}"))
+                roles = [g for g in roles if g in known_groups]
             if len(roles) != 1:
                 problems.append(Problem(where, "groups",
                                         f"a host needs exactly one role group, has {roles}"))
@@ -110,7 +117,8 @@ class Fleet:
                 problems.append(Problem(where, "node", f"duplicate node name {node!r}"))
             try:
                 hosts[node] = HostSpec.model_validate(
-                    {**data, "name": host.name, "node": node, "groups": groups}
+                    {**data, "name": host.name, "node": node, "groups": groups,
+                     "role": roles[0] if len(roles) == 1 else None}
                 )
             except ValidationError as exc:
                 for err in exc.errors():

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.fleet import ROLE_GROUPS, Fleet, ModelError
+from aitbc_infra.fleet import Fleet, ModelError
 from aitbc_infra.render import render_fleet
 from aitbc_infra.secrets import MissingSecrets, SecretStore
 from aitbc_infra.sources import check_sources
@@ -116,25 +116,18 @@ def load_pyinfra_inventory(inventory: Path | str, root: Path | None = None):
         _loading.discard(str(path))
 
 
-def _check_group_data(inventory, path: Path, root: Path) -> None:
-    """A role group without its group_data file gives its hosts no data at all, silently."""
-    dirs = _group_data_dirs(path, root)
-    missing = []
-    for host in inventory:
-        node = host.data.dict().get("node", host.name)
-        for group in sorted(g for g in host.groups if g in ROLE_GROUPS):
-            if not any((d / f"{group}.py").is_file() for d in dirs):
-                missing.append(f"host {node} is in group {group}, but "
-                               f"{_shown(root / 'group_data' / f'{group}.py')} does not exist")
-    if missing:
-        raise InventoryError("; ".join(missing))
+def role_groups(path: Path, root: Path) -> set[str]:
+    """The role groups an inventory may use: one group_data file each (all.py is every host's)."""
+    return {f.stem for d in _group_data_dirs(path, root) if d.is_dir()
+            for f in d.glob("*.py") if f.stem != "all"}
 
 
 def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
     path = Path(inventory).resolve()
+    root = Path(root or PROJECT_ROOT).resolve()
     pyinfra_inventory = load_pyinfra_inventory(path, root)
-    _check_group_data(pyinfra_inventory, path, Path(root or PROJECT_ROOT).resolve())
-    return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem)
+    return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem,
+                              known_groups=role_groups(path, root))
 
 
 def check_deployable(fleet: Fleet) -> None:

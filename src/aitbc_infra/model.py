@@ -553,6 +553,10 @@ class HostSpec(Strict):
                                                  "inventory host name"))]  # "@local" possible
     node: NodeName  # our name for it, used in cross-host references and file paths
     groups: list[str]
+    # The one role group (a Python name, as pyinfra's groups are): its group_data file says
+    # what the host is.
+    role: Annotated[str, AfterValidator(_matches(re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}"),
+                                                 "group name"))] | None = None
     deploy_environment: Literal["production", "sandbox"] = "production"
     public_address: IPv4Address | None = None
     bridge_address: IPv4Address | None = None

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from aitbc_infra import sandbox
+from aitbc_infra import PROJECT_ROOT, sandbox
+from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import cgroups, fleet
-from aitbc_infra.sandbox.plan import MACHINE_NAMES, MACHINES
+from aitbc_infra.sandbox.plan import plan_for
+
+# The machines the production inventory lays out (one per host and container).
+MACHINES = plan_for(load_fleet(PROJECT_ROOT / "inventory.py")).machines
+MACHINE_NAMES = tuple(m.name for m in MACHINES)
 
 DAEMONS = ("systemd-nspawn", "pebble", "pebble-challtes")  # comm is cut at 15 characters
 
@@ -137,6 +142,7 @@ def test_down_leaves_nothing_behind_then_up_again(cold_fleet):
     assert _links() == before["links"]
     assert _daemons() == before["daemons"]
     assert _sandbox_mounts() == before["mounts"]
-    assert all(pid is None for pid in fleet.pids().values())
+    assert fleet.pids() == {"pebble": None, "challtestsrv": None}
+    assert not sandbox.paths().plan.exists()
     assert not [d for m in MACHINES for d in cgroups.dirs(m.name) if d.exists()]
     sandbox.ensure_up(progress=lambda _: None)

@@ -6,7 +6,6 @@ from unittest import mock
 import pytest
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.fleet import ROLE_GROUPS
 from aitbc_infra.loader import load_fleet
 
 
@@ -37,7 +36,8 @@ class Data:
         # The inventory validates itself when run; here only its values are wanted.
         with mock.patch("aitbc_infra.loader.validate_inventory"):
             namespace = runpy.run_path(str(root / "inventory.py"))
-        self.inventory = {g: namespace[g] for g in ROLE_GROUPS if g in namespace}
+        # Its groups: the lists of (host, data) pairs it defines, one per role group.
+        self.inventory = {g: namespace[g] for g in self.groups if g in namespace}
 
     def host(self, node: str) -> dict:
         """A host's inventory data (its connection facts and addresses)."""

@@ -83,7 +83,8 @@ def _schema_name(steps: tuple) -> str:
     return "".join(s if s in (LIST, KEY, VALUE) else f".{s}" for s in steps).lstrip(".")
 
 
-FIELDS = {_schema_name(s): s for s in dict.fromkeys(_text_fields(HostSpec))}
+# `role` is not data: the loader derives it from the groups, which are fuzzed themselves.
+FIELDS = {_schema_name(s): s for s in dict.fromkeys(_text_fields(HostSpec)) if s != ("role",)}
 
 # Optional parts no production host has: set on one host with ordinary values, so that every
 # field has a place to put a hostile value and an unmodified render to compare with.
@@ -141,7 +142,7 @@ def _base() -> tuple[list[tuple[str, list[str], dict]], dict[str, list[RenderedF
     fleet = load_fleet(PROJECT_ROOT / "inventory.py")
     hosts = []
     for node, spec in fleet.hosts.items():
-        data = spec.model_dump(exclude={"name", "groups"})
+        data = spec.model_dump(exclude={"name", "groups", "role"})  # role: from groups
         for where, value in _SEEDS.get(node, {}).items():
             _set(data, where if isinstance(where, tuple) else (where,), value)
         hosts.append((spec.name, list(spec.groups), data))

@@ -2,37 +2,69 @@
 
 from __future__ import annotations
 
+import re
+from ipaddress import IPv4Address
+
 import pytest
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.fleet import ROLE_GROUPS, Fleet
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import image, inventory
 from aitbc_infra.sandbox.paths import Paths
-from aitbc_infra.sandbox.plan import MACHINES, inventory_addresses
-
-
-def _role(groups: list[str]) -> list[str]:
-    return [g for g in groups if g in ROLE_GROUPS]
+from aitbc_infra.sandbox.plan import Plan, PlanError, inventory_addresses, plan_for
 
 
 def test_sandbox_inventory_puts_each_node_in_its_production_group(fleet, tmp_path):
+    plan = plan_for(fleet)
     path = tmp_path / "inventory.py"
-    path.write_text(inventory.render(Paths(state=tmp_path), fleet))
+    path.write_text(inventory.render(Paths(state=tmp_path), fleet, plan))
     sandbox = load_fleet(path, root=PROJECT_ROOT)  # the model accepts every fact it writes
-    assert sorted(sandbox.hosts) == sorted(fleet.hosts) == sorted(m.name for m in MACHINES)
+    assert list(sandbox.hosts) == list(fleet.hosts)
+    assert sorted(fleet.hosts) == sorted(plan.names)
     for node, spec in sandbox.hosts.items():
-        assert _role(spec.groups) == _role(fleet.hosts[node].groups), node
+        assert spec.role == fleet.hosts[node].role is not None, node
         assert spec.deploy_environment == "sandbox"
-    for m in MACHINES:
+    for m in plan.machines:
         assert str(sandbox.hosts[m.name].bridge_address) == inventory_addresses(m)["bridge_address"]
 
 
-def test_a_production_node_without_a_sandbox_machine_is_named(fleet):
-    renamed = Fleet({("web9" if node == "aitbc" else node): spec
-                     for node, spec in fleet.hosts.items()})
-    with pytest.raises(ValueError, match="node web9 .group aitbc_container. has no sandbox machine"):
-        inventory.role_groups(renamed)
+def test_production_addresses_map_by_the_rule(fleet):
+    """One machine per node; a bridge keeps its third octet, every address its last."""
+    plan = plan_for(fleet)
+    at1, ns3, aitbc, ns3_aitbc = (plan.machine(n) for n in ("at1", "ns3-root", "aitbc", "ns3-aitbc"))
+    assert [link.address for link in at1.links] == ["10.231.0.2", "10.231.223.1"]
+    assert [link.address for link in ns3.links] == ["10.231.0.3", "10.231.100.1"]
+    assert (aitbc.links[0].address, aitbc.gateway, aitbc.proxy_jump) == \
+        ("10.231.223.93", "10.231.223.1", "at1")
+    assert (ns3_aitbc.links[0].address, ns3_aitbc.links[0].bridge, ns3_aitbc.proxy_jump) == \
+        ("10.231.100.10", ns3.links[1].bridge, "ns3-root")
+    assert ns3.links[1].ifname == str(fleet.hosts["ns3-root"].bridge_interface)
+    assert dict((name, addr) for addr, name in plan.hosts_entries) == {
+        "aitbc.bubuit.net": "10.231.0.2", "aitbc.keisanki.net": "10.231.0.3",
+        "acme.sandbox": "10.231.0.1"}
+    assert [b.subnet for b in plan.bridges] == ["10.231.0.0/24", "10.231.223.0/24",
+                                                "10.231.100.0/24"]
+    assert Plan.from_json(plan.to_json()) == plan
+
+
+def _moved(fleet: Fleet, node: str, **changes) -> Fleet:
+    return Fleet({n: (s.model_copy(update=changes) if n == node else s)
+                  for n, s in fleet.hosts.items()})
+
+
+@pytest.mark.parametrize("node, changes, message", [
+    ("ns3-root", {"bridge_address": IPv4Address("192.168.223.1")},
+     "hosts at1 and ns3-root: both bridges map to 10.231.223.0/24"),
+    ("ns3-aitbc", {"bridge_address": IPv4Address("172.16.5.10")},
+     "host ns3-aitbc: bridge_address 172.16.5.10 lies on no host's bridge"),
+    ("at1", {"bridge_prefix": 16}, "host at1: bridge_address 10.1.223.1/16: the sandbox lays "
+     "out bridges of /24 or narrower"),
+    ("at1", {"bridge_address": IPv4Address("10.1.0.1")}, "the sandbox's internet"),
+])
+def test_a_node_the_rule_cannot_place_is_named(fleet, node, changes, message):
+    with pytest.raises(PlanError, match=re.escape(message)):
+        plan_for(_moved(fleet, node, **changes))
 
 
 def test_image_holds_every_package_any_host_installs_and_no_other(fleet):

@@ -8,7 +8,8 @@ from aitbc_infra.cli import main
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["nosuch", "at1"], "unknown machine nosuch; one of: at1, ns3-root, aitbc, ns3-aitbc"),
+    # The machines are the running sandbox's (none when it is down): named either way.
+    (["nosuch"], "unknown machine nosuch; one of: "),
     ([], "name the machines to reboot, or --all (not both)"),
     (["--all", "at1"], "name the machines to reboot, or --all (not both)"),
 ])
@@ -17,9 +18,9 @@ def test_bad_arguments_exit_2_naming_the_problem(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_help_lists_the_machines(capsys):
+def test_help_says_which_machines(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["sandbox", "reboot", "--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert "at1, ns3-root, aitbc, ns3-aitbc" in out and "--all" in out
+    assert "machines of the running sandbox" in out and "--all" in out

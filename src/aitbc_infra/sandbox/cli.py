@@ -11,41 +11,39 @@ from pathlib import Path
 from aitbc_infra.deploy import SITE, run_pyinfra
 from aitbc_infra.errors import UserError
 from aitbc_infra.health import health_table, print_table
+from aitbc_infra.inventory_option import DEFAULT_INVENTORY
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.provision import provision
+from aitbc_infra.sandbox import incus
 from aitbc_infra.sandbox.fleet import SandboxError, down, ensure_up, reboot, require_root, status
-from aitbc_infra.sandbox.incus import IncusError
 from aitbc_infra.sandbox.paths import paths
-from aitbc_infra.sandbox.plan import MACHINE_NAMES, MACHINES
-from aitbc_infra.sandbox.ssh import ssh_argv, wait_running
-
-SANDBOX_URL = "https://aitbc.bubuit.net/"
+from aitbc_infra.sandbox.ssh import current_plan, ssh_argv, wait_running
 
 
-def _bring_up(with_incus: bool) -> Path:
-    """The fleet up; with incus, its containers provisioned (as `aitbc-infra provision` does in
-    production) and booted."""
+def _bring_up(args: argparse.Namespace) -> Path:
+    """The fleet up; with --incus, its containers then provisioned as `aitbc-infra provision`
+    does in production, and booted."""
     try:
-        inventory = ensure_up(with_incus=with_incus)
-        if not with_incus:
+        inventory = ensure_up(inventory=args.inventory, with_incus=args.incus)
+        names = incus.containers(paths())
+        if not names:
             return inventory
         t0 = time.monotonic()
         if provision(inventory) != 0:
             raise SandboxError("provisioning the incus containers failed (see above)")
-        containers = [m.name for m in MACHINES if m.proxy_jump]
-        states = {name: wait_running(name) for name in containers}
+        states = dict(zip(names, map(wait_running, names), strict=True))
         bad = {name: state for name, state in states.items() if state != "running"}
         if bad:
             raise SandboxError(f"incus containers not running: {bad}")
-        print(f"[incus] {', '.join(containers)} provisioned and running in "
+        print(f"[incus] {', '.join(names)} provisioned and running in "
               f"{time.monotonic() - t0:.1f} s", flush=True)
         return inventory
-    except (SandboxError, IncusError) as exc:
+    except (SandboxError, incus.IncusError) as exc:
         raise UserError(str(exc)) from exc
 
 
 def _up(args: argparse.Namespace) -> int:
-    print(_bring_up(args.incus))
+    print(_bring_up(args))
     return 0
 
 
@@ -65,11 +63,14 @@ def _status(args: argparse.Namespace) -> int:
 def _reboot(args: argparse.Namespace) -> int:
     if bool(args.hosts) == args.all:
         raise UserError("name the machines to reboot, or --all (not both)")
-    unknown = [h for h in args.hosts if h not in MACHINE_NAMES]
+    require_root()
+    names = current_plan().names
+    unknown = [h for h in args.hosts if h not in names]
     if unknown:
-        raise UserError(f"unknown machine {', '.join(unknown)}; one of: {', '.join(MACHINE_NAMES)}")
+        raise UserError(f"unknown machine {', '.join(unknown)}; one of: "
+                        f"{', '.join(names) or '(none: the sandbox is down)'}")
     try:
-        reboot(list(MACHINE_NAMES) if args.all else args.hosts)
+        reboot(list(names) if args.all else args.hosts)
     except SandboxError as exc:
         print(f"aitbc-infra sandbox reboot: {exc}", file=sys.stderr)
         return 1
@@ -78,25 +79,32 @@ def _reboot(args: argparse.Namespace) -> int:
 
 def _ssh(args: argparse.Namespace) -> int:
     require_root()  # the key and known_hosts are root's
-    argv = ssh_argv(args.host, *args.cmd, batch=False)
+    try:
+        argv = ssh_argv(args.host, *args.cmd, batch=False)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
     os.execvp(argv[0], argv)  # interactive: hand the terminal to ssh
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sandbox = subparsers.add_parser(
         "sandbox",
-        help="local test fleet: 4 systemd-nspawn machines mirroring production",
-        description="Four Debian 12 systemd-nspawn machines (at1, aitbc, ns3-root, ns3-aitbc) on "
-        "their own bridges (10.231.0.0/16), plus a pebble ACME server; state in .sandbox/. "
-        "Needs root.",
+        help="local test fleet: systemd-nspawn machines mirroring an inventory",
+        description="One Debian 12 systemd-nspawn machine per host and container of an "
+        "inventory (default: the production inventory.py: at1, aitbc, ns3-root, ns3-aitbc) on "
+        "their own bridges (10.231.0.0/16, laid out from the inventory's addresses), plus a "
+        "pebble ACME server; state in .sandbox/. Needs root.",
     )
     sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
 
     p = sub.add_parser("up", help="build the image if needed, boot the fleet (no-op if running)",
                        description="Build/cache the image, create the bridges, start pebble, "
-                       "boot the four machines and write .sandbox/inventory.py. Idempotent: on "
-                       "a running sandbox it changes nothing. Prints the inventory path.")
-    _incus_option(p)
+                       "boot one machine per host and container of the inventory and write "
+                       ".sandbox/inventory.py. Idempotent: on a running sandbox of the same "
+                       "inventory it changes nothing; one brought up for another inventory is "
+                       "changed into this one (machines that differ stop, missing ones boot). "
+                       "Prints the inventory path.")
+    _add_source_inventory(p)
     p.set_defaults(func=_up)
 
     p = sub.add_parser("down", help="stop the fleet; leaves no process, mount or link",
@@ -120,33 +128,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "its failed units); 2 for an unknown machine.")
     # No argparse `choices`: with nargs="*" it rejects the empty list that --all comes with.
     p.add_argument("hosts", nargs="*", metavar="HOST",
-                   help="one or more of: " + ", ".join(MACHINE_NAMES))
+                   help="one or more machines of the running sandbox (see `sandbox status`)")
     p.add_argument("--all", action="store_true", help="every machine")
     p.set_defaults(func=_reboot)
 
     p = sub.add_parser("ssh", help="ssh into a sandbox machine (ProxyJump for containers)",
                        description="Exec ssh -F .sandbox/ssh_config HOST [CMD...].")
-    p.add_argument("host", choices=MACHINE_NAMES, metavar="HOST",
-                   help="one of: " + ", ".join(MACHINE_NAMES))
+    p.add_argument("host", metavar="HOST",
+                   help="a machine of the running sandbox (see `sandbox status`)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run instead of a shell")
     p.set_defaults(func=_ssh)
 
     p = sub.add_parser("deploy", help="sandbox up, deploy the whole site, print health and URL",
-                       description="Boot the sandbox if needed, generate its secrets, run "
-                       "`pyinfra .sandbox/inventory.py deploys/site.py`, then print a health "
-                       "table of every service and where to look.")
-    _incus_option(p)
+                       description="Boot the sandbox for the inventory if needed, generate its "
+                       "secrets, run `pyinfra .sandbox/inventory.py deploys/site.py`, then print "
+                       "a health table of every service and where to look.")
+    _add_source_inventory(p)
     p.set_defaults(func=_deploy)
 
 
-def _incus_option(parser: argparse.ArgumentParser) -> None:
+def _add_source_inventory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inventory", "-i", type=Path, default=DEFAULT_INVENTORY,
+                        help="the inventory the sandbox stands in for (default: the production "
+                        "inventory.py); its hosts and containers become machines")
     parser.add_argument("--incus", action="store_true",
-                        help="the containers as incus containers on this machine (incusd started "
-                        "here, on the sandbox bridges), provisioned by `aitbc-infra provision`")
+                        help="the containers as incus containers on this machine, on the "
+                        "sandbox's bridges (incusd started here), created by `aitbc-infra "
+                        "provision`; the hosts stay nspawn machines")
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    inventory = _bring_up(args.incus)
+    inventory = _bring_up(args)
     p = paths()
     print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)
     code = run_pyinfra(inventory)
@@ -154,11 +166,17 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"[deploy] pyinfra failed (exit {code}): see the failing host and operation above",
               file=sys.stderr)
         return code
-    rows = health_table(load_fleet(inventory))
+    fleet = load_fleet(inventory)
+    rows = health_table(fleet)
     print_table(rows)
-    print(f"\nOpen {SANDBOX_URL} (aitbc.bubuit.net resolves to 10.231.0.2 inside the sandbox):\n"
-          f"  curl --cacert {p.pebble_root} --resolve aitbc.bubuit.net:443:10.231.0.2 "
-          f"{SANDBOX_URL}health\n"
-          f"  aitbc-infra sandbox ssh aitbc      # a shell in the container\n"
-          f"  aitbc-infra sandbox status         # the fleet")
+    print("\nWhere to look (the sites' names resolve inside the sandbox; from here, --resolve):")
+    for address, name in current_plan(p).hosts_entries:
+        scheme = next((spec.sites[name].scheme for spec in fleet.hosts.values()
+                       if name in spec.sites), None)
+        if scheme is None:
+            continue  # the ACME server's own name
+        port, trust = (443, f"--cacert {p.pebble_root} ") if scheme == "https" else (80, "")
+        print(f"  curl {trust}--resolve {name}:{port}:{address} {scheme}://{name}/health")
+    print("  aitbc-infra sandbox ssh HOST      # a shell on a machine (ProxyJump for containers)\n"
+          "  aitbc-infra sandbox status        # the fleet")
     return 0 if all(r.ok for r in rows) else 1

@@ -15,10 +15,11 @@ from pathlib import Path
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.loader import load_fleet
-from aitbc_infra.sandbox import image, incus, inventory, machines, network, pebble, procs, ssh
+from aitbc_infra.inventory_option import load_or_explain
+from aitbc_infra.sandbox import image, incus, machines, network, pebble, procs, ssh
+from aitbc_infra.sandbox import inventory as inventory_file
 from aitbc_infra.sandbox.paths import Paths, paths
-from aitbc_infra.sandbox.plan import BRIDGES, MACHINES, Machine
+from aitbc_infra.sandbox.plan import Machine, Plan, PlanError, plan_for
 from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
 
 Progress = Callable[[str], None]
@@ -50,89 +51,133 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def _parallel(fn: Callable, items) -> list:
-    with ThreadPoolExecutor(max_workers=len(MACHINES)) as pool:
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
         return list(pool.map(fn, items))
 
 
-def nspawn_machines(p: Paths) -> tuple[Machine, ...]:
-    """The machines nspawn runs: all of them, or in incus mode only the hosts (the containers,
-    reached through their host, are incus containers then)."""
-    return tuple(m for m in MACHINES if not (incus.enabled(p) and m.proxy_jump))
+def nspawn_machines(p: Paths, plan: Plan) -> tuple[Machine, ...]:
+    """The machines nspawn runs: all of the plan's, but the incus containers in incus mode."""
+    return tuple(m for m in plan.machines if m.name not in incus.containers(p))
 
 
-def is_up(p: Paths | None = None) -> bool:
+def is_up(p: Paths | None = None, plan: Plan | None = None) -> bool:
     """Every process ours and alive, every link in place, and sshd answering everywhere."""
     p = p or paths()
+    plan = plan or ssh.current_plan(p)
+    if not plan.machines or ssh.current_plan(p) != plan:
+        return False
     if incus.enabled(p) and not incus.running(p):
         return False
-    if not all(network.link_exists(br.name) for br in BRIDGES) or not network.route_in_place():
+    if not all(network.link_exists(br.name) for br in plan.bridges) or not network.route_in_place():
         return False
     if not pebble.running(p):
         return False
-    for m in nspawn_machines(p):
+    for m in nspawn_machines(p, plan):
         if machines.running_pid(p, m) is None:
             return False
         if not all(network.is_attached(link.host_ifname, link.bridge) for link in m.links[1:]):
             return False
     if not p.inventory.exists():
         return False
-    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, nspawn_machines(p)))
+    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, nspawn_machines(p, plan)))
 
 
-def ensure_up(progress: Progress = print, with_incus: bool = False) -> Path:
-    """Bring the fleet up (or leave a running one alone); returns the inventory path.
+def load_plan(inventory: Path) -> tuple[Fleet, Plan]:
+    """The production inventory the sandbox mirrors and the sandbox laid out for it."""
+    production = load_or_explain(inventory)
+    try:
+        return production, plan_for(production)
+    except PlanError as exc:
+        raise UserError(f"{inventory}: {exc}") from None
 
-    `with_incus`: the containers are incus containers on the control machine, created by
-    `aitbc-infra provision` afterwards (sandbox/incus.py); a fleet running in the other mode is
-    brought down first."""
+
+def ensure_up(progress: Progress = print, inventory: Path | None = None,
+              with_incus: bool = False) -> Path:
+    """Bring the fleet standing in for `inventory` (default: the project's) up, or leave a
+    running one alone; returns the sandbox inventory's path. A sandbox brought up for another
+    inventory is changed into this one: machines that differ stop, missing ones boot.
+
+    `with_incus`: the containers with `container` data are incus containers on this machine
+    (sandbox/incus.py), which `aitbc-infra provision` creates afterwards; a sandbox running
+    in the other mode is brought down first."""
     require_root()
     p = paths()
-    production = load_fleet(PROJECT_ROOT / "inventory.py")  # what the sandbox mirrors
+    source = Path(inventory or PROJECT_ROOT / "inventory.py").resolve()
+    production, plan = load_plan(source)
     with _locked(p):
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
-        if incus.enabled(p) != with_incus and (incus.enabled(p) or p.inventory.exists()):
-            progress(f"[up] switching the sandbox to {'incus' if with_incus else 'nspawn'} "
+        _link_group_data(p, source)
+        wanted = incus.container_names(production) if with_incus else ()
+        if incus.containers(p) != wanted and (incus.enabled(p) or p.plan.exists()):
+            progress(f"[up] the sandbox's containers become {'incus' if wanted else 'nspawn'} "
                      "containers: down first")
             _down(p, progress)
-        if with_incus:
-            incus.marker(p).write_text("the containers are incus containers\n")
-        if is_up(p):
+        incus.set_containers(p, wanted)
+        if is_up(p, plan):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
-            _write_if_changed(p.inventory, _render(p, production))
+            _write_if_changed(p.inventory, _render(p, production, plan))
             progress("[up] sandbox already running")
             return p.inventory
-        _up(p, production, progress)
+        _up(p, production, plan, progress)
     return p.inventory
 
 
-def _render(p: Paths, production: Fleet) -> str:
+def _render(p: Paths, production: Fleet, plan: Plan) -> str:
     incus_image = image.image_dir(image.deploy_packages(production)) if incus.enabled(p) else None
-    return inventory.render(p, production, incus_image)
+    return inventory_file.render(p, production, plan, incus_image)
 
 
-def _up(p: Paths, production: Fleet, progress: Progress) -> None:
+def _link_group_data(p: Paths, source: Path) -> None:
+    """pyinfra reads group_data/ beside the inventory too: the sandbox inventory sees the same
+    folders as the one it mirrors (an example's own groups, say)."""
+    link = p.state / "group_data"
+    wanted = source.parent / "group_data"
+    if link.is_symlink() and link.resolve() == wanted.resolve() and wanted.is_dir():
+        return
+    if link.is_symlink():
+        link.unlink()
+    if source.parent != PROJECT_ROOT and wanted.is_dir():
+        link.symlink_to(wanted)
+
+
+def _retire(p: Paths, old: Plan, new: Plan, progress: Progress) -> None:
+    """Stop the machines and remove the bridges of `old` that `new` does not have as they are."""
+    leaving = [m for m in old.machines if m not in new.machines]
+    for m in leaving:
+        progress(f"[down] {m.name} (not in the sandbox for this inventory as it is)")
+    _parallel(lambda m: _stop(p, m, progress), leaving)
+    _remove_extra_veths(leaving)
+    network.bridges_down(tuple(b for b in old.bridges if b not in new.bridges), keep_route=True)
+
+
+def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
     t0 = time.monotonic()
     img = image.ensure_image(image.deploy_packages(production), progress)
-    ssh.ensure_keys(p)
-    ssh.write_known_hosts(p)
-    ssh.write_ssh_config(p)
-    progress("[net] bridges " + ", ".join(f"{b.name} ({b.subnet})" for b in BRIDGES))
-    network.bridges_up()
+    _retire(p, ssh.current_plan(p), plan, progress)
+    # Written before the first boot: it is what `down` removes, even after a failed `up`.
+    p.plan.write_text(plan.to_json())
+    ssh.ensure_keys(p, plan)
+    ssh.write_known_hosts(p, plan)
+    ssh.write_ssh_config(p, plan)
+    progress("[net] bridges " + ", ".join(f"{b.name} ({b.subnet})" for b in plan.bridges))
+    network.bridges_up(plan.bridges)
     progress(f"[acme] pebble on {pebble.ACME_URL} (HTTP-01 via challtestsrv DNS)")
-    pebble.start(p)
+    pebble.start(p, plan.hosts_entries)
     if incus.enabled(p):
         incus.ensure_daemon(p, progress)
         incus.ensure_image(p, img, progress)
-    for m in nspawn_machines(p):
+    for m in nspawn_machines(p, plan):
         if machines.running_pid(p, m) is not None:
+            machines.configure(p, m, plan)  # /etc/hosts follows the sites of this inventory
             machines.attach_extra(m)  # in case only the bridge was lost
             continue
         progress(f"[boot] {m.name} ({', '.join(link.address for link in m.links)})")
         machines.mount_overlay(p, m, img)
-        machines.configure(p, m)
+        machines.configure(p, m, plan)
         machines.start(p, m)
-    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), nspawn_machines(p))
+    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), nspawn_machines(p, plan))
     bad = {name: state for name, state in states if state != "running"}
     if bad:
         detail = []
@@ -141,8 +186,26 @@ def _up(p: Paths, production: Fleet, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, _render(p, production))
-    progress(f"[up] sandbox running in {time.monotonic() - t0:.1f} s; inventory {p.inventory}")
+    _write_if_changed(p.inventory, _render(p, production, plan))
+    progress(f"[up] sandbox of {len(plan.machines)} machines running in "
+             f"{time.monotonic() - t0:.1f} s; inventory {p.inventory}")
+
+
+def _stop(p: Paths, m: Machine, progress: Progress) -> None:
+    if machines.running_pid(p, m) is not None:
+        progress(f"[down] {m.name}")
+    if machines.stop(p, m):
+        progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
+                 f" killed (see {p.logs / (m.name + '.log')})")
+    machines.unmount_overlay(p, m, purge=True)
+
+
+def _remove_extra_veths(stopped: list[Machine]) -> None:
+    # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
+    for m in stopped:
+        for link in m.links[1:]:
+            if link.host_ifname and network.link_exists(link.host_ifname):
+                subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
 
 
 def down(progress: Progress = print) -> None:
@@ -154,27 +217,22 @@ def down(progress: Progress = print) -> None:
 
 
 def _down(p: Paths, progress: Progress) -> None:
-    """The body of `down`; also what `ensure_up` runs when it switches modes."""
-    def stop(m):
-        if machines.running_pid(p, m) is not None:
-            progress(f"[down] {m.name}")
-        if machines.stop(p, m):
-            progress(f"[down] {m.name} did not power off within {machines.STOP_TIMEOUT:.0f} s:"
-                     f" killed (see {p.logs / (m.name + '.log')})")
-        machines.unmount_overlay(p, m, purge=True)
+    """The body of `down`; also what `ensure_up` runs when the containers change kind."""
+    plan = ssh.current_plan(p)
     incus.stop(p, progress)  # its containers first: they sit on the bridges
+    # A machine whose pid file outlived its plan (an `up` that died early) goes too.
+    strays = [Machine(pid.stem, ()) for pid in sorted(p.pids.glob("*.pid"))
+              if pid.stem not in (*plan.names, *pebble.DAEMONS, incus.DAEMON)]
     with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
         stopping = acme.submit(pebble.stop, p)
-        _parallel(stop, MACHINES)
+        _parallel(lambda m: _stop(p, m, progress), (*plan.machines, *strays))
         stopping.result()
     progress("[down] pebble stopped, removing bridges")
-    # Normally gone with their machines; a SIGKILLed nspawn can leave its extra veth.
-    for m in MACHINES:
-        for link in m.links[1:]:
-            if link.host_ifname and network.link_exists(link.host_ifname):
-                subprocess.run(["ip", "link", "del", link.host_ifname], check=False)
-    network.bridges_down()
-    p.inventory.unlink(missing_ok=True)  # no fleet, no inventory pointing at one
+    _remove_extra_veths(list(plan.machines))
+    network.bridges_down(plan.bridges)
+    # No fleet, no inventory pointing at one.
+    for path in (p.inventory, p.plan, p.state / "group_data"):
+        path.unlink(missing_ok=True)
 
 
 def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
@@ -183,12 +241,13 @@ def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
     finished booting; raises SandboxError naming every machine that is not `running`."""
     require_root()
     p = paths()
-    unknown = sorted(set(names) - {m.name for m in MACHINES})
+    plan = ssh.current_plan(p)
+    unknown = sorted(set(names) - set(plan.names))
     if unknown:
         raise SandboxError(f"unknown machine(s) {', '.join(unknown)}; the sandbox has "
-                           + ", ".join(m.name for m in MACHINES))
-    chosen = [m for m in MACHINES if m.name in names]  # plan order: hosts before containers
-    if any(m not in nspawn_machines(p) for m in chosen):
+                           + (", ".join(plan.names) or "no machine (it is down)"))
+    chosen = [m for m in plan.machines if m.name in names]  # plan order: hosts before containers
+    if set(names) & set(incus.containers(p)):
         raise SandboxError("the containers are incus containers (sandbox up --incus): "
                            "`incus restart NAME` power-cycles one")
     with _locked(p):
@@ -247,18 +306,18 @@ def status() -> list[HostStatus]:
     p = paths()
 
     def one(m) -> HostStatus:
-        if m in nspawn_machines(p) and machines.running_pid(p, m) is None:
+        if m.name not in incus.containers(p) and machines.running_pid(p, m) is None:
             return HostStatus(m.name, m.ssh_address, "down", False)
         state = ssh.system_state(m.name)
         return HostStatus(m.name, m.ssh_address, state or "unreachable", state is not None)
 
-    return _parallel(one, MACHINES)
+    return _parallel(one, ssh.current_plan(p).machines)
 
 
 def pids() -> dict[str, int | None]:
     """PIDs of every process the sandbox started (for tests and diagnostics)."""
     p = paths()
-    out = {m.name: machines.running_pid(p, m) for m in MACHINES}
-    for name in ("pebble", "challtestsrv"):
+    out = {m.name: machines.running_pid(p, m) for m in ssh.current_plan(p).machines}
+    for name in pebble.DAEMONS:
         out[name] = procs.read_pid(p.pids / f"{name}.pid")
     return out

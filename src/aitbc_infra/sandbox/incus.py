@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.incus import MANAGED_KEY, MANAGED_VALUE
 from aitbc_infra.model import HostSpec
 from aitbc_infra.sandbox import cgroups, procs
 from aitbc_infra.sandbox.paths import Paths
-from aitbc_infra.sandbox.plan import HOSTS_ENTRIES, Machine
+from aitbc_infra.sandbox.plan import Machine
 from aitbc_infra.sandbox.ssh import host_key
 
 INCUSD = "/usr/libexec/incus/incusd"
@@ -47,17 +48,37 @@ class IncusError(RuntimeError):
     pass
 
 
+DAEMON = "incusd"  # its pid file's name in the sandbox's pids/
+
+
 def marker(p: Paths) -> Path:
-    """Present while the sandbox runs in incus mode: `down`, `status` and `up` read it."""
-    return p.state / "incus-mode"
+    """The incus containers' names while the sandbox runs in incus mode (`down`, `status` and
+    `up` read it); absent otherwise."""
+    return p.state / "incus-containers.json"
+
+
+def containers(p: Paths) -> tuple[str, ...]:
+    return tuple(json.loads(marker(p).read_text())) if marker(p).exists() else ()
 
 
 def enabled(p: Paths) -> bool:
-    return marker(p).exists()
+    return bool(containers(p))
+
+
+def set_containers(p: Paths, names: tuple[str, ...]) -> None:
+    if names:
+        marker(p).write_text(json.dumps(list(names)) + "\n")
+    else:
+        marker(p).unlink(missing_ok=True)
+
+
+def container_names(production: Fleet) -> tuple[str, ...]:
+    """The nodes incus runs in incus mode: those the model gives `container` data."""
+    return tuple(node for node, spec in production.hosts.items() if spec.container)
 
 
 def pidfile(p: Paths) -> Path:
-    return p.pids / "incusd.pid"
+    return p.pids / f"{DAEMON}.pid"
 
 
 def _incus(*args: str, check: bool = True, input: str | None = None,
@@ -80,7 +101,7 @@ def ensure_daemon(p: Paths, progress) -> None:
     if not running(p):
         progress("[incus] starting incusd (state in /var/lib/incus)")
         procs.spawn([INCUSD, "--group", "root", "--logfile", str(p.logs / "incusd.log")],
-                    pidfile(p), p.logs / "incusd.out", cgroups=cgroups.prepare("incusd"))
+                    pidfile(p), p.logs / "incusd.out", cgroups=cgroups.prepare(DAEMON))
         res = subprocess.run([INCUSD, "waitready", "--timeout=60"], capture_output=True, text=True)
         if res.returncode != 0:
             raise IncusError(f"incusd did not start (see {p.logs / 'incusd.log'}): {res.stderr}")
@@ -122,14 +143,15 @@ def incus_data(bridge: str, production: HostSpec) -> dict:
             "daemon": "control"}
 
 
-def container_data(p: Paths, m: Machine, image: Path, production: HostSpec) -> dict:
+def container_data(p: Paths, m: Machine, image: Path, production: HostSpec,
+                   hosts_entries: tuple[tuple[str, str], ...]) -> dict:
     """A container's `container` in the sandbox: the production spec (limits, autostart), with
     the sandbox's image, keys known_hosts was written for, and names no DNS serves."""
     assert production.container is not None
     key = host_key(p, m.name)
     return {**production.container.model_dump(), "image": image_alias(image),
             "ssh": {"authorized_key": f"{p.key}.pub", "host_key": str(key)},
-            "hosts": {name: address for address, name in HOSTS_ENTRIES}}
+            "hosts": {name: address for address, name in hosts_entries}}
 
 
 def stop(p: Paths, progress) -> None:
@@ -142,9 +164,10 @@ def stop(p: Paths, progress) -> None:
                 _incus("delete", "--force", instance["name"], check=False)
         _incus("admin", "shutdown", "--timeout", "60", check=False, timeout=90)
     procs.stop(pidfile(p), signal.SIGTERM, timeout=20)
-    cgroups.remove("incusd")
+    cgroups.remove(DAEMON)
     for mount in reversed(_mounts()):  # incusd unmounts these itself; a killed one may not
         subprocess.run(["umount", "-l", mount], check=False)
+    # The mode ends with the containers; `ensure_up` sets it again for the next `up`.
     marker(p).unlink(missing_ok=True)
 
 

@@ -9,42 +9,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aitbc_infra.fleet import ROLE_GROUPS, Fleet
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.sandbox import incus
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.pebble import ACME_URL
-from aitbc_infra.sandbox.plan import MACHINE_NAMES, Machine, inventory_addresses, machine
+from aitbc_infra.sandbox.plan import Machine, Plan, inventory_addresses
 
 
-def role_groups(production: Fleet) -> dict[str, list[Machine]]:
+def role_groups(production: Fleet, plan: Plan) -> dict[str, list[Machine]]:
     """Each role group of the production inventory and the sandbox machines standing in for its
-    nodes, so which node plays which role is written once, in inventory.py."""
+    nodes (in inventory order), so which node plays which role is written once, there."""
     groups: dict[str, list[Machine]] = {}
-    for group in ROLE_GROUPS:
-        for node, spec in production.hosts.items():
-            if group not in spec.groups:
-                continue
-            if node not in MACHINE_NAMES:
-                raise ValueError(f"inventory.py: node {node} (group {group}) has no sandbox "
-                                 f"machine; sandbox/plan.py has {', '.join(MACHINE_NAMES)}")
-            groups.setdefault(group, []).append(machine(node))
+    for node, spec in production.hosts.items():
+        groups.setdefault(spec.role or "", []).append(plan.machine(node))
     return groups
 
 
-def incus_overrides(p: Paths, production: Fleet, image: Path) -> dict[str, dict]:
+def incus_overrides(p: Paths, production: Fleet, plan: Plan, image: Path) -> dict[str, dict]:
     """Per machine, the data that makes the containers incus containers on the control
     machine (`sandbox up --incus`): the rest of the inventory is the same in both modes."""
     out: dict[str, dict] = {}
     for node, spec in production.hosts.items():
-        m = machine(node)
-        if spec.incus:
+        m = plan.machine(node)
+        if spec.incus and len(m.links) > 1:  # its bridge, as the control machine names it
             out[node] = {"incus": incus.incus_data(m.links[1].bridge, spec)}
         elif spec.container:
-            out[node] = {"container": incus.container_data(p, m, image, spec)}
+            out[node] = {"container": incus.container_data(p, m, image, spec, plan.hosts_entries)}
     return out
 
 
-def render(p: Paths, production: Fleet, incus_image: Path | None = None) -> str:
+def render(p: Paths, production: Fleet, plan: Plan, incus_image: Path | None = None) -> str:
     ssh = {
         "ssh_user": "root",
         "ssh_key": str(p.key),
@@ -64,8 +58,8 @@ def render(p: Paths, production: Fleet, incus_image: Path | None = None) -> str:
         f"_ssh = {ssh!r}",
         f"_env = {env!r}",
     ]
-    overrides = incus_overrides(p, production, incus_image) if incus_image else {}
-    for group, members in role_groups(production).items():
+    overrides = incus_overrides(p, production, plan, incus_image) if incus_image else {}
+    for group, members in role_groups(production, plan).items():
         hosts = []
         for m in members:
             data = {"ssh_hostname": m.name, **inventory_addresses(m), **overrides.get(m.name, {})}

@@ -1,4 +1,4 @@
-"""The four nspawn machines: an overlay over the cached image each, configured before boot.
+"""The nspawn machines: an overlay over the cached image each, configured before boot.
 
 Overlayfs (lower = image, upper/work in the state dir) keeps each machine at a few MB until the
 deploy writes to it; the image itself is never modified.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aitbc_infra.sandbox import cgroups, network, procs
 from aitbc_infra.sandbox.paths import Paths
-from aitbc_infra.sandbox.plan import BRIDGES, HOSTS_ENTRIES, Machine
+from aitbc_infra.sandbox.plan import Machine, Plan
 from aitbc_infra.sandbox.ssh import host_key
 
 SSHD_HOSTKEY = "# aitbc-infra sandbox: the one host key known_hosts was written for.\n" \
@@ -72,8 +72,8 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def _network_files(m: Machine) -> dict[str, str]:
-    prefix = {br.name: br.prefix for br in BRIDGES}
+def _network_files(m: Machine, plan: Plan) -> dict[str, str]:
+    prefix = {br.name: br.prefix for br in plan.bridges}
     files = {}
     for link in m.links:
         lines = ["[Match]", f"Name={link.ifname}", "", "[Network]",
@@ -91,7 +91,7 @@ def _network_files(m: Machine) -> dict[str, str]:
     return files
 
 
-def configure(p: Paths, m: Machine) -> None:
+def configure(p: Paths, m: Machine, plan: Plan) -> None:
     """Per-machine files written into the overlay before boot (idempotent)."""
     r = root(p, m)
     _write(r / "etc/hostname", m.name + "\n")
@@ -99,7 +99,7 @@ def configure(p: Paths, m: Machine) -> None:
     _write(r / "etc/machine-id",
            hashlib.sha256(f"aitbc-sandbox:{m.name}".encode()).hexdigest()[:32] + "\n", 0o444)
     hosts = ["127.0.0.1 localhost", f"127.0.1.1 {m.name}", "::1 localhost ip6-localhost",
-             *(f"{addr} {name}" for addr, name in HOSTS_ENTRIES)]
+             *(f"{addr} {name}" for addr, name in plan.hosts_entries)]
     _write(r / "etc/hosts", "\n".join(hosts) + "\n")
     # No DNS server exists in the sandbox; never leak queries to the control side's resolver.
     resolv = r / "etc/resolv.conf"
@@ -109,7 +109,7 @@ def configure(p: Paths, m: Machine) -> None:
     netdir = r / "etc/systemd/network"
     for old in netdir.glob("10-sandbox-*.network"):
         old.unlink()
-    for name, text in _network_files(m).items():
+    for name, text in _network_files(m, plan).items():
         _write(netdir / name, text)
     key = host_key(p, m.name)
     _write(r / "etc/ssh/ssh_host_ed25519_key", key.read_text(), 0o600)

@@ -1,4 +1,4 @@
-"""Bridges on the control machine. Only the three sandbox bridges are ever created or removed;
+"""Bridges on the control machine. Only the sandbox plan's bridges are ever created or removed;
 eth0, the default route and the firewall are never touched."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from aitbc_infra.sandbox.plan import BRIDGES, SANDBOX_NET
+from aitbc_infra.sandbox.plan import SANDBOX_NET, Bridge
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -18,8 +18,8 @@ def link_exists(name: str) -> bool:
     return Path(f"/sys/class/net/{name}").exists()
 
 
-def bridges_up() -> None:
-    for br in BRIDGES:
+def bridges_up(bridges: tuple[Bridge, ...]) -> None:
+    for br in bridges:
         if not link_exists(br.name):
             _ip("link", "add", br.name, "type", "bridge")
         # No IPv6 on the sandbox bridges: nothing uses it and it keeps the host's view tidy.
@@ -36,10 +36,12 @@ def bridges_up() -> None:
     _ip("route", "replace", "unreachable", SANDBOX_NET)
 
 
-def bridges_down() -> None:
-    _ip("route", "del", "unreachable", SANDBOX_NET, check=False)
+def bridges_down(bridges: tuple[Bridge, ...], keep_route: bool = False) -> None:
+    """Remove `bridges` (and the sandbox route, unless other bridges stay)."""
+    if not keep_route:
+        _ip("route", "del", "unreachable", SANDBOX_NET, check=False)
     # Deleting a bridge detaches (not deletes) its ports; the veths go with their machines.
-    for br in BRIDGES:
+    for br in bridges:
         if link_exists(br.name):
             _ip("link", "del", br.name)
 

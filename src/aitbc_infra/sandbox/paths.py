@@ -36,6 +36,11 @@ class Paths:
         return self.state / "inventory.py"
 
     @property
+    def plan(self) -> Path:
+        """The machines and bridges of the sandbox as last brought up (what `down` removes)."""
+        return self.state / "plan.json"
+
+    @property
     def pids(self) -> Path:
         return self.state / "pids"
 

@@ -17,17 +17,18 @@ from pathlib import Path
 from aitbc_infra.sandbox import procs
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.plan import (
+    ACME_NAME,
     CHALLTESTSRV_DNS_PORT,
     CHALLTESTSRV_MGMT_PORT,
     CONTROL_IP,
-    HOSTS_ENTRIES,
     PEBBLE_ACME_PORT,
     PEBBLE_MGMT_PORT,
 )
 
 ACME_URL = f"https://{CONTROL_IP}:{PEBBLE_ACME_PORT}/dir"
 ROOT_URL = f"https://{CONTROL_IP}:{PEBBLE_MGMT_PORT}/roots/0"
-LISTENER_NAME = "acme.sandbox"
+LISTENER_NAME = ACME_NAME
+DAEMONS = ("pebble", "challtestsrv")  # their pid files' names
 
 
 def _pidfile(p: Paths, name: str) -> Path:
@@ -108,7 +109,7 @@ def _wait_port(url: str, timeout: float = 10, ca: Path | None = None) -> None:
             time.sleep(0.1)
 
 
-def start(p: Paths) -> None:
+def start(p: Paths, hosts_entries: tuple[tuple[str, str], ...]) -> None:
     ensure_listener_cert(p)
     config = write_config(p)
     if not procs.read_pid(_pidfile(p, "challtestsrv")):
@@ -118,14 +119,15 @@ def start(p: Paths) -> None:
                      "-dns01", f"{CONTROL_IP}:{CHALLTESTSRV_DNS_PORT}",
                      "-management", f"{CONTROL_IP}:{CHALLTESTSRV_MGMT_PORT}",
                      "-http01", "", "-https01", "", "-tlsalpn01", "",
-                     "-defaultIPv4", HOSTS_ENTRIES[0][0], "-defaultIPv6", ""],
+                     "-defaultIPv4", "", "-defaultIPv6", ""],
                     _pidfile(p, "challtestsrv"), p.logs / "challtestsrv.log")
-        mgmt = f"http://{CONTROL_IP}:{CHALLTESTSRV_MGMT_PORT}"
-        _wait_for_tcp(CONTROL_IP, CHALLTESTSRV_MGMT_PORT)
-        # Every name the machines know from /etc/hosts resolves the same way for pebble.
-        for addr, name in HOSTS_ENTRIES:
-            body = json.dumps({"host": name, "addresses": [addr]}).encode()
-            _fetch(f"{mgmt}/add-a", data=body)
+    mgmt = f"http://{CONTROL_IP}:{CHALLTESTSRV_MGMT_PORT}"
+    _wait_for_tcp(CONTROL_IP, CHALLTESTSRV_MGMT_PORT)
+    # Every name the machines know from /etc/hosts resolves the same way for pebble (again on
+    # every `up`: a site added to the inventory joins a running sandbox).
+    for addr, name in hosts_entries:
+        body = json.dumps({"host": name, "addresses": [addr]}).encode()
+        _fetch(f"{mgmt}/add-a", data=body)
     if not procs.read_pid(_pidfile(p, "pebble")):
         env = {"PATH": "/usr/bin:/bin", "PEBBLE_VA_NOSLEEP": "1",
                # Issue right away; the sandbox has no use for pebble's random authz reuse
@@ -154,5 +156,5 @@ def _wait_for_tcp(host: str, port: int, timeout: float = 10) -> None:
 
 
 def stop(p: Paths) -> None:
-    for name in ("pebble", "challtestsrv"):
+    for name in DAEMONS:
         procs.stop(_pidfile(p, name), timeout=5)
