@@ -16,8 +16,10 @@ import pytest
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # Stable sort: test_fleet.py first, everything else keeps its order.
-    items.sort(key=lambda item: 0 if item.path.name == "test_fleet.py" else 1)
+    # Stable sort: test_fleet.py first, test_incus.py last (it brings the sandbox down in
+    # the end: its containers are incus containers then), everything else keeps its order.
+    order = {"test_fleet.py": 0, "test_incus.py": 2}
+    items.sort(key=lambda item: order.get(item.path.name, 1))
 
 
 @pytest.fixture(scope="session")
