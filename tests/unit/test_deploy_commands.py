@@ -22,7 +22,7 @@ from aitbc_infra.activation import Journal
 from aitbc_infra.host_names import RELEASE_MARKER
 from aitbc_infra.plan import Directory, HostPlan, Link
 from deploys import shell as shell_module
-from deploys.apps import release_commands
+from deploys.apps import UV_FLAGS, release_commands
 from deploys.facts import FileContent, UnitStates, UserEntries
 from deploys.journal import add_command, commit_command
 from deploys.lock import BUSY, lock_command
@@ -159,31 +159,38 @@ def test_ordinary_certbot_command_is_unchanged_by_quoting():
 def test_release_build_commands(shell, tmp_path, value):
     root = tmp_path / value
     releases, venv, target = root / "releases", root / ".venv", root / "releases" / value
-    python = _stub(tmp_path / "python" / value / "python3")  # the interpreter's path is data too
-    pip = _stub(target / "bin" / "pip")  # what `python -m venv` would have made
+    python = tmp_path / "python" / value / "python3"  # the interpreter's path is data too
+    uv = _stub(tmp_path / "uv" / value / "uv")  # and where uv was uploaded
+    target.mkdir(parents=True)  # what `uv venv` would have made
     wheelhouse = f"/var/cache/{value}"
     commands = release_commands(python=str(python), releases=str(releases), venv=str(venv),
                                 release_id=value, wheels=[f"{value}.whl", "b.whl"],
-                                tree=f"{value}.tar", wheelhouse=wheelhouse)
+                                tree=f"{value}.tar", wheelhouse=wheelhouse, uv=str(uv))
     assert shell.run(*commands) == [
         ["rm", "-rf", "--", str(target)],
-        [str(python), "-m", "venv", str(target)],
-        [str(pip), "install", "--quiet", "--no-index", "--no-deps", f"{wheelhouse}/{value}.whl",
+        [str(uv), "venv", *UV_FLAGS, "--python", str(python), str(target)],
+        [str(uv), "pip", "install", *UV_FLAGS, "--no-index", "--no-deps", "--link-mode=copy",
+         "--compile-bytecode", "--python", f"{target}/bin/python", f"{wheelhouse}/{value}.whl",
          f"{wheelhouse}/b.whl"],
         ["mkdir", "--", f"{target}/src"],
         ["tar", "-xf", f"{wheelhouse}/{value}.tar", "-C", f"{target}/src", "--no-same-owner"],
+        ["rm", "-f", "--", f"{target}/.lock"],
         ["ln", "-s", "--", f"releases/{value}", str(venv)],
     ]
     assert (target / RELEASE_MARKER).read_text() == f"{value}\n"
 
 
 def test_ordinary_release_commands_are_unchanged_by_quoting():
+    flags = "--quiet --no-config --no-cache --offline --no-python-downloads"
     assert release_commands(python="/usr/bin/python3", releases="/opt/app/releases",
                             venv="/opt/app/.venv", release_id="0a1b", wheels=["a-1.whl"],
                             tree=None) == [
-        "rm -rf -- /opt/app/releases/0a1b && /usr/bin/python3 -m venv /opt/app/releases/0a1b",
-        "/opt/app/releases/0a1b/bin/pip install --quiet --no-index --no-deps "
+        f"rm -rf -- /opt/app/releases/0a1b && /usr/local/lib/aitbc-infra/uv venv {flags} "
+        "--python /usr/bin/python3 /opt/app/releases/0a1b",
+        f"/usr/local/lib/aitbc-infra/uv pip install {flags} --no-index --no-deps --link-mode=copy "
+        "--compile-bytecode --python /opt/app/releases/0a1b/bin/python "
         "/var/cache/aitbc/wheelhouse/a-1.whl",
+        "rm -f -- /opt/app/releases/0a1b/.lock",
         "printf '%s\\n' 0a1b > /opt/app/releases/0a1b/.aitbc-release",
         "[ -e /opt/app/.venv ] || [ -L /opt/app/.venv ] || ln -s -- releases/0a1b /opt/app/.venv",
     ]
