@@ -31,7 +31,7 @@ from aitbc_infra.render import (
 )
 
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
-# What builds the release venvs on a host: uv's static binary, the one the deployer's own
+# What builds the release venvs on a host: uv's self-contained binary, the one the deployer's own
 # environment holds (PyPI's `uv` wheel carries it), uploaded as it is to every host with apps.
 UV_REMOTE = "/usr/local/lib/aitbc-infra/uv"
 CA_DIR = "/usr/local/share/ca-certificates"

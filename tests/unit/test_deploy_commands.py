@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyinfra.api import Config
+from pyinfra.api import State as PyinfraState
+from pyinfra.context import ctx_state
 
 from aitbc_infra.activation import Journal
 from aitbc_infra.host_names import RELEASE_MARKER
@@ -27,10 +30,14 @@ from deploys.facts import FileContent, UnitStates, UserEntries
 from deploys.journal import add_command, commit_command
 from deploys.lock import BUSY, lock_command
 from deploys.managed import (
+    LINE_LIMIT,
+    batched,
     directory,
     install_dir_command,
+    lines,
     link,
     ownership_command,
+    put,
     remove_command,
     temp_file_command,
 )
@@ -238,6 +245,45 @@ def test_upload_link_and_remove(shell, value):
     plan.state = _state({dest: PathState("l", "0777", "root", "root", value)})
     assert shell.run(*link(plan, gone)) == [["rm", "-f", "--", dest]]
     assert shell.run(remove_command([dest, value])) == [["rm", "-f", "--", dest, value]]
+
+
+def _puts(plan: HostPlan, *paths: str) -> list:
+    """The commands of a group of new files, as the operations build them (in a run of their
+    own: `put` reads the run's --diff setting)."""
+    run = PyinfraState()
+    run.config = Config()
+    with ctx_state.use(run):
+        return [c for path in paths for c in put(plan, path, path.encode(), "0644")]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_groups_files_are_written_in_three_round_trips(shell, value):
+    paths = [f"/etc/{value}/a", f"/etc/{value}/b", f"/etc/{value}/c"]
+    plan = HostPlan("n", [], links=[Link(p, "x") for p in paths], state=_state({}))
+    commands = _puts(plan, *paths)
+    assert len(commands) == 9  # temporary file, upload, rename for each
+    first, *uploads, last = batched(commands)
+    assert [u.dest for u in uploads] == [f"{p}.aitbc-new" for p in paths]
+    # Every temporary file (its owner and mode) before any byte, every rename after them all.
+    assert shell.run(first) == [call for p in paths for call in (
+        ["mkdir", "-p", "--", f"/etc/{value}"],
+        ["install", "-m", "0644", "-o", "root", "-g", "root", "--", "/dev/null", f"{p}.aitbc-new"])]
+    assert shell.run(last) == [["mv", "-f", "--", f"{p}.aitbc-new", p] for p in paths]
+
+
+def test_a_batched_line_stops_at_the_first_failure(shell):
+    # `||` inside one command stays inside it; a failing command stops the line, as it
+    # stopped the operation when each command was a round trip of its own.
+    line, = lines(["touch a || touch b", "id -u && false", "touch c"])
+    assert shell.run(line, status=1) == [["touch", "a"], ["id", "-u"]]
+
+
+def test_batched_lines_stay_under_the_limit_of_one_argument():
+    commands = [f"touch {i:0{LINE_LIMIT // 4}d}" for i in range(10)]
+    batches = lines(commands)
+    assert len(batches) > 1
+    assert all(len(b) <= LINE_LIMIT for b in batches)
+    assert " && ".join(batches).count("touch") == 10
 
 
 @pytest.mark.parametrize("value", HOSTILE)
