@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pyinfra.api import operation
 from pyinfra.operations import apt, server
 
 from aitbc_infra.model import HostSpec, User
 from aitbc_infra.plan import HostPlan
 from deploys import state
+from deploys.managed import lines
+from deploys.shell import quoted
 
 
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
@@ -19,18 +20,22 @@ def deploy(spec: HostSpec, plan: HostPlan) -> None:
     existing = state.read(plan).users
     owed = [u for u in spec.users if existing.get(u.name) != (u.home, login_shell(u))]
     if owed:  # as declared otherwise: no per-user facts to read
-        users(owed, name=f"Users: {' '.join(u.name for u in owed)}")
+        server.shell(name=f"Users: {' '.join(u.name for u in owed)}",
+                     commands=lines([user_command(u, existing.get(u.name)) for u in owed]))
 
 
 def login_shell(user: User) -> str:
     return "/usr/sbin/nologin" if user.system else "/bin/bash"
 
 
-@operation()
-def users(owed: list[User]):
-    """Every user a host lacks (or whose home or shell differ), in one operation: one round
-    trip however many users the host has."""
-    for user in owed:
-        yield from server.user._inner(user=user.name, home=user.home, system=user.system,
-                                      shell=login_shell(user), create_home=not user.system,
-                                      ensure_home=False)
+def user_command(user: User, current: tuple[str, str] | None) -> str:
+    """Create the user, or set the home and shell of the one there (`current`, as the state
+    read it): one command per user, all of a host's in one round trip. A system user gets no
+    home directory created; a group of its name already there becomes its primary group, as
+    useradd would refuse to create it again."""
+    if current is not None:
+        return quoted("usermod", "-d", user.home, "-s", login_shell(user), "--", user.name)
+    args = ["-d", user.home, "-s", login_shell(user), *(["-r", "-M"] if user.system else ["-m"])]
+    return (f"if {quoted('getent', 'group', '--', user.name)} >/dev/null; "
+            f"then {quoted('useradd', *args, '-g', user.name, '--', user.name)}; "
+            f"else {quoted('useradd', *args, '--', user.name)}; fi")

@@ -23,9 +23,11 @@ from pyinfra.context import ctx_state
 
 from aitbc_infra.activation import Journal
 from aitbc_infra.host_names import RELEASE_MARKER
+from aitbc_infra.model import User
 from aitbc_infra.plan import Directory, HostPlan, Link
 from deploys import shell as shell_module
 from deploys.apps import UV_FLAGS, release_commands
+from deploys.base import user_command
 from deploys.facts import FileContent, UnitStates, UserEntries
 from deploys.journal import add_command, commit_command
 from deploys.lock import BUSY, lock_command
@@ -60,7 +62,7 @@ HOSTILE = [
 ]
 # Every program the commands below may run, and those a hostile value names.
 PROGRAMS = ["certbot", "rm", "nginx", "systemctl", "install", "chown", "chmod", "mkdir", "mv",
-            "ln", "tar", "cat", "getent", "touch", "id", "record", "tee"]
+            "ln", "tar", "cat", "getent", "touch", "id", "record", "tee", "useradd", "usermod"]
 
 _STUB = """import json, os, sys
 name = sys.argv[0]
@@ -284,6 +286,22 @@ def test_batched_lines_stay_under_the_limit_of_one_argument():
     assert len(batches) > 1
     assert all(len(b) <= LINE_LIMIT for b in batches)
     assert " && ".join(batches).count("touch") == 10
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_user_commands(shell, value):
+    # Names and homes are validated data; here, unvalidated, each could be anything.
+    system = User.model_construct(name=value, home=f"/opt/{value}", system=True)
+    person = User.model_construct(name=value, home=f"/home/{value}", system=False)
+    commands = lines([user_command(system, None), user_command(person, ("/home/x", "/bin/sh"))])
+    # getent is a stub that succeeds: a group of the user's name exists, it becomes the primary.
+    assert shell.run(*commands) == [
+        ["getent", "group", "--", value],
+        ["useradd", "-d", f"/opt/{value}", "-s", "/usr/sbin/nologin", "-r", "-M", "-g", value, "--", value],
+        ["usermod", "-d", f"/home/{value}", "-s", "/bin/bash", "--", value],
+    ]
+    assert user_command(person, None).endswith(
+        f"else useradd -d {shlex.quote(f'/home/{value}')} -s /bin/bash -m -- {shlex.quote(value)}; fi")
 
 
 @pytest.mark.parametrize("value", HOSTILE)
