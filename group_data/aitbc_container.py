@@ -219,3 +219,14 @@ nginx_sites = [
         ],
     },
 ]
+
+# How provision creates the container on at1 (its address: bridge_address in inventory.py).
+# Image and limits are not in the document: Debian 12 like every host, and limits that leave
+# at1 room for its own units, our decision. sshd and root's key are what the deploy needs.
+container = {
+    "host": "at1",
+    "image": "images:debian/12",
+    "limits": {"cpu": 2, "memory": "4GiB"},
+    "autostart": True,
+    "ssh": {"authorized_key": "~/.ssh/id_ed25519.pub"},
+}

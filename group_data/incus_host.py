@@ -78,3 +78,8 @@ nginx_sites = [
         ],
     },
 ]
+
+# The incus side (aitbc-infra provision): at1's managed bridge, gateway and subnet from the
+# inventory's bridge_address (10.1.223.1/24), NAT for the container's outbound traffic. The
+# document does not name at1's bridge: incusbr0 (incus's default) is our decision.
+incus = {"network": {"name": "incusbr0", "nat": True}}

@@ -58,3 +58,13 @@ apps = [
         ],
     },
 ]
+
+# How provision creates the container on ns3-root (its address: bridge_address in inventory.py);
+# image and limits are our decision, as for the aitbc container.
+container = {
+    "host": "ns3-root",
+    "image": "images:debian/12",
+    "limits": {"cpu": 1, "memory": "2GiB"},
+    "autostart": True,
+    "ssh": {"authorized_key": "~/.ssh/id_ed25519.pub"},
+}

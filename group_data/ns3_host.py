@@ -30,3 +30,6 @@ nginx_sites = [
         ],
     },
 ]
+
+# The incus side (aitbc-infra provision): incusbr0, 192.168.100.1/24 (bridge_address), NAT.
+incus = {"network": {"name": "incusbr0", "nat": True}}

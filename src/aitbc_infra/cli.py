@@ -9,11 +9,13 @@ from aitbc_infra.commands import register_offline
 from aitbc_infra.deploy import register_deploy
 from aitbc_infra.diff import register_diff
 from aitbc_infra.errors import UserError
+from aitbc_infra.provision import register_provision
 from aitbc_infra.sandbox.cli import register as register_sandbox
 from aitbc_infra.verify import register_verify
 
 # In the order `--help` lists them.
-REGISTRARS = (register_offline, register_diff, register_deploy, register_verify, register_sandbox)
+REGISTRARS = (register_offline, register_diff, register_deploy, register_provision, register_verify,
+              register_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:

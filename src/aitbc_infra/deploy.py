@@ -16,19 +16,19 @@ from aitbc_infra.summary import run_results, summary_text
 SITE = "deploys/site.py"
 
 
-def pyinfra_command(inventory: Path, *extra: str) -> list[str]:
+def pyinfra_command(inventory: Path, *extra: str, deploy: str = SITE) -> list[str]:
     """A real run answers in JSON on stdout (its log goes to stderr); a dry run in pyinfra's
     own words, the change report it exists for."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
     # -y skips the confirmation prompt, and with it the change report a dry run exists for.
     mode = [] if "--dry" in extra else ["-y", "--json"]
-    return [str(pyinfra), *mode, *extra, str(inventory), SITE]
+    return [str(pyinfra), *mode, *extra, str(inventory), deploy]
 
 
-def run_pyinfra(inventory: Path, *extra: str) -> int:
+def run_pyinfra(inventory: Path, *extra: str, deploy: str = SITE) -> int:
     """Run the deploy from the project root, so group_data/ and deploys/ resolve; end a real
     run with one line per host."""
-    command = pyinfra_command(inventory, *extra)
+    command = pyinfra_command(inventory, *extra, deploy=deploy)
     if "--json" not in command:
         return subprocess.run(command, cwd=PROJECT_ROOT).returncode
     # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.

@@ -213,12 +213,48 @@ class Fleet:
             problems += [Problem(where, "nginx_sites[].config_name", f"config file {name!r} "
                                  f"declared {count} times (one would overwrite the other)")
                          for name, count in configs.items() if count > 1]
+        problems += self._check_containers()
         bridges = Counter(str(h.bridge_address) for h in self.hosts.values() if h.bridge_address)
         problems += [Problem(f"host {h.node}", "bridge_address", f"{h.bridge_address} is also "
                              "another host's bridge_address")
                      for h in self.hosts.values() if h.bridge_address
                      and bridges[str(h.bridge_address)] > 1]
         return problems
+
+    def _check_containers(self) -> list[Problem]:
+        """Each container's incus host exists and runs incus, and its static address is a
+        usable one of that host's network (not the gateway, network or broadcast address)."""
+        problems = []
+        for spec in self.hosts.values():
+            where, container = f"host {spec.node}", spec.container
+            if spec.incus and container:
+                problems.append(Problem(where, "container", "an incus host cannot also be a "
+                                        "container (nested incus is not provisioned)"))
+            if spec.incus and spec.bridge_network is None:
+                problems.append(Problem(where, "incus.network", "an incus host needs a "
+                                        "bridge_address: its network's gateway and subnet"))
+            if container is None:
+                continue
+            host = self.hosts.get(container.host)
+            if host is None or host.incus is None:
+                problems.append(Problem(where, "container.host", f"{container.host!r} is not a "
+                                        "host of the inventory with 'incus' data"))
+                continue
+            network = host.bridge_network
+            address = spec.bridge_address
+            if address is None:
+                problems.append(Problem(where, "bridge_address", "a container needs its static "
+                                        f"IPv4 on {host.node}'s network"))
+            elif network is not None and (address not in network.network or address in (
+                    network.ip, network.network.network_address, network.network.broadcast_address)):
+                problems.append(Problem(where, "bridge_address", f"{address} is not a free "
+                                        f"address of {host.node}'s network {network} (gateway "
+                                        f"{network.ip})"))
+        return problems
+
+    def containers_of(self, node: str) -> list[HostSpec]:
+        """The containers provisioned on incus host `node`, in inventory order."""
+        return [h for h in self.hosts.values() if h.container and h.container.host == node]
 
     def _check_ports_and_units(self, host: HostSpec, where: str) -> list[Problem]:
         problems = []

@@ -10,7 +10,7 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -490,6 +490,62 @@ class Rollout(Strict):
     candidate_port_offset: int = Field(default=20000, ge=1, le=60000)
 
 
+# An incus image: a local alias ("aitbc-sandbox-...") or REMOTE:ALIAS ("images:debian/12").
+_IMAGE = re.compile(r"([a-z][a-z0-9-]{0,62}:)?[A-Za-z0-9][A-Za-z0-9_./-]{0,200}")
+# incus's limits.memory: a size with a unit (or a percentage of the host's memory).
+_MEMORY = re.compile(r"[1-9][0-9]{0,9}(kB|MB|GB|TB|KiB|MiB|GiB|TiB|%)")
+IncusImage = Annotated[str, AfterValidator(_matches(_IMAGE, "incus image (ALIAS or REMOTE:ALIAS)"))]
+
+
+class IncusNetwork(Strict):
+    """The bridge an incus host's containers sit on. Its subnet is the host's own
+    `bridge_address`/`bridge_prefix` (the gateway), so the address plan is written once."""
+
+    name: Interface
+    # True: an incus managed bridge that provision creates and corrects (ipv4.address, NAT).
+    # False: an existing bridge incus only attaches to (nictype bridged), as in the sandbox.
+    managed: bool = True
+    nat: bool = True
+
+
+class IncusHost(Strict):
+    """A host running incus: the network and storage pool its containers get."""
+
+    network: IncusNetwork
+    storage_pool: FileName = "default"
+    # Where incusd runs for this host: on the host itself (production), or on the control
+    # machine (the sandbox: incus does not run nested in its machines).
+    daemon: Literal["self", "control"] = "self"
+
+
+class ContainerLimits(Strict):
+    cpu: int | None = Field(default=None, ge=1, le=1024)  # limits.cpu
+    memory: Annotated[str, AfterValidator(_matches(_MEMORY, "memory size (e.g. 4GiB)"))] | None = None
+
+
+class ContainerSsh(Strict):
+    """How the deploy reaches the container: root by key, sshd from openssh-server."""
+
+    # Files on the control machine ("~" allowed); provision installs them in the container.
+    authorized_key: OneLine = "~/.ssh/id_ed25519.pub"
+    # A private host key to install (the sandbox writes known_hosts before anything boots);
+    # None: the container keeps the host keys it generates itself.
+    host_key: OneLine | None = None
+
+
+class Container(Strict):
+    """An incus container, provisioned on `host`; its static IPv4 is the host spec's own
+    `bridge_address`, inside the incus host's network."""
+
+    host: NodeName
+    image: IncusImage
+    limits: ContainerLimits = ContainerLimits()
+    autostart: bool = True
+    ssh: ContainerSsh = ContainerSsh()
+    # /etc/hosts entries where no DNS serves the names (the sandbox).
+    hosts: dict[HostName, IPv4Address] = {}
+
+
 class HostSpec(Strict):
     """Everything one host is: inventory data merged with its groups' data."""
 
@@ -530,10 +586,19 @@ class HostSpec(Strict):
     nginx_sites: list[Site] = []
     firewall: Firewall | None = None
     rollout: Rollout = Rollout()
+    incus: IncusHost | None = None  # an incus host: its containers' network
+    container: Container | None = None  # an incus container: how provision creates it
 
     @property
     def services(self) -> list[tuple[App, Service]]:
         return [(app, svc) for app in self.apps for svc in app.services]
+
+    @property
+    def bridge_network(self) -> IPv4Interface | None:
+        """The host's bridge: its address as the gateway, with the subnet's prefix."""
+        if self.bridge_address is None:
+            return None
+        return IPv4Interface(f"{self.bridge_address}/{self.bridge_prefix}")
 
     def candidate_port(self, svc: Service) -> int:
         """Where a candidate release of `svc` listens (on 127.0.0.1), beside the live one."""

@@ -98,6 +98,8 @@ _SEEDS = {
         ("apps", 1, "sync_status"): "/rpc/sync",
         ("apps", 1, "env", "SEEDED_LIST"): ["first", "second"],
         ("apps", 1, "services", 0, "env"): {"SEEDED_VALUE": "seeded", "SEEDED_ITEMS": ["one", "two"]},
+        ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
+        ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
     },
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from aitbc_infra.deploy import SITE, run_pyinfra
@@ -12,17 +13,37 @@ from aitbc_infra.errors import UserError
 from aitbc_infra.health import health_table, print_table
 from aitbc_infra.inventory_option import DEFAULT_INVENTORY
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.provision import provision
+from aitbc_infra.sandbox import incus
 from aitbc_infra.sandbox.fleet import SandboxError, down, ensure_up, reboot, require_root, status
 from aitbc_infra.sandbox.paths import paths
-from aitbc_infra.sandbox.ssh import current_plan, ssh_argv
+from aitbc_infra.sandbox.ssh import current_plan, ssh_argv, wait_running
+
+
+def _bring_up(args: argparse.Namespace) -> Path:
+    """The fleet up; with --incus, its containers then provisioned as `aitbc-infra provision`
+    does in production, and booted."""
+    try:
+        inventory = ensure_up(inventory=args.inventory, with_incus=args.incus)
+        names = incus.containers(paths())
+        if not names:
+            return inventory
+        t0 = time.monotonic()
+        if provision(inventory) != 0:
+            raise SandboxError("provisioning the incus containers failed (see above)")
+        states = dict(zip(names, map(wait_running, names), strict=True))
+        bad = {name: state for name, state in states.items() if state != "running"}
+        if bad:
+            raise SandboxError(f"incus containers not running: {bad}")
+        print(f"[incus] {', '.join(names)} provisioned and running in "
+              f"{time.monotonic() - t0:.1f} s", flush=True)
+        return inventory
+    except (SandboxError, incus.IncusError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _up(args: argparse.Namespace) -> int:
-    try:
-        inv = ensure_up(inventory=args.inventory)
-    except SandboxError as exc:
-        raise UserError(str(exc)) from exc
-    print(inv)
+    print(_bring_up(args))
     return 0
 
 
@@ -130,13 +151,14 @@ def _add_source_inventory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inventory", "-i", type=Path, default=DEFAULT_INVENTORY,
                         help="the inventory the sandbox stands in for (default: the production "
                         "inventory.py); its hosts and containers become machines")
+    parser.add_argument("--incus", action="store_true",
+                        help="the containers as incus containers on this machine, on the "
+                        "sandbox's bridges (incusd started here), created by `aitbc-infra "
+                        "provision`; the hosts stay nspawn machines")
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    try:
-        inventory = ensure_up(inventory=args.inventory)
-    except SandboxError as exc:
-        raise UserError(str(exc)) from exc
+    inventory = _bring_up(args)
     p = paths()
     print(f"[deploy] pyinfra {inventory} {SITE}", flush=True)
     code = run_pyinfra(inventory)

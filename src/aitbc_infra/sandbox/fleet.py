@@ -16,7 +16,7 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.inventory_option import load_or_explain
-from aitbc_infra.sandbox import image, machines, network, pebble, procs, ssh
+from aitbc_infra.sandbox import image, incus, machines, network, pebble, procs, ssh
 from aitbc_infra.sandbox import inventory as inventory_file
 from aitbc_infra.sandbox.paths import Paths, paths
 from aitbc_infra.sandbox.plan import Machine, Plan, PlanError, plan_for
@@ -56,24 +56,31 @@ def _parallel(fn: Callable, items) -> list:
         return list(pool.map(fn, items))
 
 
+def nspawn_machines(p: Paths, plan: Plan) -> tuple[Machine, ...]:
+    """The machines nspawn runs: all of the plan's, but the incus containers in incus mode."""
+    return tuple(m for m in plan.machines if m.name not in incus.containers(p))
+
+
 def is_up(p: Paths | None = None, plan: Plan | None = None) -> bool:
     """Every process ours and alive, every link in place, and sshd answering everywhere."""
     p = p or paths()
     plan = plan or ssh.current_plan(p)
     if not plan.machines or ssh.current_plan(p) != plan:
         return False
+    if incus.enabled(p) and not incus.running(p):
+        return False
     if not all(network.link_exists(br.name) for br in plan.bridges) or not network.route_in_place():
         return False
     if not pebble.running(p):
         return False
-    for m in plan.machines:
+    for m in nspawn_machines(p, plan):
         if machines.running_pid(p, m) is None:
             return False
         if not all(network.is_attached(link.host_ifname, link.bridge) for link in m.links[1:]):
             return False
     if not p.inventory.exists():
         return False
-    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, plan.machines))
+    return all(_parallel(lambda m: ssh.system_state(m.name) is not None, nspawn_machines(p, plan)))
 
 
 def load_plan(inventory: Path) -> tuple[Fleet, Plan]:
@@ -85,10 +92,15 @@ def load_plan(inventory: Path) -> tuple[Fleet, Plan]:
         raise UserError(f"{inventory}: {exc}") from None
 
 
-def ensure_up(progress: Progress = print, inventory: Path | None = None) -> Path:
+def ensure_up(progress: Progress = print, inventory: Path | None = None,
+              with_incus: bool = False) -> Path:
     """Bring the fleet standing in for `inventory` (default: the project's) up, or leave a
     running one alone; returns the sandbox inventory's path. A sandbox brought up for another
-    inventory is changed into this one: machines that differ stop, missing ones boot."""
+    inventory is changed into this one: machines that differ stop, missing ones boot.
+
+    `with_incus`: the containers with `container` data are incus containers on this machine
+    (sandbox/incus.py), which `aitbc-infra provision` creates afterwards; a sandbox running
+    in the other mode is brought down first."""
     require_root()
     p = paths()
     source = Path(inventory or PROJECT_ROOT / "inventory.py").resolve()
@@ -97,13 +109,24 @@ def ensure_up(progress: Progress = print, inventory: Path | None = None) -> Path
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
         _link_group_data(p, source)
+        wanted = incus.container_names(production) if with_incus else ()
+        if incus.containers(p) != wanted and (incus.enabled(p) or p.plan.exists()):
+            progress(f"[up] the sandbox's containers become {'incus' if wanted else 'nspawn'} "
+                     "containers: down first")
+            _down(p, progress)
+        incus.set_containers(p, wanted)
         if is_up(p, plan):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
-            _write_if_changed(p.inventory, inventory_file.render(p, production, plan))
+            _write_if_changed(p.inventory, _render(p, production, plan))
             progress("[up] sandbox already running")
             return p.inventory
         _up(p, production, plan, progress)
     return p.inventory
+
+
+def _render(p: Paths, production: Fleet, plan: Plan) -> str:
+    incus_image = image.image_dir(image.deploy_packages(production)) if incus.enabled(p) else None
+    return inventory_file.render(p, production, plan, incus_image)
 
 
 def _link_group_data(p: Paths, source: Path) -> None:
@@ -142,7 +165,10 @@ def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
     network.bridges_up(plan.bridges)
     progress(f"[acme] pebble on {pebble.ACME_URL} (HTTP-01 via challtestsrv DNS)")
     pebble.start(p, plan.hosts_entries)
-    for m in plan.machines:
+    if incus.enabled(p):
+        incus.ensure_daemon(p, progress)
+        incus.ensure_image(p, img, progress)
+    for m in nspawn_machines(p, plan):
         if machines.running_pid(p, m) is not None:
             machines.configure(p, m, plan)  # /etc/hosts follows the sites of this inventory
             machines.attach_extra(m)  # in case only the bridge was lost
@@ -151,7 +177,7 @@ def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
         machines.mount_overlay(p, m, img)
         machines.configure(p, m, plan)
         machines.start(p, m)
-    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), plan.machines)
+    states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), nspawn_machines(p, plan))
     bad = {name: state for name, state in states if state != "running"}
     if bad:
         detail = []
@@ -160,7 +186,7 @@ def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, inventory_file.render(p, production, plan))
+    _write_if_changed(p.inventory, _render(p, production, plan))
     progress(f"[up] sandbox of {len(plan.machines)} machines running in "
              f"{time.monotonic() - t0:.1f} s; inventory {p.inventory}")
 
@@ -187,20 +213,26 @@ def down(progress: Progress = print) -> None:
     require_root()
     p = paths()
     with _locked(p):
-        plan = ssh.current_plan(p)
-        # A machine whose pid file outlived its plan (an `up` that died early) goes too.
-        strays = [Machine(pid.stem, ()) for pid in sorted(p.pids.glob("*.pid"))
-                  if pid.stem not in (*plan.names, *pebble.DAEMONS)]
-        with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
-            stopping = acme.submit(pebble.stop, p)
-            _parallel(lambda m: _stop(p, m, progress), (*plan.machines, *strays))
-            stopping.result()
-        progress("[down] pebble stopped, removing bridges")
-        _remove_extra_veths(list(plan.machines))
-        network.bridges_down(plan.bridges)
-        # No fleet, no inventory pointing at one.
-        for path in (p.inventory, p.plan, p.state / "group_data"):
-            path.unlink(missing_ok=True)
+        _down(p, progress)
+
+
+def _down(p: Paths, progress: Progress) -> None:
+    """The body of `down`; also what `ensure_up` runs when the containers change kind."""
+    plan = ssh.current_plan(p)
+    incus.stop(p, progress)  # its containers first: they sit on the bridges
+    # A machine whose pid file outlived its plan (an `up` that died early) goes too.
+    strays = [Machine(pid.stem, ()) for pid in sorted(p.pids.glob("*.pid"))
+              if pid.stem not in (*plan.names, *pebble.DAEMONS, incus.DAEMON)]
+    with ThreadPoolExecutor(max_workers=1) as acme:  # stops alongside the machines
+        stopping = acme.submit(pebble.stop, p)
+        _parallel(lambda m: _stop(p, m, progress), (*plan.machines, *strays))
+        stopping.result()
+    progress("[down] pebble stopped, removing bridges")
+    _remove_extra_veths(list(plan.machines))
+    network.bridges_down(plan.bridges)
+    # No fleet, no inventory pointing at one.
+    for path in (p.inventory, p.plan, p.state / "group_data"):
+        path.unlink(missing_ok=True)
 
 
 def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
@@ -215,6 +247,9 @@ def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
         raise SandboxError(f"unknown machine(s) {', '.join(unknown)}; the sandbox has "
                            + (", ".join(plan.names) or "no machine (it is down)"))
     chosen = [m for m in plan.machines if m.name in names]  # plan order: hosts before containers
+    if set(names) & set(incus.containers(p)):
+        raise SandboxError("the containers are incus containers (sandbox up --incus): "
+                           "`incus restart NAME` power-cycles one")
     with _locked(p):
         if not is_up(p):
             raise SandboxError("the sandbox is not up (see `aitbc-infra sandbox status`); "
@@ -271,7 +306,7 @@ def status() -> list[HostStatus]:
     p = paths()
 
     def one(m) -> HostStatus:
-        if machines.running_pid(p, m) is None:
+        if m.name not in incus.containers(p) and machines.running_pid(p, m) is None:
             return HostStatus(m.name, m.ssh_address, "down", False)
         state = ssh.system_state(m.name)
         return HostStatus(m.name, m.ssh_address, state or "unreachable", state is not None)

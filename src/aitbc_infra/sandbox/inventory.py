@@ -7,7 +7,10 @@ groups (pyinfra_cli.inventory._is_inventory_group only takes lists/tuples of hos
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.sandbox import incus
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.pebble import ACME_URL
 from aitbc_infra.sandbox.plan import Machine, Plan, inventory_addresses
@@ -22,7 +25,20 @@ def role_groups(production: Fleet, plan: Plan) -> dict[str, list[Machine]]:
     return groups
 
 
-def render(p: Paths, production: Fleet, plan: Plan) -> str:
+def incus_overrides(p: Paths, production: Fleet, plan: Plan, image: Path) -> dict[str, dict]:
+    """Per machine, the data that makes the containers incus containers on the control
+    machine (`sandbox up --incus`): the rest of the inventory is the same in both modes."""
+    out: dict[str, dict] = {}
+    for node, spec in production.hosts.items():
+        m = plan.machine(node)
+        if spec.incus and len(m.links) > 1:  # its bridge, as the control machine names it
+            out[node] = {"incus": incus.incus_data(m.links[1].bridge, spec)}
+        elif spec.container:
+            out[node] = {"container": incus.container_data(p, m, image, spec, plan.hosts_entries)}
+    return out
+
+
+def render(p: Paths, production: Fleet, plan: Plan, incus_image: Path | None = None) -> str:
     ssh = {
         "ssh_user": "root",
         "ssh_key": str(p.key),
@@ -42,10 +58,11 @@ def render(p: Paths, production: Fleet, plan: Plan) -> str:
         f"_ssh = {ssh!r}",
         f"_env = {env!r}",
     ]
+    overrides = incus_overrides(p, production, plan, incus_image) if incus_image else {}
     for group, members in role_groups(production, plan).items():
         hosts = []
         for m in members:
-            data = {"ssh_hostname": m.name, **inventory_addresses(m)}
+            data = {"ssh_hostname": m.name, **inventory_addresses(m), **overrides.get(m.name, {})}
             items = ", ".join(f"{k!r}: {v!r}" for k, v in data.items())
             hosts.append(f"({m.name!r}, {{**_ssh, **_env, {items}}})")
         lines.append(f"{group} = [{', '.join(hosts)}]")

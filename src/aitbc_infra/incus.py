@@ -1,0 +1,167 @@
+"""The incus side of the model: what each container and network should look like to incus, and
+what differs from what incus reports (`incus query` JSON). Pure data, no connection: the
+provision deploy (deploys/provision.py) turns each difference into one command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.model import HostSpec
+
+# Set on every container provision creates: only these are ever pruned.
+MANAGED_KEY = "user.aitbc-infra"
+MANAGED_VALUE = "managed"
+NIC = "eth0"  # the container's one interface, named alike inside
+NETWORK_FILE = "/etc/systemd/network/10-aitbc.network"  # sorts before any image default
+
+
+@dataclass(frozen=True)
+class ContainerFile:
+    path: str
+    mode: str
+    content: bytes = b""
+    source: Path | None = None  # a file of the control machine, uploaded as it is (a secret key)
+    then: str = ""  # run in a running container after the file changed
+
+    @property
+    def data(self) -> bytes:
+        return self.source.read_bytes() if self.source else self.content
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    name: str
+    image: str
+    pool: str
+    config: dict[str, str]
+    nic: dict[str, str]
+    files: tuple[ContainerFile, ...]
+    # Run inside after the first start: sshd where the image lacks it (a plain Debian image).
+    ensure: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str
+    managed: bool
+    config: dict[str, str] = field(default_factory=dict)  # managed only: what incus holds
+
+
+class ProvisionError(ValueError):
+    """A file the model names on the control machine is missing (names host and field)."""
+
+
+def network_plan(host: HostSpec) -> NetworkPlan:
+    assert host.incus and host.bridge_network
+    net = host.incus.network
+    if not net.managed:
+        return NetworkPlan(net.name, managed=False)
+    return NetworkPlan(net.name, managed=True, config={
+        "ipv4.address": str(host.bridge_network),
+        "ipv4.nat": "true" if net.nat else "false",
+        "ipv6.address": "none",  # the address plan is IPv4 only
+    })
+
+
+def _key_file(spec: HostSpec, value: str, field_name: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ProvisionError(f"host {spec.node}: {field_name}: {value!r} is not a file on this "
+                             "machine")
+    return path
+
+
+def container_plan(fleet: Fleet, spec: HostSpec) -> ContainerPlan:
+    """What incus should hold for container `spec` (validated data; key files must exist)."""
+    container = spec.container
+    assert container is not None and spec.bridge_address is not None
+    host = fleet.hosts[container.host]
+    assert host.incus and host.bridge_network
+    net = host.incus.network
+    config = {MANAGED_KEY: MANAGED_VALUE, "boot.autostart": str(container.autostart).lower()}
+    if container.limits.cpu:
+        config["limits.cpu"] = str(container.limits.cpu)
+    if container.limits.memory:
+        config["limits.memory"] = container.limits.memory
+    if net.managed:  # incus's own DHCP reservation agrees with the static address
+        nic = {"type": "nic", "network": net.name, "name": NIC, "ipv4.address": str(spec.bridge_address)}
+    else:
+        nic = {"type": "nic", "nictype": "bridged", "parent": net.name, "name": NIC}
+    # Static in the container too: the same file works on a managed and a plain bridge.
+    lines = ["[Match]", f"Name={NIC}", "", "[Network]",
+             f"Address={spec.bridge_address}/{host.bridge_prefix}",
+             f"Gateway={host.bridge_network.ip}", "LinkLocalAddressing=no", "IPv6AcceptRA=no"]
+    if net.managed:  # incus's dnsmasq answers DNS on the gateway
+        lines.append(f"DNS={host.bridge_network.ip}")
+    files = [
+        ContainerFile(NETWORK_FILE, "0644", ("\n".join(lines) + "\n").encode(),
+                      then="systemctl enable --now systemd-networkd && networkctl reload"),
+        ContainerFile("/root/.ssh/authorized_keys", "0600",
+                      source=_key_file(spec, container.ssh.authorized_key, "container.ssh.authorized_key")),
+    ]
+    if container.ssh.host_key:
+        key = _key_file(spec, container.ssh.host_key, "container.ssh.host_key")
+        reload_ssh = "systemctl try-reload-or-restart ssh"
+        files += [ContainerFile("/etc/ssh/ssh_host_ed25519_key", "0600", source=key, then=reload_ssh),
+                  ContainerFile("/etc/ssh/ssh_host_ed25519_key.pub", "0644",
+                                source=_key_file(spec, f"{container.ssh.host_key}.pub",
+                                                 "container.ssh.host_key"), then=reload_ssh)]
+    if container.hosts:
+        entries = ["127.0.0.1 localhost", f"127.0.1.1 {spec.node}", "::1 localhost ip6-localhost",
+                   *(f"{address} {name}" for name, address in container.hosts.items())]
+        files.append(ContainerFile("/etc/hosts", "0644", ("\n".join(entries) + "\n").encode()))
+    ensure = ("dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q 'ok installed' "
+              "|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+              "openssh-server; }; systemctl enable --now ssh")
+    return ContainerPlan(spec.node, container.image, host.incus.storage_pool, config, nic,
+                         tuple(files), ensure)
+
+
+@dataclass(frozen=True)
+class Present:
+    """What incus reports about one container, with the digests of our files inside it."""
+
+    status: str  # "Running", "Stopped", ...
+    config: dict[str, str]
+    devices: dict[str, dict[str, str]]
+    files: dict[str, str]  # path -> sha256 (running containers only)
+    sshd: bool
+
+
+def config_changes(plan: ContainerPlan, present: Present) -> dict[str, str]:
+    """The keys to set (limits, autostart, the marker) whose value differs."""
+    return {k: v for k, v in plan.config.items() if present.config.get(k) != v}
+
+
+def stale_limits(plan: ContainerPlan, present: Present) -> list[str]:
+    """Limits the model no longer sets: unset, so the container is as declared."""
+    return [k for k in ("limits.cpu", "limits.memory") if k in present.config and k not in plan.config]
+
+
+def nic_differs(plan: ContainerPlan, present: Present) -> bool:
+    return present.devices.get(NIC) != plan.nic
+
+
+def changed_files(plan: ContainerPlan, present: Present) -> list[ContainerFile]:
+    """Files whose content differs; a stopped container's files are not read, so all of them."""
+    return [f for f in plan.files if present.files.get(f.path) != f.sha256]
+
+
+def network_changes(plan: NetworkPlan, present: dict | None) -> dict[str, str]:
+    """The config keys of a managed network to set (all of them when it does not exist)."""
+    have = (present or {}).get("config", {})
+    return {k: v for k, v in plan.config.items() if have.get(k) != v}
+
+
+def unlisted(instances: dict[str, Present], listed: set[str]) -> list[str]:
+    """Containers provision created that the model no longer lists."""
+    return sorted(name for name, p in instances.items()
+                  if p.config.get(MANAGED_KEY) == MANAGED_VALUE and name not in listed)

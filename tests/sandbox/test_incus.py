@@ -1,0 +1,123 @@
+"""The incus side, against a real incusd on this machine: `sandbox deploy --incus` brings the
+whole site up with both containers provisioned by incus (from no containers), every route
+answers, a second provision changes nothing, --dry changes nothing, a container deleted by hand
+comes back, one the model no longer lists is kept unless --prune, and `down` leaves nothing.
+
+Runs last (conftest.py): it brings the nspawn sandbox down first and the sandbox down at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from deploy_helpers import ROUTES, fetch
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.incus import MANAGED_KEY
+from aitbc_infra.sandbox import down, paths, ssh_run
+from aitbc_infra.sandbox.incus import STATE
+
+CLI = [sys.executable, "-m", "aitbc_infra"]
+DECLARED = {"aitbc": "10.231.223.93", "ns3-aitbc": "10.231.100.10"}
+TIMES: dict[str, float] = {}
+
+
+def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    t0 = time.monotonic()
+    proc = subprocess.run([*CLI, *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    TIMES[" ".join(args[:3])] = time.monotonic() - t0
+    return proc
+
+
+def provision(*extra: str) -> subprocess.CompletedProcess:
+    return run("provision", "--inventory", str(paths().inventory), *extra, timeout=300)
+
+
+def instances() -> dict[str, dict]:
+    out = subprocess.run(["incus", "list", "--format", "json"], capture_output=True, text=True,
+                         check=True).stdout
+    return {i["name"]: i for i in json.loads(out)}
+
+
+def ipv4(instance: dict) -> set[str]:
+    nets = (instance.get("state") or {}).get("network") or {}
+    return {a["address"] for a in nets.get("eth0", {}).get("addresses", []) if a["family"] == "inet"}
+
+
+@pytest.fixture(scope="module")
+def incus_site(require_root):
+    down(progress=lambda _: None)  # from no containers
+    proc = run("sandbox", "deploy", "--incus", timeout=1500)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    yield proc
+    down(progress=lambda _: None)
+    print(f"\nincus timings: {', '.join(f'{k}: {v:.1f} s' for k, v in TIMES.items())}")
+
+
+def test_containers_are_incus_containers_at_their_addresses(incus_site):
+    found = instances()
+    for name, address in DECLARED.items():
+        assert found[name]["status"] == "Running"
+        assert found[name]["config"][MANAGED_KEY] == "managed"
+        assert ipv4(found[name]) == {address}
+    assert not list(paths().pids.glob("aitbc.pid")), "no nspawn machine for an incus container"
+
+
+def test_every_route_answers(incus_site):
+    for path, (status, location, marker) in ROUTES.items():
+        got, got_location, body = fetch(path)
+        assert got == status, f"{path}: {got}"
+        if location:
+            assert got_location == location
+        if marker:
+            assert marker in body, path
+
+
+def test_second_provision_changes_nothing(incus_site):
+    proc = provision()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ok       @local       0 changed" in proc.stdout, proc.stdout
+
+
+def test_dry_run_shows_and_changes_nothing_then_a_deleted_container_comes_back(incus_site):
+    subprocess.run(["incus", "delete", "--force", "ns3-aitbc"], check=True)
+    dry = provision("--dry")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "incus container ns3-aitbc" in dry.stdout + dry.stderr
+    assert "ns3-aitbc" not in instances(), "--dry created the container"
+    proc = provision()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ipv4(instances()["ns3-aitbc"]) <= {DECLARED["ns3-aitbc"]}
+    # Reached as the deploy reaches it: through ns3-root, strict host key checking.
+    deadline = time.monotonic() + 60
+    while ssh_run("ns3-aitbc", "systemctl is-system-running --wait", timeout=70).returncode != 0:
+        assert time.monotonic() < deadline, "the recreated container never answered over ssh"
+        time.sleep(1)
+    assert "0 changed" in provision().stdout
+
+
+def test_unlisted_container_is_kept_unless_pruned(incus_site):
+    image = instances()["aitbc"]["config"]["image.description"]
+    alias = "aitbc-sandbox-" + image.rsplit(" ", 1)[-1]
+    subprocess.run(["incus", "init", alias, "aitbc-stray", "-c", f"{MANAGED_KEY}=managed"],
+                   check=True, capture_output=True)
+    kept = provision()
+    assert kept.returncode == 0 and "aitbc-stray" in kept.stderr
+    assert "aitbc-stray" in instances()
+    pruned = provision("--prune")
+    assert pruned.returncode == 0, pruned.stderr[-3000:]
+    assert "aitbc-stray" not in instances()
+
+
+def test_down_leaves_nothing(incus_site):
+    down(progress=lambda _: None)
+    assert subprocess.run(["pgrep", "-x", "incusd"], capture_output=True).returncode == 1
+    assert not [line for line in Path("/proc/mounts").read_text().splitlines()
+                if f" {STATE}/" in line]
+    assert not [link for link in Path("/sys/class/net").iterdir() if link.name.startswith("veth")]
