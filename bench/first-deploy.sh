@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 figures=${1:-build/first-deploy.txt}
 mkdir -p "$(dirname "$figures")"
 .venv/bin/aitbc-infra sandbox down >/dev/null
-.venv/bin/aitbc-infra sandbox up >/dev/null
+# In a session of its own: the machines outlive this command (a timer ends what the command's
+# process group leaves running), so the sandbox stays up and deployed.
+setsid -w .venv/bin/aitbc-infra sandbox up >/dev/null
 start=$(date +%s.%N)
 .venv/bin/aitbc-infra sandbox deploy >"$figures.log" 2>&1 || { echo "deploy FAILED (see $figures.log)" >>"$figures"; exit 1; }
 end=$(date +%s.%N)
