@@ -14,8 +14,10 @@ from pyinfra.operations import server
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import TRUSTED_CAS, HostPlan
-from deploys import apply, apps, base, firewall, lock, nginx, state, tls, website
+from deploys import apply, apps, base, firewall, lock, nginx, op_order, state, tls, website
 from deploys.context import plan, this_host
+
+op_order.install()  # before the first operation: cheap ordering for every one of them
 
 
 def converge(spec: HostSpec, host_plan: HostPlan) -> None:

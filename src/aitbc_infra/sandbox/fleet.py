@@ -115,7 +115,8 @@ def ensure_up(progress: Progress = print, inventory: Path | None = None,
                      "containers: down first")
             _down(p, progress)
         incus.set_containers(p, wanted)
-        if is_up(p, plan):
+        img = image.image_dir(image.deploy_packages(production))
+        if is_up(p, plan) and all(machines.image_of(p, m) in (None, img) for m in plan.machines):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
             _write_if_changed(p.inventory, _render(p, production, plan))
             progress("[up] sandbox already running")
@@ -142,11 +143,13 @@ def _link_group_data(p: Paths, source: Path) -> None:
         link.symlink_to(wanted)
 
 
-def _retire(p: Paths, old: Plan, new: Plan, progress: Progress) -> None:
-    """Stop the machines and remove the bridges of `old` that `new` does not have as they are."""
-    leaving = [m for m in old.machines if m not in new.machines]
+def _retire(p: Paths, old: Plan, new: Plan, img: Path, progress: Progress) -> None:
+    """Stop the machines and remove the bridges of `old` that `new` does not have as they are,
+    and the machines booted from another image (the package list changed)."""
+    leaving = [m for m in old.machines if m not in new.machines
+               or machines.image_of(p, m) not in (None, img)]
     for m in leaving:
-        progress(f"[down] {m.name} (not in the sandbox for this inventory as it is)")
+        progress(f"[down] {m.name} (not in the sandbox for this inventory and image as it is)")
     _parallel(lambda m: _stop(p, m, progress), leaving)
     _remove_extra_veths(leaving)
     network.bridges_down(tuple(b for b in old.bridges if b not in new.bridges), keep_route=True)
@@ -155,7 +158,7 @@ def _retire(p: Paths, old: Plan, new: Plan, progress: Progress) -> None:
 def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
     t0 = time.monotonic()
     img = image.ensure_image(image.deploy_packages(production), progress)
-    _retire(p, ssh.current_plan(p), plan, progress)
+    _retire(p, ssh.current_plan(p), plan, img, progress)
     # Written before the first boot: it is what `down` removes, even after a failed `up`.
     p.plan.write_text(plan.to_json())
     ssh.ensure_keys(p, plan)

@@ -33,6 +33,12 @@ def is_mounted(path: Path) -> bool:
     return path.is_mount()
 
 
+def image_of(p: Paths, m: Machine) -> Path | None:
+    """The image the machine's overlay was made on (None: it has none)."""
+    stamp = p.machine_dir(m.name) / "image"
+    return Path(stamp.read_text()) if stamp.exists() else None
+
+
 def mount_overlay(p: Paths, m: Machine, image: Path) -> None:
     base = p.machine_dir(m.name)
     upper, work, merged = base / "upper", base / "work", root(p, m)
