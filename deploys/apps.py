@@ -18,7 +18,7 @@ from aitbc_infra import PROJECT_ROOT, endpoints
 from aitbc_infra.activation import Load, Restart, app_journal
 from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, restart_mark
 from aitbc_infra.model import App, HostSpec
-from aitbc_infra.plan import WHEELHOUSE_REMOTE, HostPlan, app_units, release_marker
+from aitbc_infra.plan import UV_REMOTE, WHEELHOUSE_REMOTE, HostPlan, app_units, release_marker
 from aitbc_infra.render import SYSTEMD_KINDS
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
@@ -54,20 +54,32 @@ def _build(spec: HostSpec, app: App, plan: HostPlan):
     return server.shell(name=f"{app.name}: build release {release['release_id']}", commands=commands)
 
 
+# uv on a host: this invocation's flags only (no uv.toml, no cache left behind, no index, never
+# a download of Python or of a package).
+UV_FLAGS = ("--quiet", "--no-config", "--no-cache", "--offline", "--no-python-downloads")
+
+
 def release_commands(*, python: str, releases: str, venv: str, release_id: str, wheels: list[str],
-                     tree: str | None, wheelhouse: str = WHEELHOUSE_REMOTE) -> list[str]:
-    """Shell that builds RELEASES/RELEASE_ID from the wheelhouse, marker last."""
+                     tree: str | None, wheelhouse: str = WHEELHOUSE_REMOTE,
+                     uv: str = UV_REMOTE) -> list[str]:
+    """Shell that builds RELEASES/RELEASE_ID from the wheelhouse with uv, marker last."""
     target = f"{releases}/{release_id}"
-    commands = [f"{quoted('rm', '-rf', '--', target)} && {quoted(python, '-m', 'venv', target)}"]
+    commands = [f"{quoted('rm', '-rf', '--', target)} && "
+                f"{quoted(uv, 'venv', *UV_FLAGS, '--python', python, target)}"]
     if wheels:
-        # Exactly the wheels resolved for this release: nothing is resolved on the host.
-        commands.append(quoted(f"{target}/bin/pip", "install", "--quiet", "--no-index", "--no-deps",
-                               *(f"{wheelhouse}/{w}" for w in wheels)))
+        # Exactly the wheels resolved for this release: nothing is resolved on the host. Copied,
+        # not linked, and compiled as pip does: the release is root's, its apps cannot write
+        # their bytecode.
+        commands.append(quoted(uv, "pip", "install", *UV_FLAGS, "--no-index", "--no-deps",
+                               "--link-mode=copy", "--compile-bytecode", "--python",
+                               f"{target}/bin/python", *(f"{wheelhouse}/{w}" for w in wheels)))
     if tree:
         commands.append(f"{quoted('mkdir', '--', f'{target}/src')} && "
                         f"{quoted('tar', '-xf', f'{wheelhouse}/{tree}', '-C', f'{target}/src')} "
                         "--no-same-owner")
     commands += [
+        # uv's lock file of the venv, writable by anyone: the release is never installed into again.
+        quoted("rm", "-f", "--", f"{target}/.lock"),
         f"printf '%s\\n' {quoted(release_id)} > {quoted(f'{target}/{RELEASE_MARKER}')}",
         # First release of this app: nothing runs yet, so it is active at once (and the
         # units' ExecStart exists when they are validated).

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pyinfra.operations import apt, server
 
-from aitbc_infra.model import HostSpec
+from aitbc_infra.model import HostSpec, User
 from aitbc_infra.plan import HostPlan
 from deploys import state
+from deploys.managed import lines
+from deploys.shell import quoted
 
 
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
@@ -16,16 +18,24 @@ def deploy(spec: HostSpec, plan: HostPlan) -> None:
         apt.packages(name=f"Install packages: {' '.join(missing)}", packages=plan.packages,
                      no_recommends=True)
     existing = state.read(plan).users
-    for user in spec.users:
-        shell = "/usr/sbin/nologin" if user.system else "/bin/bash"
-        if existing.get(user.name) == (user.home, shell):
-            continue  # as declared: no per-user facts to read
-        server.user(
-            name=f"User {user.name}",
-            user=user.name,
-            home=user.home,
-            system=user.system,
-            shell=shell,
-            create_home=not user.system,
-            ensure_home=False,
-        )
+    owed = [u for u in spec.users if existing.get(u.name) != (u.home, login_shell(u))]
+    if owed:  # as declared otherwise: no per-user facts to read
+        server.shell(name=f"Users: {' '.join(u.name for u in owed)}",
+                     commands=lines([user_command(u, existing.get(u.name)) for u in owed]))
+
+
+def login_shell(user: User) -> str:
+    return "/usr/sbin/nologin" if user.system else "/bin/bash"
+
+
+def user_command(user: User, current: tuple[str, str] | None) -> str:
+    """Create the user, or set the home and shell of the one there (`current`, as the state
+    read it): one command per user, all of a host's in one round trip. A system user gets no
+    home directory created; a group of its name already there becomes its primary group, as
+    useradd would refuse to create it again."""
+    if current is not None:
+        return quoted("usermod", "-d", user.home, "-s", login_shell(user), "--", user.name)
+    args = ["-d", user.home, "-s", login_shell(user), *(["-r", "-M"] if user.system else ["-m"])]
+    return (f"if {quoted('getent', 'group', '--', user.name)} >/dev/null; "
+            f"then {quoted('useradd', *args, '-g', user.name, '--', user.name)}; "
+            f"else {quoted('useradd', *args, '--', user.name)}; fi")

@@ -141,13 +141,44 @@ _COMMANDS = {Directory: directory, Link: link, RenderedFile: file, Upload: uploa
 def entries(plan: HostPlan, group: list[Entry]):
     """One operation for a group of the plan's entries (all an activation covers): commands
     only for those that differ from the state read, so a converged group costs no command."""
-    changed = False
-    for entry in group:
-        for command in _COMMANDS[type(entry)](plan, entry):
-            changed = True
-            yield command
-    if not changed:
+    commands = [c for entry in group for c in _COMMANDS[type(entry)](plan, entry)]
+    if not commands:
         host.noop(f"{len(group)} path(s) as planned")
+    yield from batched(commands)
+
+
+# One shell line stays well under Linux's bound on one argument (128 KiB): the SSH server hands
+# the whole line to the shell as one.
+LINE_LIMIT = 64 * 1024
+
+
+def batched(commands: list) -> list:
+    """The commands of one operation in as few round trips as their order allows: every shell
+    command up to the first upload and every temporary file (`put` makes each just before its
+    upload) as one line, the uploads, then all the rest (journal entries, renames, ...) in
+    their order as one line. Each file is still whole before it is renamed into place, and each
+    command runs only when the ones before it succeeded, as before."""
+    uploads = [i for i, c in enumerate(commands) if isinstance(c, FileUploadCommand)]
+    if not uploads:
+        return lines(commands)
+    first = [c for i, c in enumerate(commands) if i < uploads[0] or i + 1 in uploads]
+    rest = [c for i, c in enumerate(commands) if i > uploads[0] and i + 1 not in uploads
+            and i not in uploads]
+    return [*lines(first), *(commands[i] for i in uploads), *lines(rest)]
+
+
+def lines(commands: list[str]) -> list[str]:
+    """Shell commands as few lines of `{ A; } && { B; }`, each under LINE_LIMIT."""
+    out: list[list[str]] = []
+    size = 0
+    for command in commands:
+        if not out or size + len(command) > LINE_LIMIT:
+            out.append([])
+            size = 0
+        out[-1].append(command)
+        size += len(command) + 12
+    return [group[0] if len(group) == 1 else " && ".join(f"{{ {c}; }}" for c in group)
+            for group in out]
 
 
 def remove_command(paths: list[str]) -> str:
@@ -181,7 +212,7 @@ def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644", dir_mode:
         commands.append(remove_command(stale))
     if not commands:
         host.noop(f"{entry.path} holds {len(wanted)} file(s) as {local}")
-    yield from commands
+    yield from batched(commands)
 
 
 @functools.cache

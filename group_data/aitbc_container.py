@@ -4,7 +4,7 @@ Users, unit names of the blockchain RPC processes, the trade exchange and wallet
 are not in the document: each is our decision, made once here.
 """
 
-packages = ["nginx", "python3-venv", "sqlite3"]
+packages = ["nginx", "sqlite3"]
 
 users = [
     {"name": "aitbc-coordinator", "home": "/opt/coordinator-api"},

@@ -22,7 +22,8 @@ cors_origins = [
 base_packages = ["ca-certificates", "curl"]
 
 # The interpreter release venvs are built with (Debian 12: CPython 3.11), and the pins every
-# wheelhouse build takes unless an app names its own; both are part of each release id.
+# wheelhouse build takes unless an app names its own; both are part of each release id. The
+# venvs are made by the uv binary the deploy uploads, so no host needs python3-venv or pip.
 python = {"version": "3.11", "executable": "/usr/bin/python3",
           "constraints": "constraints/aitbc-py311.txt"}
 

@@ -7,7 +7,7 @@ mock coordinator from the workspace's scripts/ (it imports aitbc_chain), and the
 the tree's miner CLI (cli/miner.py) polling the mock coordinator.
 """
 
-packages = ["nginx", "certbot", "python3-venv", "sqlite3"]
+packages = ["nginx", "certbot", "sqlite3"]
 
 users = [
     # A login user in production (the developer's account), created only where missing.

@@ -5,7 +5,7 @@ our decision: a coordinator API answers on 8000 and node 3's RPC is also offered
 and 9080, the ports peers use for node 1 and the host RPC, so every forward reaches a listener.
 """
 
-packages = ["python3-venv", "sqlite3"]
+packages = ["sqlite3"]
 
 users = [
     {"name": "aitbc-coordinator", "home": "/opt/coordinator-api"},

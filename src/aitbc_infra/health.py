@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from aitbc_infra.fleet import Fleet
@@ -23,22 +24,25 @@ class Health:
 
 
 def health_table(fleet: Fleet, runner: Callable | None = None) -> list[Health]:
-    """One SSH round trip per host: curl every health URL there, read back the status codes."""
+    """One SSH round trip per host, the hosts at once: curl every health URL there, read back
+    the status codes."""
     runner = runner or ssh_run
-    rows = []
-    for node, host in fleet.hosts.items():
-        checks = [(svc.unit, f"{fleet.endpoint(node, node, svc.unit).url}{svc.health}")
-                  for _, svc in host.services if svc.health]
-        if not checks:
-            continue
+    checks = {node: [(svc.unit, f"{fleet.endpoint(node, node, svc.unit).url}{svc.health}")
+                     for _, svc in host.services if svc.health]
+              for node, host in fleet.hosts.items()}
+    checks = {node: c for node, c in checks.items() if c}
+
+    def ask(node: str) -> list[Health]:
         script = "; ".join(
             f"echo {shlex.quote(unit)} $(curl -s -o /dev/null -m 5 -w '%{{http_code}}' "
-            f"{shlex.quote(url)})" for unit, url in checks
+            f"{shlex.quote(url)})" for unit, url in checks[node]
         )
         result = runner(node, script)
         codes = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
-        rows += [Health(node, unit, url, codes.get(unit, "unreachable")) for unit, url in checks]
-    return rows
+        return [Health(node, unit, url, codes.get(unit, "unreachable")) for unit, url in checks[node]]
+
+    with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
+        return [row for rows in pool.map(ask, checks) for row in rows]
 
 
 def print_table(rows: list[Health]) -> None:

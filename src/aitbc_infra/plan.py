@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import uv
+
 from aitbc_infra.activation import NGINX, Activation, Journal
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER
@@ -29,6 +31,9 @@ from aitbc_infra.render import (
 )
 
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
+# What builds the release venvs on a host: uv's self-contained binary, the one the deployer's own
+# environment holds (PyPI's `uv` wheel carries it), uploaded as it is to every host with apps.
+UV_REMOTE = "/usr/local/lib/aitbc-infra/uv"
 CA_DIR = "/usr/local/share/ca-certificates"
 # A CA file is checked by the tool that adds it: nothing to validate first.
 TRUSTED_CAS = Journal("ca-certificates", validate=("true",), activate=("update-ca-certificates",),
@@ -125,6 +130,11 @@ def app_units(app: App) -> list[str]:
     return [u for svc in app.services for u in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))]
 
 
+def uv_binary() -> str:
+    """The local uv executable uploaded to UV_REMOTE."""
+    return uv.find_uv_bin()
+
+
 def release_marker(app_releases: str, release_id: str) -> str:
     return f"{app_releases}/{release_id}/{RELEASE_MARKER}"
 
@@ -153,6 +163,7 @@ def _apps(plan: HostPlan, host: HostSpec) -> None:
         plan.units += app_units(app)
     if host.apps:
         plan.trees.append(Tree(WHEELHOUSE_REMOTE, None))
+        plan.uploads.append(Upload(UV_REMOTE, uv_binary(), "0755"))
 
 
 def _nginx(plan: HostPlan, host: HostSpec) -> None:

@@ -17,20 +17,29 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyinfra.api import Config
+from pyinfra.api import State as PyinfraState
+from pyinfra.context import ctx_state
 
 from aitbc_infra.activation import Journal
 from aitbc_infra.host_names import RELEASE_MARKER
+from aitbc_infra.model import User
 from aitbc_infra.plan import Directory, HostPlan, Link
 from deploys import shell as shell_module
-from deploys.apps import release_commands
+from deploys.apps import UV_FLAGS, release_commands
+from deploys.base import user_command
 from deploys.facts import FileContent, UnitStates, UserEntries
 from deploys.journal import add_command, commit_command
 from deploys.lock import BUSY, lock_command
 from deploys.managed import (
+    LINE_LIMIT,
+    batched,
     directory,
     install_dir_command,
+    lines,
     link,
     ownership_command,
+    put,
     remove_command,
     temp_file_command,
 )
@@ -53,7 +62,7 @@ HOSTILE = [
 ]
 # Every program the commands below may run, and those a hostile value names.
 PROGRAMS = ["certbot", "rm", "nginx", "systemctl", "install", "chown", "chmod", "mkdir", "mv",
-            "ln", "tar", "cat", "getent", "touch", "id", "record", "tee"]
+            "ln", "tar", "cat", "getent", "touch", "id", "record", "tee", "useradd", "usermod"]
 
 _STUB = """import json, os, sys
 name = sys.argv[0]
@@ -159,31 +168,38 @@ def test_ordinary_certbot_command_is_unchanged_by_quoting():
 def test_release_build_commands(shell, tmp_path, value):
     root = tmp_path / value
     releases, venv, target = root / "releases", root / ".venv", root / "releases" / value
-    python = _stub(tmp_path / "python" / value / "python3")  # the interpreter's path is data too
-    pip = _stub(target / "bin" / "pip")  # what `python -m venv` would have made
+    python = tmp_path / "python" / value / "python3"  # the interpreter's path is data too
+    uv = _stub(tmp_path / "uv" / value / "uv")  # and where uv was uploaded
+    target.mkdir(parents=True)  # what `uv venv` would have made
     wheelhouse = f"/var/cache/{value}"
     commands = release_commands(python=str(python), releases=str(releases), venv=str(venv),
                                 release_id=value, wheels=[f"{value}.whl", "b.whl"],
-                                tree=f"{value}.tar", wheelhouse=wheelhouse)
+                                tree=f"{value}.tar", wheelhouse=wheelhouse, uv=str(uv))
     assert shell.run(*commands) == [
         ["rm", "-rf", "--", str(target)],
-        [str(python), "-m", "venv", str(target)],
-        [str(pip), "install", "--quiet", "--no-index", "--no-deps", f"{wheelhouse}/{value}.whl",
+        [str(uv), "venv", *UV_FLAGS, "--python", str(python), str(target)],
+        [str(uv), "pip", "install", *UV_FLAGS, "--no-index", "--no-deps", "--link-mode=copy",
+         "--compile-bytecode", "--python", f"{target}/bin/python", f"{wheelhouse}/{value}.whl",
          f"{wheelhouse}/b.whl"],
         ["mkdir", "--", f"{target}/src"],
         ["tar", "-xf", f"{wheelhouse}/{value}.tar", "-C", f"{target}/src", "--no-same-owner"],
+        ["rm", "-f", "--", f"{target}/.lock"],
         ["ln", "-s", "--", f"releases/{value}", str(venv)],
     ]
     assert (target / RELEASE_MARKER).read_text() == f"{value}\n"
 
 
 def test_ordinary_release_commands_are_unchanged_by_quoting():
+    flags = "--quiet --no-config --no-cache --offline --no-python-downloads"
     assert release_commands(python="/usr/bin/python3", releases="/opt/app/releases",
                             venv="/opt/app/.venv", release_id="0a1b", wheels=["a-1.whl"],
                             tree=None) == [
-        "rm -rf -- /opt/app/releases/0a1b && /usr/bin/python3 -m venv /opt/app/releases/0a1b",
-        "/opt/app/releases/0a1b/bin/pip install --quiet --no-index --no-deps "
+        f"rm -rf -- /opt/app/releases/0a1b && /usr/local/lib/aitbc-infra/uv venv {flags} "
+        "--python /usr/bin/python3 /opt/app/releases/0a1b",
+        f"/usr/local/lib/aitbc-infra/uv pip install {flags} --no-index --no-deps --link-mode=copy "
+        "--compile-bytecode --python /opt/app/releases/0a1b/bin/python "
         "/var/cache/aitbc/wheelhouse/a-1.whl",
+        "rm -f -- /opt/app/releases/0a1b/.lock",
         "printf '%s\\n' 0a1b > /opt/app/releases/0a1b/.aitbc-release",
         "[ -e /opt/app/.venv ] || [ -L /opt/app/.venv ] || ln -s -- releases/0a1b /opt/app/.venv",
     ]
@@ -231,6 +247,61 @@ def test_upload_link_and_remove(shell, value):
     plan.state = _state({dest: PathState("l", "0777", "root", "root", value)})
     assert shell.run(*link(plan, gone)) == [["rm", "-f", "--", dest]]
     assert shell.run(remove_command([dest, value])) == [["rm", "-f", "--", dest, value]]
+
+
+def _puts(plan: HostPlan, *paths: str) -> list:
+    """The commands of a group of new files, as the operations build them (in a run of their
+    own: `put` reads the run's --diff setting)."""
+    run = PyinfraState()
+    run.config = Config()
+    with ctx_state.use(run):
+        return [c for path in paths for c in put(plan, path, path.encode(), "0644")]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_groups_files_are_written_in_three_round_trips(shell, value):
+    paths = [f"/etc/{value}/a", f"/etc/{value}/b", f"/etc/{value}/c"]
+    plan = HostPlan("n", [], links=[Link(p, "x") for p in paths], state=_state({}))
+    commands = _puts(plan, *paths)
+    assert len(commands) == 9  # temporary file, upload, rename for each
+    first, *uploads, last = batched(commands)
+    assert [u.dest for u in uploads] == [f"{p}.aitbc-new" for p in paths]
+    # Every temporary file (its owner and mode) before any byte, every rename after them all.
+    assert shell.run(first) == [call for p in paths for call in (
+        ["mkdir", "-p", "--", f"/etc/{value}"],
+        ["install", "-m", "0644", "-o", "root", "-g", "root", "--", "/dev/null", f"{p}.aitbc-new"])]
+    assert shell.run(last) == [["mv", "-f", "--", f"{p}.aitbc-new", p] for p in paths]
+
+
+def test_a_batched_line_stops_at_the_first_failure(shell):
+    # `||` inside one command stays inside it; a failing command stops the line, as it
+    # stopped the operation when each command was a round trip of its own.
+    line, = lines(["touch a || touch b", "id -u && false", "touch c"])
+    assert shell.run(line, status=1) == [["touch", "a"], ["id", "-u"]]
+
+
+def test_batched_lines_stay_under_the_limit_of_one_argument():
+    commands = [f"touch {i:0{LINE_LIMIT // 4}d}" for i in range(10)]
+    batches = lines(commands)
+    assert len(batches) > 1
+    assert all(len(b) <= LINE_LIMIT for b in batches)
+    assert " && ".join(batches).count("touch") == 10
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_user_commands(shell, value):
+    # Names and homes are validated data; here, unvalidated, each could be anything.
+    system = User.model_construct(name=value, home=f"/opt/{value}", system=True)
+    person = User.model_construct(name=value, home=f"/home/{value}", system=False)
+    commands = lines([user_command(system, None), user_command(person, ("/home/x", "/bin/sh"))])
+    # getent is a stub that succeeds: a group of the user's name exists, it becomes the primary.
+    assert shell.run(*commands) == [
+        ["getent", "group", "--", value],
+        ["useradd", "-d", f"/opt/{value}", "-s", "/usr/sbin/nologin", "-r", "-M", "-g", value, "--", value],
+        ["usermod", "-d", f"/home/{value}", "-s", "/bin/bash", "--", value],
+    ]
+    assert user_command(person, None).endswith(
+        f"else useradd -d {shlex.quote(f'/home/{value}')} -s /bin/bash -m -- {shlex.quote(value)}; fi")
 
 
 @pytest.mark.parametrize("value", HOSTILE)
