@@ -5,7 +5,8 @@ forwards node K's RPC to its container, where node K follows node 1), renamed ns
 addresses: two hosts more per site. For 4 hosts (the production inventory) and for 4 + 2N,
 the fleet is booted bare, then timed: the first deploy, the no-op redeploy and the connect
 baseline (a pyinfra run that only connects and reads one fact per host), the last two as the
-median of --runs runs. One line per size; the last line compares the no-op redeploys.
+median of --runs runs, and `aitbc-infra verify`. One line per size; the last line compares the
+no-op redeploys.
 
 Needs root; takes the sandbox down and leaves it up with the default inventory.
 Usage: python bench/scale.py --sites N [--runs R]
@@ -17,10 +18,11 @@ import argparse
 import re
 import runpy
 import shutil
+import sys
 from pathlib import Path
 from unittest import mock
 
-from deploy import measure  # bench/deploy.py, beside this file
+from deploy import measure, timed  # bench/deploy.py, beside this file
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.sandbox import ensure_up, paths
@@ -28,6 +30,7 @@ from aitbc_infra.sandbox import ensure_up, paths
 EXAMPLE = PROJECT_ROOT / "examples" / "three-sites"
 TEMPLATE_SITE = 4  # the example's third site is ns4: node 4, 192.168.104.0/24
 FIRST_EXTRA = 5
+CLI = Path(sys.executable).with_name("aitbc-infra")
 
 
 def _renamed(value, k: int):
@@ -90,9 +93,10 @@ def main() -> None:
             PROJECT_ROOT / "inventory.py"
         hosts = 4 + 2 * extra
         rows[hosts] = row = measure(source, args.runs)
+        row["verify"] = timed([str(CLI), "verify", "--inventory", str(paths().inventory)])
         print(f"{hosts:3d} hosts: first deploy {row['first']:6.1f} s, no-op {row['noop']:5.2f} s,"
               f" baseline {row['baseline']:5.2f} s, no-op / baseline "
-              f"{row['noop'] / row['baseline']:4.2f}", flush=True)
+              f"{row['noop'] / row['baseline']:4.2f}, verify {row['verify']:5.1f} s", flush=True)
     ensure_up(lambda _line: None)  # the default sandbox again, for whoever comes next
     big = 4 + 2 * args.sites
     print(f"no-op {big} hosts / 4 hosts: {rows[big]['noop'] / rows[4]['noop']:.2f}")

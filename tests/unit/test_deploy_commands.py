@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pwd
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -489,3 +491,28 @@ def test_lock_names_a_hostile_holder_verbatim(tmp_path, value):
         first.wait(timeout=10)
     assert first.returncode == 0 and not holder_file.exists()
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_path_states_cache_digests_but_see_every_change(tmp_path):
+    """Digests of unchanged files come from the host's cache; a change is read again, even one
+    that keeps the size and puts the old mtime back (the ctime moves all the same)."""
+    target = tmp_path / "file"
+    target.write_text("one")
+    time.sleep(3)  # a file changed in the last two seconds is not cached (its ctime may repeat)
+
+    def digest() -> str:
+        command = PathStates().command(paths=[str(target)], trees=[], globs=[])
+        result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return PathStates().process(result.stdout.splitlines())[str(target)].sha256
+
+    assert digest() == digest() == hashlib.sha256(b"one").hexdigest()
+    before = target.stat()
+    key = f"{before.st_dev}:{before.st_ino}:{before.st_size}:"
+    cached = Path("/var/cache/aitbc-infra/path-hashes").read_text()
+    assert any(line.startswith(key) and line.endswith(hashlib.sha256(b"one").hexdigest())
+               for line in cached.splitlines())
+    target.write_text("two")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
+    assert digest() == hashlib.sha256(b"two").hexdigest()
