@@ -76,3 +76,10 @@ def test_image_holds_every_package_any_host_installs_and_no_other(fleet):
     # Another package in group_data/ is another image.
     assert image.cache_key((*packages, "htop")) != image.cache_key(packages)
     assert image.cache_key(tuple(reversed(packages))) == image.cache_key(packages)
+
+
+def test_three_sites_example_boots_from_the_production_image(fleet):
+    """Its third site installs nothing the production hosts do not: the running sandbox's
+    machines and image stay when it is brought up for the example."""
+    example = load_fleet(PROJECT_ROOT / "examples" / "three-sites" / "inventory.py")
+    assert image.deploy_packages(example) == image.deploy_packages(fleet)

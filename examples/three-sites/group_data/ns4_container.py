@@ -1,6 +1,6 @@
 """The ns4 container: blockchain node 4, RPC on 8082, following node 1 through the public site."""
 
-packages = ["python3-venv", "sqlite3"]
+packages = ["sqlite3"]
 
 users = [{"name": "aitbc-chain", "home": "/opt/blockchain-node"}]
 
