@@ -83,7 +83,7 @@ def _push(plan: ContainerPlan, files, running: bool):
                       "--mode", f.mode, staged, f"{plan.name}{f.path}")
         yield f"{push}; status=$?; rm -f -- {quoted(staged)}; exit $status"
         if running and f.then:
-            yield quoted("incus", "exec", plan.name, "--", "sh", "-c", f.then)
+            yield quoted("incus", "exec", plan.name, "--", "sh", "-c", f"{WAIT_FOR_SYSTEMD}; {f.then}")
 
 
 def _nic(plan: ContainerPlan) -> str:
@@ -92,10 +92,16 @@ def _nic(plan: ContainerPlan) -> str:
                   *_pairs(device))
 
 
+# Right after `incus start`, systemd in the container may not listen yet: systemctl then fails
+# at once ("Failed to connect to bus") instead of waiting. Wait for its socket first (60 s at
+# most), then for the boot to finish (bounded; a degraded boot is fine).
+WAIT_FOR_SYSTEMD = ("i=0; while [ ! -S /run/systemd/private ] && [ $i -lt 600 ]; do sleep 0.1; "
+                    "i=$((i + 1)); done; timeout 60 systemctl is-system-running --wait >/dev/null")
+
+
 def _ensure_sshd(plan: ContainerPlan) -> str:
-    # Booting: wait for systemd before asking it for sshd (bounded; a degraded boot is fine).
     return quoted("incus", "exec", plan.name, "--", "sh", "-c",
-                  f"timeout 60 systemctl is-system-running --wait >/dev/null; {plan.ensure}")
+                  f"{WAIT_FOR_SYSTEMD}; {plan.ensure}")
 
 
 @operation()
