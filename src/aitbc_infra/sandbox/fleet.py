@@ -64,8 +64,9 @@ def nspawn_machines(p: Paths, plan: Plan) -> tuple[Machine, ...]:
 def is_up(p: Paths | None = None, plan: Plan | None = None) -> bool:
     """Every process ours and alive, every link in place, and sshd answering everywhere."""
     p = p or paths()
-    plan = plan or ssh.current_plan(p)
-    if not plan.machines or ssh.current_plan(p) != plan:
+    recorded = ssh.current_plan(p)
+    plan = plan or recorded
+    if not plan.machines or recorded != plan:
         return False
     if incus.enabled(p) and not incus.running(p):
         return False
@@ -116,18 +117,22 @@ def ensure_up(progress: Progress = print, inventory: Path | None = None,
             _down(p, progress)
         incus.set_containers(p, wanted)
         img = image.image_dir(image.deploy_packages(production))
-        if is_up(p, plan) and all(machines.image_of(p, m) in (None, img) for m in plan.machines):
+        if is_up(p, plan) and not any(_on_other_image(p, m, img) for m in plan.machines):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
-            _write_if_changed(p.inventory, _render(p, production, plan))
+            _write_if_changed(p.inventory, _render(p, production, plan, img))
             progress("[up] sandbox already running")
             return p.inventory
         _up(p, production, plan, progress)
     return p.inventory
 
 
-def _render(p: Paths, production: Fleet, plan: Plan) -> str:
-    incus_image = image.image_dir(image.deploy_packages(production)) if incus.enabled(p) else None
-    return inventory_file.render(p, production, plan, incus_image)
+def _render(p: Paths, production: Fleet, plan: Plan, img: Path) -> str:
+    return inventory_file.render(p, production, plan, img if incus.enabled(p) else None)
+
+
+def _on_other_image(p: Paths, m: Machine, img: Path) -> bool:
+    """The machine's disk was made on another image than `img` (the package list changed)."""
+    return machines.image_of(p, m) not in (None, img)
 
 
 def _link_group_data(p: Paths, source: Path) -> None:
@@ -146,8 +151,7 @@ def _link_group_data(p: Paths, source: Path) -> None:
 def _retire(p: Paths, old: Plan, new: Plan, img: Path, progress: Progress) -> None:
     """Stop the machines and remove the bridges of `old` that `new` does not have as they are,
     and the machines booted from another image (the package list changed)."""
-    leaving = [m for m in old.machines if m not in new.machines
-               or machines.image_of(p, m) not in (None, img)]
+    leaving = [m for m in old.machines if m not in new.machines or _on_other_image(p, m, img)]
     for m in leaving:
         progress(f"[down] {m.name} (not in the sandbox for this inventory and image as it is)")
     _parallel(lambda m: _stop(p, m, progress), leaving)
@@ -189,7 +193,7 @@ def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, _render(p, production, plan))
+    _write_if_changed(p.inventory, _render(p, production, plan, img))
     progress(f"[up] sandbox of {len(plan.machines)} machines running in "
              f"{time.monotonic() - t0:.1f} s; inventory {p.inventory}")
 
