@@ -4,19 +4,17 @@ The rules are also re-applied when the live rules drifted from what firehol last
 when firehol.service is not active and enabled (deploys/scripts/firehol-*.sh say how).
 """
 
-from pyinfra import host
-
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import HostPlan
-from aitbc_infra.render import FIREHOL, FIREHOL_APPLIED_DIGEST
+from aitbc_infra.render import FIREHOL
 from deploys import apply
-from deploys.facts import FirewallState
+from deploys import state as plan_state
 
 
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
     if spec.firewall is None:
         return
-    state = host.get_fact(FirewallState, applied=FIREHOL_APPLIED_DIGEST)
+    state = plan_state.read(plan).firewall  # read with the rest of the host's state
     drifted = state.get("live") != state.get("applied")
     # A unit that is not active (failed since the package's install, stopped by hand) or not
     # enabled (no rules after a reboot) is owed a start through systemd even with the rules live.

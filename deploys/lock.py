@@ -5,6 +5,9 @@ own connection: when pyinfra disconnects, or the run is killed and the connectio
 command ends and the lock is free again. Nothing to clean up, no stale lock file to break.
 A second deploy finds it held and fails that host at once, naming who holds it, rather than
 waiting: a run that waited would apply changes computed from facts read before the other run's.
+
+Once the lock is taken, the same command reads what the run must know first (the host's state,
+deploys/state.py): under the lock, and in the lock's own round trip rather than one more.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import shlex
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from paramiko import SSHClient
 from pyinfra import host
@@ -38,9 +43,30 @@ def _holder() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()}, since {when})"
 
 
-def lock_command(holder: str, lock_file: str = LOCK_FILE, holder_file: str = HOLDER_FILE) -> str:
-    """Take the lock or exit BUSY; once taken, say so and keep it until stdin closes."""
+# Ends the output of the command run once the lock is taken, with that command's exit status.
+READ_END = "::aitbc-lock:read-status:"
+
+
+@dataclass
+class Taken:
+    """The lock is this run's; `output` is what the command run under it printed."""
+
+    output: list[str]
+
+
+@dataclass
+class Held:
+    """Another deploy holds the lock."""
+
+    holder: str
+
+
+def lock_command(holder: str, lock_file: str = LOCK_FILE, holder_file: str = HOLDER_FILE, *,
+                 then: str = "true") -> str:
+    """Take the lock or exit BUSY; once taken, say so, run `then` in a subshell (its output,
+    then READ_END and its status) and keep the lock until stdin closes."""
     inner = (f"printf '%s\\n' {shlex.quote(holder)} > {shlex.quote(holder_file)}; echo locked; "
+             f"(\n{then}\n); echo \"{READ_END}$?\"; "
              f"cat > /dev/null; rm -f -- {shlex.quote(holder_file)}")
     return (f"flock -n -E {BUSY} {shlex.quote(lock_file)} sh -c {shlex.quote(inner)} "
             f"|| {{ cat -- {shlex.quote(holder_file)} 2>/dev/null; exit {BUSY}; }}")
@@ -66,22 +92,43 @@ def ssh_client(connector: BaseConnector) -> SSHClient | None:
     return client
 
 
-def acquire() -> str | None:
-    """Lock the current host for this run: None when taken, else who holds it."""
+def acquire(then: str = "true") -> Taken | Held:
+    """Lock the current host for this run, then run `then` under the lock."""
     if host.name in _held:
-        return None
-    command = lock_command(_holder())
+        raise RuntimeError(f"{host.name}: the deploy lock is already this run's")
+    command = lock_command(_holder(), then=then)
     client = ssh_client(host.connector)
     if client is not None:  # ssh: a channel of pyinfra's own connection
         channel = client.get_transport().open_session()
         channel.exec_command(command)
-        answer = channel.makefile("r").readline().strip()
         keeper: object = channel
+        lines = _lines(channel.recv)
     else:  # @local: a child process of this run
         keeper = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        answer = keeper.stdout.readline().strip()
+                                  stdout=subprocess.PIPE)
+        lines = _lines(keeper.stdout.read1)
+    answer = next(lines, "").strip()
     if answer != "locked":
-        return answer or "another deploy"
+        return Held(answer or "another deploy")
     _held[host.name] = keeper
-    return None
+    output = []
+    for line in lines:
+        if line.startswith(READ_END):
+            status = line.removeprefix(READ_END)
+            if status != "0":
+                raise RuntimeError(f"{host.name}: reading the host's state under the deploy "
+                                   f"lock failed (exit status {status})")
+            return Taken(output)
+        output.append(line)
+    raise RuntimeError(f"{host.name}: the deploy lock's command ended before its read did")
+
+
+def _lines(receive: Callable[[int], bytes]) -> Iterator[str]:
+    """The lines of a stream read in large chunks (paramiko's file objects read a line at a
+    time byte by byte: on a few hundred lines a host, a visible cost)."""
+    pending = b""
+    while chunk := receive(1 << 16):
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from (line.decode(errors="replace") for line in lines)
+    if pending:
+        yield pending.decode(errors="replace")

@@ -96,19 +96,24 @@ def _show_diff(dest: str, content: bytes, secret: bool, existed: bool) -> None:
         logger.info("  %s", line)
 
 
-def put(plan: HostPlan, dest: str, content: bytes, mode: str, user: str = "root",
+def put(plan: HostPlan, dest: str, content: bytes | Path, mode: str, user: str = "root",
         group: str = "root", secret: bool = False, activation: Activation = None) -> Iterator:
+    """`content` is the bytes to write, or a local file to send as it is (read only to be sent:
+    its digest is computed once per run, however many hosts hold it)."""
     current = plan_state.of(plan, dest)
     wanted = (mode.zfill(4), user, group)
-    if current and current.kind == "f" and current.sha256 == sha256(content):
+    local = isinstance(content, Path)
+    digest = local_sha256(content) if local else sha256(content)
+    if current and current.kind == "f" and current.sha256 == digest:
         if (current.mode, current.user, current.group) != wanted:
             yield ownership_command(dest, mode, user, group)
         return
     if state.config.DIFF:
-        _show_diff(dest, content, secret, existed=current is not None)
+        _show_diff(dest, content.read_bytes() if local else content, secret,
+                   existed=current is not None)
     temp = f"{dest}{TEMP_SUFFIX}"
     yield temp_file_command(dest, mode, user, group)
-    yield FileUploadCommand(BytesIO(content), temp)
+    yield FileUploadCommand(str(content) if local else BytesIO(content), temp)
     yield from _journaled(dest, activation)
     yield quoted("mv", "-f", "--", temp, dest)
 
@@ -130,7 +135,7 @@ def upload(plan: HostPlan, u: Upload) -> Iterator:
     local = Path(u.local)
     if not local.is_file():
         raise FileNotFoundError(f"host {plan.node}: {u.local} (for {u.path}) does not exist")
-    return put(plan, u.path, local.read_bytes(), u.mode, secret=u.secret, activation=u.activation)
+    return put(plan, u.path, local, u.mode, secret=u.secret, activation=u.activation)
 
 
 Entry = Directory | Link | RenderedFile | Upload
@@ -201,10 +206,7 @@ def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644", dir_mode:
         if not current or current.kind != "d":
             commands.append(install_dir_command(path, dir_mode, "root", "root"))
     for remote, source in wanted.items():
-        current = states.get(remote)
-        if current and current.sha256 == local_sha256(source) and current.mode == mode.zfill(4):
-            continue
-        commands += put(plan, remote, source.read_bytes(), mode)
+        commands += put(plan, remote, source, mode)
     kept = tuple(f"{entry.path}/{k.strip('/')}/" for k in entry.keep)
     stale = sorted(p for p, s in states.items() if s.kind == "f" and p.startswith(f"{entry.path}/")
                    and p not in wanted and not p.startswith(kept))
@@ -218,4 +220,5 @@ def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644", dir_mode:
 @functools.cache
 def local_sha256(path: Path) -> str:
     """A local file's digest, once per run however many hosts receive it."""
-    return sha256(path.read_bytes())
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

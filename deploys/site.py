@@ -1,6 +1,6 @@
 """Entry point: `pyinfra INVENTORY deploys/site.py` converges each host to its plan.
 
-Lock the host, read the state of every path of its plan (one round trip), then apply the plan:
+Lock the host and read the state of every path of its plan (one round trip), then apply the plan:
 each group of paths written, then what its change sets off (a journal validated and loaded, an
 app's release proven and cut over). Roles hold only what is not a file: packages and users,
 release builds, the first certificate. A host another deploy holds locked gets a single failing
@@ -14,14 +14,14 @@ from pyinfra.operations import server
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import TRUSTED_CAS, HostPlan
-from deploys import apply, apps, base, firewall, lock, nginx, op_order, state, tls, website
+from deploys import apply, apps, base, firewall, global_args, lock, nginx, op_order, state, tls, website
 from deploys.context import plan, this_host
 
 op_order.install()  # before the first operation: cheap ordering for every one of them
+global_args.install()  # and the global arguments' types read once, not per operation
 
 
 def converge(spec: HostSpec, host_plan: HostPlan) -> None:
-    state.read(host_plan)
     base.deploy(spec, host_plan)  # packages and users, before anything is owned by them
     apply.directories(host_plan)
     apply.journal(host_plan, TRUSTED_CAS)  # before certbot talks to the ACME server
@@ -33,11 +33,13 @@ def converge(spec: HostSpec, host_plan: HostPlan) -> None:
     firewall.deploy(spec, host_plan)
 
 
-holder = lock.acquire()
-if holder is None:
-    spec = this_host()
-    converge(spec, plan(spec))
+spec = this_host()
+host_plan = plan(spec)  # computed before the lock: nothing in it comes from the host
+lock_state = lock.acquire(then=state.command(host_plan))  # the state is read under the lock
+if isinstance(lock_state, lock.Taken):
+    state.record(host_plan, lock_state.output)
+    converge(spec, host_plan)
 else:
-    message = shlex.quote(f"another deploy holds {lock.LOCK_FILE}: {holder}")
-    server.shell(name=f"Deploy lock on {host.name}: held by {holder}",
+    message = shlex.quote(f"another deploy holds {lock.LOCK_FILE}: {lock_state.holder}")
+    server.shell(name=f"Deploy lock on {host.name}: held by {lock_state.holder}",
                  commands=[f"printf '%s\\n' {message} >&2; exit {lock.BUSY}"])

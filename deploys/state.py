@@ -1,5 +1,5 @@
 """The state of a host's plan, read in one round trip, once per run: every path, unit, user
-and package of the plan.
+and package of the plan, and the firewall's.
 
 `HostState` is an ordinary pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
 `UserEntries`, `PackageStates`, run as one command); `of(plan, path)` and its siblings read it
@@ -17,7 +17,7 @@ from pyinfra.api import FactBase
 
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.plan import HostPlan
-from deploys.facts import UnitStates, UserEntries
+from deploys.facts import FirewallState, UnitStates, UserEntries
 from deploys.shell import quoted, script
 
 
@@ -35,6 +35,9 @@ class PathStates(FactBase):
     `globs` ((DIR, NAME) pairs); a path that does not exist is absent."""
 
     def command(self, paths: list[str], trees: list[str], globs: list[tuple[str, str]]) -> str:
+        relative = [p for p in [*paths, *trees, *(d for d, _ in globs)] if not p.startswith("/")]
+        if relative:  # find would take "-name" for an option; the plan's paths are absolute
+            raise ValueError(f"path-states reads absolute paths only, not {relative[0]!r}")
         return script("path-states", *paths, "--", *trees, "--", *(w for g in globs for w in g))
 
     @staticmethod
@@ -43,27 +46,27 @@ class PathStates(FactBase):
 
     def process(self, output) -> dict[str, PathState]:
         stats, digests, targets = {}, {}, {}
+        path = None
         for line in output:
             tag, _, rest = line.partition(" ")
             if tag == "S":
                 kind, mode, user, group, path = rest.split("|", 4)
-                stats[path] = (_KINDS.get(kind), mode, user, group)
+                stats[path] = (kind, mode, user, group)
+            elif tag == "T" and path is not None:  # the target of the symlink just before
+                targets[path] = rest
             elif tag == "H":
-                digest, path = _sha256sum_line(rest)
-                digests[path] = digest
-            elif tag == "L":
-                target, _, path = rest.partition(" ")
-                targets[path] = target
+                digest, hashed = _sha256sum_line(rest)
+                digests[hashed] = digest
         result = {}
         for path, (kind, mode, user, group) in stats.items():
-            if kind:
+            if kind in _KINDS:
                 digest = {"f": digests.get(path, "?"), "d": "-", "l": targets.get(path, "?")}[kind]
                 result[path] = PathState(kind, mode.zfill(4), user, group, digest)
         return result
 
 
-# stat's %F for the types the deploy manages; any other (a socket, a device) is not one of ours.
-_KINDS = {"regular file": "f", "regular empty file": "f", "directory": "d", "symbolic link": "l"}
+# find's %y for the types the deploy manages; any other (a socket, a device) is not one of ours.
+_KINDS = {"f", "d", "l"}
 
 
 def _sha256sum_line(rest: str) -> tuple[str, str]:
@@ -93,17 +96,20 @@ class State:
     units: dict[str, tuple[str, str]]
     users: dict[str, tuple[str, str]]
     packages: set[str]
+    firewall: dict[str, str]
 
 
 class HostState(FactBase):
-    """PathStates, UnitStates, UserEntries and PackageStates in one command: one round trip."""
+    """PathStates, UnitStates, UserEntries, PackageStates and (on a firewall host)
+    FirewallState in one command: one round trip."""
 
     PARTS = (("paths", PathStates), ("units", UnitStates), ("users", UserEntries),
-             ("packages", PackageStates))
+             ("packages", PackageStates), ("firewall", FirewallState))
 
-    def command(self, paths, trees, globs, units, users, packages) -> str:
+    def command(self, paths, trees, globs, units, users, packages, firewall_applied=None) -> str:
         args = {"paths": dict(paths=paths, trees=trees, globs=globs), "units": dict(units=units),
-                "users": dict(users=users), "packages": dict(packages=packages)}
+                "users": dict(users=users), "packages": dict(packages=packages),
+                "firewall": dict(applied=firewall_applied)}
         return "; ".join(f"echo {self._marker(name)}; " + (fact().command(**args[name]) if any(
             args[name].values()) else "true") for name, fact in self.PARTS)
 
@@ -113,7 +119,7 @@ class HostState(FactBase):
 
     @staticmethod
     def default() -> State:
-        return State({}, {}, {}, set())
+        return State({}, {}, {}, set(), {})
 
     def process(self, output) -> State:
         sections: dict[str, list[str]] = {}
@@ -127,14 +133,29 @@ class HostState(FactBase):
         return State(**{name: fact().process(sections.get(name, [])) for name, fact in self.PARTS})
 
 
+def _arguments(plan: HostPlan) -> dict:
+    globs = [tuple(g.split("/*/", 1)) for g in plan.probe_globs]
+    return dict(paths=list(plan.paths), trees=list(plan.tree_paths), globs=globs,
+                units=sorted(plan.units), users=plan.users, packages=plan.packages,
+                firewall_applied=plan.firewall_applied)
+
+
+def command(plan: HostPlan) -> str:
+    """The command that reads the plan's state, for a caller that runs it itself (the deploy
+    lock runs it once the lock is taken: deploys/lock.py); `record` takes its output."""
+    return HostState().command(**_arguments(plan))
+
+
+def record(plan: HostPlan, output: list[str]) -> State:
+    plan.state = HostState().process(output)
+    return plan.state
+
+
 def read(plan: HostPlan) -> State:
-    """The plan's state on its host: one round trip, the first time it is asked for; kept on
-    the plan (one plan per host and run)."""
+    """The plan's state on its host: one round trip, the first time it is asked for (unless
+    recorded already); kept on the plan (one plan per host and run)."""
     if plan.state is None:
-        globs = [tuple(g.split("/*/", 1)) for g in plan.probe_globs]
-        plan.state = host.get_fact(HostState, paths=list(plan.paths), trees=list(plan.tree_paths),
-                                   globs=globs, units=sorted(plan.units), users=plan.users,
-                                   packages=plan.packages)
+        plan.state = host.get_fact(HostState, **_arguments(plan))
     return plan.state
 
 

@@ -20,6 +20,7 @@ from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER
 from aitbc_infra.model import App, HostSpec, WebContent
 from aitbc_infra.render import (
     ACME_WEBROOT,
+    FIREHOL_APPLIED_DIGEST,
     NGINX_AVAILABLE,
     NGINX_ENABLED,
     RenderedFile,
@@ -94,6 +95,9 @@ class HostPlan:
     units: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
+    # On a firewall host: the file holding the digest of the rules firehol last applied, read
+    # with the live rules' digest and firehol.service's state.
+    firewall_applied: str | None = None
     # The host's state of all the above, read once by the deploy (deploys/state.py).
     state: object | None = None
 
@@ -142,7 +146,8 @@ def release_marker(app_releases: str, release_id: str) -> str:
 def host_plan(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> HostPlan:
     plan = HostPlan(host.node, render_host(fleet, host, secrets),
                     users=[u.name for u in host.users],
-                    packages=sorted(set(host.base_packages + host.packages)))
+                    packages=sorted(set(host.base_packages + host.packages)),
+                    firewall_applied=FIREHOL_APPLIED_DIGEST if host.firewall else None)
     _apps(plan, host)
     _nginx(plan, host)
     _tls(plan, host)

@@ -32,7 +32,7 @@ from deploys.apps import UV_FLAGS, release_commands
 from deploys.base import user_command
 from deploys.facts import FileContent, UnitStates, UserEntries
 from deploys.journal import add_command, commit_command
-from deploys.lock import BUSY, lock_command
+from deploys.lock import BUSY, READ_END, lock_command
 from deploys.managed import (
     LINE_LIMIT,
     batched,
@@ -212,7 +212,7 @@ def test_ordinary_release_commands_are_unchanged_by_quoting():
 
 def _state(paths: dict[str, PathState]) -> State:
     """A host state as the deploy reads it, with only these paths."""
-    return State(paths=paths, units={}, users={}, packages=set())
+    return State(paths=paths, units={}, users={}, packages=set(), firewall={})
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -344,7 +344,9 @@ def test_host_state_reads_paths_links_globs_units_users_and_packages(tmp_path):
     command = HostState().command(
         paths=[str(tmp_path / ".venv"), str(tmp_path / "data"), str(tmp_path / "absent")],
         trees=[], globs=[(str(tmp_path / "releases"), "marker")], units=["nginx"],
-        users=["root", "no-such-user"], packages=["dpkg", "no-such-package"])
+        users=["root", "no-such-user"], packages=["dpkg", "no-such-package"],
+        firewall_applied=str(tmp_path / "applied"))
+    (tmp_path / "applied").write_text("f00d\n")
     result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
     got = HostState().process(result.stdout.splitlines())
     assert got.paths[str(tmp_path / ".venv")] == PathState("l", "0777", "root", "root", "releases/r1")
@@ -356,6 +358,8 @@ def test_host_state_reads_paths_links_globs_units_users_and_packages(tmp_path):
     assert got.users == {"root": (root.pw_dir, root.pw_shell)}
     assert got.packages == {"dpkg"}
     assert set(got.units) <= {"nginx"}  # systemd answers only where it runs
+    assert got.firewall["applied"] == "f00d"
+    assert len(got.firewall["live"]) == 64  # the digest of whatever rules this machine has
 
 
 # The journal: the script helper, journaled writes, the commit -----------------------------
@@ -491,6 +495,25 @@ def test_lock_names_a_hostile_holder_verbatim(tmp_path, value):
         first.wait(timeout=10)
     assert first.returncode == 0 and not holder_file.exists()
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_lock_runs_its_read_under_the_lock_and_keeps_it(tmp_path):
+    lock_file, holder_file = tmp_path / "lock", tmp_path / "holder"
+    command = lock_command("me", str(lock_file), str(holder_file),
+                           then="echo 'state line'; [ -e holder ] && exit 3")
+    first = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        lines = [first.stdout.readline() for _ in range(3)]
+        assert lines == ["locked\n", "state line\n", f"{READ_END}3\n"]  # its status, once read
+        second = subprocess.run(["/bin/sh", "-c", lock_command("other", str(lock_file),
+                                                               str(holder_file))],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        assert second.returncode == BUSY and second.stdout == "me\n"  # still held after `exit`
+    finally:
+        first.stdin.close()
+        first.wait(timeout=10)
+    assert first.returncode == 0 and not holder_file.exists()
 
 
 def test_path_states_cache_digests_but_see_every_change(tmp_path):
