@@ -20,11 +20,10 @@ def directories(plan: HostPlan) -> None:
 
 def entries(plan: HostPlan, mine: Callable[[Activation], bool], what: str) -> list:
     """Write the plan's files, uploads and links whose activation is `mine`, as one operation
-    (none when the plan has none); returns it, for what depends on a change."""
+    (none when none of them differs from the host); returns it, for what depends on a change."""
     group = [e for e in (*plan.files, *plan.uploads, *plan.links) if mine(e.activation)]
-    if not group:
-        return []
-    return [managed.entries(plan, group, name=f"{what} ({len(group)} paths)")]
+    op = managed.entries(plan, group, name=f"{what} ({len(group)} paths)") if group else None
+    return [op] if op else []
 
 
 def unactivated(plan: HostPlan) -> list:
@@ -36,9 +35,9 @@ def journal(plan: HostPlan, activation: Journal, owed: bool = False, why: str = 
     """Write the journal's entries, then validate and activate them when one changed, when an
     earlier run left the journal pending, or when the role says it is `owed`."""
     ops = entries(plan, lambda a: a == activation, activation.name)
+    owed = owed or state.pending(plan, activation.name)
     if not ops and not owed:
         return ops
-    owed = owed or state.pending(plan, activation.name)
     commit(activation, name=f"{activation.name}: validate and {activation.effect}{why}",
            _if=None if owed else any_changed(*ops))
     return ops

@@ -111,6 +111,8 @@ def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
         or any(state.pending(plan, restart_mark(svc.unit)) for svc in app.services)
         or any(state.unit(plan, unit) != ("active", "enabled") for unit in app_units(app))
     )
+    if not owed and not changed:
+        return None  # as running: no operation at all
     units = sorted(f.path for f in plan.files
                    if _of_app(f.activation, app) and f.kind in SYSTEMD_KINDS)
     return server.shell(

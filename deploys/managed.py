@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations.util.files import generate_color_diff
 
 from aitbc_infra.activation import Activation
@@ -142,14 +143,19 @@ Entry = Directory | Link | RenderedFile | Upload
 _COMMANDS = {Directory: directory, Link: link, RenderedFile: file, Upload: upload}
 
 
-@operation()
-def entries(plan: HostPlan, group: list[Entry]):
-    """One operation for a group of the plan's entries (all an activation covers): commands
-    only for those that differ from the state read, so a converged group costs no command."""
+def entries(plan: HostPlan, group: list[Entry], name: str) -> OperationMeta | None:
+    """One operation for a group of the plan's entries (all an activation covers), with commands
+    only for those that differ from the state read; none at all for a group as planned, so a
+    converged host costs no operation."""
     commands = [c for entry in group for c in _COMMANDS[type(entry)](plan, entry)]
-    if not commands:
-        host.noop(f"{len(group)} path(s) as planned")
-    yield from batched(commands)
+    return run(batched(commands), name=name) if commands else None
+
+
+@operation()
+def run(commands: list):
+    """Commands computed from the state read (the functions here), in as few round trips as
+    `batched` made them."""
+    yield from commands
 
 
 # One shell line stays well under Linux's bound on one argument (128 KiB): the SSH server hands
@@ -193,10 +199,11 @@ def remove_command(paths: list[str]) -> str:
 # Trees ---------------------------------------------------------------------------------
 
 
-@operation()
-def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644", dir_mode: str = "0755"):
+def tree(plan: HostPlan, entry: Tree, local: Path, name: str, mode: str = "0644",
+         dir_mode: str = "0755") -> OperationMeta | None:
     """Make the tree hold exactly the files of `local` (files under `keep` subtrees are left
-    alone): only files whose content, owner or mode differ are sent; stale files are removed."""
+    alone): only files whose content, owner or mode differ are sent; stale files are removed.
+    No operation when it does already."""
     states = plan_state.read(plan).paths
     wanted = {f"{entry.path}/{p.relative_to(local).as_posix()}": p for p in sorted(local.rglob("*"))
               if p.is_file()}
@@ -212,9 +219,7 @@ def tree(plan: HostPlan, entry: Tree, local: Path, mode: str = "0644", dir_mode:
                    and p not in wanted and not p.startswith(kept))
     if stale:
         commands.append(remove_command(stale))
-    if not commands:
-        host.noop(f"{entry.path} holds {len(wanted)} file(s) as {local}")
-    yield from batched(commands)
+    return run(batched(commands), name=name) if commands else None
 
 
 @functools.cache

@@ -1,7 +1,9 @@
 """The end of a deploy: one line per host saying whether it converged, and if not, why.
 
 Read from pyinfra's `--json` results, so it does not depend on the layout of its tables.
-A host that fails to connect has no operations at all: it is named from `failed_hosts`.
+A host that fails to connect has no operations at all: it is named from `failed_hosts`; nor
+does a host that owed nothing (the deploy adds no operation for what is as planned): it is
+named from the log, where pyinfra says it connected.
 When every host failed, pyinfra stops ("No hosts remaining!") without results; the summary
 then comes from its log, whose host lines read "    [HOST] message".
 """
@@ -39,22 +41,30 @@ def parse_results(stdout: str) -> dict:
 
 
 def run_results(stdout: str, log: str) -> dict:
-    """The run's results: its JSON when pyinfra printed it, else what its log tells."""
+    """The run's results: its JSON when pyinfra printed it (with "hosts": every host its log
+    names), else what its log tells."""
     try:
-        return parse_results(stdout)
+        results = parse_results(stdout)
     except ValueError:
         return results_from_log(log)
+    return {**results, "hosts": sorted(_said(log))}
 
 
 _HOST_LINE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<message>.*)$")
 
 
-def results_from_log(log: str) -> dict:
-    """What results can be told from the log of a run that ended without any: who failed, why."""
+def _said(log: str) -> dict[str, list[str]]:
+    """What the log says of each host, line by line."""
     said: dict[str, list[str]] = {}
     for line in log.splitlines():
         if m := _HOST_LINE.match(line):
             said.setdefault(m["host"], []).append(m["message"].strip())
+    return said
+
+
+def results_from_log(log: str) -> dict:
+    """What results can be told from the log of a run that ended without any: who failed, why."""
+    said = _said(log)
     failed = {}
     for host, lines in said.items():
         for i, line in enumerate(lines):
@@ -74,6 +84,8 @@ def outcomes(results: dict) -> list[HostOutcome]:
     def of(name: str) -> HostOutcome:
         return hosts.setdefault(name, HostOutcome(name))
 
+    for name in results.get("hosts", []):
+        of(name)
     for op in results["operations"]:
         for name in op["success"]:
             of(name).changed += 1
@@ -89,6 +101,8 @@ def outcomes(results: dict) -> list[HostOutcome]:
 def summary_text(results: dict) -> str:
     rows = outcomes(results)
     failed = [o.host for o in rows if o.failed]
+    if not rows:  # no results and no failed host in the log: pyinfra stopped on its own error
+        return "\n--> Summary: the run stopped before any host's result: see the error above"
     head = (f"{len(failed)} of {len(rows)} host(s) failed: {', '.join(failed)}" if failed
             else f"all {len(rows)} host(s) converged")
     return "\n".join(["", f"--> Summary: {head}", *(f"    {o.line}" for o in rows)])

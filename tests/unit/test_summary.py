@@ -52,4 +52,24 @@ def test_without_json_the_log_tells_who_failed_and_why():
 def test_json_wins_over_the_log():
     import json
 
-    assert run_results("log noise\n" + json.dumps({"results": RESULTS}), LOG_ALL_FAILED) == RESULTS
+    results = run_results("log noise\n" + json.dumps({"results": RESULTS}), LOG_ALL_FAILED)
+    assert results == {**RESULTS, "hosts": ["aitbc", "at1"]}
+
+
+def test_a_host_without_operations_is_named_from_the_log():
+    """A converged host gets no operation at all: the log's "Connected" still names it."""
+    log = "--> Connecting to hosts...\n    [at1]       Connected\n    [ns3-root]  Connected\n"
+    quiet = {"operations": [], "totals": {"hosts": 2, "success": 0, "error": 0, "no_change": 0},
+             "failed_hosts": []}
+    import json
+
+    text = summary_text(run_results(json.dumps({"results": quiet}), log))
+    assert "all 2 host(s) converged" in text
+    assert "ok       ns3-root     0 changed, 0 unchanged" in text
+
+
+def test_a_run_stopped_by_its_own_error_does_not_read_as_converged():
+    log = ("    [at1]       Connected\n--> An exception occurred in: deploys/site.py:\n"
+           "ImportError: cannot import name 'x'\n")
+    text = summary_text(run_results("", log))
+    assert "converged" not in text and "stopped before any host's result" in text
