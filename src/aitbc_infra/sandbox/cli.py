@@ -15,7 +15,15 @@ from aitbc_infra.inventory_option import DEFAULT_INVENTORY
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.provision import provision
 from aitbc_infra.sandbox import incus
-from aitbc_infra.sandbox.fleet import SandboxError, down, ensure_up, reboot, require_root, status
+from aitbc_infra.sandbox.fleet import (
+    SandboxError,
+    UnknownMachines,
+    down,
+    ensure_up,
+    reboot,
+    require_root,
+    status,
+)
 from aitbc_infra.sandbox.paths import paths
 from aitbc_infra.sandbox.ssh import current_plan, ssh_argv, wait_running
 
@@ -64,13 +72,10 @@ def _reboot(args: argparse.Namespace) -> int:
     if bool(args.hosts) == args.all:
         raise UserError("name the machines to reboot, or --all (not both)")
     require_root()
-    names = current_plan().names
-    unknown = [h for h in args.hosts if h not in names]
-    if unknown:
-        raise UserError(f"unknown machine {', '.join(unknown)}; one of: "
-                        f"{', '.join(names) or '(none: the sandbox is down)'}")
     try:
-        reboot(list(names) if args.all else args.hosts)
+        reboot(list(current_plan().names) if args.all else args.hosts)
+    except UnknownMachines as exc:
+        raise UserError(str(exc)) from None
     except SandboxError as exc:
         print(f"aitbc-infra sandbox reboot: {exc}", file=sys.stderr)
         return 1

@@ -29,6 +29,10 @@ class SandboxError(RuntimeError):
     """The sandbox could not be brought to the requested state (message says what to look at)."""
 
 
+class UnknownMachines(SandboxError):
+    """Machines named that the running sandbox does not have (a caller's mistake, not a fault)."""
+
+
 def require_root() -> None:
     if os.geteuid() != 0:
         # Bridges, overlay mounts and nspawn all need it; fail before touching anything.
@@ -251,8 +255,8 @@ def reboot(names: list[str], progress: Progress = print) -> dict[str, str]:
     plan = ssh.current_plan(p)
     unknown = sorted(set(names) - set(plan.names))
     if unknown:
-        raise SandboxError(f"unknown machine(s) {', '.join(unknown)}; the sandbox has "
-                           + (", ".join(plan.names) or "no machine (it is down)"))
+        raise UnknownMachines(f"unknown machine {', '.join(unknown)}; one of: "
+                              f"{', '.join(plan.names) or '(none: the sandbox is down)'}")
     chosen = [m for m in plan.machines if m.name in names]  # plan order: hosts before containers
     if set(names) & set(incus.containers(p)):
         raise SandboxError("the containers are incus containers (sandbox up --incus): "
