@@ -25,6 +25,8 @@ class HostOutcome:
 
     @property
     def line(self) -> str:
+        if not self.failed and not (self.changed or self.unchanged):  # no operation was owed
+            return f"ok       {self.host:<12} nothing owed"
         if not self.failed:
             return f"ok       {self.host:<12} {self.changed} changed, {self.unchanged} unchanged"
         why = (f"failed at: {'; '.join(self.failed_operations)}" if self.failed_operations

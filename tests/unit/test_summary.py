@@ -65,7 +65,7 @@ def test_a_host_without_operations_is_named_from_the_log():
 
     text = summary_text(run_results(json.dumps({"results": quiet}), log))
     assert "all 2 host(s) converged" in text
-    assert "ok       ns3-root     0 changed, 0 unchanged" in text
+    assert "ok       ns3-root     nothing owed" in text
 
 
 def test_a_run_stopped_by_its_own_error_does_not_read_as_converged():
