@@ -5,8 +5,8 @@ forwards node K's RPC to its container, where node K follows node 1), renamed ns
 addresses: two hosts more per site. For 4 hosts (the production inventory) and for 4 + 2N,
 the fleet is booted bare, then timed: the first deploy, the no-op redeploy and the connect
 baseline (a pyinfra run that only connects and reads one fact per host), the last two as the
-median of --runs runs, and `aitbc-infra verify`. One line per size; the last line compares the
-no-op redeploys.
+median of --runs runs, and `aitbc-infra verify`. One line per size; the last two compare the
+baselines (how the fleet's size alone weighs on this machine) and the no-op redeploys.
 
 Needs root; takes the sandbox down and leaves it up with the default inventory.
 Usage: python bench/scale.py --sites N [--runs R]
@@ -99,6 +99,8 @@ def main() -> None:
               f"{row['noop'] / row['baseline']:4.2f}, verify {row['verify']:5.1f} s", flush=True)
     ensure_up(lambda _line: None)  # the default sandbox again, for whoever comes next
     big = 4 + 2 * args.sites
+    # The connect baseline's own growth first: on one machine, all hosts share its CPUs.
+    print(f"baseline {big} hosts / 4 hosts: {rows[big]['baseline'] / rows[4]['baseline']:.2f}")
     print(f"no-op {big} hosts / 4 hosts: {rows[big]['noop'] / rows[4]['noop']:.2f}")
 
 
