@@ -57,9 +57,8 @@ class UserEntries(FactBase):
 
 
 class FirewallState(FactBase):
-    """What decides whether firehol must be applied, in one round trip: the live rules' digest,
-    the digest recorded when firehol last applied them, and firehol.service's ActiveState and
-    UnitFileState (deploys/scripts/firehol-state.sh)."""
+    """Whether the live rules drifted: their digest and the digest recorded when firehol last
+    applied them (deploys/scripts/firehol-state.sh)."""
 
     def command(self, applied: str) -> str:
         return script("firehol-state", applied)

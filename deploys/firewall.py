@@ -14,11 +14,11 @@ from deploys import state as plan_state
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
     if spec.firewall is None:
         return
-    state = plan_state.read(plan).firewall  # read with the rest of the host's state
-    drifted = state.get("live") != state.get("applied")
+    rules = plan_state.read(plan).firewall  # read with the rest of the host's state
+    drifted = rules.get("live") != rules.get("applied")
     # A unit that is not active (failed since the package's install, stopped by hand) or not
     # enabled (no rules after a reboot) is owed a start through systemd even with the rules live.
-    unit = (state.get("ActiveState"), state.get("UnitFileState"))
+    unit = plan_state.unit(plan, "firehol")
     unit_ok = unit == ("active", "enabled")
     why = (" (live rules drifted)" if drifted else
            "" if unit_ok else f" (firehol.service {unit[0] or '?'}, {unit[1] or '?'})")

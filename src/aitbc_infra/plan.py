@@ -90,13 +90,13 @@ class HostPlan:
     uploads: list[Upload] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)  # read only: what tells a step is owed
     probe_globs: list[str] = field(default_factory=list)  # DIR/*/NAME: read for every match
-    # Read with the paths: the host's units (services, their sockets, nginx), its users and
+    # Read with the paths: the host's units (services, their sockets, nginx, firehol), its users and
     # the packages it must have.
     units: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
     # On a firewall host: the file holding the digest of the rules firehol last applied, read
-    # with the live rules' digest and firehol.service's state.
+    # with the live rules' digest (firehol.service's state is one of the units).
     firewall_applied: str | None = None
     # The host's state of all the above, read once by the deploy (deploys/state.py).
     state: object | None = None
@@ -147,7 +147,8 @@ def host_plan(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) ->
     plan = HostPlan(host.node, render_host(fleet, host, secrets),
                     users=[u.name for u in host.users],
                     packages=sorted(set(host.base_packages + host.packages)),
-                    firewall_applied=FIREHOL_APPLIED_DIGEST if host.firewall else None)
+                    firewall_applied=FIREHOL_APPLIED_DIGEST if host.firewall else None,
+                    units=["firehol"] if host.firewall else [])
     _apps(plan, host)
     _nginx(plan, host)
     _tls(plan, host)
