@@ -22,7 +22,7 @@ IPSET = "aitbc-admins"
 # What the test compares before and after: the config on disk, the live rules, the digest the
 # last successful apply recorded, and the unit's state.
 SNAPSHOT = (f"sha256sum {FIREHOL_CONF}; {script('firehol-state', FIREHOL_APPLIED_DIGEST)}; "
-            "systemctl show -p SubState firehol.service")
+            "systemctl show -p ActiveState -p UnitFileState -p SubState firehol.service")
 
 
 def test_firehol_start_failing_after_validation_restores_everything(deployed_inventory, tmp_path):
