@@ -1,18 +1,18 @@
 """The state of a host's plan, read in one round trip, once per run: every path, unit, user
 and package of the plan, and the firewall's.
 
-`HostState` is an ordinary pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
-`UserEntries`, `PackageStates`, run as one command); `of(plan, path)` and its siblings read it
-through `host.get_fact` with the plan's own entries as arguments, so everything the plan holds
-is read by construction, and asking for a path it does not hold is an error, not a silent
-"absent".
+`HostState` is a pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
+`UserEntries`, `PackageStates` and `FirewallState`, run as one command). Its command is built
+from the plan's own entries (`command`) and run by the deploy lock once the lock is held
+(deploys/lock.py, deploys/site.py), which hands the output to `record`; `of(plan, path)` and
+its siblings read what was recorded. So everything the plan holds is read by construction,
+under the lock, and asking for a path it does not hold is an error, not a silent "absent".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyinfra import host
 from pyinfra.api import FactBase
 
 from aitbc_infra.host_names import PENDING_DIR
@@ -147,15 +147,17 @@ def command(plan: HostPlan) -> str:
 
 
 def record(plan: HostPlan, output: list[str]) -> State:
+    """Keep on the plan what `command` printed on its host."""
     plan.state = HostState().process(output)
     return plan.state
 
 
 def read(plan: HostPlan) -> State:
-    """The plan's state on its host: one round trip, the first time it is asked for (unless
-    recorded already); kept on the plan (one plan per host and run)."""
-    if plan.state is None:
-        plan.state = host.get_fact(HostState, **_arguments(plan))
+    """The plan's state on its host, as recorded once the deploy lock was taken (one plan per
+    host and run)."""
+    if plan.state is None:  # a state read anywhere else would not be under the lock
+        raise RuntimeError(f"host {plan.node}: its state was not read: deploys/site.py reads "
+                           "it under the deploy lock (state.command, then state.record)")
     return plan.state
 
 
