@@ -3,7 +3,7 @@
 Read from pyinfra's `--json` results, so it does not depend on the layout of its tables.
 A host that fails to connect has no operations at all: it is named from `failed_hosts`; nor
 does a host that owed nothing (the deploy adds no operation for what is as planned): it is
-named from the log, where pyinfra says it connected.
+named from the log's "Connected" lines.
 When every host failed, pyinfra stops ("No hosts remaining!") without results; the summary
 then comes from its log, whose host lines read "    [HOST] message".
 """
@@ -25,9 +25,9 @@ class HostOutcome:
 
     @property
     def line(self) -> str:
-        if not self.failed and not (self.changed or self.unchanged):  # no operation was owed
-            return f"ok       {self.host:<12} nothing owed"
         if not self.failed:
+            if not (self.changed or self.unchanged):  # no operation was owed
+                return f"ok       {self.host:<12} nothing owed"
             return f"ok       {self.host:<12} {self.changed} changed, {self.unchanged} unchanged"
         why = (f"failed at: {'; '.join(self.failed_operations)}" if self.failed_operations
                else "no operation ran: could not connect (see its log lines above)")
@@ -44,12 +44,15 @@ def parse_results(stdout: str) -> dict:
 
 def run_results(stdout: str, log: str) -> dict:
     """The run's results: its JSON when pyinfra printed it (with "hosts": every host its log
-    names), else what its log tells."""
+    says it connected to), else what its log tells."""
     try:
         results = parse_results(stdout)
     except ValueError:
         return results_from_log(log)
-    return {**results, "hosts": sorted(_said(log))}
+    # Only the hosts pyinfra says it connected to: a --diff context line can look like a host's
+    # ("    [Unit]" of a unit file).
+    connected = [host for host, lines in _said(log).items() if "Connected" in lines]
+    return {**results, "hosts": sorted(connected)}
 
 
 _HOST_LINE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<message>.*)$")
