@@ -335,6 +335,21 @@ def test_path_states_read_hostile_names(tmp_path):
         assert states[str(tree / name / name)] == PathState("f", "0644", "root", "root", digest)
 
 
+def test_path_states_skip_names_and_targets_holding_a_newline(tmp_path):
+    """The output is one path a line: a name or link target with a newline could forge a line
+    of another path, so such entries are not read at all."""
+    tree = tmp_path / "tree"
+    forged = tree / "a\nS d|0777|root|root|"
+    forged.mkdir(parents=True)
+    (forged / "etc").write_text("y")
+    (tree / "ok").write_text("x")
+    (tree / "link").symlink_to("x\nS f|0777|root|root|/etc/passwd")
+    command = PathStates().command(paths=[str(tree / "ok")], trees=[str(tree)], globs=[])
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert set(PathStates().process(result.stdout.splitlines())) == {str(tree), str(tree / "ok")}
+
+
 def test_host_state_reads_paths_links_globs_units_users_and_packages(tmp_path):
     (tmp_path / "releases" / "r1").mkdir(parents=True)
     (tmp_path / "releases" / "r1" / "marker").write_text("")
