@@ -130,18 +130,19 @@ apps = [
     },
     {
         "name": "trade-exchange",
-        # The stdlib server.py: static files from its directory; no --host flag, it binds
-        # every address (bind "any").
+        # The stdlib server.py serves a directory (--dir): the release's static files, its
+        # page, never its source tree. It has no --host flag: systemd holds its socket, on
+        # loopback, where this container's nginx reaches it.
         "trees": ["apps/trade-exchange"],
+        "static_files": ["apps/trade-exchange/index.html"],
         "user": "aitbc-trade",
         "root": "/opt/trade-exchange",
         "services": [
             {
                 "unit": "aitbc-trade-exchange",
                 "description": "AITBC trade exchange (server.py)",
-                "command": "server.py --port {port}",
+                "command": "server.py --port {port} --dir {static}",
                 "workdir": "apps/trade-exchange",
-                "bind": "any",
                 "port": 3002,
                 "health": "/",
             },
@@ -192,26 +193,37 @@ nginx_sites = [
         "listen": 80,
         "root": "/var/www/aitbc.bubuit.net",
         "error_page_404": "/404.html",
-        # The document's route table, row by row.
+        # The document's route table, row by row. `probe` is what a user opens under a prefix
+        # that has no page of its own; every route answers it 200 (a redirect 301) unless
+        # `expect` says otherwise.
         "routes": [
             {"location": "/", "type": "static"},
             {"location": "/explorer/", "type": "spa"},
             {"location": "/marketplace/", "type": "spa"},
             {"location": "/docs/", "type": "alias", "path": "docs/"},
-            {"location": "/Exchange", "type": "proxy", "service": "aitbc-trade-exchange"},
+            # server.py serves its page at its own root: "/Exchange" is "/" there.
+            {"location": "/Exchange", "type": "proxy", "service": "aitbc-trade-exchange",
+             "strip_prefix": True},
             {"location": "/exchange", "match": "exact", "type": "redirect", "to": "/Exchange"},
-            {"location": "/api/", "type": "proxy", "service": "coordinator-api", "path": "/v1/"},
+            {"location": "/api/", "type": "proxy", "service": "coordinator-api", "path": "/v1/",
+             "probe": "/api/health", "rate_limit": "api"},
             {"location": "/api/explorer/", "type": "proxy", "service": "coordinator-api",
-             "path": "/v1/explorer/"},
+             "path": "/v1/explorer/", "probe": "/api/explorer/blocks", "rate_limit": "api"},
             {"location": "/api/users/", "type": "proxy", "service": "coordinator-api",
-             "path": "/v1/users/"},
-            {"location": "/api/trades/recent", "type": "proxy", "service": "aitbc-exchange-api"},
-            {"location": "/api/orders/orderbook", "type": "proxy", "service": "aitbc-exchange-api"},
+             "path": "/v1/users/", "rate_limit": "api"},
+            {"location": "/api/trades/recent", "type": "proxy", "service": "aitbc-exchange-api",
+             "rate_limit": "api"},
+            {"location": "/api/orders/orderbook", "type": "proxy", "service": "aitbc-exchange-api",
+             "rate_limit": "api"},
+            # Only with an admin key (X-Api-Key): a user without one gets 401.
             {"location": "/admin/", "type": "proxy", "service": "coordinator-api",
-             "path": "/v1/admin/"},
-            {"location": "/rpc/", "type": "proxy", "service": "aitbc-blockchain-rpc-1"},
-            {"location": "/wallet/", "type": "proxy", "service": "aitbc-wallet-daemon"},
-            {"location": "/v1/", "type": "proxy", "node": "at1", "service": "aitbc-mock-coordinator"},
+             "path": "/v1/admin/", "probe": "/admin/stats", "expect": 401, "rate_limit": "admin"},
+            {"location": "/rpc/", "type": "proxy", "service": "aitbc-blockchain-rpc-1",
+             "probe": "/rpc/head", "rate_limit": "rpc"},
+            {"location": "/wallet/", "type": "proxy", "service": "aitbc-wallet-daemon",
+             "rate_limit": "api"},
+            {"location": "/v1/", "type": "proxy", "node": "at1", "service": "aitbc-mock-coordinator",
+             "probe": "/v1/health", "rate_limit": "api"},
             {"location": "/health", "match": "exact", "type": "status", "status": 200, "body": "OK"},
             {"location": "/Marketplace", "match": "exact", "type": "redirect", "to": "/marketplace/"},
             {"location": "/BrowserWallet", "match": "exact", "type": "redirect",

@@ -1,9 +1,10 @@
 """Facts shared by every host: sites, chain settings and the Security section's rules."""
 
-# Public sites. The TLS certificate is named after the document's "bubuit.net" lineage.
+# Public sites. The TLS certificate is named after the document's "bubuit.net" lineage; the
+# document serves aitbc.keisanki.net over plain HTTP: ours is HTTPS too, its own lineage.
 sites = {
     "aitbc.bubuit.net": {"scheme": "https", "certificate": "bubuit.net"},
-    "aitbc.keisanki.net": {"scheme": "http"},
+    "aitbc.keisanki.net": {"scheme": "https", "certificate": "keisanki.net"},
 }
 
 # Cross-Site Synchronization: RPC polling every 10 s, PoA blocks every 2 s.
@@ -33,3 +34,25 @@ env_dir = "/etc/aitbc"
 # Releases: a restarted service must answer its health path within this time, else the previous
 # release comes back. Three releases stay on disk: the active one and two to roll back to.
 rollout = {"keep_releases": 3, "health_timeout_seconds": 20}
+
+# Response headers of every TLS site (a site listing its own `headers` sends those instead).
+# The policy allows only the site's own scripts, styles and connections; a site whose pages
+# need more says so in its own `headers`.
+security_headers = {
+    "Strict-Transport-Security": "max-age=63072000",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                               "base-uri 'self'; frame-ancestors 'self'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+# Requests per client address and route (nginx limit_req; 429 beyond). The document sets
+# none: ours. Admin routes take few guesses at a key; API and RPC routes room for a busy page
+# or a syncing peer.
+rate_limits = {
+    "admin": {"rate": 10, "per": "s", "burst": 20},
+    "api": {"rate": 50, "per": "s", "burst": 100},
+    "rpc": {"rate": 50, "per": "s", "burst": 100},
+}

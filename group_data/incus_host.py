@@ -7,7 +7,7 @@ mock coordinator from the workspace's scripts/ (it imports aitbc_chain), and the
 the tree's miner CLI (cli/miner.py) polling the mock coordinator.
 """
 
-packages = ["nginx", "certbot", "sqlite3"]
+packages = ["nginx", "certbot", "sqlite3", "firehol", "iptables"]
 
 users = [
     # A login user in production (the developer's account), created only where missing.
@@ -71,6 +71,18 @@ nginx_sites = [
         "config_name": "aitbc-proxy.conf",
         "server_name": "aitbc.bubuit.net",
         "tls": True,
+        # all.py's security_headers, but the policy allows inline scripts and styles: the
+        # trade exchange's page carries its own.
+        "headers": {
+            "Strict-Transport-Security": "max-age=63072000",
+            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                       "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                                       "connect-src 'self'; object-src 'none'; base-uri 'self'; "
+                                       "frame-ancestors 'self'; form-action 'self'",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "SAMEORIGIN",
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+        },
         "routes": [
             # Everything goes to the container's nginx, WebSocket upgrades included.
             {"location": "/", "type": "proxy", "node": "aitbc", "service": "nginx",
@@ -78,6 +90,17 @@ nginx_sites = [
         ],
     },
 ]
+
+# The public face: SSH for the operator and the deploy, HTTP (ACME challenges, the redirect)
+# and HTTPS, to any address. Nothing is forwarded: the container is reached only through this
+# nginx (and over SSH through this host). Everything else is dropped, in and forward.
+firewall = {
+    "open": [
+        {"port": 22, "name": "ssh", "allow": ["any"]},
+        {"port": 80, "name": "http", "allow": ["any"]},
+        {"port": 443, "name": "https", "allow": ["any"]},
+    ],
+}
 
 # The incus side (aitbc-infra provision): at1's managed bridge, gateway and subnet from the
 # inventory's bridge_address (10.1.223.1/24), NAT for the container's outbound traffic. The

@@ -6,8 +6,14 @@
 prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4
 shift 4
 
-# A journal (JOURNAL_FILE) lists one written path a line; PATH$prev_suffix is what the write
-# replaced (no copy: the path did not exist).
+# A journal (JOURNAL_FILE) lists one written path a line; what the write replaced is kept
+# under JOURNAL_FILE$prev_suffix/, at the path's own absolute path (no copy: the path did not
+# exist). Never beside the path: a directory a service reads whole (nginx's sites-enabled/*)
+# would load the copy as one more configuration file.
+
+journal_copy() {  # JOURNAL_FILE PATH: where PATH's previous content is kept
+  printf '%s' "$1$prev_suffix$2"
+}
 
 journal_paths() {  # JOURNAL_FILE: the listed paths, one a line
   [ ! -f "$1" ] || cat -- "$1"
@@ -15,17 +21,19 @@ journal_paths() {  # JOURNAL_FILE: the listed paths, one a line
 
 journal_restore() {  # JOURNAL_FILE: every listed path gets its previous content back
   journal_paths "$1" | while IFS= read -r path; do
-    if [ -e "$path$prev_suffix" ] || [ -L "$path$prev_suffix" ]; then
-      mv -Tf -- "$path$prev_suffix" "$path"
+    copy=$(journal_copy "$1" "$path")
+    if [ -e "$copy" ] || [ -L "$copy" ]; then
+      mv -Tf -- "$copy" "$path"
     else
       rm -f -- "$path"
     fi
   done
+  rm -rf -- "$1$prev_suffix"
   rm -f -- "$1"
 }
 
 journal_forget() {  # JOURNAL_FILE: the new files stay; the copies and the journal go
-  journal_paths "$1" | while IFS= read -r path; do rm -f -- "$path$prev_suffix"; done
+  rm -rf -- "$1$prev_suffix"
   rm -f -- "$1"
 }
 

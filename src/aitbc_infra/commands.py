@@ -10,6 +10,7 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.checks import run_all
 from aitbc_infra.docs import DOCS_FILE, render_docs
 from aitbc_infra.errors import UserError
+from aitbc_infra.exposure import describe, exposures
 from aitbc_infra.fleet import ModelError
 from aitbc_infra.inventory_option import (
     DEFAULT_INVENTORY,
@@ -48,6 +49,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 mark = "ok  " if result.ok else "FAIL"
                 print(f"{mark}  {node}: {result.check}" + (f"\n      {result.detail}"
                                                           if result.detail else ""))
+    # Not a failure: what the data opens to the world, listed on every run so nobody has to
+    # go looking for it.
+    for exposure in exposures(fleet):
+        if exposure.to_any:
+            print(f"open  {describe(exposure)}")
     docs = PROJECT_ROOT / DOCS_FILE
     if args.inventory.resolve() == DEFAULT_INVENTORY.resolve():
         fresh = docs.exists() and docs.read_text() == render_docs(fleet)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from aitbc_infra import placeholders
 from aitbc_infra.endpoints import Endpoint, Unreachable, reach
 from aitbc_infra.model import (
+    ANY,
     NODE_NAME,
     App,
     Forward,
@@ -186,6 +187,28 @@ class Fleet:
             return f"{host.sites[peer].scheme}://{peer}"
         return self.endpoint(host.node, host.node, peer).url
 
+    def public_host(self, name: str) -> HostSpec | None:
+        """The host a site or node name stands for on the wan: the node itself, or the host
+        with a public address serving the site; None when the name is neither."""
+        host = self.hosts.get(name)
+        if host is None:
+            host = next((h for h in self.hosts.values() if h.public_address is not None
+                         and any(s.server_name == name for s in h.nginx_sites)), None)
+        return host if host is not None and host.public_address is not None else None
+
+    def source_network(self, source: str) -> str | None:
+        """A firewall source as an address or network; None for "any"."""
+        if source == ANY:
+            return None
+        host = self.public_host(source)
+        if host is not None:
+            return str(host.public_address)
+        try:
+            network = ip_network(source)
+        except ValueError:
+            raise Unreachable(f"{source!r} is no site or node with a public address") from None
+        return str(network.network_address) if network.prefixlen == 32 else str(network)
+
     def proxied_by(self, node: str) -> list[tuple[HostSpec, Site, Route]]:
         """The proxy routes of other hosts that send to the nginx site of `node`."""
         return [(other, site, route)
@@ -338,10 +361,19 @@ class Fleet:
                 problems.append(Problem(where, "tls_provided", f"site {site.server_name!r} uses a "
                                         f"provided certificate but no files are given for {lineage!r}"))
         redirects = self._check_redirect(site)
+        # A probe that nginx would hand to another route would prove that route, not this one.
+        probed = _matching_route(site, [r.probe_path for r in site.routes])
         for i, route in enumerate(site.routes):
             rfield = f"{field}.routes[{i}]"
             if route.type == "proxy":
                 problems += self._check_proxy(host, route, rfield, where)
+            if probed[i] != i and keys[route.nginx_location] == 1:
+                problems.append(Problem(where, f"{rfield}.probe", f"{route.probe_path!r} is "
+                                        f"answered by another route, not {route.location!r}"))
+            if route.rate_limit and route.rate_limit not in host.rate_limits:
+                problems.append(Problem(where, f"{rfield}.rate_limit", f"unknown rate limit "
+                                        f"{route.rate_limit!r}; declared: "
+                                        f"{', '.join(sorted(host.rate_limits)) or 'none'}"))
             if i in redirects:
                 problems.append(Problem(where, f"{rfield}.to", redirects[i]))
         return problems
@@ -419,13 +451,26 @@ class Fleet:
 
     def _check_firewall(self, host: HostSpec, where: str) -> list[Problem]:
         if host.firewall is None:
+            if host.public_address is not None:
+                return [Problem(where, "firewall", "a host with a public address needs a "
+                                "firewall: declare each port it answers and who may reach it")]
             return []
-        problems = []
+        problems = self._check_sources(host, where)
+        opened = Counter(o.port for o in host.firewall.open)
+        problems += [Problem(where, "firewall.open", f"port {port} opened {count} times")
+                     for port, count in opened.items() if count > 1]
+        for i, site in enumerate(host.nginx_sites):
+            for port in (443, 80) if site.tls else (site.listen,):
+                if port not in opened:
+                    problems.append(Problem(where, f"nginx_sites[{i}]", f"site "
+                                            f"{site.server_name} listens on {port}, which "
+                                            "firewall.open does not open"))
         ports = Counter(f.port for f in host.firewall.forwards)
         for i, fwd in enumerate(host.firewall.forwards):
             field = f"firewall.forwards[{i}]"
-            if ports[fwd.port] > 1:
-                problems.append(Problem(where, f"{field}.port", f"port {fwd.port} forwarded twice"))
+            if ports[fwd.port] > 1 or fwd.port in opened:
+                problems.append(Problem(where, f"{field}.port", f"port {fwd.port} forwarded twice "
+                                        "or also opened on the host"))
             target = self.hosts.get(fwd.node)
             if target is None:
                 problems.append(Problem(where, f"{field}.node", f"unknown node {fwd.node!r}"))
@@ -438,6 +483,22 @@ class Fleet:
             if self.forwarded_service(fwd) is None:
                 problems.append(Problem(where, f"{field}.port", f"nothing on {fwd.node} listens on "
                                         f"port {fwd.port} beyond loopback"))
+        return problems
+
+    def _check_sources(self, host: HostSpec, where: str) -> list[Problem]:
+        assert host.firewall is not None
+        rules = [(f"firewall.open[{i}].allow", o.allow) for i, o in enumerate(host.firewall.open)]
+        rules += [(f"firewall.forwards[{i}].allow", f.allow)
+                  for i, f in enumerate(host.firewall.forwards)]
+        problems = []
+        for field, allow in rules:
+            if ANY in allow and len(allow) > 1:
+                problems.append(Problem(where, field, f"'any' admits everyone: {allow} says more"))
+            for source in allow:
+                try:
+                    self.source_network(source)
+                except Unreachable as exc:
+                    problems.append(Problem(where, field, str(exc)))
         return problems
 
 

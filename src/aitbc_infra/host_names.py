@@ -5,7 +5,7 @@ deploys/scripts/lib.sh), in the order of SCRIPT_ARGUMENTS."""
 from __future__ import annotations
 
 PENDING_DIR = "/var/lib/aitbc/pending"  # journals and restart marks that outlive a killed run
-PREVIOUS_SUFFIX = ".aitbc-prev"  # PATH.aitbc-prev: what a journaled write replaced
+PREVIOUS_SUFFIX = ".aitbc-prev"  # JOURNAL.aitbc-prev/PATH: what a journaled write replaced
 TEMP_SUFFIX = ".aitbc-new"  # a file or link being written, renamed over its path once whole
 RESTART_MARK = "restart-"  # PENDING_DIR/restart-UNIT: a restart UNIT is owed
 RELEASE_MARKER = ".aitbc-release"  # written last into a release: the release is whole

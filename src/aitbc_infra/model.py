@@ -10,7 +10,7 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -206,6 +206,10 @@ EnvValue = bool | int | OneLine | list[OneLine]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+# Under a release's src/: the app's `static_files`, beside its trees.
+STATIC_DIR = "static"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -265,6 +269,10 @@ class App(Strict):
     requirements: list[Requirement] = []
     requirement_files: list[SourcePath] = []
     trees: list[SourcePath] = []
+    # Files a static server of the app serves, copied into the release's own `static/`
+    # directory (the `{static}` placeholder): such a server is given that directory, never a
+    # source tree, so it cannot hand out the app's code or settings.
+    static_files: list[SourcePath] = []
     # Pins for the build, a file of this project; else the host's.
     constraints: SourcePath | None = None
     user: UserName
@@ -295,6 +303,12 @@ class App(Strict):
         if not (self.packages or self.requirements or self.requirement_files or self.trees):
             raise ValueError(f"app {self.name}: give its sources: packages, requirements, "
                              "requirement_files or trees")
+        names = [posixpath.basename(f) for f in self.static_files]
+        if len(set(names)) != len(names):
+            raise ValueError(f"app {self.name}: static_files share a file name: {names}")
+        if any(t == STATIC_DIR or t.startswith(f"{STATIC_DIR}/") for t in self.trees):
+            raise ValueError(f"app {self.name}: a tree may not be named {STATIC_DIR!r}: the "
+                             "release's static files live there")
         for svc in self.services:
             if svc.workdir and svc.workdir not in self.data_dirs and not any(
                     svc.workdir == t or svc.workdir.startswith(f"{t}/") for t in self.trees):
@@ -324,6 +338,16 @@ class App(Strict):
     @property
     def releases(self) -> str:
         return f"{self.root}/releases"
+
+    @property
+    def static_dir(self) -> str:
+        """The active release's static files (`static_files`), and nothing else."""
+        return f"{self.venv}/src/{STATIC_DIR}"
+
+
+_PLAIN_LOCATION = re.compile(r"/[A-Za-z0-9_/-]*")
+# A response header nginx adds: a token (RFC 9110), not a header nginx manages itself.
+_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 
 
 # A proxy route's `"service": "nginx"`: the target host's plain nginx site, not a unit ("nginx"
@@ -364,6 +388,16 @@ class Route(Strict):
     to: UrlPath | None = None  # redirect target
     status: int | None = Field(default=None, ge=200, le=599)
     body: NginxText | None = None
+    # proxy: the upstream gets the path without `location` ("/Exchange/x" -> "/x", "/Exchange"
+    # -> "/"), for an app that serves its pages at its own root.
+    strip_prefix: bool = False
+    # What a user's GET of this route gets: the path to ask (default: the location) and the
+    # status it answers (default: 200; a redirect's 301; a status route's own). verify and the
+    # sandbox's request loops hold the route to it.
+    probe: UrlPath | None = None
+    expect: int | None = Field(default=None, ge=200, le=599)
+    # One of the host's `rate_limits`, per client address (None: no limit).
+    rate_limit: Identifier | None = None
 
     # A class-level table, not a field (ClassVar: pydantic would copy it into every route).
     _REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -382,7 +416,33 @@ class Route(Strict):
             _relative_path(self.path or "")
         if self.type == "proxy" and self.path is not None:
             _url_path(self.path)
+        if self.strip_prefix:
+            if self.type != "proxy" or self.path is not None or self.match != "prefix":
+                raise ValueError("strip_prefix is for a prefix proxy route without 'path'")
+            if not _PLAIN_LOCATION.fullmatch(self.location):
+                raise ValueError(f"strip_prefix takes a location of letters, digits, '_', '-' "
+                                 f"and '/' only (it becomes a regular expression): "
+                                 f"{self.location!r}")
+        if self.match == "exact" and self.probe not in (None, self.location):
+            raise ValueError(f"an exact route answers only {self.location!r}, not probe "
+                             f"{self.probe!r}")
+        if self.probe and self.match == "prefix" and not self.probe.startswith(self.location):
+            raise ValueError(f"probe {self.probe!r} is not under location {self.location!r}")
         return self
+
+    @property
+    def probe_path(self) -> str:
+        return self.probe or self.location
+
+    @property
+    def expected_status(self) -> int:
+        if self.expect is not None:
+            return self.expect
+        if self.type == "redirect":
+            return 301
+        if self.type == "status":
+            return self.status or 200
+        return 200
 
     @property
     def nginx_location(self) -> str:
@@ -398,6 +458,9 @@ class Route(Strict):
         return UnitTarget(self.node, self.service)
 
 
+HeaderName = Annotated[str, AfterValidator(_matches(_HEADER, "HTTP header name"))]
+
+
 class Site(Strict):
     """One nginx server block and its configuration file."""
 
@@ -407,6 +470,9 @@ class Site(Strict):
     tls: bool = False
     root: AbsPath | None = None
     error_page_404: UrlPath | None = None
+    # Response headers of a TLS site: these, all of them, or None for the host's
+    # `security_headers`.
+    headers: dict[HeaderName, NginxText] | None = None
     routes: list[Route] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -417,13 +483,48 @@ class Site(Strict):
         return self
 
 
+ANY = "any"
+
+
+def _source(value: str) -> str:
+    """Who a rule admits: "any", a site or node name (resolved to its public address by
+    `exposure.py`), or an IPv4 address or network."""
+    if value == ANY or _HOSTNAME.fullmatch(value):
+        return value
+    try:
+        IPv4Network(value)
+    except ValueError:
+        raise ValueError(f"not 'any', a site or node name, or an IPv4 address/network: "
+                         f"{value!r}") from None
+    return value
+
+
+Source = Annotated[str, AfterValidator(_source)]
+# Nothing is open to every address unless the data writes "any": `allow` has no default.
+Allow = Annotated[list[Source], Field(min_length=1)]
+
+
+class Opening(Strict):
+    """A port the host's public address answers, and who may reach it."""
+
+    port: Port
+    name: Identifier  # what answers there, as the rules and the docs name it ("ssh", "https")
+    allow: Allow
+
+
 class Forward(Strict):
+    """A public port forwarded to a container of this host, and who may reach it."""
+
     port: Port
     node: NodeName
+    allow: Allow
 
 
 class Firewall(Strict):
-    host_services: list[Literal["ssh", "http", "https"]] = ["ssh"]
+    """The host's packet filter: every other port of its public address, and every container
+    behind it, is closed to the wan (default deny, in and forward)."""
+
+    open: list[Opening] = Field(min_length=1)
     forwards: list[Forward] = []
 
 
@@ -464,6 +565,15 @@ class ProvidedCertificate(Strict):
 
     fullchain: AbsPath
     privkey: AbsPath
+
+
+class RateLimit(Strict):
+    """nginx's limit_req: `rate` requests per `per` for one client on one route, `burst`
+    more at once; beyond that the client gets 429."""
+
+    rate: int = Field(ge=1, le=100000)
+    per: Literal["s", "m"] = "s"
+    burst: int = Field(default=0, ge=0, le=100000)
 
 
 class Chain(Strict):
@@ -584,6 +694,9 @@ class HostSpec(Strict):
     apps: list[App] = []
     web_content: list[WebContent] = []
     nginx_sites: list[Site] = []
+    # Response headers every TLS site sends unless it lists its own `headers` (all.py).
+    security_headers: dict[HeaderName, NginxText] = {}
+    rate_limits: dict[Identifier, RateLimit] = {}
     firewall: Firewall | None = None
     rollout: Rollout = Rollout()
     incus: IncusHost | None = None  # an incus host: its containers' network

@@ -1,4 +1,5 @@
-"""Placeholders in commands and env values: `{root}`, `{host}`, `{port}` and `{url:UNIT}`.
+"""Placeholders in commands and env values: `{root}`, `{host}`, `{port}`, `{static}` and
+`{url:UNIT}`.
 
 A placeholder is `{name}` or `{name:argument}`, the name in lower-case letters; braces around
 anything else ("{}", "{0}", JSON) are literal text. Each placeholder is checked when the
@@ -18,7 +19,7 @@ from aitbc_infra.model import App, HostSpec, Service
 PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^{}]*))?\}")
 
 # What each kind of text may hold: only a command runs where its own socket is known.
-COMMAND = ("host", "port", "root", "url")
+COMMAND = ("host", "port", "root", "static", "url")
 ENV = ("root", "url")
 
 
@@ -59,7 +60,7 @@ def texts(app: App) -> Iterator[tuple[str, Service | None, str, tuple[str, ...]]
 
 
 def _problem(ph: Placeholder, allowed: tuple[str, ...], svc: Service | None,
-             urls: set[str]) -> str | None:
+             urls: set[str], app: App) -> str | None:
     if ph.name not in allowed:
         kind = "a command" if allowed is COMMAND else "an env value"
         return f"unknown placeholder {ph}: {kind} takes {_shown(allowed)}"
@@ -71,6 +72,8 @@ def _problem(ph: Placeholder, allowed: tuple[str, ...], svc: Service | None,
         return None
     if ph.argument is not None:
         return f"{ph} takes no argument"
+    if ph.name == "static" and not app.static_files:
+        return f"{ph} is the release's static files, but the app declares no static_files"
     if ph.name in ("host", "port") and (svc is None or svc.port is None):
         return f"{ph} is the service's own listen address, but {svc.unit if svc else 'it'} has no port"
     return None
@@ -83,7 +86,7 @@ def problems(host: HostSpec) -> list[tuple[str, str]]:
     for i, app in enumerate(host.apps):
         for field, svc, text, allowed in texts(app):
             for ph in parse(text):
-                message = _problem(ph, allowed, svc, urls)
+                message = _problem(ph, allowed, svc, urls, app)
                 if message:
                     found.append((f"apps[{i}].{field}", f"{message} (value {text!r})"))
     return found

@@ -23,6 +23,7 @@ from aitbc_infra.render import (
     FIREHOL_APPLIED_DIGEST,
     NGINX_AVAILABLE,
     NGINX_ENABLED,
+    NGINX_LOG_DIR,
     RenderedFile,
     SecretLookup,
     certificate_dir,
@@ -179,6 +180,8 @@ def _nginx(plan: HostPlan, host: HostSpec) -> None:
                         NGINX) for s in host.nginx_sites]
     # Debian's catch-all default site would answer for unknown names: ours are the only ones.
     plan.links.append(Link(f"{NGINX_ENABLED}/default", None, NGINX, may_appear=True))
+    # nginx's workers reopen the logs after a rotation: www-data traverses, others cannot.
+    plan.directories.append(Directory(NGINX_LOG_DIR, "0750", "www-data", "adm"))
     plan.probes.append(NGINX_ENABLED)
     plan.units.append("nginx")
 

@@ -16,12 +16,15 @@ from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Sc
 from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.host_names import candidate_unit
-from aitbc_infra.model import App, EnvValue, HostSpec, Service, Site
+from aitbc_infra.model import App, EnvValue, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
 
 TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
+NGINX_CONF_D = "/etc/nginx/conf.d"
+# The sites' logs: a directory only root and adm read (nginx creates its log files 0644).
+NGINX_LOG_DIR = "/var/log/nginx/aitbc"
 SYSTEMD_DIR = "/etc/systemd/system"
 FIREHOL_CONF = "/etc/firehol/firehol.conf"
 FIREHOL_APPLIED_DIGEST = "/var/lib/aitbc/firehol-applied.sha256"  # the live rules last applied
@@ -149,7 +152,7 @@ INHERIT_SOCKET_SOURCE = Path(__file__).parent / "inherit_socket.py"
 def service_argv(fleet: Fleet, host: HostSpec, app: App, svc: Service) -> str:
     """The python arguments: a listening service takes its socket from systemd (fd 3)."""
     own = {"host": listen(host, svc).address, "port": str(svc.port)} if svc.port else {}
-    argv = fill(svc.argv, {**own, "root": app.root},
+    argv = fill(svc.argv, {**own, "root": app.root, "static": app.static_dir},
                 url=lambda unit: fleet.endpoint(host.node, host.node, unit).url)
     if svc.port is None or svc.asgi:
         return argv
@@ -202,9 +205,20 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
     return files
 
 
-def _behind_proxy(fleet: Fleet, host: HostSpec) -> bool:
-    """True when another host's nginx forwards to this one (so the scheme comes from it)."""
-    return bool(fleet.proxied_by(host.node))
+def trusted_proxies(fleet: Fleet, host: HostSpec) -> dict[str, str]:
+    """The proxies in front of this host's nginx, address -> the scheme their clients use:
+    the only peers whose X-Forwarded-For it believes, and whose scheme it passes on."""
+    found: dict[str, str] = {}
+    for other, site, _ in fleet.proxied_by(host.node):
+        if other.bridge_address is not None:
+            address = str(other.bridge_address)
+            found[address] = "https" if site.tls or found.get(address) == "https" else "http"
+    return dict(sorted(found.items()))
+
+
+def site_headers(host: HostSpec, site: Site) -> dict[str, str]:
+    """A TLS site's response headers: its own list, else the host's."""
+    return host.security_headers if site.headers is None else site.headers
 
 
 def certificate_lineage(host: HostSpec, site: Site) -> str:
@@ -230,21 +244,55 @@ def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
     upstreams = {
         r.location: fleet.upstream(host, r).authority for r in site.routes if r.type == "proxy"
     }
+    common = {"site": site, "upstreams": upstreams, "log_dir": NGINX_LOG_DIR,
+              "rate_limits": host.rate_limits, "limit_zones": {
+                  route.nginx_location: zone for route, zone in limit_zones(host, site)}}
     if site.tls:
-        content = render_template("nginx/tls-proxy.conf.j2", site=site, upstreams=upstreams,
-                            acme_webroot=ACME_WEBROOT,
-                            certificate_dir=certificate_dir(host, site))
+        content = render_template("nginx/tls-proxy.conf.j2", **common, acme_webroot=ACME_WEBROOT,
+                                  certificate_dir=certificate_dir(host, site),
+                                  headers=site_headers(host, site))
     else:
-        content = render_template("nginx/site.conf.j2", site=site, upstreams=upstreams,
-                            behind_proxy=_behind_proxy(fleet, host))
+        proxies = trusted_proxies(fleet, host)
+        schemes = set(proxies.values())
+        content = render_template("nginx/site.conf.j2", **common, trusted_proxies=list(proxies),
+                                  forwarded_proto=schemes.pop() if len(schemes) == 1 else None)
     return RenderedFile(path=f"{NGINX_AVAILABLE}/{site.config_name}", kind="nginx",
                         activation=NGINX, unit=site.config_name, content=content)
 
 
+def _catch_all(host: HostSpec) -> str:
+    plain = sorted({80, *(s.listen for s in host.nginx_sites if not s.tls)})
+    return render_template("nginx/catch-all.conf.j2", plain_ports=plain,
+                           tls=any(s.tls for s in host.nginx_sites))
+
+
+def limit_zones(host: HostSpec, site: Site) -> list[tuple[Route, str]]:
+    """Each rate-limited route of the site and the name of its limit_req zone."""
+    i = host.nginx_sites.index(site)
+    return [(route, f"aitbc_s{i}_r{j}") for j, route in enumerate(site.routes) if route.rate_limit]
+
+
+def _http_settings(host: HostSpec) -> str:
+    zones = [(zone, host.rate_limits[route.rate_limit]) for site in host.nginx_sites
+             for route, zone in limit_zones(host, site) if route.rate_limit]
+    return render_template("nginx/http.conf.j2", zones=zones)
+
+
 def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
+    if not host.nginx_sites:
+        return []
     files = [_site_file(fleet, host, site) for site in host.nginx_sites]
+    files += [
+        RenderedFile(path=f"{NGINX_CONF_D}/aitbc-catch-all.conf", kind="nginx", activation=NGINX,
+                     content=_catch_all(host)),
+        RenderedFile(path=f"{NGINX_CONF_D}/aitbc-http.conf", kind="nginx", activation=NGINX,
+                     content=_http_settings(host)),
+        # Read by logrotate on its next run.
+        RenderedFile(path="/etc/logrotate.d/aitbc-nginx", kind="logrotate", activation=None,
+                     content=render_template("nginx/logrotate.j2", log_dir=NGINX_LOG_DIR)),
+    ]
     if any(r.websocket for s in host.nginx_sites for r in s.routes):
-        files.append(RenderedFile(path="/etc/nginx/conf.d/aitbc-upgrade-map.conf", kind="nginx",
+        files.append(RenderedFile(path=f"{NGINX_CONF_D}/aitbc-upgrade-map.conf", kind="nginx",
                                   activation=NGINX,
                                   content=render_template("nginx/upgrade-map.conf.j2")))
     return files
@@ -253,10 +301,17 @@ def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
 def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     if host.firewall is None:
         return []
-    forwards = [{"port": e.port, "address": e.address}
-                for e in (fleet.forward(host, f) for f in host.firewall.forwards)]
+    def src(allow: list[str]) -> str:
+        """firehol's source parameter for a rule: nothing for any address."""
+        networks = [fleet.source_network(s) for s in allow]
+        return "" if None in networks else f' src "{" ".join(sorted(set(networks)))}"'
+
+    forwards = [{"port": e.port, "address": e.address, "src": src(f.allow)}
+                for f, e in ((f, fleet.forward(host, f)) for f in host.firewall.forwards)]
+    openings = [{"port": o.port, "name": o.name, "src": src(o.allow)}
+                for o in host.firewall.open]
     content = render_template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
-                        bridge=host.bridge_interface, host_services=host.firewall.host_services)
+                              bridge=host.bridge_interface, openings=openings)
     return [
         RenderedFile(path=FIREHOL_CONF, kind="firehol", activation=FIREHOL, unit="firehol",
                      content=content),

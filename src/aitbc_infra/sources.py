@@ -9,13 +9,13 @@ does not meet is a problem naming host, app, field and path.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
-from aitbc_infra.model import App, HostSpec
+from aitbc_infra.model import STATIC_DIR, App, HostSpec
 from aitbc_infra.wheelhouse import (
     SKIPPED_DIRS,
     ReleaseInputs,
@@ -50,7 +50,8 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
         projects=tuple(root / p for p in app.packages),
         requirements=tuple(app.requirements),
         requirement_files=tuple(root / f for f in app.requirement_files),
-        trees=tuple((t, root / t) for t in app.trees),
+        trees=(*((t, root / t) for t in app.trees),
+               *((f"{STATIC_DIR}/{PurePosixPath(f).name}", root / f) for f in app.static_files)),
         constraints=constraints_of(host, app),
         python=host.python.version,
     )
@@ -121,6 +122,12 @@ def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
             problems.append(f"{field}.trees[{i}]: {root / tree} is not a directory")
         else:
             problems += _tree_problems(root, root / tree, f"{field}.trees[{i}]")
+    for i, name in enumerate(app.static_files):
+        path = root / name
+        if path.is_symlink() or not path.is_file():
+            problems.append(f"{field}.static_files[{i}]: {path} is not a regular file")
+        elif not path.resolve().is_relative_to(root.resolve()):
+            problems.append(f"{field}.static_files[{i}]: {path} lies outside the source root")
     for j, svc in enumerate(app.services):
         if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
             problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")

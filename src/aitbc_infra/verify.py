@@ -13,12 +13,16 @@ from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.inventory_option import add_inventory_option, load_or_explain
+from aitbc_infra.sandbox import outside_view
 
 SUITE = PROJECT_ROOT / "tests" / "verify"
 
 
-def run_verify(inventory: Path, junit_xml: Path | None = None, *pytest_args: str) -> int:
+def run_verify(inventory: Path, junit_xml: Path | None = None, *pytest_args: str,
+               outside_netns: str | None = None) -> int:
     env = {**os.environ, "AITBC_VERIFY_INVENTORY": str(Path(inventory).resolve())}
+    if outside_netns:
+        env["AITBC_VERIFY_OUTSIDE_NETNS"] = outside_netns
     cmd = [sys.executable, "-m", "pytest", str(SUITE), "-v", "-p", "no:cacheprovider",
            "-o", "console_output_style=classic", "--rootdir", str(SUITE)]
     if junit_xml:
@@ -26,9 +30,19 @@ def run_verify(inventory: Path, junit_xml: Path | None = None, *pytest_args: str
     return subprocess.run([*cmd, *pytest_args], env=env, cwd=PROJECT_ROOT).returncode
 
 
+def verify_fleet(inventory: Path, *pytest_args: str, junit_xml: Path | None = None) -> int:
+    """The suite; for the sandbox, its outside view from a machine on the sandbox's wan (this
+    machine is on that wan too, but routes to no container: an attacker would)."""
+    fleet = load_or_explain(inventory)
+    if any(h.deploy_environment == "sandbox" for h in fleet.hosts.values()):
+        with outside_view() as netns:
+            return run_verify(inventory, junit_xml, *pytest_args, outside_netns=netns)
+    return run_verify(inventory, junit_xml, *pytest_args)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    load_or_explain(args.inventory)
-    code = run_verify(args.inventory, args.junit_xml, *(["-x"] if args.exitfirst else []))
+    code = verify_fleet(args.inventory, *(["-x"] if args.exitfirst else []),
+                        junit_xml=args.junit_xml)
     return 1 if code else 0
 
 
@@ -37,8 +51,12 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
         "verify", help="check deployed hosts against the model (testinfra)",
         description="Per host: systemd running (no failed unit), packages, users, units active "
         "and enabled, ports on their declared addresses, env files root 0600, nginx -t, "
-        "firehol forwards, every route through the public proxy, the TLS certificate, chain "
-        "heads and sync, health endpoints. One line per check, grouped by host; exit 1 on any failure.")
+        "firehol forwards, chain heads and sync, health endpoints. From outside (for the "
+        "sandbox: a network namespace on its wan): each public address answers exactly the "
+        "ports open to any address, no container answers, unknown names get no page, no "
+        "redirect to a client's Host, every route a user opens answers as declared, TLS "
+        "certificates. From the hosts: forwards answer the sources they admit. One line per "
+        "check, grouped by host; exit 1 on any failure.")
     add_inventory_option(verify)
     verify.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report")
     verify.add_argument("--exitfirst", "-x", action="store_true", help="stop at the first failure")

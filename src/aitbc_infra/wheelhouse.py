@@ -68,7 +68,10 @@ def _sha256_file(path: Path) -> str:
 
 
 def source_files(tree: Path) -> list[Path]:
-    """The files of a source tree, build/cache/VCS debris left out, in a stable order."""
+    """The files of a source tree, build/cache/VCS debris left out, in a stable order; a
+    single file (an app's static file) is its own tree."""
+    if tree.is_file():
+        return [tree]
     files = []
     for root, dirs, names in os.walk(tree, followlinks=True):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(_SKIP_SUFFIXES))
@@ -83,8 +86,13 @@ def source_hash(tree: Path) -> str:
     h = hashlib.sha256()
     for path in source_files(tree):
         exe = "x" if os.access(path, os.X_OK) else "-"
-        h.update(f"{path.relative_to(tree).as_posix()}\0{exe}\0{_sha256_file(path)}\n".encode())
+        h.update(f"{_tree_relative(path, tree)}\0{exe}\0{_sha256_file(path)}\n".encode())
     return h.hexdigest()
+
+
+def _tree_relative(path: Path, tree: Path) -> str:
+    """A file's name inside its tree: "" when the tree is that one file."""
+    return "" if path == tree else path.relative_to(tree).as_posix()
 
 
 def canonical_name(name: str) -> str:
@@ -324,7 +332,8 @@ def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path) -> None:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel, tree in trees:
             for path in source_files(tree):
-                info = tarfile.TarInfo(f"{rel}/{path.relative_to(tree).as_posix()}")
+                inside = _tree_relative(path, tree)
+                info = tarfile.TarInfo(f"{rel}/{inside}" if inside else rel)
                 data = path.read_bytes()
                 info.size, info.mtime = len(data), 0
                 info.mode = 0o755 if os.access(path, os.X_OK) else 0o644

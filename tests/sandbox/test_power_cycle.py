@@ -20,7 +20,7 @@ from traffic import REPORTS, Traffic, request
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.sandbox import ssh_run
-from aitbc_infra.verify import run_verify
+from aitbc_infra.verify import verify_fleet
 from deploys.shell import script
 
 RECOVERY_BUDGET = 60.0  # seconds from the machines being back to every route answering
@@ -71,4 +71,5 @@ def test_power_cycle_recovers_without_a_deploy(deployed_inventory, tmp_path):
         "ns3-root: the rules loaded at boot differ from the last applied ones"
 
     report = tmp_path / "verify.xml"
-    assert run_verify(deployed_inventory, report) == 0, f"verify failed after the power cycle: {report}"
+    assert verify_fleet(deployed_inventory, junit_xml=report) == 0, \
+        f"verify failed after the power cycle: {report}"

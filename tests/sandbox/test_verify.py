@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from deploy_helpers import deploy
 
 from aitbc_infra.sandbox import ssh_run
-from aitbc_infra.verify import run_verify
+from aitbc_infra.verify import verify_fleet
 
 # Each fault: its host, the command that injects it, and the checks it must fail (`host: check`).
 FAULTS = [
@@ -53,7 +53,7 @@ def _failures(report) -> dict[str, str]:
 
 def test_verify_passes_on_a_deployed_sandbox(deployed_inventory, tmp_path):
     report = tmp_path / "verify.xml"
-    assert run_verify(deployed_inventory, report) == 0, _failures(report)
+    assert verify_fleet(deployed_inventory, junit_xml=report) == 0, _failures(report)
     assert len(list(ET.parse(report).getroot().iter("testcase"))) > 100
 
 
@@ -62,7 +62,7 @@ def test_faults_fail_exactly_their_checks_then_redeploy_heals(deployed_inventory
         for host, command, _ in FAULTS:
             ssh_run(host, command, check=True)
         report = tmp_path / "faulty.xml"
-        assert run_verify(deployed_inventory, report) == 1
+        assert verify_fleet(deployed_inventory, junit_xml=report) == 1
         failures = _failures(report)
         assert set(failures) == set().union(*(checks for _, _, checks in FAULTS))
         assert "aitbc-wallet-daemon" in failures["aitbc: unit aitbc-wallet-daemon active and enabled"]
@@ -74,4 +74,4 @@ def test_faults_fail_exactly_their_checks_then_redeploy_heals(deployed_inventory
         run = deploy(deployed_inventory)
     assert run.returncode == 0, run.output[-3000:]
     healed = tmp_path / "healed.xml"
-    assert run_verify(deployed_inventory, healed) == 0, _failures(healed)
+    assert verify_fleet(deployed_inventory, junit_xml=healed) == 0, _failures(healed)

@@ -78,3 +78,27 @@ def test_a_rejection_names_the_validator_as_a_person_reads_it(tmp_path, pending)
     _write(conf, "new\n", pending)
     result = _commit("exit 1", "true", pending)
     assert "REJECTED by 'sh -c 'exit 1''" in result.stderr
+
+
+def test_the_validator_sees_no_copy_in_the_written_directory(tmp_path, pending):
+    """nginx reads sites-enabled/* whole: a copy kept there would be loaded as a site (Debian's
+    default site came back that way after its link was removed)."""
+    enabled = tmp_path / "sites-enabled"
+    enabled.mkdir()
+    (enabled / "default").symlink_to("stock-default")
+    assert _sh(add_command("web", str(enabled / "default"), str(pending))).returncode == 0
+    (enabled / "default").unlink()
+    result = _commit(f"test -z \"$(ls -A {enabled})\"", "true", pending)
+    assert result.returncode == 0, result.stderr
+    assert list(enabled.iterdir()) == [] and list(pending.iterdir()) == []
+
+
+def test_a_rejected_removal_puts_the_link_back_from_the_kept_copy(tmp_path, pending):
+    enabled = tmp_path / "sites-enabled"
+    enabled.mkdir()
+    (enabled / "default").symlink_to("stock-default")
+    assert _sh(add_command("web", str(enabled / "default"), str(pending))).returncode == 0
+    (enabled / "default").unlink()
+    assert _commit("exit 1", "true", pending).returncode == 1
+    assert (enabled / "default").readlink() == Path("stock-default")
+    assert list(pending.iterdir()) == []

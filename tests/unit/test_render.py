@@ -47,7 +47,8 @@ def test_host_proxy_terminates_tls_and_forwards_websockets(fleet):
     plain = next(s for s in servers if s is not tls)
     redirect = [d for loc in plain if loc["directive"] == "location" for d in loc["block"]
                 if d["directive"] == "return"]
-    assert redirect[0]["args"] == ["301", "https://$host$request_uri"]
+    # To the site's own name: never to a Host header the client sent.
+    assert redirect[0]["args"] == ["301", "https://aitbc.bubuit.net$request_uri"]
 
 
 def test_host_units_restart_always_after_five_seconds(fleet):
@@ -105,7 +106,7 @@ def test_chain_settings_reach_every_node(fleet):
     rendered = render_fleet(fleet)
     node1 = {f.path: f for f in rendered["aitbc"]}["/etc/aitbc/aitbc-blockchain-node-1.env"].content
     assert 'BLOCK_TIME_SECONDS="2"' in node1 and 'SYNC_INTERVAL_SECONDS="10"' in node1
-    assert 'PEERS="[\\"http://aitbc.keisanki.net\\"]"' in node1
+    assert 'PEERS="[\\"https://aitbc.keisanki.net\\"]"' in node1
     node3 = {f.path: f for f in rendered["ns3-aitbc"]}["/etc/aitbc/aitbc-blockchain-node-3.env"]
     assert 'PEERS="[\\"https://aitbc.bubuit.net\\"]"' in node3.content
 

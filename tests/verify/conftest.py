@@ -65,15 +65,6 @@ def connect(node: str):
     return testinfra.get_host(f"ssh://{user}{d.get('ssh_hostname') or node}", **kwargs)
 
 
-def public_access() -> tuple[str, str, str | None]:
-    """(site name, address to reach it on, CA file to trust or None for the system store)."""
-    for host in fleet().hosts.values():
-        for site in host.nginx_sites:
-            if site.tls:
-                return site.server_name, str(host.public_address), host.acme_root_file
-    raise pytest.UsageError("no TLS site in the inventory")
-
-
 def pytest_collection_modifyitems(items):
     # One block of lines per host: stable sort on the host each check is about.
     # A check with nothing declared to check (an empty parameter set) sorts last.
@@ -121,12 +112,20 @@ def batch_script(commands: list[str]) -> str:
             'echo "$(cat "$d/$i.rc") $(wc -c <"$d/$i")"; cat "$d/$i"; done\n')
 
 
+# The outside view: a network namespace on this machine to run the control probes in (the
+# sandbox's, made by `aitbc-infra verify`); unset, they run here, as an outsider's would.
+OUTSIDE_NETNS = os.environ.get("AITBC_VERIFY_OUTSIDE_NETNS")
+
+
 def target(where: str):
     return testinfra.get_host("local://") if where == CONTROL else connect(where)
 
 
-def run_batch(host, commands: list[str]) -> dict[str, Result]:
-    out = host.run("sh -c %s", batch_script(commands))
+def run_batch(host, commands: list[str], netns: str | None = None) -> dict[str, Result]:
+    if netns:
+        out = host.run("ip netns exec %s sh -c %s", netns, batch_script(commands))
+    else:
+        out = host.run("sh -c %s", batch_script(commands))
     data, at, results = out.stdout_bytes, 0, {}
     for command in commands:
         line_end = data.find(b"\n", at)
@@ -145,7 +144,9 @@ def gathered():
     """where -> future of {command: Result}: every host's probes, all hosts in parallel."""
     targets = {where: target(where) for where in PROBES}  # the inventory read here, not in threads
     with ThreadPoolExecutor(max_workers=max(len(PROBES), 1)) as pool:
-        yield {where: pool.submit(run_batch, targets[where], list(cmds)) for where, cmds in PROBES.items()}
+        yield {where: pool.submit(run_batch, targets[where], list(cmds),
+                                  OUTSIDE_NETNS if where == CONTROL else None)
+               for where, cmds in PROBES.items()}
 
 
 @pytest.fixture

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 import time
-from datetime import UTC, datetime, timedelta
 
-from conftest import checks, connect, fleet, public_access, q, rendered
+from conftest import checks, connect, fleet, q, rendered
 
 from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
 
 F = fleet()
 HOSTS = F.hosts
-MIN_CERT_DAYS = 14
 
 
 def _services():
@@ -134,64 +130,6 @@ def test_firehol_forward_rule(node, thing, probed):
     target = f"--to-destination {F.forward(HOSTS[node], thing).authority}"
     assert any(target in r and f"--dport {thing.port}" in r for r in rules.splitlines()), \
         f"{node}: no DNAT for port {thing.port}"
-
-
-@checks((n, fwd, f"forward {fwd.port} answers on {HOSTS[n].public_address}") for n, h in HOSTS.items()
-        if h.firewall for fwd in h.firewall.forwards)
-def test_forwarded_port_answers(node, thing):
-    address = str(HOSTS[node].public_address)
-    try:
-        with socket.create_connection((address, thing.port), timeout=5):
-            pass
-    except OSError as exc:
-        raise AssertionError(f"{node}: port {thing.port} on {address}: {exc}") from None
-
-
-def _site_routes():
-    for n, h in HOSTS.items():
-        for site in h.nginx_sites:
-            if site.tls:
-                continue
-            # Checked through the public TLS proxy: only sites such a proxy sends to.
-            if not any(s.tls for _, s, _ in F.proxied_by(n)):
-                continue
-            for route in site.routes:
-                label = route.service if route.type == "proxy" else route.type
-                yield n, route, f"route {route.location} -> {label}"
-
-
-def _public_get(node, route) -> tuple[str]:
-    """curl of the route's path through the public TLS proxy, from this machine."""
-    name, address, ca = public_access()
-    trust = f"--cacert {q(ca)} --resolve {q(f'{name}:443:{address}')}" if ca else ""
-    return (f"curl -s -o /dev/null -m 10 -w '%{{http_code}} %{{redirect_url}}' {trust} "
-            f"{q(f'https://{name}{route.location}')}",)
-
-
-@checks(_site_routes(), probe=_public_get, on_control=True)
-def test_route_through_public_proxy(node, thing, probed):
-    out = probed[0].stdout.split(" ", 1)
-    status, info = int(out[0] or 0), {"location": out[1] if len(out) > 1 else ""}
-    name = public_access()[0]
-    if thing.type == "redirect":
-        assert (status, info["location"]) == (301, f"https://{name}{thing.to}"), (status, info)
-    elif thing.type == "status":
-        assert status == thing.status
-    elif thing.type == "proxy":
-        # The declared upstream answered (any status it chooses), not nginx on its behalf.
-        assert 200 <= status < 500, f"{thing.location}: {status} (upstream {thing.service} down?)"
-    else:
-        assert status == 200, f"{thing.location}: {status}"
-
-
-def test_tls_certificate_valid_for_the_domain():
-    name, address, ca = public_access()
-    context = ssl.create_default_context(cafile=ca)
-    with socket.create_connection((address if ca else name, 443), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname=name) as tls:
-        cert = tls.getpeercert()
-    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
-    assert expires - datetime.now(UTC) > timedelta(days=MIN_CERT_DAYS), f"expires {expires}"
 
 
 def _rpc_services():

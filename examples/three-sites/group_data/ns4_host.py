@@ -4,8 +4,12 @@ nginx offers it at http://aitbc.ns4.example/rpc/, as ns3-root does for node 3.""
 packages = ["nginx", "firehol", "iptables"]
 
 firewall = {
-    "host_services": ["ssh", "http"],
-    "forwards": [{"port": 8082, "node": "ns4-aitbc"}],
+    "open": [
+        {"port": 22, "name": "ssh", "allow": ["any"]},
+        {"port": 80, "name": "http", "allow": ["any"]},
+    ],
+    # Node 4's RPC, past nginx: for the peer sites only.
+    "forwards": [{"port": 8082, "node": "ns4-aitbc", "allow": ["aitbc.bubuit.net", "ns3-root"]}],
 }
 
 nginx_sites = [

@@ -7,6 +7,7 @@ Public API (other commands and tests use these, not the modules behind them):
     reboot(names, progress=print)         power-cycle machines, disks kept; wait until running
     status() -> list[HostStatus]          per host: address, systemd state, ssh reachable
     ssh_run(host, cmd) -> CompletedProcess
+    outside_view() -> netns name           (a with-block) a machine on the wan that is none of ours
 """
 
 from aitbc_infra.sandbox.fleet import (
@@ -18,10 +19,11 @@ from aitbc_infra.sandbox.fleet import (
     reboot,
     status,
 )
+from aitbc_infra.sandbox.outside import outside_view
 from aitbc_infra.sandbox.paths import IMAGE_CACHE, STATE_DIR, Paths, paths
 from aitbc_infra.sandbox.ssh import ssh_run
 
 __all__ = [
     "IMAGE_CACHE", "STATE_DIR", "HostStatus", "Paths", "SandboxError",
-    "down", "ensure_up", "is_up", "paths", "reboot", "ssh_run", "status",
+    "down", "ensure_up", "is_up", "outside_view", "paths", "reboot", "ssh_run", "status",
 ]

@@ -16,7 +16,7 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.inventory_option import load_or_explain
-from aitbc_infra.sandbox import image, incus, machines, network, pebble, procs, ssh
+from aitbc_infra.sandbox import image, incus, machines, network, outside, pebble, procs, ssh
 from aitbc_infra.sandbox import inventory as inventory_file
 from aitbc_infra.sandbox.paths import Paths, paths
 from aitbc_infra.sandbox.plan import Machine, Plan, PlanError, plan_for
@@ -239,6 +239,7 @@ def _down(p: Paths, progress: Progress) -> None:
         _parallel(lambda m: _stop(p, m, progress), (*plan.machines, *strays))
         stopping.result()
     progress("[down] pebble stopped, removing bridges")
+    outside.remove()  # a look from outside that did not finish
     _remove_extra_veths(list(plan.machines))
     network.bridges_down(plan.bridges)
     # No fleet, no inventory pointing at one.
