@@ -24,6 +24,7 @@ back and the running sshd never sees it.
 from __future__ import annotations
 
 import re
+import shlex
 
 from aitbc_infra.activation import Journal
 from aitbc_infra.fleet import Fleet
@@ -96,6 +97,14 @@ def effective(fleet: Fleet, host: HostSpec) -> dict[str, frozenset[str]]:
             for keyword, value in settings(fleet, host).items()}
 
 
+def differences(fleet: Fleet, host: HostSpec, sshd_T: str) -> dict[str, str | None]:
+    """keyword -> what `sshd -T` printed for it (None: nothing), for each setting of the host's
+    drop-in that `sshd -T`'s output does not show as declared."""
+    shown = dict(line.split(" ", 1) for line in sshd_T.splitlines() if " " in line)
+    return {keyword: shown.get(keyword) for keyword, means in effective(fleet, host).items()
+            if shown.get(keyword) not in means}
+
+
 def problems(content: str) -> list[str]:
     """What keeps a drop-in from being exactly ours, read as sshd reads it (keywords in any case,
     values as written, `#` comments, blank lines): a line that is not `Keyword value`, a keyword
@@ -123,3 +132,44 @@ def problems(content: str) -> list[str]:
         seen.add(keyword)
     found += [f"{keyword} is not set" for keyword in ALLOWED if keyword not in seen]
     return found
+
+
+# Whether the running sshd has read the configuration now on disk (verify). Its start time says
+# nothing: `systemctl reload ssh` sends SIGHUP and sshd re-executes itself under the same PID, so
+# neither the process's start time nor ssh.service's ExecMainStartTimestamp moves, and systemd
+# records no time for a SIGHUP sent by anyone else. But sshd writes its pid file once it has read
+# its configuration and bound its sockets, at its start and again after each SIGHUP (sshd.c
+# writes it after server_listen(); the SIGHUP handler removes it and re-executes). So the pid
+# file's mtime is when the running listener last read its configuration, whoever made it reread,
+# and a configuration file modified after it (`find -newer`: full timestamp precision) is one
+# the daemon does not run. The pid file must be ssh.service's main process's, or the stamp would
+# be another sshd's. A file whose mtime was set back (cp -p, tar) is not seen: the deploy writes
+# its drop-in fresh and renames it into place.
+def loaded_probe(etc: str = "/etc/ssh") -> str:
+    """The shell that reads, on a host, what `not_loaded` judges."""
+    return (f"""p=$(sshd -T 2>/dev/null | awk '$1 == "pidfile" {{print $2}}')\n"""
+            """echo "pidfile $p"\necho "pid $(cat -- "$p" 2>/dev/null)"\n"""
+            f"""echo "main $(systemctl show -p MainPID --value {UNIT})"\n"""
+            f"""[ -f "$p" ] && find {shlex.quote(f"{etc}/sshd_config")} """
+            f"""{shlex.quote(f"{etc}/sshd_config.d")} -maxdepth 1 -type f """
+            """\\( -name sshd_config -o -name '*.conf' \\) -newer "$p" -printf 'newer %p\\n'""")
+
+
+def not_loaded(output: str) -> str | None:
+    """Why the running sshd does not run the configuration on disk, from `loaded_probe`'s
+    output; None when it does."""
+    lines = [line.partition(" ") for line in output.splitlines()]
+    read = {tag: value.strip() for tag, _, value in lines if tag in ("pidfile", "pid", "main")}
+    newer = [value for tag, _, value in lines if tag == "newer"]
+    pidfile, pid, main = read.get("pidfile", ""), read.get("pid", ""), read.get("main", "")
+    if not pidfile or pidfile == "none":
+        return f"sshd -T names no pid file: {output!r}"
+    if not pid:
+        return f"{pidfile} is missing: no sshd listener runs"
+    if pid != main:
+        return (f"{pidfile} holds {pid}, but {UNIT}.service's main process is {main or 'none'}: "
+                "the file is not the running sshd's")
+    if newer:
+        return (f"the running sshd (pid {pid}) last read its configuration before "
+                f"{', '.join(newer)} changed: it runs an older one (systemctl reload {UNIT})")
+    return None

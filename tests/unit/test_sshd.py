@@ -4,6 +4,7 @@ the model refuses, the offline check of the file, and its journal (`sshd -t`, th
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,17 @@ from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import Sshd
 from aitbc_infra.plan import HostPlan
 from aitbc_infra.render import render_host
-from aitbc_infra.sshd import ALLOWED, DROP_IN, SSHD, effective, problems, settings
+from aitbc_infra.sshd import (
+    ALLOWED,
+    DROP_IN,
+    SSHD,
+    differences,
+    effective,
+    loaded_probe,
+    not_loaded,
+    problems,
+    settings,
+)
 from deploys import apply
 from deploys.journal import add_command, commit_command
 from deploys.managed import file
@@ -262,3 +273,73 @@ def test_an_accepted_drop_in_stays_and_sshd_reloads_once(fleet, host_tools):
     assert host_tools["drop_in"].read_text() == _ours(fleet)
     assert host_tools["calls"].read_text() == "reload ssh\n"
     assert list(host_tools["pending"].iterdir()) == []
+
+
+# Whether the running sshd runs the files on disk (the verify check) --------------------------
+
+_PROBE_SSHD = """#!/bin/sh
+[ "$1" = -T ] && echo "pidfile $PIDFILE" && echo "x11forwarding no"
+"""
+_PROBE_SYSTEMCTL = """#!/bin/sh
+[ "$*" = "show -p MainPID --value ssh" ] && echo "$MAINPID"
+"""
+
+
+@pytest.fixture
+def sshd_host(tmp_path) -> dict:
+    """/etc/ssh, a pid file and stand-ins for sshd and systemctl, under tmp_path."""
+    bin_dir, etc = tmp_path / "bin", tmp_path / "etc-ssh"
+    (etc / "sshd_config.d").mkdir(parents=True)
+    bin_dir.mkdir()
+    for name, text in (("sshd", _PROBE_SSHD), ("systemctl", _PROBE_SYSTEMCTL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    files = [etc / "sshd_config", etc / "sshd_config.d" / "00-aitbc.conf",
+             etc / "sshd_config.d" / "README"]
+    for f in files:
+        f.write_text("x\n")
+        os.utime(f, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    pidfile = tmp_path / "sshd.pid"
+    pidfile.write_text("4242\n")
+    os.utime(pidfile, ns=(1_000_000_000_500_000_000, 1_000_000_000_500_000_000))  # 0.5 s later
+    return {"etc": etc, "pidfile": pidfile, "files": files,
+            "env": {"PATH": f"{bin_dir}:/usr/bin:/bin", "PIDFILE": str(pidfile), "MAINPID": "4242"}}
+
+
+def _loaded(host: dict) -> str | None:
+    out = subprocess.run(["sh", "-c", loaded_probe(str(host["etc"]))], env=host["env"],
+                         capture_output=True, text=True)
+    return not_loaded(out.stdout)
+
+
+def test_a_daemon_that_reread_after_every_change_runs_them(sshd_host):
+    assert _loaded(sshd_host) is None
+
+
+def test_a_file_changed_after_the_last_reload_is_named(sshd_host):
+    drop_in = sshd_host["files"][1]
+    os.utime(drop_in, ns=(1_000_000_000_600_000_000, 1_000_000_000_600_000_000))  # 0.1 s after
+    why = _loaded(sshd_host)
+    assert why is not None and f"before {drop_in} changed: it runs an older one" in why
+    # A file sshd_config does not include (not *.conf) changes nothing.
+    os.utime(drop_in, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    os.utime(sshd_host["files"][2], ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
+    assert _loaded(sshd_host) is None
+
+
+def test_a_pid_file_of_another_or_no_daemon_proves_nothing(sshd_host):
+    assert "not the running sshd's" in _loaded({**sshd_host, "env": {**sshd_host["env"],
+                                                                     "MAINPID": "0"}})
+    sshd_host["pidfile"].unlink()
+    assert "no sshd listener runs" in _loaded(sshd_host)
+
+
+def test_sshd_T_output_is_read_against_the_declared_settings(fleet):
+    host = fleet.hosts["ns3-root"]
+    # As OpenSSH 9.2 prints it: lower-case keywords, prohibit-password by its older name.
+    shown = "".join(f"{k.lower()} {v}\n" for k, v in settings(fleet, host).items())
+    shown = shown.replace("prohibit-password", "without-password") + "port 22\nhostkey /x\n"
+    assert differences(fleet, host, shown) == {}
+    shown = shown.replace("x11forwarding no", "x11forwarding yes").replace(
+        "allowtcpforwarding local\n", "")
+    assert differences(fleet, host, shown) == {"x11forwarding": "yes", "allowtcpforwarding": None}
