@@ -139,7 +139,8 @@ def problems(content: str) -> list[str]:
 # neither the process's start time nor ssh.service's ExecMainStartTimestamp moves, and systemd
 # records no time for a SIGHUP sent by anyone else. But sshd writes its pid file once it has read
 # its configuration and bound its sockets, at its start and again after each SIGHUP (sshd.c
-# writes it after server_listen(); the SIGHUP handler removes it and re-executes). So the pid
+# writes it after server_listen(); the SIGHUP handler re-executes sshd, which reads its
+# configuration and writes the file again; recent releases remove it first). So the pid
 # file's mtime is when the running listener last read its configuration, whoever made it reread,
 # and a configuration file modified after it (`find -newer`: full timestamp precision) is one
 # the daemon does not run. The pid file must be ssh.service's main process's, or the stamp would
