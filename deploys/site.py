@@ -14,7 +14,7 @@ from pyinfra.operations import server
 
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import TRUSTED_CAS, HostPlan
-from deploys import apply, apps, base, firewall, global_args, lock, nginx, op_order, state, tls, website
+from deploys import apply, apps, base, firewall, global_args, lock, nginx, op_order, sshd, state, tls, website
 from deploys.context import plan, this_host
 
 op_order.install()  # before the first operation: cheap ordering for every one of them
@@ -31,6 +31,9 @@ def converge(spec: HostSpec, host_plan: HostPlan) -> None:
     tls.deploy(spec, host_plan)  # before nginx loads a site that needs the certificate
     nginx.deploy(spec, host_plan)
     firewall.deploy(spec, host_plan)
+    # Last: a host whose sshd rejects the drop-in fails here with the rest of it deployed, and
+    # the session running this deploy is a child of sshd that a reload leaves alone.
+    sshd.deploy(spec, host_plan)
 
 
 spec = this_host()

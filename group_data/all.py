@@ -19,8 +19,10 @@ cors_origins = [
     "http://localhost:8011",
 ]
 
-# Packages every host gets; role groups add their own.
-base_packages = ["ca-certificates", "curl"]
+# Packages every host gets; role groups add their own. openssh-server: every host is reached
+# over SSH and its sshd drop-in is checked with `sshd -t` (src/aitbc_infra/sshd.py); declared,
+# verify checks it is installed. The deploy only ever installs packages, it removes none.
+base_packages = ["ca-certificates", "curl", "openssh-server"]
 
 # The interpreter release venvs are built with (Debian 12: CPython 3.11), and the pins every
 # wheelhouse build takes unless an app names its own; both are part of each release id. The

@@ -1,6 +1,8 @@
 """Static checks of rendered files with the real tools: nginx -t, systemd-analyze, gixy-next.
 
 Units are also scored with `systemd-analyze security` (see security.py): at most MAX_EXPOSURE.
+The sshd drop-in is read in Python against the keywords and values it may hold (sshd.py):
+`sshd -t` would need openssh-server on this machine, a daemon it has no use for.
 
 Each check runs in a throw-away directory and touches nothing on this machine.
 
@@ -31,6 +33,7 @@ import crossplane
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import SYSTEMD_KINDS, RenderedFile
 from aitbc_infra.security import MAX_EXPOSURE, unit_exposure
+from aitbc_infra.sshd import problems as sshd_problems
 
 # Directives whose file arguments point at host paths; the check points them into its prefix.
 _CERT_DIRECTIVES = {"ssl_certificate": "cert.pem", "ssl_certificate_key": "key.pem"}
@@ -387,6 +390,13 @@ def _exposure(host: HostSpec, f: RenderedFile) -> CheckResult:
                        detail=f"{score} {rating}")
 
 
+def check_sshd(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
+    """Each sshd drop-in holds every keyword of ours once, with a value it may take, and
+    nothing else (no Include or Match could slip in another file or scope)."""
+    return [CheckResult(host.node, f"sshd drop-in {f.path}", not found, "\n".join(found))
+            for f in files if f.kind == "sshd" for found in [sshd_problems(f.content)]]
+
+
 def run_all(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
     with tempfile.TemporaryDirectory(prefix="aitbc-units-") as tmp, \
             ThreadPoolExecutor(max_workers=1) as pool:
@@ -394,4 +404,5 @@ def run_all(host: HostSpec, files: list[RenderedFile]) -> list[CheckResult]:
         # Scored while gixy runs at the latest (under gevent, when this thread waits for it).
         exposure = pool.submit(check_exposure, host, files)
         nginx = check_nginx(host, files)
-        return nginx + [finish() for finish in units] + exposure.result()
+        return (nginx + [finish() for finish in units] + exposure.result()
+                + check_sshd(host, files))

@@ -88,7 +88,8 @@ def register_offline(sub: argparse._SubParsersAction) -> None:
 
     check = sub.add_parser("check", help="validate the model and every rendered file offline",
                            description="Model validation, crossplane parse, nginx -t, gixy-next "
-                           "and systemd-analyze verify on the rendered files; docs freshness.")
+                           "and systemd-analyze verify on the rendered files, each sshd drop-in's "
+                           "keywords and values; docs freshness.")
     add_inventory_option(check)
     check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     check.set_defaults(func=cmd_check)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aitbc_infra import endpoints
+from aitbc_infra import endpoints, sshd
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.model import Route
 
@@ -25,6 +25,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines + [""]
+
+
+def _ssh_row(fleet: Fleet, host) -> list[str]:
+    jump = fleet.jump_host(host.node)
+    reached = [h.node for h in fleet.reached_through(host.node)]
+    forwarding = sshd.tcp_forwarding(fleet, host)[0]
+    why = (f" (jumps to {', '.join(reached)})" if reached
+           else " (`sshd.tcp_forwarding`)" if forwarding != "no" else "")
+    return [host.node, f"through {jump.node}" if jump else "directly", forwarding + why]
 
 
 def render_docs(fleet: Fleet) -> str:
@@ -73,6 +82,13 @@ def render_docs(fleet: Fleet) -> str:
          f"`{app.constraints or host.python.constraints or '–'}`"]
         for host in fleet.hosts.values() for app in host.apps
     ])
+    out += ["## SSH", "",
+            f"Every host's sshd takes keys only (root by key), no X11, agent, tunnel or socket "
+            f"forwarding: `{sshd.DROP_IN}`, checked with `sshd -t` before `systemctl reload "
+            f"{sshd.UNIT}`. TCP forwarding (local only) is on where SSH jumps through the host "
+            "to a container (ProxyJump).", ""]
+    out += _table(["node", "reached", "TCP forwarding"],
+                  [_ssh_row(fleet, host) for host in fleet.hosts.values()])
     out += ["## Firewall forwards", ""]
     rows = [[host.node, str(fwd.port), f"{fleet.hosts[fwd.node].bridge_address}:{fwd.port}"]
             for host in fleet.hosts.values() if host.firewall

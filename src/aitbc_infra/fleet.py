@@ -279,6 +279,31 @@ class Fleet:
         """The containers provisioned on incus host `node`, in inventory order."""
         return [h for h in self.hosts.values() if h.container and h.container.host == node]
 
+    # SSH jumps -----------------------------------------------------------------------
+
+    def jump_host(self, node: str) -> HostSpec | None:
+        """The host SSH reaches `node` through (ProxyJump), or None: reached directly.
+
+        A container (a node without a public_address) has no address the control machine
+        routes: it is reached through the first host, in inventory order, whose bridge holds
+        its bridge_address, the host it runs on (for a provisioned container that is its
+        `container.host`, which `_check_containers` holds to the same network). The sandbox
+        lays its machines out by this rule (sandbox/plan.py), production's ssh_config says the
+        same (README), and each jump host's sshd allows exactly the forwarding a jump needs
+        (aitbc_infra/sshd.py).
+        """
+        spec = self.hosts[node]
+        if spec.public_address is not None or spec.bridge_address is None:
+            return None
+        return next((h for h in self.hosts.values()
+                     if h.public_address is not None and h.bridge_network is not None
+                     and spec.bridge_address in h.bridge_network.network), None)
+
+    def reached_through(self, node: str) -> list[HostSpec]:
+        """The nodes SSH reaches through host `node` (its jump_host), in inventory order."""
+        return [h for h in self.hosts.values()
+                if (jump := self.jump_host(h.node)) is not None and jump.node == node]
+
     def _check_ports_and_units(self, host: HostSpec, where: str) -> list[Problem]:
         problems = []
         ports: list[tuple[int, str]] = [

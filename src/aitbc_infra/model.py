@@ -656,6 +656,17 @@ class Container(Strict):
     hosts: dict[HostName, IPv4Address] = {}
 
 
+class Sshd(Strict):
+    """What an operator may change of a host's sshd. Everything else of it is fixed for every
+    host (aitbc_infra/sshd.py: keys only, root by key, no X11, agent, tunnel or socket
+    forwarding); only closed choices here, so no value can become a line of its own."""
+
+    # TCP forwarding. "jumps": allowed (local forwarding only) on a host the deploy reaches a
+    # container through (ProxyJump: Fleet.jump_host), refused everywhere else. "local": allowed
+    # on this host whatever the jumps, e.g. for an operator's `ssh -L` to a loopback service.
+    tcp_forwarding: Literal["jumps", "local"] = "jumps"
+
+
 class HostSpec(Strict):
     """Everything one host is: inventory data merged with its groups' data."""
 
@@ -701,6 +712,7 @@ class HostSpec(Strict):
     rollout: Rollout = Rollout()
     incus: IncusHost | None = None  # an incus host: its containers' network
     container: Container | None = None  # an incus container: how provision creates it
+    sshd: Sshd = Sshd()
 
     @property
     def services(self) -> list[tuple[App, Service]]:

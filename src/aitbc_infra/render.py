@@ -18,6 +18,7 @@ from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.host_names import candidate_unit
 from aitbc_infra.model import App, EnvValue, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
+from aitbc_infra.sshd import DROP_IN, SSHD, UNIT, sections
 
 TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
@@ -50,7 +51,8 @@ def redacted(_node: str, name: str) -> str:
 class RenderedFile:
     path: str  # absolute path on the host
     content: str
-    kind: str  # the format, for the checks: nginx | unit | socket | candidate | env | program | firehol
+    # the format, for the checks: nginx | unit | socket | candidate | env | program | firehol | sshd
+    kind: str
     activation: Activation  # what a change to it sets off (aitbc_infra/activation.py)
     mode: str = "0644"
     owner: str = "root"
@@ -320,9 +322,16 @@ def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     ]
 
 
+def _sshd_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
+    """Every host: the deploy reaches each one over SSH (aitbc_infra/sshd.py)."""
+    return [RenderedFile(path=DROP_IN, kind="sshd", activation=SSHD, unit=UNIT,
+                         content=render_template("ssh/sshd.conf.j2", node=host.node,
+                                                 sections=sections(fleet, host)))]
+
+
 def render_host(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> list[RenderedFile]:
     files = (_nginx_files(fleet, host) + _unit_files(fleet, host, secrets)
-             + _firehol_files(fleet, host))
+             + _firehol_files(fleet, host) + _sshd_files(fleet, host))
     return sorted(files, key=lambda f: f.path)
 
 

@@ -105,3 +105,14 @@ def test_bad_ref_and_broken_model_exit_2(repo):
         assert "the working tree" in proc.stderr and "firewall.forwards[3].port" in proc.stderr
     finally:
         broken.write_text(good)
+
+
+def test_sshd_forwarding_change_names_one_file_and_an_ssh_reload(repo):
+    _commit(repo, "group_data/ns3_container.py", '\ncontainer = {',
+            '\nsshd = {"tcp_forwarding": "local"}\n\ncontainer = {', "sshd forwarding")
+    proc = _diff(repo, "--base", "HEAD~1")
+    assert proc.returncode == 1, proc.stderr
+    assert "\n-AllowTcpForwarding no\n" in proc.stdout
+    assert "\n+AllowTcpForwarding local\n" in proc.stdout
+    assert "+++ ns3-aitbc:/etc/ssh/sshd_config.d/00-aitbc.conf" in proc.stdout
+    assert "ns3-aitbc  files 1   restart: –   reload: ssh reload" in proc.stdout

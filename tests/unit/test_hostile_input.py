@@ -35,6 +35,7 @@ from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import RenderedFile, render_fleet
+from aitbc_infra.sshd import problems as sshd_problems
 
 # Hypothesis keeps caches (constants, unicode tables) even without a database: outside the tree.
 set_hypothesis_home_dir(f"{tempfile.gettempdir()}/aitbc-infra-hypothesis")
@@ -423,6 +424,15 @@ def _check_firehol(new: RenderedFile, old: RenderedFile) -> list[str]:
     return failures
 
 
+def _check_sshd(new: RenderedFile, old: RenderedFile) -> list[str]:
+    """Only a value of ours may change: the same keywords on the same lines, each value one
+    that the file may hold (sshd.ALLOWED)."""
+    keywords = [line.split(" ", 1)[0] for line in _lines(new.content)]
+    if keywords != [line.split(" ", 1)[0] for line in _lines(old.content)]:
+        return [f"{new.path}: its lines changed"]
+    return [f"{new.path}: {found}" for found in sshd_problems(new.content)]
+
+
 def _expected_env(slot: Slot, new: str, fleet: Fleet) -> tuple[str, str, object] | None:
     """(env key, the value the app must read, list index or None) for an env-value slot."""
     steps = FIELDS[slot.field]
@@ -492,6 +502,8 @@ def check(slot: Slot, new: str) -> Outcome:
                         outcome.failures.append(f"{f.path}: {key} reads back as {got!r}, not {value!r}")
             elif f.kind == "firehol":
                 outcome.failures += _check_firehol(f, was)
+            elif f.kind == "sshd":
+                outcome.failures += _check_sshd(f, was)
             else:
                 outcome.failures.append(f"{f.path}: unexpected change in a {f.kind} file")
     if slot.field == "nginx_sites[].routes[].body":
@@ -674,6 +686,9 @@ CLASSES = [
         (("apps", 1, "env", "PROPOSER_ID"), '{"a": {"b": [1]}} {root} {0} {}')]}, None),
     ("root-with-shell", {"aitbc": [(("apps", 3, "root"), "/opt/wallet daemon;touch x")]},
      ("aitbc", "apps[3].root", "/opt/wallet daemon;touch x")),
+    ("sshd-line-injection", {"at1": [(("sshd", "tcp_forwarding"), "local\nPermitRootLogin yes")]},
+     ("at1", "sshd.tcp_forwarding", "local\nPermitRootLogin yes")),
+    ("sshd-forwarding-local", {"aitbc": [(("sshd", "tcp_forwarding"), "local")]}, None),
 ]
 
 
@@ -711,3 +726,6 @@ def test_issue_class(case):
                 "--x {0}{}") in _lines(unit.content)
         env = next(f for f in rendered["aitbc"] if f.kind == "env" and f.unit == svc.unit)
         assert _env_entries(env.content)["PROPOSER_ID"] == f'{{"a": {{"b": [1]}}}} {app.root} {{0}} {{}}'
+    if name == "sshd-forwarding-local":
+        new, was = (next(f for f in files["aitbc"] if f.kind == "sshd") for files in (rendered, base))
+        assert _check_sshd(new, was) == [] and "\nAllowTcpForwarding local\n" in new.content

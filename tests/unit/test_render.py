@@ -90,6 +90,22 @@ def test_ns3_front_proxies_rpc_to_node_3(fleet):
     assert "ListenStream=192.168.100.10:8082\n" in socket.content
 
 
+def test_sshd_forwards_tcp_only_on_the_hosts_ssh_jumps_through(fleet):
+    drop_ins = {node: next(f for f in files if f.kind == "sshd")
+                for node, files in render_fleet(fleet).items()}
+    forwarding = {node: re.search(r"^AllowTcpForwarding (\S+)$", f.content, re.M).group(1)
+                  for node, f in drop_ins.items()}
+    # at1 and ns3-root stand between the control machine and their containers (ProxyJump).
+    assert forwarding == {"at1": "local", "ns3-root": "local", "aitbc": "no", "ns3-aitbc": "no"}
+    for f in drop_ins.values():
+        assert f.path == "/etc/ssh/sshd_config.d/00-aitbc.conf"
+        for line in ("PasswordAuthentication no", "KbdInteractiveAuthentication no",
+                     "PermitRootLogin prohibit-password", "PubkeyAuthentication yes",
+                     "X11Forwarding no", "AllowAgentForwarding no", "PermitTunnel no",
+                     "AllowStreamLocalForwarding no", "GatewayPorts no", "PermitUserEnvironment no"):
+            assert re.search(rf"^{line}$", f.content, re.M), line
+
+
 def test_env_files_are_private_and_secrets_redacted(fleet):
     files = _by_path(fleet, "aitbc")
     env = files["/etc/aitbc/coordinator-api.env"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from ipaddress import IPv4Address
 
@@ -10,7 +11,7 @@ import pytest
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.sandbox import image, inventory
+from aitbc_infra.sandbox import image, inventory, machines
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.plan import Plan, PlanError, inventory_addresses, plan_for
 
@@ -83,3 +84,16 @@ def test_three_sites_example_boots_from_the_production_image(fleet):
     machines and image stay when it is brought up for the example."""
     example = load_fleet(PROJECT_ROOT / "examples" / "three-sites" / "inventory.py")
     assert image.deploy_packages(example) == image.deploy_packages(fleet)
+
+
+def test_a_running_machines_files_keep_their_times_unless_they_change(tmp_path):
+    # `sandbox up` configures running machines again: an sshd drop-in rewritten as it was would
+    # read as newer than the configuration sshd last loaded (verify's running-config check).
+    conf = tmp_path / "etc/ssh/sshd_config.d/20-aitbc-hostkey.conf"
+    machines._write(conf, "HostKey /etc/ssh/ssh_host_ed25519_key\n")
+    os.utime(conf, (1_000_000_000, 1_000_000_000))
+    machines._write(conf, "HostKey /etc/ssh/ssh_host_ed25519_key\n")
+    assert conf.stat().st_mtime == 1_000_000_000
+    machines._write(conf, "HostKey /etc/ssh/other\n", 0o600)
+    assert conf.stat().st_mtime > 1_000_000_000 and conf.stat().st_mode & 0o777 == 0o600
+    assert conf.read_text() == "HostKey /etc/ssh/other\n"

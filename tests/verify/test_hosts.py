@@ -7,6 +7,7 @@ import time
 
 from conftest import checks, connect, fleet, q, rendered
 
+from aitbc_infra import sshd
 from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
 
@@ -119,6 +120,26 @@ def test_health_endpoint(node, thing, probed):
 @checks(((n, n, "nginx -t") for n, h in HOSTS.items() if h.nginx_sites), probe=lambda n, _: ("nginx -t",))
 def test_nginx_config_valid(node, thing, probed):
     assert probed[0].rc == 0, f"{node}: nginx -t: {probed[0].stdout}"
+
+
+@checks(((n, n, "sshd -T shows the declared settings") for n in HOSTS), probe=lambda n, _: ("sshd -T",))
+def test_sshd_settings(node, thing, probed):
+    # `sshd -T` parses the configuration on disk as a new sshd would (the drop-in and everything
+    # else sshd_config includes): what the daemon runs is the next check's business.
+    out = probed[0]
+    assert out.rc == 0, f"{node}: sshd -T failed: {out.stdout.strip()}"
+    wrong = sshd.differences(F, HOSTS[node], out.stdout)
+    assert not wrong, f"{node}: sshd -T shows {wrong}; declared " + ", ".join(
+        f"{k} {v}" for k, v in sshd.settings(F, HOSTS[node]).items() if k.lower() in wrong)
+
+
+@checks(((n, n, "sshd runs the configuration on disk") for n in HOSTS),
+        probe=lambda n, _: (sshd.loaded_probe(),))
+def test_sshd_runs_its_configuration(node, thing, probed):
+    # Not `sshd -T` (the files on disk): the pid file the running sshd last wrote against the
+    # files' times (aitbc_infra/sshd.py says why the pid file, not the process's start).
+    why = sshd.not_loaded(probed[0].stdout)
+    assert why is None, f"{node}: {why}"
 
 
 # firehol may drive either iptables backend: read both.

@@ -73,8 +73,11 @@ def unmount_overlay(p: Paths, m: Machine, purge: bool) -> None:
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Written only when it differs: `configure` runs on running machines too, and a rewritten
+    sshd drop-in would look newer than the configuration sshd last read (verify compares them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if path.is_symlink() or not path.is_file() or path.read_text() != text:
+        path.write_text(text)
     path.chmod(mode)
 
 

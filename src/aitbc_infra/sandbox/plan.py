@@ -11,7 +11,7 @@ The rule:
   the container 10.1.223.93 -> 10.231.223.93). Two hosts whose bridges share c are refused.
 - A container (a node without a public_address) sits on the bridge of the host whose bridge
   holds its bridge_address, routes through that host and is reached through it (ProxyJump),
-  as in production.
+  as in production: Fleet.jump_host, the rule each host's sshd forwarding follows too.
 - Each public site name resolves (through /etc/hosts, and pebble's DNS) to the wan address of
   the host serving it.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from ipaddress import IPv4Address, ip_network
+from ipaddress import IPv4Address
 
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.model import HostSpec
@@ -135,16 +135,17 @@ def plan_for(fleet: Fleet) -> Plan:
     hosts = [s for s in fleet.hosts.values() if _is_host(s)]
     if len(hosts) > 254 - FIRST_HOST:
         raise PlanError(f"{len(hosts)} hosts do not fit on {WAN.subnet}")
-    bridges, machines, by_octet = [WAN], [], {}
+    bridges, machines, octets = [WAN], [], {}
     for i, spec in enumerate(hosts):
         links = [Link(WAN.name, f"{NET_PREFIX}.0.{FIRST_HOST + i}", WAN_IFNAME)]
         if spec.bridge_address is not None:
             octet = _bridge_octet(spec)
-            if octet in by_octet:
-                raise PlanError(f"hosts {by_octet[octet].node} and {spec.node}: both bridges "
+            if octet in octets.values():
+                other = next(node for node, o in octets.items() if o == octet)
+                raise PlanError(f"hosts {other} and {spec.node}: both bridges "
                                 f"map to {NET_PREFIX}.{octet}.0/24 (the sandbox keeps the third "
                                 "octet); give one of them another subnet")
-            by_octet[octet] = spec
+            octets[spec.node] = octet
             bridge = Bridge(f"aitbc-br{octet}", f"{NET_PREFIX}.{octet}.0/24")
             bridges.append(bridge)
             links.append(Link(bridge.name, _mapped(spec.bridge_address, octet),
@@ -153,24 +154,23 @@ def plan_for(fleet: Fleet) -> Plan:
     for spec in fleet.hosts.values():
         if _is_host(spec):
             continue
-        machines.append(_container(spec, by_octet))
+        machines.append(_container(fleet, spec, octets))
     return Plan(tuple(bridges), tuple(machines), _hosts_entries(hosts, machines))
 
 
-def _container(spec: HostSpec, by_octet: dict[int, HostSpec]) -> Machine:
+def _container(fleet: Fleet, spec: HostSpec, octets: dict[str, int]) -> Machine:
+    """A container on the bridge of the host it is reached through (Fleet.jump_host)."""
     address = spec.bridge_address
     if address is None:
         raise PlanError(f"host {spec.node}: neither public_address nor bridge_address: the "
                         "sandbox cannot place it")
-    for octet, host in by_octet.items():
-        network = ip_network(f"{host.bridge_address}/{host.bridge_prefix}", strict=False)
-        if address in network:
-            gateway = _mapped(host.bridge_address, octet)
-            return Machine(spec.node, (Link(f"aitbc-br{octet}", _mapped(address, octet),
-                                            WAN_IFNAME),),
-                           gateway=gateway, proxy_jump=host.node)
-    raise PlanError(f"host {spec.node}: bridge_address {address} lies on no host's bridge "
-                    "(a container needs the host it runs on in the inventory)")
+    host = fleet.jump_host(spec.node)
+    if host is None or host.bridge_address is None:
+        raise PlanError(f"host {spec.node}: bridge_address {address} lies on no host's bridge "
+                        "(a container needs the host it runs on in the inventory)")
+    octet = octets[host.node]
+    return Machine(spec.node, (Link(f"aitbc-br{octet}", _mapped(address, octet), WAN_IFNAME),),
+                   gateway=_mapped(host.bridge_address, octet), proxy_jump=host.node)
 
 
 def _hosts_entries(hosts: list[HostSpec], machines: list[Machine]) -> tuple[tuple[str, str], ...]:
