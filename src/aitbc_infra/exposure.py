@@ -1,4 +1,5 @@
-"""What each public address answers, and to whom: the hosts' firewalls read as one table.
+"""What each public address answers, and to whom: the hosts' firewalls read as one table, and
+the routes a user of each public site opens.
 
 Render (firehol rules), `check` (the listing of what is open to any address), the docs (the
 exposure table and the topology diagram) and verify (the outside view) all read this table,
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.model import Route, Site, SiteTarget
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,42 @@ def describe(exposure: Exposure) -> str:
         f"{a} ({s})" if a != s else a for a, s in zip(exposure.allow, exposure.sources or (),
                                                        strict=True))
     return f"{exposure.node} {exposure.address}:{exposure.port} {exposure.what} <- {who}"
+
+
+@dataclass(frozen=True)
+class UserRoute:
+    """A route as a user of a public TLS site opens it, and what the model says they get."""
+
+    node: str  # the public host answering
+    address: str  # its public address
+    site: Site  # the public site (its server_name is what the user asks for)
+    route: Route  # the route answering: the site's own, or that of the site behind it
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.site.server_name}{self.route.probe_path}"
+
+    @property
+    def redirect(self) -> str | None:
+        """Where a redirect route sends the user: always on the site's own name."""
+        return f"https://{self.site.server_name}{self.route.to}" if self.route.to else None
+
+
+def user_routes(fleet: Fleet) -> list[UserRoute]:
+    """Every route a user opens on each public TLS site: its own routes, and through a route
+    that proxies to another host's nginx site, that site's routes (but those the public site
+    answers itself)."""
+    found = []
+    for host in fleet.hosts.values():
+        if host.public_address is None:
+            continue
+        for site in (s for s in host.nginx_sites if s.tls):
+            own = {r.location for r in site.routes if not isinstance(r.target, SiteTarget)}
+            for route in site.routes:
+                if isinstance(route.target, SiteTarget):
+                    behind = fleet.hosts[route.target.node or host.node].plain_site
+                    routes = [r for r in behind.routes if r.location not in own] if behind else []
+                else:
+                    routes = [route]
+                found += [UserRoute(host.node, str(host.public_address), site, r) for r in routes]
+    return found

@@ -15,39 +15,53 @@ from traffic import REPORTS, Target, running
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.deploy import pyinfra_command
+from aitbc_infra.exposure import user_routes
 from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
-from aitbc_infra.sandbox import paths, ssh_run
+from aitbc_infra.sandbox import machines, paths, procs, ssh_run
+from aitbc_infra.sandbox.ssh import current_plan
 from aitbc_infra.summary import run_results, summary_text
 
 PROXY_IP = "10.231.0.2"
 SITE = "aitbc.bubuit.net"
 
-# The document's 18 routes, seen from the internet through at1's TLS proxy:
-# path asked -> (status, redirect target or None, marker in the body or None)
-ROUTES = {
-    "/": (200, None, 'content="website"'),
-    "/explorer/": (200, None, 'content="explorer"'),
-    "/explorer/blocks/42": (200, None, 'content="explorer"'),  # SPA fallback
-    "/marketplace/": (200, None, 'content="marketplace"'),
-    "/docs/": (200, None, 'content="docs"'),
-    # The stdlib server.py serves its directory, which has no "Exchange": its own 404 page.
-    "/Exchange": (404, None, "File not found"),
-    "/exchange": (301, "https://aitbc.bubuit.net/Exchange", None),
-    "/api/health": (200, None, '"service": "coordinator-api"'),
-    "/api/explorer/blocks": (200, None, '"service": "coordinator-api"'),
-    "/api/users/": (200, None, '"service": "coordinator-api"'),
-    "/api/trades/recent": (200, None, '"service": "exchange-api"'),
-    "/api/orders/orderbook": (200, None, '"service": "exchange-api"'),
-    "/admin/stats": (401, None, '"service": "coordinator-api"'),  # X-Api-Key required
-    "/rpc/head": (200, None, '"service": "blockchain-node"'),
-    "/wallet/": (200, None, '"service": "wallet-daemon"'),
-    "/v1/health": (200, None, '"service": "mock-coordinator"'),
-    "/health": (200, None, "OK"),
-    "/Marketplace": (301, "https://aitbc.bubuit.net/marketplace/", None),
-    "/BrowserWallet": (301, "https://aitbc.bubuit.net/docs/browser-wallet.html", None),
+# Which app answers each route a user opens on the public site: a marker its body holds.
+# What each route answers (status, redirect) is the model's (exposure.user_routes).
+MARKERS = {
+    "/": 'content="website"',
+    "/explorer/": 'content="explorer"',
+    "/marketplace/": 'content="marketplace"',
+    "/docs/": 'content="docs"',
+    "/Exchange": "aitbc-marker: trade-exchange",
+    "/exchange": None,
+    "/api/health": '"service": "coordinator-api"',
+    "/api/explorer/blocks": '"service": "coordinator-api"',
+    "/api/users/": '"service": "coordinator-api"',
+    "/api/trades/recent": '"service": "exchange-api"',
+    "/api/orders/orderbook": '"service": "exchange-api"',
+    "/admin/stats": '"service": "coordinator-api"',  # X-Api-Key required: 401 from the app
+    "/rpc/head": '"service": "blockchain-node"',
+    "/wallet/": '"service": "wallet-daemon"',
+    "/v1/health": '"service": "mock-coordinator"',
+    "/health": "OK",
+    "/Marketplace": None,
+    "/BrowserWallet": None,
 }
+
+
+def _site_routes() -> dict[str, tuple[int, str | None, str | None]]:
+    """path asked -> (status, redirect target or None, marker in the body or None): the
+    document's 18 routes as the model declares them, seen through at1's TLS proxy."""
+    routes = {r.route.probe_path: (r.route.expected_status, r.redirect, MARKERS[r.route.probe_path])
+              for r in user_routes(load_fleet(PROJECT_ROOT / "inventory.py"))
+              if r.site.server_name == SITE}
+    assert set(routes) == set(MARKERS), "MARKERS names the model's routes, no more, no less"
+    # A path under an SPA that no file answers: the SPA's index.html does.
+    return {**routes, "/explorer/blocks/42": (200, None, 'content="explorer"')}
+
+
+ROUTES = _site_routes()
 
 
 @dataclass
@@ -158,11 +172,23 @@ def fetch(path: str, *, headers: dict[str, str] | None = None) -> tuple[int, str
 
 NS3_PUBLIC = "10.231.0.3"
 NS3_FORWARDS = {8000: "/v1/health", 8081: "/rpc/head", 8082: "/rpc/head", 9080: "/rpc/head"}
+FORWARDS_FROM = "at1"  # ns3's forwards admit the peer site only
+
+
+def machine_netns(name: str) -> str:
+    """The network namespace of a sandbox machine: that of its PID 1 (nspawn's child)."""
+    p = paths()
+    nspawn = machines.running_pid(p, current_plan(p).machine(name))
+    assert nspawn, f"{name} is not running"
+    return f"/proc/{procs.children(nspawn)[0]}/ns/net"
 
 
 def targets() -> list[Target]:
-    through_proxy = [Target(path, PROXY_IP, 443, path, tls_name=SITE) for path in sorted(ROUTES)]
-    forwards = [Target(f"ns3:{port}", NS3_PUBLIC, port, path) for port, path in NS3_FORWARDS.items()]
+    through_proxy = [Target(path, PROXY_IP, 443, path, status, tls_name=SITE)
+                     for path, (status, _, _) in sorted(ROUTES.items())]
+    at1 = machine_netns(FORWARDS_FROM)
+    forwards = [Target(f"ns3:{port}", NS3_PUBLIC, port, path, 200, netns=at1)
+                for port, path in NS3_FORWARDS.items()]
     return through_proxy + forwards
 
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import checks, fleet, q
 
-from aitbc_infra.exposure import exposures
-from aitbc_infra.model import HostSpec, Route, Site
+from aitbc_infra.exposure import exposures, user_routes
+from aitbc_infra.model import HostSpec, Site, UnitTarget
 
 F = fleet()
 HOSTS = F.hosts
@@ -48,8 +48,9 @@ PORTS = f"1-1024,{','.join(str(p) for p in _known_ports() if p > 1024)}".rstrip(
 
 
 def _scan(_node=None, _thing=None) -> tuple[str]:
-    """One scan of every public and container address: each address at the pace a firewall's
-    SYN-flood protection lets through, all addresses at once."""
+    """One scan of every public and container address, ports 1-1024 and every port the model
+    knows: each address at the pace a firewall's SYN-flood protection lets through, all
+    addresses at once."""
     addresses = [str(h.public_address) for h in PUBLIC.values()]
     addresses += [str(h.bridge_address) for h in CONTAINERS.values()]
     targets = " ".join(q(f"{a}:{PORTS}") for a in addresses)
@@ -61,7 +62,7 @@ def _answered(output: str, address: str) -> set[int]:
             for found, _, port in [line.partition(" ")] if found == address}
 
 
-@checks(((n, n, f"public address answers exactly its open ports ({PORTS})") for n in PUBLIC),
+@checks(((n, n, "public address answers exactly the ports open to any address") for n in PUBLIC),
         probe=_scan, on_control=True)
 def test_public_address_answers_exactly_what_is_open_to_any(node, thing, probed):
     address = str(HOSTS[node].public_address)
@@ -74,7 +75,7 @@ def test_public_address_answers_exactly_what_is_open_to_any(node, thing, probed)
                                   f"{sorted(declared - answered)}")
 
 
-@checks(((n, n, f"no port of the container answers from outside ({PORTS})") for n in CONTAINERS),
+@checks(((n, n, "no port of the container answers from outside") for n in CONTAINERS),
         probe=_scan, on_control=True)
 def test_container_answers_nothing_from_outside(node, thing, probed):
     address = str(HOSTS[node].bridge_address)
@@ -156,58 +157,34 @@ def _curl(host: HostSpec, site: Site, path: str, *extra: str) -> str:
             f"{q(f'https://{site.server_name}{path}')}")
 
 
-def user_routes(node: str, site: Site) -> list[tuple[Site, Route]]:
-    """What a user of the public site opens: its own routes, and through a route that proxies
-    to another host's site, that site's routes (except what the public site answers itself)."""
-    found = []
-    own = {r.location for r in site.routes}
-    for route in site.routes:
-        target = route.target
-        if target is not None and route.service == "nginx":
-            behind = HOSTS[target.node].plain_site
-            found += [(behind, r) for r in behind.routes if r.location not in own]
-        else:
-            found.append((site, route))
-    return found
+ROUTES = user_routes(F)
 
 
-def _routes():
-    for node, site, label in _tls_sites():
-        for _, route in user_routes(node, site):
-            yield node, (site, route), f"{label}{route.probe_path} answers {route.expected_status}"
-
-
-def _route_probe(node, thing) -> tuple[str]:
-    site, route = thing
-    return (_curl(HOSTS[node], site, route.probe_path),)
-
-
-@checks(_routes(), probe=_route_probe, on_control=True)
+@checks(((r.node, r, f"{r.url} answers {r.route.expected_status}") for r in ROUTES),
+        probe=lambda n, r: (_curl(HOSTS[n], r.site, r.route.probe_path),), on_control=True)
 def test_route_answers_as_declared(node, thing, probed):
-    site, route = thing
     status, _, location = probed[0].stdout.partition(" ")
-    expected = route.expected_status
-    assert status == str(expected), (f"https://{site.server_name}{route.probe_path}: {status} "
-                                     f"(declared {expected})")
-    if 300 <= expected < 400:
+    expected = thing.route.expected_status
+    assert status == str(expected), f"{thing.url}: {status} (declared {expected})"
+    if thing.redirect:
         # A redirect stays on the site: to the declared route, on the site's own name.
-        assert location == f"https://{site.server_name}{route.to}", location
+        assert location == thing.redirect, f"{thing.url}: to {location!r}"
 
 
 def _static_servers():
     """Proxy routes to a service that serves static files: a name from its source trees
     (its own script) must not be served."""
-    for node, site, label in _tls_sites():
-        for behind, route in user_routes(node, site):
-            if route.type != "proxy" or route.target is None or route.service == "nginx":
-                continue
-            owner = route.target.node or next(
-                (n for n, h in HOSTS.items() if behind in h.nginx_sites), node)
-            found = F.find_service(owner, route.target.unit)
-            if found and found[0].static_files and found[1].command:
-                script = found[1].command.split()[0]
-                path = f"{route.location.rstrip('/')}/{script}"
-                yield node, (site, path), f"{label}{path} serves no source"
+    for r in ROUTES:
+        target = r.route.target
+        if not isinstance(target, UnitTarget):
+            continue
+        owner = target.node or next(n for n, h in HOSTS.items()
+                                    if any(r.route in s.routes for s in h.nginx_sites))
+        found = F.find_service(owner, target.unit)
+        if found and found[0].static_files and found[1].command:
+            script = found[1].command.split()[0]
+            path = f"{r.route.location.rstrip('/')}/{script}"
+            yield r.node, (r.site, path), f"https://{r.site.server_name}{path} serves no source"
 
 
 @checks(_static_servers(), probe=lambda n, t: (_curl(HOSTS[n], t[0], t[1]),), on_control=True)
@@ -261,9 +238,27 @@ def _handshake(node, site):
         return tls.getpeercert()
 
 
-@checks(_tls_sites())
+@checks((n, s, f"{label} has a valid certificate") for n, s, label in _tls_sites())
 def test_certificate_valid_for_the_site(node, thing):
     # The outside view's own network only in the sandbox; the certificate is the same from here.
     cert = _handshake(node, thing)
     expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
     assert expires - datetime.now(UTC) > timedelta(days=MIN_CERT_DAYS), f"expires {expires}"
+
+
+def _headers(node, site) -> tuple[str]:
+    return (_curl(HOSTS[node], site, "/health", "--dump-header", "-"),)
+
+
+@checks(((n, s, f"https://{s.server_name} sends its security headers") for n, h in PUBLIC.items()
+         for s in h.nginx_sites if s.tls), probe=_headers, on_control=True)
+def test_site_sends_its_security_headers(node, thing, probed):
+    sent = {}
+    for line in probed[0].stdout.splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            sent[name.strip().lower()] = value.strip()
+    declared = HOSTS[node].security_headers if thing.headers is None else thing.headers
+    wrong = {name: sent.get(name.lower()) for name, value in declared.items()
+             if sent.get(name.lower()) != value}
+    assert not wrong, f"https://{thing.server_name}/health: headers not as declared: {wrong}"
