@@ -33,3 +33,8 @@ env_dir = "/etc/aitbc"
 # Releases: a restarted service must answer its health path within this time, else the previous
 # release comes back. Three releases stay on disk: the active one and two to roll back to.
 rollout = {"keep_releases": 3, "health_timeout_seconds": 20}
+
+# Secrets are per site (a wan-facing host and its containers: at1 + aitbc, ns3-root +
+# ns3-aitbc), and two sites holding one value of a secret is refused, unless the secret is
+# named here. None is: each site has its own JWT_SECRET, ADMIN_API_KEYS, ...
+shared_secrets = []
