@@ -1,6 +1,6 @@
-"""Secrets per site: the secrets file and the environment, and the refusal of a value two
-sites share by accident. No value may appear in any message: each test that provokes one
-checks its text for the values it gave."""
+"""Secrets per site: the secrets file and the environment, the refusal of a value two sites
+share by accident, and the sandbox's generated file. No value may appear in any message: each
+test that provokes one checks its text for the values it gave."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.loader import validate_inventory
+from aitbc_infra.loader import load_fleet, validate_inventory
 from aitbc_infra.render import render_fleet
+from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
 from aitbc_infra.secrets import (
     MissingSecrets,
     RefusedSecretValues,
@@ -203,3 +204,56 @@ def test_the_check_command_fails_on_a_shared_value_without_showing_it():
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL  secrets: JWT_SECRET: sites at1, ns3-root hold the same value" in proc.stdout
     _assert_no_value(proc.stdout + proc.stderr, value)
+
+
+# --- The sandbox's file -----------------------------------------------------------------------
+
+
+def _values(path: Path) -> dict[tuple[str | None, str], str]:
+    return {(s.site, s.name): s.value for s in read_secrets_file(path)}
+
+
+def test_the_sandbox_gives_each_site_its_own_random_values(fleet, tmp_path):
+    path = tmp_path / "secrets.env"
+    write_sandbox_secrets(path, fleet)
+    values = _values(path)
+    assert sorted(values) == [("at1", "ADMIN_API_KEYS"), ("at1", "JWT_SECRET"),
+                              ("at1", "SESSION_SECRET"), ("at1", "WALLET_ENCRYPTION_KEY"),
+                              ("ns3-root", "ADMIN_API_KEYS"), ("ns3-root", "JWT_SECRET")]
+    assert values["at1", "JWT_SECRET"] != values["ns3-root", "JWT_SECRET"]
+    assert len(set(values.values())) == len(values) and all(len(v) >= 24 for v in values.values())
+    assert path.stat().st_mode & 0o777 == 0o600
+    SecretStore.for_fleet(_with(fleet, secrets_file=str(path)), environ={})  # accepted
+    text = path.read_text()
+    write_sandbox_secrets(path, fleet)
+    assert path.read_text() == text  # kept as made
+
+
+def test_the_sandbox_upgrades_a_file_of_one_value_for_every_site(fleet, tmp_path):
+    path = tmp_path / "secrets.env"
+    path.write_text("# sandbox secrets (generated)\nJWT_SECRET=old-value-for-all\n"
+                    "DATABASE_URL=no-longer-declared\n")
+    path.chmod(0o644)
+    write_sandbox_secrets(path, fleet)
+    values = _values(path)
+    assert all(site for site, _ in values) and "old-value-for-all" not in values.values()
+    assert ("at1", "DATABASE_URL") not in values
+    assert path.stat().st_mode & 0o777 == 0o600
+    SecretStore.for_fleet(_with(fleet, secrets_file=str(path)), environ={})
+
+
+def test_the_sandbox_remakes_an_unreadable_file(fleet, tmp_path):
+    path = tmp_path / "secrets.env"
+    path.write_text("[at1]\nthis line is broken\n")
+    write_sandbox_secrets(path, fleet)
+    assert len(_values(path)) == 6
+
+
+def test_the_sandbox_keeps_the_values_of_another_inventorys_sites(fleet, tmp_path):
+    path = _file(tmp_path / "secrets.env", {"ns9-root": {"JWT_SECRET": "ns9-value-0123"}})
+    write_sandbox_secrets(path, fleet)
+    assert _values(path)["ns9-root", "JWT_SECRET"] == "ns9-value-0123"
+    text = path.read_text()
+    write_sandbox_secrets(path, load_fleet(PROJECT_ROOT / "examples/three-sites/inventory.py"))
+    write_sandbox_secrets(path, fleet)
+    assert path.read_text() == text
