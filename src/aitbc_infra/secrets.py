@@ -175,7 +175,8 @@ def _from_env(environ: Mapping[str, str], variable: str, site: str | None,
 
 def _digests(name: str, value: str, lists: set[str]) -> set[str]:
     """What is compared between sites: the value, or each item of a list secret (one admin
-    key valid at two sites is a shared key, whatever else the lists hold)."""
+    key valid at two sites is a shared key, whatever else the lists hold). Digests, so that
+    what the comparison keeps and groups could be shown without showing a value."""
     items = secret_list(value) if name in lists else [value]
     return {hashlib.sha256(item.encode()).hexdigest() for item in items}
 
