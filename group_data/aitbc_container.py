@@ -28,9 +28,11 @@ apps = [
         "root": "/opt/coordinator-api",
         "data_dirs": ["data"],
         "cors": True,
-        # pydantic-settings: its database is `URL`, lists are JSON (list_format).
+        # pydantic-settings: its database is `URL` (app/config.py's DatabaseConfig; nothing
+        # reads DATABASE_URL), lists are JSON (list_format). A sqlite path is no secret; a
+        # database URL with a password would move from env to secrets.
         "env": {"URL": "sqlite:///{root}/data/coordinator.db"},
-        "secrets": ["JWT_SECRET", "DATABASE_URL"],
+        "secrets": ["JWT_SECRET"],
         "secret_lists": ["ADMIN_API_KEYS"],
         "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
         "services": [
@@ -116,7 +118,10 @@ apps = [
         "user": "aitbc-wallet",
         "root": "/opt/wallet-daemon",
         "data_dirs": ["data"],
-        "env": {"LEDGER_DB_PATH": "{root}/data/wallet_ledger.db"},
+        # COORDINATOR_BASE_URL (app/settings.py): its default, localhost:8011, is where no
+        # coordinator listens; receipts are fetched from this container's coordinator API.
+        "env": {"LEDGER_DB_PATH": "{root}/data/wallet_ledger.db",
+                "COORDINATOR_BASE_URL": "{url:coordinator-api}"},
         "services": [
             {
                 "unit": "aitbc-wallet-daemon",

@@ -58,3 +58,8 @@ rate_limits = {
     "api": {"rate": 50, "per": "s", "burst": 100},
     "rpc": {"rate": 50, "per": "s", "burst": 100},
 }
+
+# Secrets are per site (a wan-facing host and its containers: at1 + aitbc, ns3-root +
+# ns3-aitbc), and two sites holding one value of a secret is refused, unless the secret is
+# named here. None is: each site has its own JWT_SECRET, ADMIN_API_KEYS, ...
+shared_secrets = []

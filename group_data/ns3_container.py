@@ -24,8 +24,9 @@ apps = [
         "root": "/opt/coordinator-api",
         "data_dirs": ["data"],
         "cors": True,
+        # Its database is `URL`, as at the aitbc container (no DATABASE_URL is read).
         "env": {"URL": "sqlite:///{root}/data/coordinator.db"},
-        "secrets": ["JWT_SECRET", "DATABASE_URL"],
+        "secrets": ["JWT_SECRET"],
         "secret_lists": ["ADMIN_API_KEYS"],
         "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
         "services": [

@@ -19,6 +19,7 @@ from aitbc_infra.inventory_option import (
     load_with_sources,
 )
 from aitbc_infra.render import render_fleet, write_tree
+from aitbc_infra.secrets import check_secrets
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -41,7 +42,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     fleet = load_with_sources(args.inventory)
     roots = sorted({str(h.app_sources) for h in fleet.hosts.values()})
     print(f"ok    model: {len(fleet.hosts)} hosts validated; sources in {', '.join(roots)}")
-    failures = 0
+    secrets = check_secrets(fleet)
+    failures = int(not secrets.ok)
+    print(f"{'ok  ' if secrets.ok else 'FAIL'}  secrets: " + secrets.detail.replace("\n", "\n      "))
     for node, files in render_fleet(fleet).items():
         for result in run_all(fleet.hosts[node], files):
             failures += not result.ok

@@ -209,6 +209,53 @@ class Fleet:
             raise Unreachable(f"{source!r} is no site or node with a public address") from None
         return str(network.network_address) if network.prefixlen == 32 else str(network)
 
+    # Sites ---------------------------------------------------------------------------
+    # A site is one wan-facing host (a node with a public_address) with the containers behind
+    # it, named after that host's node: at1 with aitbc, ns3-root with ns3-aitbc. (Not the
+    # public web sites of `sites`, which are server names.) Secrets are held per site.
+
+    def site_of(self, node: str) -> str:
+        """The site `node` belongs to (validated data: cross_check refuses a node with none)."""
+        site, why_not = self._locate_site(self.hosts[node])
+        if site is None:
+            raise ModelError([Problem(f"host {node}", "(site)", f"belongs to no site: {why_not}")])
+        return site
+
+    def sites(self) -> dict[str, list[str]]:
+        """Every site and its nodes, in inventory order."""
+        out: dict[str, list[str]] = {}
+        for node in self.hosts:
+            out.setdefault(self.site_of(node), []).append(node)
+        return out
+
+    @property
+    def shared_secrets(self) -> set[str]:
+        """The secrets two sites may hold one value of (the same on every host: cross_check)."""
+        return {name for host in self.hosts.values() for name in host.shared_secrets}
+
+    def _locate_site(self, spec: HostSpec) -> tuple[str | None, str]:
+        """(the site of `spec`, or None and why it has none)."""
+        if spec.public_address is not None:
+            return spec.node, ""
+        if spec.container is not None:
+            # The incus host it runs on, which faces the wan itself (an incus host is never
+            # a container: _check_containers).
+            host = self.hosts.get(spec.container.host)
+            if host is None or host.public_address is None:
+                return None, (f"its container.host {spec.container.host!r} is no host with a "
+                              "public_address")
+            return host.node, ""
+        if spec.bridge_address is None:
+            return None, "neither public_address, container.host nor bridge_address"
+        holders = [h.node for h in self.bridge_holders(spec)]
+        if len(holders) == 1:
+            return holders[0], ""
+        if not holders:
+            return None, (f"bridge_address {spec.bridge_address} lies on no bridge of a host "
+                          "with a public_address (or give container.host)")
+        return None, (f"bridge_address {spec.bridge_address} lies on the bridges of "
+                      f"{' and '.join(holders)}: give container.host")
+
     def proxied_by(self, node: str) -> list[tuple[HostSpec, Site, Route]]:
         """The proxy routes of other hosts that send to the nginx site of `node`."""
         return [(other, site, route)
@@ -237,6 +284,7 @@ class Fleet:
                                  f"declared {count} times (one would overwrite the other)")
                          for name, count in configs.items() if count > 1]
         problems += self._check_containers()
+        problems += self._check_sites()
         bridges = Counter(str(h.bridge_address) for h in self.hosts.values() if h.bridge_address)
         problems += [Problem(f"host {h.node}", "bridge_address", f"{h.bridge_address} is also "
                              "another host's bridge_address")
@@ -275,6 +323,29 @@ class Fleet:
                                         f"{network.ip})"))
         return problems
 
+    def _check_sites(self) -> list[Problem]:
+        """Every node belongs to a site, and which secrets sites may share is one fact: the same
+        list on every host, naming only declared secrets."""
+        problems = []
+        for spec in self.hosts.values():
+            site, why_not = self._locate_site(spec)
+            if site is None:
+                problems.append(Problem(f"host {spec.node}", "(site)",
+                                        f"belongs to no site: {why_not}"))
+        declared = {name for h in self.hosts.values() for a in h.apps for name in a.all_secrets}
+        # The odd ones out are named: the hosts whose list differs from most hosts' list.
+        lists = Counter(tuple(sorted(h.shared_secrets)) for h in self.hosts.values())
+        usual = lists.most_common(1)[0][0] if lists else ()
+        for spec in self.hosts.values():
+            where = f"host {spec.node}"
+            if tuple(sorted(spec.shared_secrets)) != usual:
+                problems.append(Problem(where, "shared_secrets", f"{spec.shared_secrets} differs "
+                                        f"from the other hosts' {list(usual)}: set it once, in "
+                                        "group_data/all.py"))
+            problems += [Problem(where, f"shared_secrets[{i}]", f"{name!r} is no app's secret")
+                         for i, name in enumerate(spec.shared_secrets) if name not in declared]
+        return problems
+
     def containers_of(self, node: str) -> list[HostSpec]:
         """The containers provisioned on incus host `node`, in inventory order."""
         return [h for h in self.hosts.values() if h.container and h.container.host == node]
@@ -293,11 +364,16 @@ class Fleet:
         (aitbc_infra/sshd.py).
         """
         spec = self.hosts[node]
-        if spec.public_address is not None or spec.bridge_address is None:
+        if spec.public_address is not None:
             return None
-        return next((h for h in self.hosts.values()
-                     if h.public_address is not None and h.bridge_network is not None
-                     and spec.bridge_address in h.bridge_network.network), None)
+        return next(iter(self.bridge_holders(spec)), None)
+
+    def bridge_holders(self, spec: HostSpec) -> list[HostSpec]:
+        """The hosts with a public address whose bridge network holds `spec`'s bridge_address."""
+        if spec.bridge_address is None:
+            return []
+        return [h for h in self.hosts.values() if h.public_address is not None
+                and h.bridge_network is not None and spec.bridge_address in h.bridge_network.network]
 
     def reached_through(self, node: str) -> list[HostSpec]:
         """The nodes SSH reaches through host `node` (its jump_host), in inventory order."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet, ModelError
 from aitbc_infra.render import render_fleet
-from aitbc_infra.secrets import MissingSecrets, SecretStore
+from aitbc_infra.secrets import SecretsError, SecretStore
 from aitbc_infra.sources import check_sources
 
 # Set while we load an inventory ourselves, so its own validate_inventory() call does not recurse.
@@ -146,9 +146,10 @@ def validate_inventory(inventory_file: str) -> None:
     try:
         fleet = load_fleet(inventory_file)
         check_deployable(fleet)
-        # A deploy needs every secret of every host: check them all before the first change.
+        # A deploy needs every secret of every site, none shared by accident: check them all
+        # before the first change.
         SecretStore.for_fleet(fleet)
-    except (ModelError, InventoryError, MissingSecrets) as exc:
+    except (ModelError, InventoryError, SecretsError) as exc:
         print(f"aitbc-infra: {inventory_file}: {exc}", file=sys.stderr)
         # SystemExit passes through pyinfra's wrapper for errors in inventory code.
         raise SystemExit(2) from None

@@ -694,6 +694,9 @@ class HostSpec(Strict):
     app_sources: OneLine = "payload"
     python: Python = Python()
     secrets_file: OneLine | None = None
+    # Secrets one value of which every site may hold (group_data/all.py; normally none):
+    # any other secret shared by two sites is refused (aitbc_infra/secrets.py).
+    shared_secrets: list[EnvName] = []
     tls_provided: dict[FileName, ProvidedCertificate] = {}  # lineage -> files, for tls="provided"
     env_dir: AbsPath = "/etc/aitbc"
     sites: dict[HostName, SiteFact]

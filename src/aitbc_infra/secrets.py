@@ -1,65 +1,265 @@
-"""Secret values for a deploy: from the environment, else from a secrets file outside git.
+"""Secret values for a deploy: one set per site, from the environment or a secrets file.
 
-The file's path is data (`secrets_file` on the hosts); the file holds KEY=VALUE lines.
-Missing names are all reported at once, before anything connects or changes.
+A site is a wan-facing host and the containers behind it, named after that host
+(`Fleet.site_of`): at1 (with aitbc) and ns3-root (with ns3-aitbc). Each site holds its own
+values; two sites holding one value of a secret is refused unless `shared_secrets` names it.
+
+The secrets file (its path is data: `secrets_file`, outside git) holds `NAME=VALUE` lines,
+those under a `[SITE]` line for that site, those before any section for every site:
+
+    [at1]
+    JWT_SECRET=...
+    [ns3-root]
+    JWT_SECRET=...
+
+The environment gives `NAME__SITE` (the site upper-case, `-` as `_`: `JWT_SECRET__NS3_ROOT`)
+for one site, `NAME` for every site. A site's own value wins over one for every site, and at
+either level the environment wins over the file.
+
+No value ever reaches a message: errors name the file and line, the site, host, app and
+secret; values are compared by their digests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.render import secret_list
+
+_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # as the model's env names
+_SECTION = re.compile(r"\[([a-z0-9][a-z0-9-]{0,62})\]")  # a site: a node name
 
 
-class MissingSecrets(Exception):
+class SecretsError(Exception):
+    """The secrets cannot be used for a deploy; the message names where, never a value."""
+
+
+class SecretsFileError(SecretsError):
     pass
 
 
-def read_secrets_file(path: Path) -> dict[str, str]:
-    values = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
+class MissingSecrets(SecretsError):
+    pass
+
+
+class RefusedSecretValues(SecretsError):
+    """Values two sites share by accident, or a list secret that is no list."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One value as given: for which site (None: every site) and where it was written."""
+
+    name: str
+    site: str | None
+    where: str  # "FILE:LINE" or "environment NAME": never the value
+    value: str = field(repr=False)
+
+
+def env_name(name: str, site: str) -> str:
+    """The environment variable giving `name` for `site` alone (node names have no `_`, so
+    no two sites share one)."""
+    return f"{name}__{site.upper().replace('-', '_')}"
+
+
+def _unquoted(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def read_secrets_file(path: Path) -> list[Secret]:
+    """Every value of the file; SecretsFileError names the file and line of a malformed one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SecretsFileError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SecretsFileError(f"{path}: cannot be read: {exc.strerror}") from None
+    site: str | None = None
+    first_line: dict[tuple[str | None, str], int] = {}
+    found = []
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise MissingSecrets(f"{path}:{number}: expected KEY=VALUE")
-        values[key.strip()] = value.strip().strip('"')
-    return values
+        where = f"{path}:{number}"
+        # The line itself is never quoted back: a mistyped one may hold a value.
+        if line.startswith("["):
+            section = _SECTION.fullmatch(line)
+            if section is None:
+                raise SecretsFileError(f"{where}: expected [SITE], a site named after its host "
+                                       "(a-z, 0-9, '-')")
+            site = section[1]
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not _NAME.fullmatch(name):
+            raise SecretsFileError(f"{where}: expected NAME=VALUE, NAME in A-Z, 0-9 and _")
+        scope = f"[{site}]" if site else "for every site"
+        if (site, name) in first_line:
+            raise SecretsFileError(f"{where}: {name} {scope} given again (first on line "
+                                   f"{first_line[site, name]})")
+        if not _unquoted(value):
+            raise SecretsFileError(f"{where}: {name} {scope} has an empty value")
+        first_line[site, name] = number
+        found.append(Secret(name, site, where, _unquoted(value)))
+    return found
+
+
+def needed(fleet: Fleet) -> dict[tuple[str, str], list[str]]:
+    """(site, secret) -> the hosts and apps that need it ("host aitbc, app coordinator-api")."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for host in fleet.hosts.values():
+        site = fleet.site_of(host.node)
+        for app in host.apps:
+            for name in app.all_secrets:
+                out.setdefault((site, name), []).append(f"host {host.node}, app {app.name}")
+    return dict(sorted(out.items()))
 
 
 @dataclass
+class Gathered:
+    """What the environment and the secrets files give for every (site, secret) needed."""
+
+    values: dict[tuple[str, str], Secret]
+    missing: dict[tuple[str, str], list[str]]
+    files: list[str]  # the secrets files the data names
+    unread: list[str]  # ... of which these do not exist
+    other_sites: list[str]  # sections of the files for no site of this inventory
+
+
+def gather(fleet: Fleet, environ: Mapping[str, str] | None = None) -> Gathered:
+    """The value chosen for each (site, secret) and what is missing; SecretsFileError for a
+    malformed file, or one value given twice."""
+    environ = os.environ if environ is None else environ
+    files = sorted({h.secrets_file for h in fleet.hosts.values() if h.secrets_file})
+    in_files: dict[tuple[str | None, str], Secret] = {}
+    unread = []
+    for name in files:
+        if not Path(name).exists():
+            unread.append(name)
+            continue
+        for secret in read_secrets_file(Path(name)):
+            earlier = in_files.setdefault((secret.site, secret.name), secret)
+            if earlier is not secret:
+                raise SecretsFileError(f"{secret.where}: {secret.name} also given in "
+                                       f"{earlier.where}")
+    sites = fleet.sites()
+    values, missing = {}, {}
+    for (site, name), users in needed(fleet).items():
+        candidates = [_from_env(environ, env_name(name, site), site, name),
+                      in_files.get((site, name)),
+                      _from_env(environ, name, None, name), in_files.get((None, name))]
+        chosen = next((c for c in candidates if c is not None), None)
+        if chosen is None:
+            missing[site, name] = users
+        else:
+            values[site, name] = chosen
+    other = sorted({s.site for s in in_files.values() if s.site and s.site not in sites})
+    return Gathered(values, missing, files, unread, other)
+
+
+def _from_env(environ: Mapping[str, str], variable: str, site: str | None,
+              name: str) -> Secret | None:
+    value = environ.get(variable)
+    return Secret(name, site, f"environment {variable}", value) if value else None
+
+
+def _digests(name: str, value: str, lists: set[str]) -> set[str]:
+    """What is compared between sites: the value, or each item of a list secret (one admin
+    key valid at two sites is a shared key, whatever else the lists hold). Digests, so that
+    what the comparison keeps and groups could be shown without showing a value."""
+    items = secret_list(value) if name in lists else [value]
+    return {hashlib.sha256(item.encode()).hexdigest() for item in items}
+
+
+def value_problems(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[str]:
+    """A message for each secret two or more sites hold one value of, unless it is declared
+    shared (naming the secret, the sites and where their values were given), and for each
+    list secret that does not read as a list."""
+    lists = {n for h in fleet.hosts.values() for a in h.apps for n in a.secret_lists}
+    sites_by_digest: dict[tuple[str, str], set[str]] = {}
+    problems = []
+    for (site, name), secret in values.items():
+        if name in fleet.shared_secrets:
+            continue
+        try:
+            digests = _digests(name, secret.value, lists)
+        except ValueError:  # a "[" that starts no JSON list
+            problems.append(f"{name} for site {site} ({secret.where}): not a JSON list")
+            continue
+        for digest in digests:
+            sites_by_digest.setdefault((name, digest), set()).add(site)
+    shared = dict.fromkeys((name, tuple(sorted(sites)))
+                           for (name, _), sites in sites_by_digest.items() if len(sites) > 1)
+    for name, sites in shared:
+        what = "the same list item" if name in lists else "the same value"
+        where = "; ".join(f"{site}: {values[site, name].where}" for site in sites)
+        problems.append(f"{name}: sites {', '.join(sites)} hold {what} ({where}); give each "
+                        "site its own, or name it in shared_secrets (group_data/all.py)")
+    return problems
+
+
+def _missing_message(gathered: Gathered) -> str:
+    files = ", ".join(f"{f} (absent)" if f in gathered.unread else f for f in gathered.files)
+    lines = [f"  - {name} for site {site} ({'; '.join(users)}): under [{site}] in the secrets "
+             f"file, or {env_name(name, site)} in the environment"
+             for (site, name), users in gathered.missing.items()]
+    note = (f"\nthe secrets file has sections for no site of this inventory: "
+            f"{', '.join(gathered.other_sites)}" if gathered.other_sites else "")
+    return ("missing secrets, give each for its site in the secrets file "
+            f"({files or 'no secrets_file set'}) or the environment:\n" + "\n".join(lines) + note)
+
+
 class SecretStore:
-    values: dict[str, str]
+    """Every secret of every site, checked: none missing, none shared by accident."""
+
+    def __init__(self, fleet: Fleet, values: dict[tuple[str, str], str]):
+        self._site = {node: fleet.site_of(node) for node in fleet.hosts}
+        self._values = values
 
     @classmethod
-    def for_fleet(cls, fleet: Fleet) -> SecretStore:
-        values: dict[str, str] = {}
-        files = {h.secrets_file for h in fleet.hosts.values() if h.secrets_file}
-        for name in sorted(files):
-            path = Path(name)
-            if path.exists():
-                values.update(read_secrets_file(path))
-        needed = {s for h in fleet.hosts.values() for a in h.apps for s in a.all_secrets}
-        values.update({k: os.environ[k] for k in needed if os.environ.get(k)})
-        store = cls(values)
-        missing = {
-            f"{name} (host {h.node}, app {a.name})"
-            for h in fleet.hosts.values() for a in h.apps for name in a.all_secrets
-            if not store.values.get(name)
-        }
-        if missing:
-            where = ", ".join(sorted(files)) or "no secrets_file set"
-            raise MissingSecrets(
-                "missing secrets, set them in the environment or the secrets file "
-                f"({where}):\n" + "\n".join(f"  - {m}" for m in sorted(missing))
-            )
-        return store
+    def for_fleet(cls, fleet: Fleet, environ: Mapping[str, str] | None = None) -> SecretStore:
+        gathered = gather(fleet, environ)
+        if gathered.missing:
+            raise MissingSecrets(_missing_message(gathered))
+        problems = value_problems(fleet, gathered.values)
+        if problems:
+            raise RefusedSecretValues("secret values refused:\n"
+                                      + "\n".join(f"  - {p}" for p in problems))
+        return cls(fleet, {key: s.value for key, s in gathered.values.items()})
 
-    def lookup(self, _node: str, name: str) -> str:
-        return self.values[name]
+    def lookup(self, node: str, name: str) -> str:
+        return self._values[self._site[node], name]
 
     def __repr__(self) -> str:  # never print values, even by accident
-        return f"SecretStore({len(self.values)} values)"
+        return f"SecretStore({len(self._values)} values)"
+
+
+@dataclass(frozen=True)
+class SecretsCheck:
+    ok: bool
+    detail: str
+
+
+def check_secrets(fleet: Fleet, environ: Mapping[str, str] | None = None) -> SecretsCheck:
+    """`check`'s view, offline and without every value: the values given here are well formed
+    and no two sites share one; missing ones are a deploy's failure, not this check's."""
+    try:
+        gathered = gather(fleet, environ)
+    except SecretsFileError as exc:
+        return SecretsCheck(False, str(exc))
+    problems = value_problems(fleet, gathered.values)
+    if problems:
+        return SecretsCheck(False, "\n".join(problems))
+    total = len(gathered.values) + len(gathered.missing)
+    return SecretsCheck(True, f"{len(fleet.sites())} sites; {len(gathered.values)} of {total} "
+                        "values given here, none shared between sites")

@@ -51,13 +51,39 @@ def test_route_through_tls_proxy(first_run, path):
         assert marker in body, f"{path}: marker {marker!r} not in {body[:200]!r}"
 
 
-def test_admin_accepts_the_configured_key(first_run, sandbox_inventory):
+def _admin_keys() -> dict[str, str]:
+    """Each site's (first) admin key, as the sandbox generated them."""
     from aitbc_infra.sandbox import paths
     from aitbc_infra.secrets import read_secrets_file
 
-    key = read_secrets_file(paths().secrets)["ADMIN_API_KEYS"].split(",")[0]
-    status, _, body = fetch("/admin/stats", headers={"X-Api-Key": key})
+    return {s.site: s.value.split(",")[0] for s in read_secrets_file(paths().secrets)
+            if s.name == "ADMIN_API_KEYS" and s.site}
+
+
+def test_admin_accepts_the_configured_key(first_run, sandbox_inventory):
+    status, _, body = fetch("/admin/stats", headers={"X-Api-Key": _admin_keys()["at1"]})
     assert status == 200, body[:200]
+
+
+def test_each_sites_coordinator_accepts_its_own_admin_key_only(first_run):
+    keys = _admin_keys()
+    assert keys["at1"] != keys["ns3-root"]
+    for site, expected in (("ns3-root", "200"), ("at1", "401")):
+        # ns3's coordinator through its public forward; the key on stdin, never in an argv.
+        status = ssh_run("at1", "curl -s -m 5 -o /dev/null -w '%{http_code}' -H @- "
+                         "http://10.231.0.3:8000/v1/admin/stats",
+                         input=f"X-Api-Key: {keys[site]}\n").stdout
+        assert status == expected, f"ns3's coordinator answered {status} to {site}'s key"
+
+
+def test_the_wallet_daemon_reaches_its_coordinator(first_run):
+    # What the daemon read (COORDINATOR_BASE_URL) answers from its container.
+    status, _, body = fetch("/wallet/info")
+    assert status == 200, body[:200]
+    url = json.loads(body)["coordinator"]
+    assert url == "http://127.0.0.1:8000"
+    health = ssh_run("aitbc", f"curl -s -m 5 {url}/v1/health").stdout
+    assert '"service"' in health, health[:200]
 
 
 def test_http_redirects_to_https(first_run):

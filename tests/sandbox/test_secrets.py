@@ -20,8 +20,8 @@ CLI = [sys.executable, "-m", "aitbc_infra"]
 
 @pytest.fixture(scope="module")
 def secret_values() -> list[str]:
-    values = list(read_secrets_file(paths().secrets).values())
-    assert len(values) >= 5 and all(len(v) >= 16 for v in values)
+    values = [s.value for s in read_secrets_file(paths().secrets)]
+    assert len(values) >= 6 and all(len(v) >= 16 for v in values)
     return values
 
 
@@ -80,3 +80,18 @@ def test_repository_holds_no_secret_values(secret_values):
         path = Path(PROJECT_ROOT, name.decode())
         if path.is_file():
             _assert_clean(path.read_text(errors="replace"), secret_values, str(name))
+
+
+def test_each_site_runs_with_its_own_values(deployed_inventory):
+    """The coordinators of both sites hold their own site's values, not the other's."""
+    given = {(s.site, s.name): s.value for s in read_secrets_file(paths().secrets)}
+    assert given["at1", "JWT_SECRET"] != given["ns3-root", "JWT_SECRET"]
+    for node, site, other in (("aitbc", "at1", "ns3-root"), ("ns3-aitbc", "ns3-root", "at1")):
+        for name in ("JWT_SECRET", "ADMIN_API_KEYS"):
+            # Looked up by the exact line, fed on stdin: no value in an argv or this output.
+            lines = {owner: f'{name}="{given[owner, name]}"' for owner in (site, other)}
+            if name == "ADMIN_API_KEYS":  # rendered as the JSON list the app reads
+                lines = {owner: f'{name}="[\\"{given[owner, name]}\\"]"' for owner in (site, other)}
+            counts = [ssh_run(node, "grep -cxF -f /dev/stdin /etc/aitbc/coordinator-api.env",
+                              input=lines[owner] + "\n").stdout.strip() for owner in (site, other)]
+            assert counts == ["1", "0"], f"{node} {name}: own/other site's value found {counts}"

@@ -101,7 +101,10 @@ _SEEDS = {
         ("apps", 1, "services", 0, "env"): {"SEEDED_VALUE": "seeded", "SEEDED_ITEMS": ["one", "two"]},
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
+        "shared_secrets": ["JWT_SECRET"],
     },
+    # One list on every host (the model refuses hosts that disagree on it).
+    **{node: {"shared_secrets": ["JWT_SECRET"]} for node in ("at1", "ns3-root", "ns3-aitbc")},
 }
 
 

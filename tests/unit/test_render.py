@@ -110,12 +110,23 @@ def test_env_files_are_private_and_secrets_redacted(fleet):
     files = _by_path(fleet, "aitbc")
     env = files["/etc/aitbc/coordinator-api.env"]
     assert env.mode == "0600" and env.owner == "root" and env.secret
-    for name in ("JWT_SECRET", "DATABASE_URL", "ADMIN_API_KEYS"):
+    for name in ("JWT_SECRET", "ADMIN_API_KEYS"):
         assert f'{name}="<redacted:{name}>"' in env.content
+    # The coordinator's database is URL, a plain setting; no DATABASE_URL is read, none is set.
+    assert 'URL="sqlite:////opt/coordinator-api/data/coordinator.db"' in env.content
+    assert "DATABASE_URL" not in env.content
     exchange = files["/etc/aitbc/aitbc-exchange-api.env"].content
     assert 'SESSION_SECRET="<redacted:SESSION_SECRET>"' in exchange
     # Lists reach pydantic-settings apps as JSON (systemd unquotes the escaped quotes).
     assert 'ALLOW_ORIGINS="[\\"http://localhost:3000\\", \\"http://localhost:8080\\",' in exchange
+
+
+def test_the_wallet_daemon_is_pointed_at_its_containers_coordinator(fleet):
+    # Its app default (localhost:8011) is where nothing listens.
+    env = _by_path(fleet, "aitbc")["/etc/aitbc/aitbc-wallet-daemon.env"].content
+    coordinator = fleet.endpoint("aitbc", "aitbc", "coordinator-api")
+    assert coordinator.url == "http://127.0.0.1:8000"
+    assert f'COORDINATOR_BASE_URL="{coordinator.url}"' in env
 
 
 def test_chain_settings_reach_every_node(fleet):

@@ -117,14 +117,6 @@ def _beyond_loopback(node: str) -> set[int]:
             | {s.port for _, s in host.services if s.port and s.bind != "loopback"})
 
 
-def _carrier(node: str) -> str | None:
-    spec = HOSTS[node]
-    if spec.container:
-        return spec.container.host
-    return next((h.node for h in PUBLIC.values() if h.bridge_network
-                 and spec.bridge_address in h.bridge_network.network), None)
-
-
 def _from_carrier(_carrier_node, container) -> tuple[str]:
     address = str(HOSTS[container].bridge_address)
     ports = " ".join(str(p) for p in _container_ports(container))
@@ -132,8 +124,8 @@ def _from_carrier(_carrier_node, container) -> tuple[str]:
             "&& echo $p; done; true",)
 
 
-@checks(((_carrier(n), n, f"{n} answers only what it declares beyond loopback") for n in CONTAINERS
-         if _carrier(n)), probe=_from_carrier)
+@checks(((F.jump_host(n).node, n, f"{n} answers only what it declares beyond loopback")
+         for n in CONTAINERS if F.jump_host(n)), probe=_from_carrier)
 def test_container_answers_its_host_only_beyond_loopback(node, thing, probed):
     # Run on the host carrying the container, the one machine with a route to it.
     answered = {int(p) for p in probed[0].stdout.split()}
