@@ -293,9 +293,14 @@ def _killed_at(operation: str, inventory: Path, tree: Path) -> dict[str, dict]:
         seen.append(line)
         if line.startswith("--> Starting operation:") and operation in line:
             break
+    else:
+        # The output ended without the operation: the deploy is over, there is nothing to
+        # kill (killpg would only say ProcessLookupError); say what it did instead.
+        proc.wait()
+        pytest.fail(f"the deploy ended (exit {proc.returncode}) before {operation!r} started; "
+                    "its last lines:\n" + "".join(seen[-40:]))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert any(operation in line for line in seen), "".join(seen[-40:])
     return host_state(inventory)
 
 

@@ -18,10 +18,11 @@ FAULTS = [
         "aitbc: unit aitbc-wallet-daemon active and enabled",
         "aitbc: unit aitbc-wallet-daemon.socket active and enabled",
         "aitbc: aitbc-wallet-daemon listens on 127.0.0.1:8002",
-        "aitbc: route /wallet/ -> aitbc-wallet-daemon"}),
+        "at1: https://aitbc.bubuit.net/wallet/ answers 200"}),
     ("aitbc", "chmod 0644 /etc/aitbc/coordinator-api.env", {"aitbc: coordinator-api env file root 0600"}),
+    # Seen from at1, the one source the forward admits.
     ("ns3-root", "iptables-legacy -I FORWARD 1 -p tcp --dport 8082 -j DROP",
-     {"ns3-root: forward 8082 answers on 10.231.0.3"}),
+     {"at1: forward ns3-root:8082 answers aitbc.bubuit.net"}),
     # Not reloaded: nginx serves on with the config it has, only `nginx -t` sees the change.
     ("aitbc", "echo 'broken;' >> /etc/nginx/sites-available/aitbc.bubuit.net", {"aitbc: nginx -t"}),
     ("aitbc", "mkdir /opt/exchange/releases/fault-1 /opt/exchange/releases/fault-2 "

@@ -1,0 +1,79 @@
+"""The perimeter broken from inside the hosts, one way at a time each, as drift or a mistake
+would break it: verify's outside view fails exactly the checks that see it, naming the host,
+address and route; a redeploy puts every managed part back and verify is green again.
+
+Each fault is one any operator could make by hand: a forward opened to every address past the
+firewall's rules, a container opened to the wan, a route's page gone (404), nginx's catch-all
+deleted, the HSTS header removed, a service bound to every address.
+"""
+
+from __future__ import annotations
+
+from deploy_helpers import deploy
+from test_verify import _failures
+
+from aitbc_infra.sandbox import ssh_run
+from aitbc_infra.verify import verify_fleet
+
+NS3_CONTAINER = "10.231.100.10"
+AITBC = "10.231.223.93"
+# The exchange's static files: gone, the page's route answers 404 (a directory without its
+# index.html would still answer 200 with a listing).
+EXCHANGE_STATIC = "/opt/trade-exchange/.venv/src/static"
+
+# (host, command injecting the fault, the checks it must fail). Hosts reached over SSH: the
+# faults never cut the deploy's own way in.
+FAULTS = [
+    ("ns3-root", f"iptables-legacy -t nat -I PREROUTING 1 -i host0 -p tcp --dport 8000 -j DNAT "
+     f"--to-destination {NS3_CONTAINER}:8000 && iptables-legacy -I FORWARD 1 -i host0 -p tcp "
+     f"-d {NS3_CONTAINER} --dport 8000 -j ACCEPT",
+     # The ACCEPT lets the wan reach the container's port directly too.
+     {"ns3-root: public address answers exactly the ports open to any address",
+      "ns3-aitbc: no port of the container answers from outside"}),
+    ("at1", f"iptables-legacy -I FORWARD 1 -i host0 -d {AITBC} -j ACCEPT",
+     {"aitbc: no port of the container answers from outside"}),
+    ("aitbc", f"mv {EXCHANGE_STATIC} {EXCHANGE_STATIC}.off",
+     {"at1: https://aitbc.bubuit.net/Exchange answers 200", "aitbc: aitbc-trade-exchange health /"}),
+    ("at1", "rm /etc/nginx/conf.d/aitbc-catch-all.conf && systemctl reload nginx",
+     {"at1: an unknown name gets no page (HTTP and HTTPS)"}),
+    ("at1", "sed -i '/Strict-Transport-Security/d' /etc/nginx/sites-available/aitbc-proxy.conf "
+     "&& systemctl reload nginx",
+     {"at1: https://aitbc.bubuit.net sends its security headers"}),
+    ("aitbc", "sed -i 's/^ListenStream=127.0.0.1:3002$/ListenStream=0.0.0.0:3002/' "
+     "/etc/systemd/system/aitbc-trade-exchange.socket && systemctl daemon-reload && "
+     "systemctl restart aitbc-trade-exchange.socket aitbc-trade-exchange",
+     {"at1: aitbc answers only what it declares beyond loopback",
+      "aitbc: aitbc-trade-exchange listens on 127.0.0.1:3002"}),
+]
+# What a redeploy leaves alone (a release's files are never rewritten in place): by hand.
+UNDO = [("aitbc", f"mv {EXCHANGE_STATIC}.off {EXCHANGE_STATIC}")]
+
+
+def test_a_broken_perimeter_fails_verify_naming_it_then_a_redeploy_heals(deployed_inventory,
+                                                                         tmp_path):
+    try:
+        for host, command, _ in FAULTS:
+            ssh_run(host, command, check=True)
+        report = tmp_path / "broken.xml"
+        assert verify_fleet(deployed_inventory, junit_xml=report) == 1
+        failures = _failures(report)
+        expected = set().union(*(checks for _, _, checks in FAULTS))
+        assert expected <= set(failures), sorted(expected - set(failures))
+        assert "too many: [8000]" in failures["ns3-root: public address answers exactly the ports "
+                                              "open to any address"]
+        assert "Strict-Transport-Security" in failures[
+            "at1: https://aitbc.bubuit.net sends its security headers"]
+        assert "3002" in failures["at1: aitbc answers only what it declares beyond loopback"]
+        unexpected = set(failures) - expected - DRIFT
+        assert not unexpected, {k: failures[k] for k in unexpected}
+    finally:
+        for host, command in UNDO:
+            ssh_run(host, command)
+        run = deploy(deployed_inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    healed = tmp_path / "healed.xml"
+    assert verify_fleet(deployed_inventory, junit_xml=healed) == 0, _failures(healed)
+
+
+# The same faults seen from inside (managed files edited, nginx running another config).
+DRIFT: set[str] = set()
