@@ -4,15 +4,22 @@ address and route; a redeploy puts every managed part back and verify is green a
 
 Each fault is one any operator could make by hand: a forward opened to every address past the
 firewall's rules, a container opened to the wan, a route's page gone (404), nginx's catch-all
-deleted, the HSTS header removed, a service bound to every address.
+deleted, the HSTS header removed, a service bound to every address. And a client guessing
+admin keys meets the rate limit, whatever X-Forwarded-For it sends.
 """
 
 from __future__ import annotations
 
-from deploy_helpers import deploy
+import http.client
+import socket
+import ssl
+import time
+
+from deploy_helpers import PROXY_IP, SITE, deploy
 from test_verify import _failures
 
-from aitbc_infra.sandbox import ssh_run
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.sandbox import paths, ssh_run
 from aitbc_infra.verify import verify_fleet
 
 NS3_CONTAINER = "10.231.100.10"
@@ -77,3 +84,38 @@ def test_a_broken_perimeter_fails_verify_naming_it_then_a_redeploy_heals(deploye
 
 # The same faults seen from inside (managed files edited, nginx running another config).
 DRIFT: set[str] = set()
+
+
+def _statuses(path: str, count: int, forged_client: bool) -> list[int]:
+    """`count` GETs of `path` on one kept-alive connection to the public site, as fast as
+    they go; each with another X-Forwarded-For when `forged_client`."""
+    context = ssl.create_default_context(cafile=str(paths().pebble_root))
+    connection = http.client.HTTPSConnection(PROXY_IP, 443, context=context, timeout=10)
+    connection.sock = context.wrap_socket(socket.create_connection((PROXY_IP, 443), timeout=10),
+                                          server_hostname=SITE)
+    statuses = []
+    try:
+        for i in range(count):
+            headers = {"Host": SITE, "X-Api-Key": "not-a-key"}
+            if forged_client:
+                headers["X-Forwarded-For"] = f"198.51.100.{i + 1}"
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+    finally:
+        connection.close()
+    return statuses
+
+
+def test_guessing_admin_keys_is_rate_limited_per_client(deployed_inventory):
+    limit = load_fleet(deployed_inventory).hosts["aitbc"].rate_limits["admin"]
+    guesses = limit.burst + 20
+    for forged in (False, True):  # a forged X-Forwarded-For is not another client
+        statuses = _statuses("/admin/stats", guesses, forged)
+        # The burst passes (the app refuses the key), then the limit answers; never the app
+        # for every guess.
+        assert statuses[:limit.burst] == [401] * limit.burst, statuses
+        assert statuses.count(429) >= 10, statuses
+        assert set(statuses) <= {401, 429}, statuses
+        time.sleep(guesses / limit.rate + 1)  # the bucket empties before the next round
