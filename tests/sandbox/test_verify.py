@@ -32,6 +32,14 @@ FAULTS = [
         "at1: aitbc-blockchain-rpc head advances"}),
     ("ns3-aitbc", "systemd-run --unit=aitbc-verify-fault false",
      {"ns3-aitbc: systemd running, no failed unit"}),
+    # Password logins switched on, and loaded: sshd -T shows it.
+    ("aitbc", "sed -i 's/^PasswordAuthentication no$/PasswordAuthentication yes/' "
+     "/etc/ssh/sshd_config.d/00-aitbc.conf && systemctl reload ssh",
+     {"aitbc: sshd -T shows the declared settings"}),
+    # Edited and not loaded: the running sshd reads another configuration than the disk's.
+    ("ns3-root", "sed -i 's/^AllowTcpForwarding local$/AllowTcpForwarding no/' "
+     "/etc/ssh/sshd_config.d/00-aitbc.conf",
+     {"ns3-root: sshd -T shows the declared settings", "ns3-root: sshd runs the configuration on disk"}),
 ]
 # What a redeploy leaves alone: undone by hand before it.
 UNDO = [
