@@ -98,7 +98,9 @@ def register_offline(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=cmd_check)
 
     docs = sub.add_parser("docs", help="regenerate docs/infrastructure.md from the model",
-                          description="Write the route, service and port tables as Markdown.")
+                          description="Write the tables (hosts, exposure, routes, services, "
+                          "releases, sources, SSH) and the topology diagram (Mermaid) as "
+                          "Markdown.")
     add_inventory_option(docs)
     docs.add_argument("--stdout", action="store_true", help="print instead of writing the file")
     docs.set_defaults(func=cmd_docs)

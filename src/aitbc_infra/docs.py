@@ -1,10 +1,12 @@
-"""Markdown tables of routes, services and ports, generated from the model (never by hand)."""
+"""Markdown tables of routes, services and ports, and the topology diagram, generated from the
+model (never by hand)."""
 
 from __future__ import annotations
 
-from aitbc_infra import endpoints, sshd
+from aitbc_infra import endpoints, sshd, topology
+from aitbc_infra.exposure import Exposure, exposures
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.model import Route
+from aitbc_infra.model import HostSpec, Route
 from aitbc_infra.secrets import env_name, needed
 
 DOCS_FILE = "docs/infrastructure.md"
@@ -24,8 +26,33 @@ def _target(fleet: Fleet, host, route: Route) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    # A '|' in a value (a URL path may hold one) would start a new cell, even in a code span.
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in rows]
     return lines + [""]
+
+
+def _rate_limit(host: HostSpec, route: Route) -> str:
+    if route.rate_limit is None:
+        return "–"
+    limit = host.rate_limits[route.rate_limit]
+    burst = f", burst {limit.burst}" if limit.burst else ""
+    return f"`{route.rate_limit}` {limit.rate} r/{limit.per}{burst}"
+
+
+def _route_row(fleet: Fleet, host: HostSpec, server_name: str, route: Route) -> list[str]:
+    """What a user gets: where the route goes, the request that proves it and its answer, the
+    per-client limit (beyond it: 429), and whether the upstream sees the path without the
+    location."""
+    return [host.node, server_name, f"`{route.nginx_location}`", _target(fleet, host, route),
+            f"`{route.probe_path}`", str(route.expected_status), _rate_limit(host, route),
+            f"strips `{route.location}`" if route.strip_prefix else "–"]
+
+
+def _exposure_row(exposure: Exposure) -> list[str]:
+    what = (f"forward → {exposure.what}, `{exposure.forward_to}`" if exposure.forward_to
+            else exposure.what)
+    return [exposure.node, exposure.address, str(exposure.port), what, exposure.who]
 
 
 def _ssh_row(fleet: Fleet, host) -> list[str]:
@@ -56,14 +83,28 @@ def render_docs(fleet: Fleet) -> str:
         [site, f"`{name}`", "; ".join(users), f"`{env_name(name, site)}`"]
         for (site, name), users in needed(fleet).items()
     ])
-    out += ["## Routes", ""]
-    rows = []
-    for host in fleet.hosts.values():
-        for site in host.nginx_sites:
-            for route in site.routes:
-                rows.append([host.node, site.server_name, f"`{route.nginx_location}`",
-                             _target(fleet, host, route)])
-    out += _table(["node", "server name", "location", "target"], rows)
+    out += ["## Exposure", "",
+            "Every other port of these addresses is closed to the wan, and so is every "
+            "container but for the ports forwarded to it here: each host's firewall drops the "
+            "rest, in and forward.", ""]
+    out += _table(["host", "address", "port", "what answers", "who may reach it"],
+                  [_exposure_row(e) for e in exposures(fleet)])
+    out += ["## Topology", "",
+            "A site is a host with a public address and the containers behind it. Arrows into "
+            "a host are the public ports each source may reach (any address, a peer's public "
+            "host, a network); from there the firewall forwards to a container's service, "
+            "nginx takes HTTP(S), and each nginx site proxies to the nginx or service (unit, "
+            "listening address) labelled with its routes' locations. Units without a port "
+            "are left out.", "",
+            "```mermaid", *topology.mermaid(fleet), "```", ""]
+    out += ["## Routes", "",
+            "Probe: the request verify makes from outside, and the status it must get. Rate "
+            "limit: per client address, beyond it 429.", ""]
+    out += _table(["node", "server name", "location", "target", "probe", "status", "rate limit",
+                   "strip prefix"],
+                  [_route_row(fleet, host, site.server_name, route)
+                   for host in fleet.hosts.values() for site in host.nginx_sites
+                   for route in site.routes])
     out += ["## Services", ""]
     rows = []
     for host in fleet.hosts.values():
@@ -100,9 +141,4 @@ def render_docs(fleet: Fleet) -> str:
             "to a container (ProxyJump).", ""]
     out += _table(["node", "reached", "TCP forwarding"],
                   [_ssh_row(fleet, host) for host in fleet.hosts.values()])
-    out += ["## Firewall forwards", ""]
-    rows = [[host.node, str(fwd.port), f"{fleet.hosts[fwd.node].bridge_address}:{fwd.port}"]
-            for host in fleet.hosts.values() if host.firewall
-            for fwd in host.firewall.forwards]
-    out += _table(["node", "port", "forwarded to"], rows)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -28,6 +28,15 @@ class Exposure:
     def to_any(self) -> bool:
         return self.sources is None
 
+    @property
+    def who(self) -> str:
+        """Who may reach it: "any address", or each declared source with the address or
+        network it stands for when that differs ("aitbc.bubuit.net (127.0.0.1)")."""
+        if self.sources is None:
+            return "any address"
+        return ", ".join(f"{a} ({s})" if a != s else a
+                         for a, s in zip(self.allow, self.sources, strict=True))
+
 
 def exposures(fleet: Fleet) -> list[Exposure]:
     """Every open port of every public address, hosts in inventory order, ports ascending."""
@@ -61,10 +70,8 @@ def open_to(exposure: Exposure, source: str | None) -> bool:
 
 
 def describe(exposure: Exposure) -> str:
-    who = "any address" if exposure.to_any else ", ".join(
-        f"{a} ({s})" if a != s else a for a, s in zip(exposure.allow, exposure.sources or (),
-                                                       strict=True))
-    return f"{exposure.node} {exposure.address}:{exposure.port} {exposure.what} <- {who}"
+    return f"{exposure.node} {exposure.address}:{exposure.port} {exposure.what} <- {exposure.who}"
+
 
 
 @dataclass(frozen=True)
