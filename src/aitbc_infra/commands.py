@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from ipaddress import ip_network
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
@@ -57,6 +58,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for exposure in exposures(fleet):
         if exposure.to_any:
             print(f"open  {describe(exposure)}")
+        elif any(ip_network(s).network_address.is_loopback for s in exposure.sources or ()):
+            # No packet from the wan carries a loopback source: the rule admits nobody (the
+            # document names at1 "localhost"; its real address belongs in the inventory).
+            print(f"warn  {describe(exposure)}: a loopback source, no packet from the wan has it")
     docs = PROJECT_ROOT / DOCS_FILE
     if args.inventory.resolve() == DEFAULT_INVENTORY.resolve():
         fresh = docs.exists() and docs.read_text() == render_docs(fleet)
