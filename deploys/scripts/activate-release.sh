@@ -197,6 +197,19 @@ fi
 printf '%s %s\n' "ERROR: $failed failed its health check ($(field "$failed" 3)) on release $release:" \
   "it exited, or was not healthy within ${timeout}s" >&2
 journaled=$(journal_paths "$journal")
+# Units this release brought: their unit file journaled with no copy kept (it did not exist
+# before, a first deploy). There is nothing to go back to for them: they are stopped, their
+# files removed, and nothing claims to be restored.
+new_units="" back=""
+for unit in $restart; do
+  unit_file=$(printf '%s\n' "$journaled" | grep -m 1 -e "/$unit\.service\$" || true)
+  copy=$(journal_copy "$journal" "$unit_file")
+  if [ -n "$unit_file" ] && [ ! -e "$copy" ] && [ ! -L "$copy" ]; then
+    new_units="$new_units $unit"
+  else
+    back="$back $unit"
+  fi
+done
 undone() {
   if [ "$switched" = yes ]; then
     printf 'ROLLED BACK %s to %s (and its previous unit and env files):' "$root" "${previous:-?}"
@@ -204,16 +217,24 @@ undone() {
     printf 'RESTORED the previous unit and env files of %s:' "$root"
   fi
 }
+for unit in $new_units; do
+  systemctl stop "$unit.service" "$unit.socket" 2>/dev/null
+  systemctl reset-failed "$unit.service" "$unit.socket" 2>/dev/null
+done
 journal_restore "$journal"
 systemctl daemon-reload
+if [ -n "$new_units" ]; then
+  printf 'NOTHING TO RESTORE for%s: new with release %s (a first deploy); stopped, their unit and env files removed\n' \
+    "$new_units" "$release" >&2
+fi
 if [ "$switched" = yes ] && [ -n "$previous" ] && [ -d "$root/$previous" ]; then
   point_at "$previous"
-elif [ "$switched" = yes ]; then
+elif [ "$switched" = yes ] && [ -n "$back" ]; then
   printf '%s\n' "no previous release of $root to roll back to" >&2
 fi
-if [ "$switched" = yes ] || [ -n "$journaled" ]; then
-  restart_units $restart
-  if failed=$(first_unhealthy $restart); then
+if [ -n "$back" ] && { [ "$switched" = yes ] || [ -n "$journaled" ]; }; then
+  restart_units $back
+  if failed=$(first_unhealthy $back); then
     # They run the files on disk again, with the previous release: nothing is owed to them.
     for unit in $units; do rm -f "$pending/$restart_mark$unit"; done
     [ "$switched" = no ] || { touch -h "$root/$previous"; prune "$previous"; }

@@ -554,3 +554,31 @@ def test_path_states_cache_digests_but_see_every_change(tmp_path):
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
     assert digest() == hashlib.sha256(b"two").hexdigest()
+
+
+def test_a_first_release_failing_its_gate_says_nothing_was_there_to_restore(tmp_path):
+    """No previous unit file (a first deploy): the unit is stopped and its new files removed,
+    never restarted with files that are gone, and nothing is said to be restored."""
+    root, pending = tmp_path / "app", tmp_path / "pending"
+    (root / "releases" / "r1").mkdir(parents=True)
+    unit = tmp_path / "app.service"
+    assert subprocess.run(["/bin/sh", "-c", add_command("app-x", str(unit), str(pending))]).returncode == 0
+    unit.write_text("new\n")
+    stubs = tmp_path / "stubs"
+    for name in ("systemctl", "journalctl"):
+        _stub(stubs / name)
+    (stubs / "curl").write_text("#!/bin/sh\nexit 7\n")  # never healthy
+    (stubs / "curl").chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
+    result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
+                                                     "r1", "3", "1", "app-x", "true",
+                                                     "app", "no", "http://x/h", "-")],
+                            cwd=tmp_path, capture_output=True, text=True, env=env)
+    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    assert result.returncode == 1
+    assert "NOTHING TO RESTORE for app: new with release r1" in result.stderr
+    assert "RESTORED" not in result.stderr and "ROLLED BACK" not in result.stderr
+    assert not unit.exists()  # its new file removed, as before the run
+    restarts = [i for i, c in enumerate(calls) if c[:3] == ["systemctl", "restart", "app"]]
+    assert len(restarts) == 1  # the cutover's only: never again with its files gone
+    assert calls.index(["systemctl", "stop", "app.service", "app.socket"]) > restarts[0]
