@@ -127,9 +127,8 @@ def test_status_command_reports_all_running(cold_fleet, capsys):
 
 def test_second_up_is_a_noop(cold_fleet):
     inventory_mtime = cold_fleet["inventory"].stat().st_mtime_ns
-    t0 = time.monotonic()
+    # No machine started again, nothing rewritten: what "no-op" means, counted, not timed.
     assert sandbox.ensure_up(progress=lambda _: None) == cold_fleet["inventory"]
-    assert time.monotonic() - t0 < 10
     assert fleet.pids() == cold_fleet["pids"]
     assert cold_fleet["inventory"].stat().st_mtime_ns == inventory_mtime
 
