@@ -17,17 +17,9 @@ from pyinfra.api import FactBase
 
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.plan import HostPlan
+from deploys.drift import PathState
 from deploys.facts import FirewallState, UnitStates, UserEntries
 from deploys.shell import quoted, script
-
-
-@dataclass(frozen=True)
-class PathState:
-    kind: str  # "f", "d" or "l" (symlink)
-    mode: str  # four octal digits
-    user: str
-    group: str
-    sha256: str  # "-" for directories, the target for symlinks
 
 
 class PathStates(FactBase):
