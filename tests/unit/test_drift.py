@@ -4,9 +4,13 @@ deploy acts on and `verify` reports, so both agree on drift, path by path."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from pyinfra.api import Config
 from pyinfra.api import State as PyinfraState
 from pyinfra.context import ctx_state
@@ -23,7 +27,7 @@ from deploys.drift import (
     link_drift,
     tree_drift,
 )
-from deploys.state import State
+from deploys.state import PathStates, State, paths_read, read_only_command
 
 DIGEST = hashlib.sha256(b"planned").hexdigest()
 OTHER = hashlib.sha256(b"edited by hand").hexdigest()
@@ -193,3 +197,43 @@ def test_differences_print_no_secret(fleet):
     text = " ".join(map(str, found)) + repr(found)
     assert "SECRET-VALUE" not in text and hashlib.sha256(env.content.encode()).hexdigest() not in text
     assert Difference("content", "", "") in found
+
+
+# The read itself: read only --------------------------------------------------------------------
+
+
+def test_the_read_only_path_read_writes_nothing_on_the_host(tmp_path):
+    """verify reads paths outside the deploy lock: with --read-only the script digests what the
+    cache lacks from a private directory, removed at the end, and never adds to the cache a
+    file the deploy's read would add."""
+    target = tmp_path / "file"
+    target.write_text("settled")
+    time.sleep(3)  # older than two seconds: the deploy's read would cache its digest
+    command = PathStates().command(paths=[str(target)], trees=[], globs=[], read_only=True)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    assert result.returncode == 0, result.stderr
+    assert paths_read(result.stdout.splitlines())[str(target)] == PathState(
+        "f", "0644", "root", "root", hashlib.sha256(b"settled").hexdigest())
+    assert list(scratch.iterdir()) == []  # its private directory is gone
+    hashes = Path("/var/cache/aitbc-infra/path-hashes")
+    key = f"{target.stat().st_dev}:{target.stat().st_ino}:{target.stat().st_size}:"
+    cached = hashes.read_text().splitlines() if hashes.exists() else []
+    assert not any(line.startswith(key) for line in cached)
+
+
+def test_verify_reads_the_plan_paths_the_deploy_reads(fleet):
+    for host in fleet.hosts.values():
+        plan = host_plan(fleet, host)
+        command = read_only_command(plan)
+        assert "--read-only" in command
+        for path in (*plan.paths, *plan.tree_paths):
+            assert path in command
+
+
+@pytest.mark.parametrize("relative", ["etc/x", "-name"])
+def test_the_read_refuses_a_relative_path(relative):
+    with pytest.raises(ValueError, match="absolute paths only"):
+        PathStates().command(paths=[relative], trees=[], globs=[], read_only=True)
