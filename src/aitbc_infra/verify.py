@@ -38,7 +38,10 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
         description="Per host: systemd running (no failed unit), packages, users, units active "
         "and enabled, ports on their declared addresses, env files root 0600, nginx -t, "
         "firehol forwards, every route through the public proxy, the TLS certificate, chain "
-        "heads and sync, health endpoints. One line per check, grouped by host; exit 1 on any failure.")
+        "heads and sync, health endpoints; every managed file, directory and link as planned "
+        "(content, mode, owner, link target), nothing owed by an unfinished deploy, each unit and "
+        "nginx running the files on disk. One line per check, grouped by host; exit 1 on any "
+        "failure.")
     add_inventory_option(verify)
     verify.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report")
     verify.add_argument("--exitfirst", "-x", action="store_true", help="stop at the first failure")
