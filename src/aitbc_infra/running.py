@@ -18,9 +18,9 @@ right within about a tick, so only a change more than NGINX_SLACK after the star
 mtime, not ctime: the deploy puts a rejected file back by renaming the copy it kept with `cp -a`
 (deploys/scripts/lib.sh), which keeps the file's mtime but gives it a new ctime; by ctime a
 service the rejected change never reached would look stale. For the same reason no directory's
-time counts: the deploy removes its `.aitbc-prev` copies right after nginx's reload (on the
-sandbox, sites-enabled's mtime moved 5-6 ms before the new workers started) and renames files
-back after a rejection. A file put in place with an old mtime (`cp -p`, `touch -d`) is not seen
+time counts: renaming files back after a rejection moves their directory's times, and so does
+removing the `.aitbc-prev` copies kept beside the files right after nginx's reload (on the
+sandbox, sites-enabled's mtime moved 5-6 ms before the new workers started: a race). A file put in place with an old mtime (`cp -p`, `touch -d`) is not seen
 as a change; its content is still compared with the plan by the path checks.
 """
 
