@@ -20,8 +20,9 @@ mtime, not ctime: the deploy puts a rejected file back by renaming the copy it k
 service the rejected change never reached would look stale. For the same reason no directory's
 time counts: renaming files back after a rejection moves their directory's times, and so does
 removing the `.aitbc-prev` copies kept beside the files right after nginx's reload (on the
-sandbox, sites-enabled's mtime moved 5-6 ms before the new workers started: a race). A file put in place with an old mtime (`cp -p`, `touch -d`) is not seen
-as a change; its content is still compared with the plan by the path checks.
+sandbox, sites-enabled's mtime moved 5-6 ms before the new workers started: a race). A file
+put in place with an old mtime (`cp -p`, `touch -d`) is not seen as a change; its content is
+still compared with the plan by the path checks.
 """
 
 from __future__ import annotations
