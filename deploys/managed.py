@@ -1,7 +1,8 @@
 """Operations over the paths of a host's plan, each comparing against the plan's state.
 
 Every operation reads the current state of its path from `deploys.state` (one round trip per
-host for the whole plan) and yields commands only where it differs. Changed files are written
+host for the whole plan) and yields commands only where it differs (deploys/drift.py says what
+differs; `aitbc-infra verify` reads the same). Changed files are written
 atomically: a temporary file with its final owner and mode, then a rename, so an interrupted run
 never leaves a half-written or briefly world-readable file. A file or link of a journaled
 activation is listed in its journal first, with a copy of what it replaces (deploys/journal.py).
@@ -10,8 +11,6 @@ Secret files never show a diff.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path, PurePosixPath
@@ -23,16 +22,21 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from aitbc_infra.activation import Activation
 from aitbc_infra.host_names import TEMP_SUFFIX
-from aitbc_infra.plan import Directory, HostPlan, Link, Tree, Upload
+from aitbc_infra.plan import TREE_DIR_MODE, TREE_FILE_MODE, Directory, HostPlan, Link, Tree, Upload
 from aitbc_infra.render import RenderedFile
 from deploys import state as plan_state
+from deploys.drift import (
+    directory_drift,
+    file_drift,
+    link_drift,
+    local_sha256,
+    only_ownership,
+    sha256,
+    tree_files,
+)
 from deploys.facts import FileContent
 from deploys.journal import add_command
 from deploys.shell import quoted
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _journaled(dest: str, activation: Activation) -> list[str]:
@@ -44,12 +48,13 @@ def _journaled(dest: str, activation: Activation) -> list[str]:
 
 
 def directory(plan: HostPlan, d: Directory) -> Iterator[str]:
-    current = plan_state.of(plan, d.path)
-    if current and current.kind == "d":
-        if (current.mode, current.user, current.group) != (d.mode.zfill(4), d.user, d.group):
-            yield ownership_command(d.path, d.mode, d.user, d.group)
+    differences = directory_drift(plan_state.of(plan, d.path), d.mode, d.user, d.group)
+    if not differences:
         return
-    yield install_dir_command(d.path, d.mode, d.user, d.group)
+    if only_ownership(differences):
+        yield ownership_command(d.path, d.mode, d.user, d.group)
+    else:
+        yield install_dir_command(d.path, d.mode, d.user, d.group)
 
 
 def install_dir_command(path: str, mode: str, user: str, group: str) -> str:
@@ -65,14 +70,14 @@ def ownership_command(path: str, mode: str, user: str, group: str) -> str:
 
 def link(plan: HostPlan, entry: Link) -> Iterator[str]:
     """A symlink to its target, or no link at all when the target is None."""
-    current = plan_state.of(plan, entry.path)
+    differences = link_drift(plan_state.of(plan, entry.path), entry.target)
     if entry.target is None:
         package_to_come = entry.may_appear and not plan_state.of(plan, str(PurePosixPath(entry.path).parent))
-        if current or package_to_come:
+        if differences or package_to_come:
             yield from _journaled(entry.path, entry.activation)
             yield quoted("rm", "-f", "--", entry.path)
         return
-    if current and current.kind == "l" and current.sha256 == entry.target:
+    if not differences:
         return
     yield from _journaled(entry.path, entry.activation)
     yield quoted("ln", "-sfn", "--", entry.target, entry.path)
@@ -102,12 +107,13 @@ def put(plan: HostPlan, dest: str, content: bytes | Path, mode: str, user: str =
     """`content` is the bytes to write, or a local file to send as it is (read only to be sent:
     its digest is computed once per run, however many hosts hold it)."""
     current = plan_state.of(plan, dest)
-    wanted = (mode.zfill(4), user, group)
     local = isinstance(content, Path)
-    digest = local_sha256(content) if local else sha256(content)
-    if current and current.kind == "f" and current.sha256 == digest:
-        if (current.mode, current.user, current.group) != wanted:
-            yield ownership_command(dest, mode, user, group)
+    differences = file_drift(current, local_sha256(content) if local else sha256(content), mode,
+                             user, group)
+    if not differences:
+        return
+    if only_ownership(differences):
+        yield ownership_command(dest, mode, user, group)
         return
     if state.config.DIFF:
         _show_diff(dest, content.read_bytes() if local else content, secret,
@@ -199,8 +205,8 @@ def remove_command(paths: list[str]) -> str:
 # Trees ---------------------------------------------------------------------------------
 
 
-def tree(plan: HostPlan, entry: Tree, local: Path, name: str, mode: str = "0644",
-         dir_mode: str = "0755") -> OperationMeta | None:
+def tree(plan: HostPlan, entry: Tree, local: Path, name: str, mode: str = TREE_FILE_MODE,
+         dir_mode: str = TREE_DIR_MODE) -> OperationMeta | None:
     """Make the tree hold exactly the files of `local` (files under `keep` subtrees are left
     alone): only files whose content, owner or mode differ are sent; stale files are removed.
     No operation when it does already."""
@@ -214,16 +220,7 @@ def tree(plan: HostPlan, entry: Tree, local: Path, name: str, mode: str = "0644"
             commands.append(install_dir_command(path, dir_mode, "root", "root"))
     for remote, source in wanted.items():
         commands += put(plan, remote, source, mode)
-    kept = tuple(f"{entry.path}/{k.strip('/')}/" for k in entry.keep)
-    stale = sorted(p for p, s in states.items() if s.kind == "f" and p.startswith(f"{entry.path}/")
-                   and p not in wanted and not p.startswith(kept))
+    stale = sorted(p for p in tree_files(entry, states) if p not in wanted)
     if stale:
         commands.append(remove_command(stale))
     return run(batched(commands), name=name) if commands else None
-
-
-@functools.cache
-def local_sha256(path: Path) -> str:
-    """A local file's digest, once per run however many hosts receive it."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()

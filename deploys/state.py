@@ -17,28 +17,26 @@ from pyinfra.api import FactBase
 
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.plan import HostPlan
+from deploys.drift import PathState
 from deploys.facts import FirewallState, UnitStates, UserEntries
 from deploys.shell import quoted, script
 
 
-@dataclass(frozen=True)
-class PathState:
-    kind: str  # "f", "d" or "l" (symlink)
-    mode: str  # four octal digits
-    user: str
-    group: str
-    sha256: str  # "-" for directories, the target for symlinks
-
-
 class PathStates(FactBase):
     """{path: PathState} of the given paths, everything under `trees` and every DIR/*/NAME of
-    `globs` ((DIR, NAME) pairs); a path that does not exist is absent."""
+    `globs` ((DIR, NAME) pairs); a path that does not exist is absent.
 
-    def command(self, paths: list[str], trees: list[str], globs: list[tuple[str, str]]) -> str:
+    `read_only` (verify): the host's digest cache is read but never written, so a read outside
+    the deploy lock changes nothing on the host and cannot race a deploy's own read."""
+
+    def command(self, paths: list[str], trees: list[str], globs: list[tuple[str, str]],
+                read_only: bool = False) -> str:
         relative = [p for p in [*paths, *trees, *(d for d, _ in globs)] if not p.startswith("/")]
         if relative:  # find would take "-name" for an option; the plan's paths are absolute
             raise ValueError(f"path-states reads absolute paths only, not {relative[0]!r}")
-        return script("path-states", *paths, "--", *trees, "--", *(w for g in globs for w in g))
+        mode = ("--read-only",) if read_only else ()
+        return script("path-states", *mode, *paths, "--", *trees, "--",
+                      *(w for g in globs for w in g))
 
     @staticmethod
     def default() -> dict:  # a bare host: nothing printed, nothing managed yet
@@ -179,3 +177,16 @@ def unit(plan: HostPlan, name: str) -> tuple[str, str]:
 def pending(plan: HostPlan, name: str) -> bool:
     """A journal or restart mark an earlier run left (the pending directory is a plan tree)."""
     return of(plan, f"{PENDING_DIR}/{name}") is not None
+
+
+def read_only_command(plan: HostPlan) -> str:
+    """The read of the plan's paths and trees as the deploy reads them, changing nothing on the
+    host: for `aitbc-infra verify`, which holds no lock (the release markers the deploy also
+    reads are left out: verify reads the active release itself)."""
+    arguments = _arguments(plan)
+    return PathStates().command(arguments["paths"], arguments["trees"], [], read_only=True)
+
+
+def paths_read(output: list[str]) -> dict[str, PathState]:
+    """What `read_only_command` printed, as the deploy parses it."""
+    return PathStates().process(output)

@@ -1,4 +1,4 @@
-# path-states PATH... [-- TREE... [-- DIR NAME...]]
+# path-states [--read-only] PATH... [-- TREE... [-- DIR NAME...]]
 #
 # The state of every existing PATH, of everything under each TREE, and of every DIR/*/NAME, in
 # four processes whatever their number (a no-op deploy reads a few hundred paths on every host,
@@ -9,6 +9,8 @@
 # A path that does not exist prints nothing, nor does a name or link target holding a newline
 # (the output is one path a line). Every PATH, TREE and DIR is absolute (find would read
 # a leading "-" as an option).
+# --read-only (verify, outside the deploy lock): the digest cache is read, never written; the
+# files it lacks are digested from a private directory removed at the end.
 set -u
 nl='
 '
@@ -19,7 +21,15 @@ nl='
 # the files beside the cache need no mktemp.
 hashes=/var/cache/aitbc-infra/path-hashes
 cache_dir=${hashes%/*}
-[ -d "$cache_dir" ] || mkdir -m 0700 -- "$cache_dir" || exit 1
+# $work holds the lists of files to digest and the cache's next version.
+if [ "${1-}" = --read-only ]; then
+  shift
+  read_only=yes work=$(mktemp -d) || exit 1
+  trap 'rm -rf -- "$work"' EXIT
+else
+  read_only=no work=$cache_dir
+  [ -d "$cache_dir" ] || mkdir -m 0700 -- "$cache_dir" || exit 1
+fi
 
 # $@ becomes the PATHs and the DIR/*/NAME found (read as they are); the TREEs are kept a line
 # each in $trees (read with all below them).
@@ -42,13 +52,13 @@ records() {  # START... [-maxdepth 0]
     -o -printf '%y %m %u %g %D:%i:%s:%T@:%C@\n%p\n'
 }
 # Left by a run cut short: the cache is rewritten only when this run finds it must be.
-[ ! -e "$cache_dir/fresh" ] || rm -f -- "$cache_dir/fresh" "$cache_dir/list" "$cache_dir/missing"
+[ ! -e "$work/fresh" ] || rm -f -- "$work/fresh" "$work/list" "$work/missing"
 {
   [ $# -eq 0 ] || records "$@" -maxdepth 0
   set -f; IFS=$nl  # the TREEs a line each, never globbed
   # shellcheck disable=SC2086  # split on newlines on purpose
   [ -z "$trees" ] || records $trees
-} 2>/dev/null | awk -v dir="$cache_dir" -v cache="$hashes" '
+} 2>/dev/null | awk -v dir="$work" -v cache="$hashes" '
   BEGIN { while ((getline line < cache) > 0) { split(line, f, " "); known[f[1]] = f[2]; cached++ } }
   { type = $1; key = $5
     if (type == "l") getline target
@@ -64,15 +74,15 @@ records() {  # START... [-maxdepth 0]
   END { if (!misses && hits == cached) exit
         for (key in kept) print key " " kept[key] > (dir "/fresh")
         printf "" > (dir "/fresh"); printf "" > (dir "/list"); printf "" > (dir "/missing") }'
-[ -e "$cache_dir/fresh" ] || exit 0
+[ -e "$work/fresh" ] || exit 0
 # A file changed within the last two seconds is not cached: the kernel's clock for ctime is
 # coarse, so a second change in the same tick could keep it ("racy" as git calls it). A name
 # holding a backslash comes escaped from sha256sum, is printed so and is not cached.
-tr '\n' '\0' < "$cache_dir/list" | xargs -0 -r sha256sum -- 2>/dev/null |
-  awk -v missing="$cache_dir/missing" -v fresh="$cache_dir/fresh" -v now="$(date +%s)" '
+tr '\n' '\0' < "$work/list" | xargs -0 -r sha256sum -- 2>/dev/null |
+  awk -v missing="$work/missing" -v fresh="$work/fresh" -v now="$(date +%s)" '
     BEGIN { while ((getline line < missing) > 0) {
               i = index(line, "|"); key[substr(line, i + 1)] = substr(line, 1, i - 1) } }
     { print "H " $0; path = substr($0, 67)
       if (path in key) { split(key[path], id, ":")
         if (int(id[5]) < now - 2) print key[path] " " substr($0, 1, 64) >> fresh } }'
-mv -f -- "$cache_dir/fresh" "$hashes" && rm -f -- "$cache_dir/list" "$cache_dir/missing"
+[ "$read_only" = yes ] || { mv -f -- "$work/fresh" "$hashes" && rm -f -- "$work/list" "$work/missing"; }

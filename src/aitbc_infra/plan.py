@@ -61,6 +61,12 @@ class Link:
     may_appear: bool = False
 
 
+# How the deploy writes a tree: its files root's and world-readable, its directories made so
+# (a directory that exists is left as it is).
+TREE_FILE_MODE = "0644"
+TREE_DIR_MODE = "0755"
+
+
 @dataclass(frozen=True)
 class Tree:
     """A directory made to hold exactly the files of a local one, built by the deploy."""

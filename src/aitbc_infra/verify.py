@@ -51,12 +51,14 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
         "verify", help="check deployed hosts against the model (testinfra)",
         description="Per host: systemd running (no failed unit), packages, users, units active "
         "and enabled, ports on their declared addresses, env files root 0600, nginx -t, "
-        "firehol forwards, chain heads and sync, health endpoints. From outside (for the "
-        "sandbox: a network namespace on its wan): each public address answers exactly the "
-        "ports open to any address, no container answers, unknown names get no page, no "
-        "redirect to a client's Host, every route a user opens answers as declared, TLS "
-        "certificates. From the hosts: forwards answer the sources they admit. One line per "
-        "check, grouped by host; exit 1 on any failure.")
+        "firehol forwards, chain heads and sync, health endpoints; every managed file, "
+        "directory and link as planned (content, mode, owner, link target), nothing owed by "
+        "an unfinished deploy, each unit, nginx and sshd running the files on disk. From "
+        "outside (for the sandbox: a network namespace on its wan): each public address "
+        "answers exactly the ports open to any address, no container answers, unknown names "
+        "get no page, no redirect to a client's Host, every route a user opens answers as "
+        "declared, security headers, TLS certificates. From the hosts: forwards answer the "
+        "sources they admit. One line per check, grouped by host; exit 1 on any failure.")
     add_inventory_option(verify)
     verify.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report")
     verify.add_argument("--exitfirst", "-x", action="store_true", help="stop at the first failure")

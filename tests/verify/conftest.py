@@ -22,7 +22,9 @@ import testinfra
 
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet, load_pyinfra_inventory
-from aitbc_infra.render import render_fleet
+from aitbc_infra.plan import HostPlan, host_plan
+from aitbc_infra.render import SecretLookup, redacted, render_fleet
+from aitbc_infra.secrets import MissingSecrets, SecretStore
 
 
 def inventory_path() -> Path:
@@ -40,6 +42,28 @@ def fleet() -> Fleet:
 @cache
 def rendered() -> dict:
     return render_fleet(fleet())
+
+
+@cache
+def _secrets() -> tuple[SecretLookup, str | None]:
+    """The deploy's secret values (the env files' content is compared with them), or, when
+    they are not all at hand, the offline stand-ins and what is missing (names only)."""
+    try:
+        return SecretStore.for_fleet(fleet()).lookup, None
+    except MissingSecrets as exc:
+        return redacted, str(exc)
+
+
+def missing_secrets() -> str | None:
+    """Why the content of files holding secrets cannot be compared, or None."""
+    return _secrets()[1]
+
+
+@cache
+def plans() -> dict[str, HostPlan]:
+    """Each host's plan as the deploy computes it: every path it manages, rendered as written."""
+    lookup = _secrets()[0]
+    return {node: host_plan(fleet(), host, lookup) for node, host in fleet().hosts.items()}
 
 
 @cache
