@@ -4,7 +4,8 @@ address and route; a redeploy puts every managed part back and verify is green a
 
 Each fault is one any operator could make by hand: a forward opened to every address past the
 firewall's rules, a container opened to the wan, a route's page gone (404), nginx's catch-all
-deleted, the HSTS header removed, a service bound to every address. And a client guessing
+deleted, the HSTS header removed, a route removed from the running nginx, a service bound to
+every address. And a client guessing
 admin keys meets the rate limit, whatever X-Forwarded-For it sends.
 """
 
@@ -42,15 +43,20 @@ FAULTS = [
     ("aitbc", f"mv {EXCHANGE_STATIC} {EXCHANGE_STATIC}.off",
      {"at1: https://aitbc.bubuit.net/Exchange answers 200", "aitbc: aitbc-trade-exchange health /"}),
     ("at1", "rm /etc/nginx/conf.d/aitbc-catch-all.conf && systemctl reload nginx",
-     {"at1: an unknown name gets no page (HTTP and HTTPS)"}),
+     {"at1: an unknown name gets no page (HTTP and HTTPS)", "at1: nginx files as planned"}),
     ("at1", "sed -i '/Strict-Transport-Security/d' /etc/nginx/sites-available/aitbc-proxy.conf "
      "&& systemctl reload nginx",
-     {"at1: https://aitbc.bubuit.net sends its security headers"}),
+     {"at1: https://aitbc.bubuit.net sends its security headers", "at1: nginx files as planned"}),
+    # A route gone from the running nginx (removed and reloaded).
+    ("aitbc", "sed -i '/location \\/rpc\\/ {/,/^    }/d' /etc/nginx/sites-available/aitbc.bubuit.net "
+     "&& systemctl reload nginx",
+     {"at1: https://aitbc.bubuit.net/rpc/head answers 200", "aitbc: nginx files as planned"}),
     ("aitbc", "sed -i 's/^ListenStream=127.0.0.1:3002$/ListenStream=0.0.0.0:3002/' "
      "/etc/systemd/system/aitbc-trade-exchange.socket && systemctl daemon-reload && "
      "systemctl restart aitbc-trade-exchange.socket aitbc-trade-exchange",
      {"at1: aitbc answers only what it declares beyond loopback",
-      "aitbc: aitbc-trade-exchange listens on 127.0.0.1:3002"}),
+      "aitbc: aitbc-trade-exchange listens on 127.0.0.1:3002",
+      "aitbc: app trade-exchange's units and env files as planned"}),
 ]
 # What a redeploy leaves alone (a release's files are never rewritten in place): by hand.
 UNDO = [("aitbc", f"mv {EXCHANGE_STATIC}.off {EXCHANGE_STATIC}")]
@@ -71,7 +77,7 @@ def test_a_broken_perimeter_fails_verify_naming_it_then_a_redeploy_heals(deploye
         assert "Strict-Transport-Security" in failures[
             "at1: https://aitbc.bubuit.net sends its security headers"]
         assert "3002" in failures["at1: aitbc answers only what it declares beyond loopback"]
-        unexpected = set(failures) - expected - DRIFT
+        unexpected = set(failures) - expected
         assert not unexpected, {k: failures[k] for k in unexpected}
     finally:
         for host, command in UNDO:
@@ -81,9 +87,6 @@ def test_a_broken_perimeter_fails_verify_naming_it_then_a_redeploy_heals(deploye
     healed = tmp_path / "healed.xml"
     assert verify_fleet(deployed_inventory, junit_xml=healed) == 0, _failures(healed)
 
-
-# The same faults seen from inside (managed files edited, nginx running another config).
-DRIFT: set[str] = set()
 
 
 def _statuses(path: str, count: int, forged_client: bool) -> list[int]:
