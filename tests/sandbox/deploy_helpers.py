@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from aitbc_infra.render import render_fleet
 from aitbc_infra.sandbox import machines, paths, procs, ssh_run
 from aitbc_infra.sandbox.ssh import current_plan
 from aitbc_infra.summary import run_results, summary_text
+from aitbc_infra.verify import verify_fleet
 
 PROXY_IP = "10.231.0.2"
 SITE = "aitbc.bubuit.net"
@@ -218,3 +221,39 @@ def assert_noop(inventory: Path) -> None:
     run = deploy(inventory)
     assert run.returncode == 0, run.output[-3000:]
     assert run.changed == 0, run.changed_operations()
+
+
+# Faults verify must see ----------------------------------------------------------------
+
+
+def verify_failures(report: Path) -> dict[str, str]:
+    """`host: check` -> message of every failed check of a verify JUnit report."""
+    failed = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is not None:
+            name = case.get("name")
+            failed[name[name.index("[") + 1:-1]] = problem.get("message", "")
+    return failed
+
+
+@contextmanager
+def faults_injected(inventory: Path, tmp: Path, faults, undo=()) -> Iterator[dict[str, str]]:
+    """Run each (host, command, ...) of `faults`; verify must fail: its failures are yielded.
+    Then the (host, command) of `undo` (what a redeploy leaves alone), a redeploy, and verify
+    must be green again."""
+    try:
+        for host, command, *_ in faults:
+            ssh_run(host, command, check=True)
+        report = tmp / "faulty.xml"
+        assert verify_fleet(inventory, junit_xml=report) == 1
+        yield verify_failures(report)
+    finally:
+        for host, command in undo:
+            ssh_run(host, command)
+        run = deploy(inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    healed = tmp / "healed.xml"
+    assert verify_fleet(inventory, junit_xml=healed) == 0, verify_failures(healed)

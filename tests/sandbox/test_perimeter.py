@@ -16,12 +16,10 @@ import socket
 import ssl
 import time
 
-from deploy_helpers import PROXY_IP, SITE, deploy
-from test_verify import _failures
+from deploy_helpers import PROXY_IP, SITE, faults_injected
 
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.sandbox import paths, ssh_run
-from aitbc_infra.verify import verify_fleet
+from aitbc_infra.sandbox import paths
 
 NS3_CONTAINER = "10.231.100.10"
 AITBC = "10.231.223.93"
@@ -64,12 +62,7 @@ UNDO = [("aitbc", f"mv {EXCHANGE_STATIC}.off {EXCHANGE_STATIC}")]
 
 def test_a_broken_perimeter_fails_verify_naming_it_then_a_redeploy_heals(deployed_inventory,
                                                                          tmp_path):
-    try:
-        for host, command, _ in FAULTS:
-            ssh_run(host, command, check=True)
-        report = tmp_path / "broken.xml"
-        assert verify_fleet(deployed_inventory, junit_xml=report) == 1
-        failures = _failures(report)
+    with faults_injected(deployed_inventory, tmp_path, FAULTS, UNDO) as failures:
         expected = set().union(*(checks for _, _, checks in FAULTS))
         assert expected <= set(failures), sorted(expected - set(failures))
         assert "too many: [8000]" in failures["ns3-root: public address answers exactly the ports "
@@ -79,14 +72,6 @@ def test_a_broken_perimeter_fails_verify_naming_it_then_a_redeploy_heals(deploye
         assert "3002" in failures["at1: aitbc answers only what it declares beyond loopback"]
         unexpected = set(failures) - expected
         assert not unexpected, {k: failures[k] for k in unexpected}
-    finally:
-        for host, command in UNDO:
-            ssh_run(host, command)
-        run = deploy(deployed_inventory)
-    assert run.returncode == 0, run.output[-3000:]
-    healed = tmp_path / "healed.xml"
-    assert verify_fleet(deployed_inventory, junit_xml=healed) == 0, _failures(healed)
-
 
 
 def _statuses(path: str, count: int, forged_client: bool) -> list[int]:

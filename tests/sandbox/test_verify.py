@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from deploy_helpers import deploy
+from deploy_helpers import faults_injected, verify_failures
 
-from aitbc_infra.sandbox import ssh_run
 from aitbc_infra.verify import verify_fleet
 
 # Each fault: its host, the command that injects it, and the checks it must fail (`host: check`).
@@ -68,39 +67,15 @@ UNDO = [
 ]
 
 
-def _failures(report) -> dict[str, str]:
-    failed = {}
-    for case in ET.parse(report).getroot().iter("testcase"):
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        if problem is not None:
-            name = case.get("name")
-            failed[name[name.index("[") + 1:-1]] = problem.get("message", "")
-    return failed
-
-
 def test_verify_passes_on_a_deployed_sandbox(deployed_inventory, tmp_path):
     report = tmp_path / "verify.xml"
-    assert verify_fleet(deployed_inventory, junit_xml=report) == 0, _failures(report)
+    assert verify_fleet(deployed_inventory, junit_xml=report) == 0, verify_failures(report)
     assert len(list(ET.parse(report).getroot().iter("testcase"))) > 100
 
 
 def test_faults_fail_exactly_their_checks_then_redeploy_heals(deployed_inventory, tmp_path):
-    try:
-        for host, command, _ in FAULTS:
-            ssh_run(host, command, check=True)
-        report = tmp_path / "faulty.xml"
-        assert verify_fleet(deployed_inventory, junit_xml=report) == 1
-        failures = _failures(report)
+    with faults_injected(deployed_inventory, tmp_path, FAULTS, UNDO) as failures:
         assert set(failures) == set().union(*(checks for _, _, checks in FAULTS))
         assert "aitbc-wallet-daemon" in failures["aitbc: unit aitbc-wallet-daemon active and enabled"]
         assert "aitbc-verify-fault" in failures["ns3-aitbc: systemd running, no failed unit"]
         assert "broken" in failures["aitbc: nginx -t"]
-    finally:
-        for host, command in UNDO:
-            ssh_run(host, command)
-        run = deploy(deployed_inventory)
-    assert run.returncode == 0, run.output[-3000:]
-    healed = tmp_path / "healed.xml"
-    assert verify_fleet(deployed_inventory, junit_xml=healed) == 0, _failures(healed)
