@@ -145,11 +145,15 @@ def target(where: str):
     return testinfra.get_host("local://") if where == CONTROL else connect(where)
 
 
+# A host's whole batch ends within this: a probe that hangs (an unanswered connection, a wedged
+# systemctl) fails its checks instead of holding verify forever.
+BATCH_TIMEOUT = 120
+
+
 def run_batch(host, commands: list[str], netns: str | None = None) -> dict[str, Result]:
-    if netns:
-        out = host.run("ip netns exec %s sh -c %s", netns, batch_script(commands))
-    else:
-        out = host.run("sh -c %s", batch_script(commands))
+    inside = ("ip", "netns", "exec", q(netns)) if netns else ()
+    out = host.run(" ".join(["timeout", str(BATCH_TIMEOUT), *inside, "sh", "-c", "%s"]),
+                   batch_script(commands))
     data, at, results = out.stdout_bytes, 0, {}
     for command in commands:
         line_end = data.find(b"\n", at)
