@@ -100,14 +100,16 @@ def test_ns3_forwards_answer_on_the_public_address(first_run, port):
     assert '"service"' in out, f"port {port}: {out[:200]}"
 
 
-def test_node_1_sees_node_3_through_ns3_front(first_run):
+def test_node_1_sees_node_3_through_ns3_front(first_run, sandbox_inventory):
+    fleet = load_fleet(sandbox_inventory)
+    peer = fleet.peer_url(fleet.hosts["aitbc"], "aitbc.keisanki.net")  # as rendered into PEERS
     # The payload's node reports what its PEERS (rendered from `peers`) answered.
     deadline = time.monotonic() + 40  # peers are polled every 10 s
     peers = []
     while time.monotonic() < deadline:
         status, _, body = fetch("/rpc/syncStatus")
         peers = json.loads(body).get("peers", []) if status == 200 else []
-        if any(p.get("url") == "http://aitbc.keisanki.net" and p.get("height") for p in peers):
+        if any(p.get("url") == peer and p.get("height") for p in peers):
             return
         time.sleep(2)
     raise AssertionError(f"node 1 has no head from node 3: {peers}")

@@ -26,8 +26,11 @@ SNAPSHOT = (f"sha256sum {FIREHOL_CONF}; {script('firehol-state', FIREHOL_APPLIED
 
 
 def test_firehol_start_failing_after_validation_restores_everything(deployed_inventory, tmp_path):
-    tree = changed_tree(tmp_path, "templates/firehol/firehol.conf.j2", "    client all accept\n",
-                        f"    client all accept\n    server ssh accept src ipset:{IPSET}\n")
+    # Where the template writes a forward's route: only a host with forwards (ns3-root) gets it.
+    route = '    route custom aitbc-{{ fwd.port }} "tcp/{{ fwd.port }}" default accept dst ' \
+            '{{ fwd.address }}{{ fwd.src }}\n'
+    tree = changed_tree(tmp_path, "templates/firehol/firehol.conf.j2", route,
+                        f"{route}    route ssh accept src ipset:{IPSET}\n")
     # The fault is real: the host has no such set, and firehol's own validation lets it through.
     assert ssh_run(NODE, f"ipset list -n {IPSET}").returncode != 0
     before = ssh_run(NODE, SNAPSHOT, check=True).stdout

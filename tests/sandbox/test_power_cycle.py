@@ -15,7 +15,7 @@ import time
 
 from deploy_helpers import request_loop
 from system_state import not_running
-from traffic import REPORTS, Traffic, request
+from traffic import REPORTS, Traffic, answers
 
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
@@ -27,16 +27,10 @@ RECOVERY_BUDGET = 60.0  # seconds from the machines being back to every route an
 
 
 def _not_answering(traffic: Traffic) -> dict[str, str]:
-    """One fresh request per route: {route: what it answered} for those not as before the cycle."""
-    wrong = {}
-    for target in traffic.targets:
-        try:
-            got = str(request(target, traffic.context))
-        except OSError as err:
-            got = f"{type(err).__name__}: {err}"
-        if got != str(traffic.counts[target.name].expected):
-            wrong[target.name] = got
-    return wrong
+    """One fresh request per route: {route: what it answered} for those not as declared."""
+    got = answers(traffic.targets, traffic.context)
+    return {name: status for name, status in got.items()
+            if status != str(traffic.counts[name].expected)}
 
 
 def test_power_cycle_recovers_without_a_deploy(deployed_inventory, tmp_path):

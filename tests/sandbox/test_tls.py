@@ -134,7 +134,7 @@ def test_provided_certificate_served_and_a_mismatched_key_rejected(deployed_inve
         served_key = ssh_run("at1", "sha256sum < /etc/ssl/aitbc/bubuit.net/privkey.pem",
                              check=True).stdout
         # The same certificate with another key: nginx -t refuses it, the good pair stays.
-        site = [Target("/health", PROXY_IP, 443, "/health", tls_name=SITE)]
+        site = [Target("/health", PROXY_IP, 443, "/health", 200, tls_name=SITE)]
         with running(site, str(given / "ca.pem")) as traffic:
             run = deploy(_provided_inventory(bad, given / "other.key"))
         assert run.returncode == 1

@@ -11,13 +11,14 @@ Raw sockets keep each request cheap and independent (no pooled connection outliv
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -94,7 +95,7 @@ _CLONE_NEWNET = 0x40000000
 
 
 def enter_netns(path: str) -> None:
-    """Move the calling thread (only it: a network namespace is per thread) into `path`'s."""
+    """Move the calling OS thread (only it: a network namespace is per thread) into `path`'s."""
     fd = os.open(path, os.O_RDONLY)
     try:
         if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
@@ -103,42 +104,105 @@ def enter_netns(path: str) -> None:
         os.close(fd)
 
 
+def os_thread(target, *args) -> Callable[[float], None]:
+    """Run target(*args) on an OS thread of its own; returns a join(timeout) for it.
+
+    pyinfra's CLI, imported by the deploy helpers, patches `threading` with gevent: a Thread is
+    then a greenlet on the main OS thread, and setns() from it would move the main thread (and
+    every process it starts) into the other network. The unpatched primitives start a real one.
+    """
+    try:
+        from gevent.monkey import get_original
+        start, allocate = get_original("_thread", ["start_new_thread", "allocate_lock"])
+    except ImportError:  # nothing patched
+        start, allocate = _thread.start_new_thread, _thread.allocate_lock
+    done = allocate()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            target(*args)
+        finally:
+            done.release()
+
+    start(run, ())
+
+    def join(timeout: float) -> None:
+        if done.acquire(timeout=timeout):
+            done.release()
+
+    return join
+
+
+def answer(target: Target, context: ssl.SSLContext) -> str:
+    """The status of one request, or the error that stood in its way."""
+    try:
+        return str(request(target, context))
+    except OSError as err:
+        return f"{type(err).__name__}: {err}"
+
+
+def by_network(targets: list[Target]) -> dict[str | None, list[Target]]:
+    groups: dict[str | None, list[Target]] = {}
+    for target in targets:
+        groups.setdefault(target.netns, []).append(target)
+    return groups
+
+
+def answers(targets: list[Target], context: ssl.SSLContext) -> dict[str, str]:
+    """One request per target, each from the network it is asked from: {name: answer}."""
+    got: dict[str, str] = {}
+
+    def ask(netns: str | None, group: list[Target]) -> None:
+        if netns:
+            enter_netns(netns)
+        got.update((t.name, answer(t, context)) for t in group)
+
+    groups = by_network(targets)
+    joins = [os_thread(ask, netns, group) for netns, group in groups.items() if netns]
+    ask(None, groups.get(None, []))
+    for join in joins:
+        join(60)
+    return got
+
+
 class Traffic:
     def __init__(self, targets: list[Target], cafile: str):
         self.targets = targets
         self.context = ssl.create_default_context(cafile=cafile)
         self.counts: dict[str, RouteCount] = {}
-        self._stop = threading.Event()
-        groups: dict[str | None, list[Target]] = {}
-        for target in targets:
-            groups.setdefault(target.netns, []).append(target)
-        self._threads = [threading.Thread(target=self._loop, args=(netns, group), daemon=True)
-                         for netns, group in groups.items()]
+        self._stopping = False  # read by every loop, set once: no lock of either kind needed
+        self._groups = by_network(targets)
+        self._joins: list[Callable[[float], None]] = []
 
     def _loop(self, netns: str | None, targets: list[Target]) -> None:
         if netns:
             enter_netns(netns)
-        while not self._stop.is_set():
+        while not self._stopping:
             for target in targets:
                 sent = time.monotonic()
-                try:
-                    got = str(request(target, self.context))
-                except OSError as err:
-                    got = f"{type(err).__name__}: {err}"
+                got = answer(target, self.context)
                 self.counts[target.name].record(got, time.monotonic() - sent)
-            time.sleep(0.02)
+            # An OS thread holds the interpreter while the greenlets wait: paced, it leaves the
+            # requests through the proxy their share.
+            time.sleep(0.1 if netns else 0.02)
 
     def start(self) -> None:
         for target in self.targets:
             self.counts[target.name] = RouteCount(expected=target.expected,
                                                   last=str(target.expected))
-        for thread in self._threads:
-            thread.start()
+        for netns, group in self._groups.items():
+            if netns:
+                self._joins.append(os_thread(self._loop, netns, group))
+            else:
+                thread = threading.Thread(target=self._loop, args=(None, group), daemon=True)
+                thread.start()
+                self._joins.append(thread.join)
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        self._stopping = True
+        for join in self._joins:
+            join(30)
 
     @property
     def sent(self) -> int:

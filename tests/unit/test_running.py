@@ -210,7 +210,10 @@ def test_nginx_reads_its_config_and_each_tls_sites_certificate(fleet):
     assert running.nginx_inputs(fleet.hosts["at1"]) == [
         "/etc/nginx", "/etc/letsencrypt/live/bubuit.net/fullchain.pem",
         "/etc/letsencrypt/live/bubuit.net/privkey.pem"]
-    assert running.nginx_inputs(fleet.hosts["ns3-root"]) == ["/etc/nginx"]
+    assert running.nginx_inputs(fleet.hosts["ns3-root"]) == [
+        "/etc/nginx", "/etc/letsencrypt/live/keisanki.net/fullchain.pem",
+        "/etc/letsencrypt/live/keisanki.net/privkey.pem"]
+    assert running.nginx_inputs(fleet.hosts["aitbc"]) == ["/etc/nginx"]
 
 
 def test_the_probes_keep_each_path_one_argument(tmp_path):
