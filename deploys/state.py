@@ -167,6 +167,13 @@ def of(plan: HostPlan, path: str) -> PathState | None:
     return read(plan).paths.get(path)
 
 
+def removed(plan: HostPlan, path: str) -> None:
+    """An operation of this run removes `path` before the roles after it run: they see it
+    absent, as the host will be, and put it back if the plan holds it."""
+    of(plan, path)  # one of the plan's paths, or the mistake is named
+    read(plan).paths.pop(path, None)
+
+
 def unit(plan: HostPlan, name: str) -> tuple[str, str]:
     """(ActiveState, UnitFileState) of one of the plan's units."""
     if name not in plan.units:

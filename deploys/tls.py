@@ -36,6 +36,10 @@ def deploy(spec: HostSpec, plan: HostPlan) -> None:
                                     domains=[site.server_name], config_name=site.config_name,
                                     bootstrap=acme_bootstrap_site(site)),
         )
+        # The issue takes the site's link away (nginx serves only the bootstrap meanwhile): the
+        # nginx role, deciding after this, puts it back and reloads, whether or not it was there
+        # when the state was read (a certificate's lineage changed, its files deleted).
+        state.removed(plan, f"{NGINX_ENABLED}/{site.config_name}")
 
 
 def certbot_command(*, email: str, server: str, webroot: str, lineage: str,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import PROXY_IP, SITE, deploy, fetch, variant_inventory
+from deploy_helpers import PROXY_IP, SITE, changed_tree, deploy, fetch, variant_inventory
 from traffic import Target, running
 
 from aitbc_infra.sandbox import paths, ssh_run
@@ -146,3 +146,35 @@ def test_provided_certificate_served_and_a_mismatched_key_rejected(deployed_inve
     finally:
         assert deploy(deployed_inventory).returncode == 0  # back to the ACME certificate
     assert _served_once_reloaded()["issuer"]  # verified against the ACME root again
+
+
+NS3_SITE, NS3_PUBLIC = "aitbc.keisanki.net", "10.231.0.3"
+
+
+def _ns3_health() -> str:
+    return subprocess.run(["curl", "-s", "-m", "10", "--cacert", str(paths().pebble_root),
+                           "--resolve", f"{NS3_SITE}:443:{NS3_PUBLIC}", "-o", "/dev/null",
+                           "-w", "%{http_code}", f"https://{NS3_SITE}/health"],
+                          capture_output=True, text=True, timeout=30).stdout
+
+
+def test_a_new_certificate_lineage_is_issued_and_its_site_stays_enabled(deployed_inventory,
+                                                                       tmp_path):
+    """The first issue of a certificate takes the site's link away while certbot answers the
+    challenge: with the link there when the state was read (the lineage renamed here), the
+    nginx role must still put it back and reload."""
+    tree = changed_tree(tmp_path, "group_data/all.py", '"certificate": "keisanki.net"',
+                        '"certificate": "keisanki-renamed"')
+    try:
+        run = deploy(deployed_inventory, tree)
+        assert run.returncode == 0, run.output[-3000:]
+        assert "Issue certificate keisanki-renamed" in run.output
+        assert ssh_run("ns3-root", f"test -L /etc/nginx/sites-enabled/{NS3_SITE} && test -e "
+                       "/etc/letsencrypt/live/keisanki-renamed/fullchain.pem").returncode == 0
+        assert _ns3_health() == "200"
+    finally:
+        back = deploy(deployed_inventory)
+        # The renamed lineage goes, so the next run of this test issues it again.
+        ssh_run("ns3-root", "certbot delete --non-interactive --cert-name keisanki-renamed")
+    assert back.returncode == 0, back.output[-3000:]
+    assert _ns3_health() == "200"

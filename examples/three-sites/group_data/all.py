@@ -3,6 +3,6 @@ only `sites` is restated here; every other shared fact comes from the project's 
 
 sites = {
     "aitbc.bubuit.net": {"scheme": "https", "certificate": "bubuit.net"},
-    "aitbc.keisanki.net": {"scheme": "http"},
+    "aitbc.keisanki.net": {"scheme": "https", "certificate": "keisanki.net"},
     "aitbc.ns4.example": {"scheme": "http"},
 }
