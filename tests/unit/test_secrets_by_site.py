@@ -154,10 +154,10 @@ def test_the_load_before_a_deploy_refuses_a_shared_value(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("lines, line, message", [
-    (["[at1]", "JWT_SECRET sup3r-s3cret-value"], 2, "expected NAME=VALUE"),
-    (["[at1]", "jwt_secret=sup3r-s3cret-value"], 2, "expected NAME=VALUE"),
-    (["[ns3 root]", "JWT_SECRET=sup3r-s3cret-value"], 1, "expected [SITE]"),
-    (["[at1]", "JWT_SECRET=sup3r-s3cret-value", "", "JWT_SECRET=sup3r-s3cret-value"], 4,
+    (["[at1]", "JWT_SECRET s3cret-marker"], 2, "expected NAME=VALUE"),
+    (["[at1]", "jwt_secret=s3cret-marker"], 2, "expected NAME=VALUE"),
+    (["[ns3 root]", "JWT_SECRET=s3cret-marker"], 1, "expected [SITE]"),
+    (["[at1]", "JWT_SECRET=s3cret-marker", "", "JWT_SECRET=s3cret-marker"], 4,
      "JWT_SECRET [at1] given again (first on line 2)"),
     (["JWT_SECRET=\"\""], 1, "JWT_SECRET for every site has an empty value"),
 ])
@@ -167,7 +167,7 @@ def test_a_malformed_file_is_named_with_its_line_never_its_text(tmp_path, lines,
     with pytest.raises(SecretsFileError) as exc:
         read_secrets_file(path)
     assert str(exc.value).startswith(f"{path}:{line}: {message}")
-    _assert_no_value(str(exc.value), "sup3r-s3cret-value")
+    _assert_no_value(str(exc.value), "s3cret-marker")
 
 
 def test_values_are_read_with_their_site_and_line_and_never_shown(tmp_path):
@@ -189,7 +189,7 @@ def test_check_passes_without_values_and_fails_on_a_shared_or_malformed_one(flee
     assert not shared.ok and shared.detail.startswith("ADMIN_API_KEYS: sites at1, ns3-root")
     _assert_no_value(shared.detail, "one-admin-key-0123")
     path = tmp_path / "secrets.env"
-    path.write_text("[at1]\nnot a line sup3r-s3cret-value\n")
+    path.write_text("[at1]\nnot a line s3cret-marker\n")
     broken = check_secrets(_with(fleet, secrets_file=str(path)), environ={})
     assert (broken.ok, broken.detail) == (False, f"{path}:2: expected NAME=VALUE, NAME in A-Z, "
                                                  "0-9 and _")
