@@ -45,33 +45,27 @@ def exposures(fleet: Fleet) -> list[Exposure]:
         if host.firewall is None or host.public_address is None:
             continue
         address = str(host.public_address)
-
-        def resolved(allow: list[str]) -> tuple[str, ...] | None:
-            networks = [fleet.source_network(s) for s in allow]
-            return None if None in networks else tuple(n for n in networks if n)
-
         for opening in host.firewall.open:
             found.append(Exposure(host.node, address, opening.port, opening.name,
-                                  tuple(opening.allow), resolved(opening.allow)))
+                                  tuple(opening.allow), _as_declared(fleet, opening.allow)))
         for fwd in host.firewall.forwards:
             to = fleet.forward(host, fwd)
             svc = fleet.forwarded_service(fwd)
             found.append(Exposure(host.node, address, fwd.port,
                                   f"{fwd.node}:{fwd.port} ({svc.unit if svc else '?'})",
-                                  tuple(fwd.allow), resolved(fwd.allow), to.authority))
+                                  tuple(fwd.allow), _as_declared(fleet, fwd.allow), to.authority))
     return sorted(found, key=lambda e: (list(fleet.hosts).index(e.node), e.port))
 
 
-def open_to(exposure: Exposure, source: str | None) -> bool:
-    """Whether `source` (an address; None: an unknown address) is admitted."""
-    if exposure.sources is None:
-        return True
-    return source is not None and source in exposure.sources
+def _as_declared(fleet: Fleet, allow: list[str]) -> tuple[str, ...] | None:
+    """The address or network of each declared source, in the declared order (`who` pairs
+    them); None: any address."""
+    networks = [fleet.source_network(s) for s in allow]
+    return None if None in networks else tuple(n for n in networks if n)
 
 
 def describe(exposure: Exposure) -> str:
     return f"{exposure.node} {exposure.address}:{exposure.port} {exposure.what} <- {exposure.who}"
-
 
 
 @dataclass(frozen=True)

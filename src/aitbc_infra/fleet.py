@@ -256,6 +256,11 @@ class Fleet:
         return None, (f"bridge_address {spec.bridge_address} lies on the bridges of "
                       f"{' and '.join(holders)}: give container.host")
 
+    def sources(self, allow: list[str]) -> tuple[str, ...] | None:
+        """A rule's `allow` as the addresses and networks it admits, sorted; None: any address."""
+        networks = {self.source_network(s) for s in allow}
+        return None if None in networks else tuple(sorted(n for n in networks if n))
+
     def proxied_by(self, node: str) -> list[tuple[HostSpec, Site, Route]]:
         """The proxy routes of other hosts that send to the nginx site of `node`."""
         return [(other, site, route)

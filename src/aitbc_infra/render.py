@@ -24,7 +24,8 @@ TEMPLATES = PROJECT_ROOT / "templates"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 NGINX_CONF_D = "/etc/nginx/conf.d"
-# The sites' logs: a directory only root and adm read (nginx creates its log files 0644).
+# The sites' logs: a directory only www-data (nginx's workers reopen the logs) and adm may
+# enter, since nginx creates its log files 0644.
 NGINX_LOG_DIR = "/var/log/nginx/aitbc"
 SYSTEMD_DIR = "/etc/systemd/system"
 FIREHOL_CONF = "/etc/firehol/firehol.conf"
@@ -276,7 +277,7 @@ def limit_zones(host: HostSpec, site: Site) -> list[tuple[Route, str]]:
 
 def _http_settings(host: HostSpec) -> str:
     zones = [(zone, host.rate_limits[route.rate_limit]) for site in host.nginx_sites
-             for route, zone in limit_zones(host, site) if route.rate_limit]
+             for route, zone in limit_zones(host, site)]
     return render_template("nginx/http.conf.j2", zones=zones)
 
 
@@ -305,8 +306,8 @@ def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
         return []
     def src(allow: list[str]) -> str:
         """firehol's source parameter for a rule: nothing for any address."""
-        networks = [fleet.source_network(s) for s in allow]
-        return "" if None in networks else f' src "{" ".join(sorted(set(networks)))}"'
+        sources = fleet.sources(allow)
+        return "" if sources is None else f' src "{" ".join(sources)}"'
 
     forwards = [{"port": e.port, "address": e.address, "src": src(f.allow)}
                 for f, e in ((f, fleet.forward(host, f)) for f in host.firewall.forwards)]

@@ -231,12 +231,12 @@ def test_the_sandbox_gives_each_site_its_own_random_values(fleet, tmp_path):
 
 def test_the_sandbox_upgrades_a_file_of_one_value_for_every_site(fleet, tmp_path):
     path = tmp_path / "secrets.env"
-    path.write_text("# sandbox secrets (generated)\nJWT_SECRET=old-value-for-all\n"
+    path.write_text("# sandbox secrets (generated)\nJWT_SECRET=old-shared\n"
                     "DATABASE_URL=no-longer-declared\n")
     path.chmod(0o644)
     write_sandbox_secrets(path, fleet)
     values = _values(path)
-    assert all(site for site, _ in values) and "old-value-for-all" not in values.values()
+    assert all(site for site, _ in values) and "old-shared" not in values.values()
     assert ("at1", "DATABASE_URL") not in values
     assert path.stat().st_mode & 0o777 == 0o600
     SecretStore.for_fleet(_with(fleet, secrets_file=str(path)), environ={})
