@@ -62,9 +62,19 @@ apps = [
         # node saw is not a promise of the apps; verify checks only what is declared.
         "services": [
             {
+                # The tree's init_db (SQLModel create_all) checks for a table, then creates it:
+                # the node and its RPC opening a fresh database at once both create "block" and
+                # one exits. Run once, before either starts.
+                "unit": "aitbc-blockchain-schema-1",
+                "description": "AITBC blockchain node 1 database schema",
+                "command": '-c "from aitbc_chain.database import init_db; init_db()"',
+                "oneshot": True,
+            },
+            {
                 "unit": "aitbc-blockchain-node-1",
                 "description": "AITBC blockchain node 1 (PoA proposer)",
                 "command": "-m aitbc_chain.main",
+                "after": ["aitbc-blockchain-schema-1"],
             },
             {
                 "unit": "aitbc-blockchain-rpc-1",
@@ -73,7 +83,7 @@ apps = [
                 "asgi": "aitbc_chain.app:app",
                 "workers": 1,
                 "port": 8081,
-                "after": ["aitbc-blockchain-node-1"],
+                "after": ["aitbc-blockchain-schema-1", "aitbc-blockchain-node-1"],
                 "health": "/rpc/head",
             },
         ],
@@ -92,9 +102,19 @@ apps = [
         "peers": ["aitbc-blockchain-rpc-1"],
         "services": [
             {
+                # The tree's init_db (SQLModel create_all) checks for a table, then creates it:
+                # the node and its RPC opening a fresh database at once both create "block" and
+                # one exits. Run once, before either starts.
+                "unit": "aitbc-blockchain-schema-2",
+                "description": "AITBC blockchain node 2 database schema",
+                "command": '-c "from aitbc_chain.database import init_db; init_db()"',
+                "oneshot": True,
+            },
+            {
                 "unit": "aitbc-blockchain-node-2",
                 "description": "AITBC blockchain node 2 (PoA proposer)",
                 "command": "-m aitbc_chain.main",
+                "after": ["aitbc-blockchain-schema-2"],
             },
             {
                 "unit": "aitbc-blockchain-rpc-2",
@@ -103,7 +123,7 @@ apps = [
                 "asgi": "aitbc_chain.app:app",
                 "workers": 1,
                 "port": 8082,
-                "after": ["aitbc-blockchain-node-2"],
+                "after": ["aitbc-blockchain-schema-2", "aitbc-blockchain-node-2"],
                 "health": "/rpc/head",
             },
         ],

@@ -31,9 +31,19 @@ apps = [
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "host-node"},
         "services": [
             {
+                # The tree's init_db (SQLModel create_all) checks for a table, then creates it:
+                # the node and its RPC opening a fresh database at once both create "block" and
+                # one exits. Run once, before either starts.
+                "unit": "aitbc-blockchain-schema",
+                "description": "AITBC blockchain node database schema",
+                "command": '-c "from aitbc_chain.database import init_db; init_db()"',
+                "oneshot": True,
+            },
+            {
                 "unit": "aitbc-blockchain-node",
                 "description": "AITBC blockchain node (host)",
                 "command": "-m aitbc_chain.main",
+                "after": ["aitbc-blockchain-schema"],
             },
             {
                 "unit": "aitbc-blockchain-rpc",
@@ -41,7 +51,7 @@ apps = [
                 "asgi": "aitbc_chain.app:app",
                 "workers": 1,
                 "port": 9080,
-                "after": ["aitbc-blockchain-node"],
+                "after": ["aitbc-blockchain-schema", "aitbc-blockchain-node"],
                 "health": "/rpc/head",
             },
             {

@@ -13,7 +13,7 @@ users = [
 ]
 
 _node3_rpc = {"asgi": "aitbc_chain.app:app", "workers": 1, "bind": "bridge",
-              "after": ["aitbc-blockchain-node-3"], "health": "/rpc/head"}
+              "after": ["aitbc-blockchain-schema-3", "aitbc-blockchain-node-3"], "health": "/rpc/head"}
 
 apps = [
     {
@@ -48,8 +48,13 @@ apps = [
         # Node 3 follows node 1 through the public site.
         "peers": ["aitbc.bubuit.net"],
         "services": [
+            # The tree's init_db (SQLModel create_all) checks for a table, then creates it: the
+            # node and its RPCs opening a fresh database at once all create "block" and all but
+            # one exit. Run once, before any of them starts.
+            {"unit": "aitbc-blockchain-schema-3", "description": "AITBC blockchain node 3 database schema",
+             "command": '-c "from aitbc_chain.database import init_db; init_db()"', "oneshot": True},
             {"unit": "aitbc-blockchain-node-3", "description": "AITBC blockchain node 3 (PoA proposer)",
-             "command": "-m aitbc_chain.main"},
+             "command": "-m aitbc_chain.main", "after": ["aitbc-blockchain-schema-3"]},
             {"unit": "aitbc-blockchain-rpc-3", "description": "AITBC blockchain node 3 RPC",
              "port": 8082, **_node3_rpc},
             {"unit": "aitbc-blockchain-rpc-3-8081", "description": "AITBC node 3 RPC on node 1's port",

@@ -341,11 +341,16 @@ def _start_units(host: HostSpec, files: list[RenderedFile], tmp: Path) -> list[C
     for f in files:
         if f.kind in SYSTEMD_KINDS:
             by_unit.setdefault(f.unit or f.path, []).append(f)
-    for i, unit_files in enumerate(by_unit.values()):
-        # A directory each: a unit is verified with its socket and candidate, whatever else
-        # the host runs.
+    # The one-shot steps a unit requires must be there for it to load.
+    steps = {svc.unit: [f for f in by_unit.get(svc.unit, []) if f.kind == "unit"]
+             for _, svc in host.services if svc.oneshot}
+    needed = {svc.unit: [f for dep in svc.after for f in steps.get(dep, [])]
+              for _, svc in host.services}
+    for i, (unit, unit_files) in enumerate(by_unit.items()):
+        # A directory each: a unit is verified with its socket, candidate and steps, whatever
+        # else the host runs.
         paths = []
-        for f in unit_files:
+        for f in [*unit_files, *needed.get(unit, [])]:
             path = tmp / str(i) / Path(f.path).name
             path.parent.mkdir(exist_ok=True)
             # The venv exists only on the host: verify the unit against this machine's python.

@@ -233,11 +233,17 @@ class Service(Strict):
     env: dict[EnvName, EnvValue] = {}
     health: UrlPath | None = None
     devices: list[Device] = []  # device nodes the unit may open (rw); all others stay closed
+    # A step that runs to its end (Type=oneshot) before the units naming it in `after` start,
+    # which then require it: e.g. a database schema created by one process, not raced by every
+    # process of the app that opens the fresh database at once.
+    oneshot: bool = False
 
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Service:
         if (self.command is None) == (self.asgi is None):
             raise ValueError(f"service {self.unit}: give exactly one of 'command' or 'asgi'")
+        if self.oneshot and (self.command is None or self.port is not None):
+            raise ValueError(f"service {self.unit}: a 'oneshot' step is a 'command' without a 'port'")
         if self.asgi and self.port is None:
             raise ValueError(f"service {self.unit}: an 'asgi' service needs a 'port'")
         if self.health and self.port is None:

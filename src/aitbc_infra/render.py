@@ -168,12 +168,14 @@ def _listen(host: HostSpec, svc: Service) -> str:
 
 def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
     files = []
+    steps = {svc.unit for _, svc in host.services if svc.oneshot}
     for app, svc in host.services:
         env_file = env_file_path(host, svc)
         unit = functools.partial(
             render_template, "systemd/service.j2", app=app, svc=svc,
             argv=service_argv(fleet, host, app, svc), workdir=app.workdir(svc), env_file=env_file,
-            read_write_paths=[f"{app.root}/{d}" for d in app.data_dirs])
+            read_write_paths=[f"{app.root}/{d}" for d in app.data_dirs],
+            steps=[f"{dep}.service" for dep in svc.after if dep in steps])
         socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
         listens = svc.port is not None
         restart, load = Restart(svc.unit, app.name), Load(app.name)

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -515,11 +516,15 @@ def test_exchange_api(stack, src):
     assert get(url + "/api/health").json() == {"service": "exchange-api", "status": "ok"}
     trades = get(url + "/api/trades/recent", {"Origin": ORIGIN_OK})
     assert trades.json()["service"] == "exchange-api" and trades.json()["trades"]
-    assert set(trades.json()["trades"][0]) == {"id", "side", "price", "amount", "created_at"}
+    assert set(trades.json()["trades"][0]) == {"id", "amount", "price", "total", "created_at"}
     assert trades.headers["access-control-allow-origin"] == ORIGIN_OK
     book = get(url + "/api/orders/orderbook", {"Origin": ORIGIN_BAD})
     assert book.json()["bids"] and "access-control-allow-origin" not in book.headers
     assert (src / "apps/trade-exchange/exchange.db").is_file()  # DATABASE_URL default: the cwd
+    # The tree's simple_exchange_api.py reads the same exchange.db with this query: a data
+    # directory the payload wrote stays readable when the host switches to the real tree.
+    with sqlite3.connect(src / "apps/trade-exchange/exchange.db") as db:
+        assert db.execute("SELECT id, amount, price, total, created_at FROM trades").fetchall()
 
 
 @pytest.mark.parametrize(

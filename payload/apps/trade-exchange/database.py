@@ -2,10 +2,9 @@
 
 import os
 import sqlite3
-import time
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///./exchange.db"
-SEED = [("buy", 0.0125, 120.0), ("sell", 0.0127, 80.0), ("buy", 0.0126, 45.5)]
+SEED = [(120.0, 0.0125), (80.0, 0.0127), (45.5, 0.0126)]  # (amount, price)
 
 
 def _connect() -> sqlite3.Connection:
@@ -18,13 +17,17 @@ def _connect() -> sqlite3.Connection:
 
 def init_db() -> None:
     with _connect() as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY, side TEXT,"
-                     " price REAL, amount REAL, created_at REAL)")
+        # The tree's own trades table: both read and write the same exchange.db in the data
+        # directory, so a host switched from one to the other keeps a database both can read.
+        conn.execute("CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                     " amount REAL NOT NULL, price REAL NOT NULL, total REAL NOT NULL,"
+                     " created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)")
         # A few trades on first start, so the page and the order book are never empty.
         if conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0] == 0:
-            now = time.time()
-            conn.executemany("INSERT INTO trades (side, price, amount, created_at) VALUES (?,?,?,?)",
-                             [(side, price, amount, now - i) for i, (side, price, amount) in enumerate(SEED)])
+            conn.executemany("INSERT INTO trades (amount, price, total, created_at)"
+                             " VALUES (?, ?, ?, datetime('now', ?))",
+                             [(amount, price, amount * price, f"-{i} seconds")
+                              for i, (amount, price) in enumerate(SEED)])
 
 
 def recent_trades(limit: int = 20) -> list[dict]:

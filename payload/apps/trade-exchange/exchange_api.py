@@ -23,10 +23,10 @@ ALLOW_ORIGINS = json.loads(os.environ.get("ALLOW_ORIGINS") or "[]")
 
 class Trade(BaseModel):
     id: int
-    side: str
-    price: float
     amount: float
-    created_at: float
+    price: float
+    total: float
+    created_at: str
 
 
 async def respond(send, status: int, body: dict, headers: list) -> None:

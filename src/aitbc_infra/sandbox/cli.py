@@ -11,8 +11,7 @@ from pathlib import Path
 from aitbc_infra.deploy import SITE, run_pyinfra
 from aitbc_infra.errors import UserError
 from aitbc_infra.health import health_table, print_table
-from aitbc_infra.inventory_option import DEFAULT_INVENTORY
-from aitbc_infra.loader import load_fleet
+from aitbc_infra.inventory_option import DEFAULT_INVENTORY, load_or_explain
 from aitbc_infra.provision import provision
 from aitbc_infra.sandbox import incus
 from aitbc_infra.sandbox.fleet import (
@@ -171,7 +170,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"[deploy] pyinfra failed (exit {code}): see the failing host and operation above",
               file=sys.stderr)
         return code
-    fleet = load_fleet(inventory)
+    fleet = load_or_explain(inventory)
     rows = health_table(fleet)
     print_table(rows)
     print("\nWhere to look (the sites' names resolve inside the sandbox; from here, --resolve):")
