@@ -24,6 +24,7 @@ from aitbc_infra.activation import Activation
 from aitbc_infra.host_names import TEMP_SUFFIX
 from aitbc_infra.plan import TREE_DIR_MODE, TREE_FILE_MODE, Directory, HostPlan, Link, Tree, Upload
 from aitbc_infra.render import RenderedFile
+from aitbc_infra.source_tree import SourceFile, checked_files
 from deploys import state as plan_state
 from deploys.drift import (
     directory_drift,
@@ -205,14 +206,16 @@ def remove_command(paths: list[str]) -> str:
 # Trees ---------------------------------------------------------------------------------
 
 
-def tree(plan: HostPlan, entry: Tree, local: Path, name: str, mode: str = TREE_FILE_MODE,
-         dir_mode: str = TREE_DIR_MODE) -> OperationMeta | None:
+def tree(plan: HostPlan, entry: Tree, local: Path | list[SourceFile], name: str,
+         mode: str = TREE_FILE_MODE, dir_mode: str = TREE_DIR_MODE) -> OperationMeta | None:
     """Make the tree hold exactly the files of `local` (files under `keep` subtrees are left
     alone): only files whose content, owner or mode differ are sent; stale files are removed.
-    No operation when it does already."""
+    No operation when it does already. `local` is a directory of this machine's own (the
+    wheelhouse), or the files a walk of a source root found (source_tree.py), each where it
+    resolves."""
+    files = checked_files(local, local, expect="dir") if isinstance(local, Path) else local
     states = plan_state.read(plan).paths
-    wanted = {f"{entry.path}/{p.relative_to(local).as_posix()}": p for p in sorted(local.rglob("*"))
-              if p.is_file()}
+    wanted = {f"{entry.path}/{f.name}": f.path for f in files}
     commands = []
     for path in sorted({str(PurePosixPath(d).parent) for d in wanted} | {entry.path}):
         current = states.get(path)

@@ -13,7 +13,8 @@ from pyinfra import host
 
 from aitbc_infra.model import HostSpec, WebContent
 from aitbc_infra.plan import HostPlan
-from aitbc_infra.sources import source_root
+from aitbc_infra.source_tree import SourceFile, resolve_inside
+from aitbc_infra.sources import source_root, web_files
 from aitbc_infra.webbuild import build_spa
 from deploys import managed
 from deploys.context import once_per_run
@@ -22,19 +23,22 @@ from deploys.context import once_per_run
 @once_per_run
 def _built(root: Path, content: WebContent) -> Path:
     if content.build:
+        # npm reads the project where it resolves: never a directory outside the source root.
+        resolve_inside(root, root / content.build)
         build_spa(root / content.build, output=str((root / content.source).relative_to(
             root / content.build)))
     return root / content.source
 
 
-def content_dir(spec: HostSpec, content: WebContent) -> Path:
+def content_files(spec: HostSpec, content: WebContent) -> list[SourceFile]:
+    """The files copied into the web root, each judged where it resolves (sources.web_files)."""
     src = _built(source_root(spec), content)
     if not (src / "index.html").exists():
         raise FileNotFoundError(f"host {spec.node}: web_content {content.source!r}: "
                                 f"{src}/index.html is missing")
-    return src
+    return web_files(spec, content)
 
 
 def deploy(spec: HostSpec, plan: HostPlan) -> None:
     for tree in host.loop([t for t in plan.trees if t.source is not None]):
-        managed.tree(plan, tree, content_dir(spec, tree.source), name=f"Sync {tree.path}")
+        managed.tree(plan, tree, content_files(spec, tree.source), name=f"Sync {tree.path}")

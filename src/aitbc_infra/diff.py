@@ -26,9 +26,13 @@ from aitbc_infra.errors import UserError
 
 # Runs inside the rendered side's own tree: prints {node: {path: file}} and the app packages.
 # An app's "release" is the key of its release inputs (sources, requirements, constraints):
-# a side too old to compute it gives None, which counts as a change.
-_RENDER_SCRIPT = """
+# a side too old to compute it gives None, which counts as a change. A side that judges its
+# sources first (release_problems) names every one that cannot be read safely, as `check`
+# does, and exits CLEAN_ERROR: nothing of a FIFO, a device or a link loop is ever read.
+CLEAN_ERROR = 3
+_RENDER_SCRIPT = f"""
 import json, sys
+from aitbc_infra.fleet import ModelError
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
 try:
@@ -39,16 +43,28 @@ try:
     from aitbc_infra.sources import release_inputs
 except ImportError:
     release_inputs = None
-fleet = load_fleet(sys.argv[1], root=sys.argv[2])
+try:
+    from aitbc_infra.sources import release_problems
+except ImportError:  # a side older than the judged walk of the sources
+    release_problems = None
 def release(h, a):
     return release_inputs(h, a).key() if release_inputs else None
-out = {"files": {n: {f.path: {"content": f.content, "secret": f.secret,
-                               "effect": effect(f.activation) if effect else {}} for f in files}
-                 for n, files in render_fleet(fleet).items()},
-       "apps": {n: [{"name": a.name, "units": [s.unit for s in a.services],
-                     "release": release(h, a),
-                     "secrets": sorted({*a.secrets, *getattr(a, "secret_lists", [])})}
-                    for a in h.apps] for n, h in fleet.hosts.items()}}
+try:
+    fleet = load_fleet(sys.argv[1], root=sys.argv[2])
+    problems = release_problems(fleet) if release_problems else []
+    if problems:
+        raise ModelError(problems)
+    out = {{"files": {{n: {{f.path: {{"content": f.content, "secret": f.secret,
+                                   "effect": effect(f.activation) if effect else {{}}}}
+                           for f in files}}
+                       for n, files in render_fleet(fleet).items()}},
+           "apps": {{n: [{{"name": a.name, "units": [s.unit for s in a.services],
+                         "release": release(h, a),
+                         "secrets": sorted({{*a.secrets, *getattr(a, "secret_lists", [])}})}}
+                        for a in h.apps] for n, h in fleet.hosts.items()}}}}
+except ModelError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit({CLEAN_ERROR})
 print(json.dumps(out))
 """
 
@@ -64,7 +80,9 @@ def _render(tree: Path, inventory: str, side: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     proc = subprocess.run([sys.executable, "-c", _RENDER_SCRIPT, str(tree / inventory), str(tree)],
                           cwd=tree, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
+    if proc.returncode == CLEAN_ERROR:  # problems of the data, each named: all of them
+        raise UserError(f"cannot render {side}: {proc.stderr.strip()}")
+    if proc.returncode != 0:  # a traceback: its end says where
         detail = proc.stderr.strip().splitlines()
         raise UserError(f"cannot render {side}: " + "\n".join(detail[-15:]))
     return json.loads(proc.stdout)
@@ -124,8 +142,11 @@ def diff_against(ref: str, inventory: str = "inventory.py") -> dict[str, HostCha
         _export(ref, Path(tmp))
         if not (Path(tmp) / "src" / "aitbc_infra").is_dir():
             raise UserError(f"{ref!r} holds no aitbc-infra project to render")
+        # The working tree first: its code judges the sources before reading them. An older
+        # base does not, and with AITBC_SRC both sides read one tree: a tree the working tree
+        # refuses is never handed to a base that could hang on it.
+        head = _render(PROJECT_ROOT, inventory, "the working tree")
         base = _render(Path(tmp), inventory, f"base {ref}")
-    head = _render(PROJECT_ROOT, inventory, "the working tree")
     return compare(base, head)
 
 

@@ -3,20 +3,24 @@
 Every source path of the data is relative to the host's `app_sources` root: this project's
 `payload/` by default, or a checkout of the AITBC repository (`AITBC_SRC`). A path that is
 missing, a package without pyproject.toml or one whose `requires-python` the host's interpreter
-does not meet is a problem naming host, app, field and path.
+does not meet is a problem naming host, app, field and path; so is a path that cannot be read
+safely (it resolves outside the root, holds a FIFO, a device or a link loop: source_tree.py),
+judged by the very walk the release key, the release tar and the web copy read through.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
-from aitbc_infra.model import STATIC_DIR, App, HostSpec
+from aitbc_infra.model import STATIC_DIR, App, HostSpec, WebContent
+from aitbc_infra.source_tree import NOTHING, Skips, SourceFile, SourceTreeError, checked_files, walk
 from aitbc_infra.wheelhouse import (
+    RELEASE_SKIPS,
     SKIPPED_DIRS,
     ReleaseInputs,
     WheelhouseError,
@@ -25,7 +29,8 @@ from aitbc_infra.wheelhouse import (
     requires_python,
 )
 
-__all__ = ["SOURCE_ENV", "check_sources", "release_inputs", "source_root"]
+__all__ = ["SOURCE_ENV", "check_sources", "release_inputs", "release_problems", "source_root",
+           "web_files"]
 
 
 def project_file(path: str) -> Path:
@@ -54,37 +59,25 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
                *((f"{STATIC_DIR}/{PurePosixPath(f).name}", root / f) for f in app.static_files)),
         constraints=constraints_of(host, app),
         python=host.python.version,
+        root=root,
     )
 
 
-def _tree_problems(root: Path, tree: Path, field: str) -> list[str]:
-    """What would make a copied tree unsafe or unreadable: a symlink that leaves the source
-    root (a secret of the control machine uploaded as a web page), a link loop, a file name
-    that is not UTF-8."""
-    problems = []
-    base = root.resolve()
-    for current, dirs, names in os.walk(tree, followlinks=False):
-        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]  # never copied to a host
-        for name in [*dirs, *names]:
-            path = Path(current, name)
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                problems.append(f"{field}: {path!r}: file name is not UTF-8")
-                continue
-            if path.is_symlink():
-                try:
-                    target = path.resolve(strict=True)
-                except (OSError, RuntimeError) as exc:
-                    problems.append(f"{field}: {path}: broken or looping symlink ({exc})")
-                    continue
-                if not target.is_relative_to(base):
-                    problems.append(f"{field}: {path} links to {target}, outside the source root")
-    return problems
+def _walk_problems(root: Path, path: Path, field: str, skips: Skips = RELEASE_SKIPS,
+                   expect: Literal["dir", "file"] | None = "dir") -> list[str]:
+    """Whatever would make reading `path` unsafe or impossible, judged by the walk every reader
+    uses (source_tree.py): where it resolves, each entry's type, link loops, file names."""
+    return [f"{field}: {problem}" for problem in walk(root, path, skips, expect)[1]]
 
 
-def _check_project(root: Path, project: Path, python: str, field: str) -> list[str]:
-    """Problems of one package and, through its path dependencies, of those it pulls in."""
+def _check_project(root: Path, project: Path, python: str | None, field: str,
+                   seen: set[Path]) -> list[str]:
+    """Problems of one package and, through its path dependencies, of those it pulls in.
+    `python` None: only what reading the sources needs, not whether the host can run them."""
+    seen.add(project)
+    problems = _walk_problems(root, project, field)
+    if problems:
+        return problems  # not safe to read: its pyproject.toml is not even opened
     if not (project / "pyproject.toml").is_file():
         return [f"{field}: {project} has no pyproject.toml"]
     try:
@@ -93,9 +86,8 @@ def _check_project(root: Path, project: Path, python: str, field: str) -> list[s
         deps = path_dependencies(project)
     except (WheelhouseError, ValueError) as exc:
         return [f"{field}: {exc}"]
-    problems = []
     try:
-        if spec and python not in SpecifierSet(spec):
+        if python and spec and python not in SpecifierSet(spec):
             problems.append(f"{field}: {project.name} requires Python {spec}; "
                             f"the host builds with {python} (python.version)")
     except InvalidSpecifier:
@@ -103,62 +95,113 @@ def _check_project(root: Path, project: Path, python: str, field: str) -> list[s
     for dep in deps:
         if not dep.is_relative_to(root.absolute()):
             problems.append(f"{field}: {project.name} depends on {dep}, outside the source root")
-        else:
-            problems += _check_project(root, dep, python, f"{field} (path dependency)")
+        elif dep not in seen:
+            problems += _check_project(root, dep, python, f"{field} (path dependency)", seen)
     return problems
 
 
-def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
+def _release_problems(host: HostSpec, app: App, field: str, build: bool) -> list[str]:
+    """What the release key and tar read of the app, judged; with `build`, whether the host
+    can also build and run it."""
     root = source_root(host)
     problems = []
     for i, package in enumerate(app.packages):
-        problems += _check_project(root, root / package, host.python.version,
-                                   f"{field}.packages[{i}] {package!r}")
+        problems += _check_project(root, root / package, host.python.version if build else None,
+                                   f"{field}.packages[{i}] {package!r}", set())
     for i, name in enumerate(app.requirement_files):
-        if not (root / name).is_file():
-            problems.append(f"{field}.requirement_files[{i}]: {root / name} is not a file")
+        problems += _walk_problems(root, root / name, f"{field}.requirement_files[{i}]",
+                                   expect="file")
     for i, tree in enumerate(app.trees):
-        if not (root / tree).is_dir():
-            problems.append(f"{field}.trees[{i}]: {root / tree} is not a directory")
-        else:
-            problems += _tree_problems(root, root / tree, f"{field}.trees[{i}]")
+        problems += _walk_problems(root, root / tree, f"{field}.trees[{i}]")
     for i, name in enumerate(app.static_files):
         path = root / name
-        if path.is_symlink() or not path.is_file():
-            problems.append(f"{field}.static_files[{i}]: {path} is not a regular file")
-        elif not path.resolve().is_relative_to(root.resolve()):
-            problems.append(f"{field}.static_files[{i}]: {path} lies outside the source root")
-    for j, svc in enumerate(app.services):
-        if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
-            problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")
+        if path.is_symlink():
+            problems.append(f"{field}.static_files[{i}]: {path} is a symlink, not a regular file")
+        else:
+            problems += _walk_problems(root, path, f"{field}.static_files[{i}]", expect="file")
     constraints = constraints_of(host, app)
     if constraints and not constraints.is_file():
         problems.append(f"{field}.constraints: {constraints} is not a file of this project")
     return problems
 
 
+def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
+    root = source_root(host)
+    problems = _release_problems(host, app, field, build=True)
+    for j, svc in enumerate(app.services):
+        if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
+            problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")
+    return problems
+
+
+def _root_problem(host: HostSpec) -> Problem | None:
+    root = source_root(host)
+    if root.is_dir():
+        return None
+    return Problem(f"host {host.node}", "app_sources", f"{root} is not a directory "
+                   f"(set it in the data or with {SOURCE_ENV}=DIR)")
+
+
+def release_problems(fleet: Fleet) -> list[Problem]:
+    """What stops a release key (`diff`, the deploy) from being computed safely: every source
+    it reads, judged as `check` judges it, but not whether the host can run it."""
+    problems: list[Problem] = []
+    for host in fleet.hosts.values():
+        missing = _root_problem(host)
+        if missing:
+            problems.append(missing)
+            continue
+        for i, app in enumerate(host.apps):
+            problems += [Problem(f"host {host.node}", f"apps[{i}] ({app.name})", msg)
+                         for msg in _release_problems(host, app, f"apps[{i}]", build=False)]
+    return problems
+
+
+def _web_problems(host: HostSpec, i: int, content: WebContent) -> list[Problem]:
+    root, where = source_root(host), f"host {host.node}"
+    problems = []
+    built = root / content.source / "index.html"
+    buildable = content.build and (root / content.build / "package.json").is_file()
+    if not built.is_file() and not buildable:
+        how = f" and {root / content.build} has no package.json" if content.build else ""
+        problems.append(Problem(where, f"web_content[{i}].source", f"{built} is missing{how}"))
+    # The build directory is npm's to read (its node_modules/ and output left out here); the
+    # source is copied into the public web root as it is: every file of it is judged.
+    if content.build:
+        field = f"web_content[{i}].build"
+        problems += [Problem(where, field, msg) for msg in walk(
+            root, root / content.build, Skips(frozenset(SKIPPED_DIRS)), "dir")[1]]
+    source = root / content.source
+    if source.is_dir() or source.is_symlink():  # not there yet: the build writes it
+        problems += [Problem(where, f"web_content[{i}].source", msg)
+                     for msg in walk(root, source, NOTHING, "dir")[1]]
+    return problems
+
+
+def web_files(host: HostSpec, content: WebContent) -> list[SourceFile]:
+    """The files of a web content's source, as copied into the web root (SourceTreeError
+    otherwise, naming the host, the content and each path)."""
+    root = source_root(host)
+    try:
+        return checked_files(root, root / content.source, NOTHING, expect="dir")
+    except SourceTreeError as exc:
+        raise SourceTreeError([f"host {host.node}: web_content {content.source!r}: {p}"
+                               for p in exc.problems]) from None
+
+
 def check_sources(fleet: Fleet) -> list[Problem]:
-    """Every declared source exists and is buildable for its host: no connection needed."""
+    """Every declared source exists, is safe to read and is buildable for its host: no
+    connection needed."""
     problems: list[Problem] = []
     for host in fleet.hosts.values():
         where = f"host {host.node}"
-        root = source_root(host)
-        if not root.is_dir():
-            problems.append(Problem(where, "app_sources", f"{root} is not a directory "
-                                    f"(set it in the data or with {SOURCE_ENV}=DIR)"))
+        missing = _root_problem(host)
+        if missing:
+            problems.append(missing)
             continue
         for i, app in enumerate(host.apps):
             problems += [Problem(where, f"apps[{i}] ({app.name})", msg)
                          for msg in _app_problems(host, app, f"apps[{i}]")]
         for i, content in enumerate(host.web_content):
-            built = root / content.source / "index.html"
-            buildable = content.build and (root / content.build / "package.json").is_file()
-            if not built.is_file() and not buildable:
-                how = f" and {root / content.build} has no package.json" if content.build else ""
-                problems.append(Problem(where, f"web_content[{i}].source",
-                                        f"{built} is missing{how}"))
-            for spot in (content.source, content.build):
-                if spot and (root / spot).is_dir():
-                    problems += [Problem(where, f"web_content[{i}]", msg) for msg in
-                                 _tree_problems(root, root / spot, f"web_content[{i}]")]
+            problems += _web_problems(host, i, content)
     return problems

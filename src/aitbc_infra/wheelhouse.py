@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import re
@@ -39,6 +38,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+from aitbc_infra.source_tree import (
+    Skips,
+    SourceFile,
+    SourceTreeError,
+    checked_files,
+    open_regular,
+    sha256_file,
+)
 
 MANIFEST = "wheelhouse.json"
 TREES = "trees"
@@ -59,40 +67,29 @@ class WheelhouseError(Exception):
 
 # Sources --------------------------------------------------------------------------------
 
+# What a release leaves out of its trees and projects; the walk never judges nor reads it.
+RELEASE_SKIPS = Skips(frozenset(SKIPPED_DIRS), frozenset(_SKIP_FILES), _SKIP_SUFFIXES)
+
+
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """A file of this project or of a build (a wheel, a constraints file): links are followed."""
+    return sha256_file(path, follow=True)
 
 
-def source_files(tree: Path) -> list[Path]:
+def source_files(tree: Path, root: Path | None = None) -> list[SourceFile]:
     """The files of a source tree, build/cache/VCS debris left out, in a stable order; a
-    single file (an app's static file) is its own tree."""
-    if tree.is_file():
-        return [tree]
-    files = []
-    for root, dirs, names in os.walk(tree, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(_SKIP_SUFFIXES))
-        files += [Path(root, n) for n in names
-                  if n not in _SKIP_FILES and not n.endswith(_SKIP_SUFFIXES)]
-    return sorted(files, key=lambda p: p.relative_to(tree).as_posix())
+    single file (an app's static file) is its own tree. Nothing outside `root` (by default
+    the tree itself) is ever listed: SourceTreeError names what would be."""
+    return checked_files(root or tree, tree, RELEASE_SKIPS)
 
 
-def source_hash(tree: Path) -> str:
+def source_hash(tree: Path, root: Path | None = None) -> str:
     """sha256 of a source tree: relative paths, exec bits and file contents."""
-    tree = Path(tree)
     h = hashlib.sha256()
-    for path in source_files(tree):
-        exe = "x" if os.access(path, os.X_OK) else "-"
-        h.update(f"{_tree_relative(path, tree)}\0{exe}\0{_sha256_file(path)}\n".encode())
+    for f in source_files(Path(tree), root):
+        exe = "x" if f.executable else "-"
+        h.update(f"{f.name}\0{exe}\0{sha256_file(f.path)}\n".encode())
     return h.hexdigest()
-
-
-def _tree_relative(path: Path, tree: Path) -> str:
-    """A file's name inside its tree: "" when the tree is that one file."""
-    return "" if path == tree else path.relative_to(tree).as_posix()
 
 
 def canonical_name(name: str) -> str:
@@ -169,6 +166,8 @@ class ReleaseInputs:
     trees: tuple[tuple[str, Path], ...] = ()  # (path under the release's src/, directory)
     constraints: Path | None = None
     python: str = "3.11"
+    # The source root no project, requirement file or tree may leave (None: each is its own).
+    root: Path | None = None
 
     def key(self) -> str:
         """Stable id of the inputs, computed before anything is built."""
@@ -176,14 +175,32 @@ class ReleaseInputs:
 
     @cached_property
     def _key(self) -> str:  # hashes every source file: once per inputs object
-        info = {
-            "format": FORMAT, "python": self.python, "requirements": sorted(self.requirements),
-            "projects": sorted(source_hash(p) for p in _with_path_deps(self.projects)),
-            "files": [_sha256_file(f) for f in self.requirement_files],
-            "trees": [[rel, source_hash(d)] for rel, d in self.trees],
-            "constraints": _sha256_file(self.constraints) if self.constraints else None,
-        }
+        try:
+            info = {
+                "format": FORMAT, "python": self.python,
+                "requirements": sorted(self.requirements),
+                "projects": sorted(self._project_hashes()),
+                "files": [sha256_file(f.path) for r in self.requirement_files
+                          for f in checked_files(self.root or r, r, expect="file")],
+                "trees": [[rel, source_hash(d, self.root)] for rel, d in self.trees],
+                "constraints": _sha256_file(self.constraints) if self.constraints else None,
+            }
+        except SourceTreeError as exc:
+            raise WheelhouseError(f"app {self.app}: a source cannot be read safely:\n{exc}") from None
         return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:24]
+
+    def _project_hashes(self) -> list[str]:
+        """Each project's hash, then its path dependencies': a project is walked (and so
+        judged) before its pyproject.toml is read for the dependencies."""
+        hashes, seen = [], set()
+        todo = [_absolute(p) for p in self.projects]
+        while todo:
+            project = todo.pop(0)
+            if project not in seen:
+                seen.add(project)
+                hashes.append(source_hash(project, self.root))
+                todo += path_dependencies(project)
+        return hashes
 
 
 def _with_path_deps(projects: Iterable[Path]) -> list[Path]:
@@ -326,20 +343,27 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
     return wheels
 
 
-def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path) -> None:
-    """One tar of the release's source trees; same sources, same bytes (no times, no owners)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, tree in trees:
-            for path in source_files(tree):
-                inside = _tree_relative(path, tree)
-                info = tarfile.TarInfo(f"{rel}/{inside}" if inside else rel)
-                data = path.read_bytes()
-                info.size, info.mtime = len(data), 0
-                info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
-                tar.addfile(info, io.BytesIO(data))
+def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path,
+                    root: Path | None = None) -> None:
+    """One tar of the release's source trees; same sources, same bytes (no times, no owners).
+    Written to disk as it is read, file by file: a large file never sits in memory whole."""
     tmp = dest.with_suffix(".tmp")
-    tmp.write_bytes(buf.getvalue())
+    try:
+        members = [(f"{rel}/{f.name}" if f.name else rel, f)
+                   for rel, tree in trees for f in source_files(tree, root)]
+        with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, f in members:
+                with open_regular(f.path) as fh:
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime = os.fstat(fh.fileno()).st_size, 0
+                    info.mode = 0o755 if f.executable else 0o644
+                    tar.addfile(info, fh)
+    except SourceTreeError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WheelhouseError(f"{dest.name}: a source cannot be read safely:\n{exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, dest)
 
 
@@ -389,7 +413,7 @@ def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
                 tree = None
                 if inputs.trees:
                     tree = f"{TREES}/{release_id}.tar"
-                    _write_tree_tar(inputs.trees, out_dir / tree)
+                    _write_tree_tar(inputs.trees, out_dir / tree, inputs.root)
                 for wheel in wheels:
                     os.replace(wheel, out_dir / wheel.name)
                 return key, {"app": inputs.app, "release_id": release_id, "tree": tree,

@@ -23,6 +23,16 @@ def project_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def payload_copy(tmp_path: Path, monkeypatch) -> Path:
+    """AITBC_SRC at a copy of the payload (without its installed node_modules)."""
+    copy = tmp_path / "src"
+    shutil.copytree(PROJECT_ROOT / "payload", copy,
+                    ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    monkeypatch.setenv("AITBC_SRC", str(copy))
+    return copy
+
+
 class Data:
     """inventory.py and group_data/ of a project copy as Python values: a test changes one
     fact in Python (found by its identity, not its position in the source text) and loads

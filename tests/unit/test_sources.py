@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -131,7 +130,9 @@ def test_rebuild_reuses_and_inputs_move_release_ids(built, tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))
     (tree / "NEWS").write_text("one more file\n")
     wallet = inputs[("aitbc", "wallet-daemon")]
-    changed = dataclasses.replace(wallet, trees=(("apps/wallet-daemon", tree),))
+    # Its tree is outside the payload, the source root of the inputs: no root, each source
+    # is confined to itself.
+    changed = dataclasses.replace(wallet, trees=(("apps/wallet-daemon", tree),), root=None)
     other = tmp_path / "other"
     shutil.copytree(out, other)
     entry = build_wheelhouse([changed], other)[changed.key()]
@@ -139,15 +140,6 @@ def test_rebuild_reuses_and_inputs_move_release_ids(built, tmp_path):
     assert entry["wheels"] == releases[("aitbc", "wallet-daemon")]["wheels"]
     # Only what that build uses stays in its wheelhouse.
     assert {p.name for p in other.glob("*.whl")} == set(entry["wheels"])
-
-
-@pytest.fixture
-def payload_copy(tmp_path, monkeypatch) -> Path:
-    """AITBC_SRC at a copy of the payload (without its installed node_modules)."""
-    copy = tmp_path / "src"
-    shutil.copytree(PAYLOAD, copy, ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
-    monkeypatch.setenv("AITBC_SRC", str(copy))
-    return copy
 
 
 def _source_problems() -> list[str]:
