@@ -3,7 +3,8 @@
 Every source path of the data is relative to the host's `app_sources` root: this project's
 `payload/` by default, or a checkout of the AITBC repository (`AITBC_SRC`). A path that is
 missing, a package without pyproject.toml or one whose `requires-python` the host's interpreter
-does not meet is a problem naming host, app, field and path.
+does not meet is a problem naming host, app, field and path. Every line of every requirements file
+is read and held to the rule of the data's `requirements` (model.requirement_problem).
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
-from aitbc_infra.model import STATIC_DIR, App, HostSpec
+from aitbc_infra.model import STATIC_DIR, App, HostSpec, requirement_file_problems
 from aitbc_infra.wheelhouse import (
     SKIPPED_DIRS,
     ReleaseInputs,
     WheelhouseError,
     path_dependencies,
     project_metadata,
+    requirement_file_text,
     requires_python,
 )
 
@@ -54,6 +54,7 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
                *((f"{STATIC_DIR}/{PurePosixPath(f).name}", root / f) for f in app.static_files)),
         constraints=constraints_of(host, app),
         python=host.python.version,
+        root=root,
     )
 
 
@@ -83,10 +84,35 @@ def _tree_problems(root: Path, tree: Path, field: str) -> list[str]:
     return problems
 
 
-def _check_project(root: Path, project: Path, python: str, field: str) -> list[str]:
-    """Problems of one package and, through its path dependencies, of those it pulls in."""
+def _real(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return None
+
+
+def _named(root: Path, real: Path) -> str:
+    """A project's path in messages: relative to the source root where it lies in it."""
+    base = _real(root) or root
+    return real.relative_to(base).as_posix() if real.is_relative_to(base) else str(real)
+
+
+def _check_project(root: Path, project: Path, python: str, field: str,
+                   chain: tuple[Path, ...] = (), checked: set[Path] | None = None) -> list[str]:
+    """Problems of one package and, through its path dependencies, of those it pulls in.
+
+    `chain` holds the resolved projects that led here: a dependency back into it is a cycle,
+    named, not followed; `checked` the projects already checked, each checked once."""
     if not (project / "pyproject.toml").is_file():
         return [f"{field}: {project} has no pyproject.toml"]
+    real = _real(project)
+    if real is None:
+        return [f"{field}: {project}: looping symlink"]
+    if not real.is_relative_to(_real(root) or root):
+        return [f"{field}: {project} leads to {real}, outside the source root"]
+    checked = set() if checked is None else checked
+    checked.add(real)
+    chain = (*chain, real)
     try:
         project_metadata(project)
         spec = requires_python(project)
@@ -94,17 +120,21 @@ def _check_project(root: Path, project: Path, python: str, field: str) -> list[s
     except (WheelhouseError, ValueError) as exc:
         return [f"{field}: {exc}"]
     problems = []
-    try:
-        if spec and python not in SpecifierSet(spec):
-            problems.append(f"{field}: {project.name} requires Python {spec}; "
-                            f"the host builds with {python} (python.version)")
-    except InvalidSpecifier:
-        problems.append(f"{field}: {project}/pyproject.toml: unreadable python requirement {spec!r}")
+    if spec and not spec.allows(python):
+        problems.append(f"{field}: {project.name} requires Python {spec}; "
+                        f"the host builds with {python} (python.version)")
     for dep in deps:
-        if not dep.is_relative_to(root.absolute()):
+        dep_real = _real(dep)
+        inside = dep_real is not None and dep_real.is_relative_to(_real(root) or root)
+        if not dep.is_relative_to(root.absolute()) or not inside:
             problems.append(f"{field}: {project.name} depends on {dep}, outside the source root")
-        else:
-            problems += _check_project(root, dep, python, f"{field} (path dependency)")
+        elif dep_real in chain:
+            cycle = [*chain[chain.index(dep_real):], dep_real]
+            problems.append(f"{field}: path dependency cycle: "
+                            + " → ".join(_named(root, p) for p in cycle))
+        elif dep_real not in checked:
+            problems += _check_project(root, dep, python, f"{field} (path dependency)",
+                                       chain, checked)
     return problems
 
 
@@ -115,8 +145,16 @@ def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
         problems += _check_project(root, root / package, host.python.version,
                                    f"{field}.packages[{i}] {package!r}")
     for i, name in enumerate(app.requirement_files):
-        if not (root / name).is_file():
-            problems.append(f"{field}.requirement_files[{i}]: {root / name} is not a file")
+        # Read whole, as pip would: a refused line is named by its number and the reason, not
+        # by its content (a requirements file could be anything).
+        where, path = f"{field}.requirement_files[{i}]", root / name
+        try:
+            text = requirement_file_text(path, root)
+        except WheelhouseError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        problems += [f"{where}: {path} line {number}: {reason}"
+                     for number, reason in requirement_file_problems(text)]
     for i, tree in enumerate(app.trees):
         if not (root / tree).is_dir():
             problems.append(f"{field}.trees[{i}]: {root / tree} is not a directory")
