@@ -153,17 +153,72 @@ def _source_path(value: str) -> str:
     return value
 
 
-def _requirement(value: str) -> str:
+# What pip takes for a local file rather than a distribution of the index (pip's
+# ARCHIVE_EXTENSIONS): `foo.whl` or `foo.tar.gz` names a file, not a package.
+_ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz",
+                     ".txz", ".tlz", ".tar.lz", ".tar.lzma")
+# A comment in a pip requirements file, as pip strips it (req_file.COMMENT_RE).
+_REQUIREMENT_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+def requirement_problem(text: str) -> str | None:
+    """Why `text` is not a requirement a release may take, or None.
+
+    A requirement names a distribution of the index, with extras, versions and environment
+    markers: never a URL, a local file or directory, an include (-r, -c), an editable (-e) or
+    an option of pip (--extra-index-url, --hash...), which would bypass the wheelhouse and the
+    constraints. One rule for the `requirements` of the data and each line of a requirements
+    file; the reason never repeats the text, which may come from a file that holds anything.
+    """
     from packaging.requirements import InvalidRequirement, Requirement
 
-    if value != value.strip() or _CONTROL.search(value):
-        raise ValueError(f"a requirement is one specifier, no surrounding space: {value!r}")
+    if _CONTROL.search(text):
+        return "a control character (tab, newline...) is not part of a requirement"
+    if "$" in text:  # pip expands ${VAR} in requirements files
+        return "'$' is not allowed (pip expands ${VAR} in requirements files)"
+    if any(word.startswith("-") for word in text.split()):
+        return "an option of pip (-r, -c, -e, --extra-index-url, --hash...), not a requirement"
     try:
-        req = Requirement(value)
-    except InvalidRequirement as exc:
-        raise ValueError(f"not a requirement specifier: {value!r} ({exc})") from None
+        req = Requirement(text)
+    except InvalidRequirement:
+        return "not a requirement (a package name, extras, versions, markers)"
     if req.url:  # a URL would bypass the wheelhouse and the constraints
-        raise ValueError(f"requirements name a package and versions, not a URL: {value!r}")
+        return f"requirement {req.name}: a URL, not a package and versions"
+    if any(s.operator == "===" for s in req.specifier):  # any string, a path included
+        return f"requirement {req.name}: '===' (arbitrary equality) is not a version"
+    target = text.split(";", 1)[0].strip().lower()
+    if target.endswith(_ARCHIVE_SUFFIXES) or req.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        return f"requirement {req.name}: a file name (pip would install a local file)"
+    return None
+
+
+def requirement_file_problems(text: str) -> list[tuple[int, str]]:
+    """(line number, reason) of each line of a pip requirements file that is neither blank,
+    a comment nor a requirement (requirement_problem); lines numbered as pip numbers them."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.endswith("\\") and not _REQUIREMENT_COMMENT.match(line):
+            # pip would join the next line to this one: one requirement per line instead.
+            problems.append((number, "a line continuation ('\\'): give one requirement a line"))
+            continue
+        requirement = _REQUIREMENT_COMMENT.sub("", line).strip()
+        if requirement and (reason := requirement_problem(requirement)):
+            problems.append((number, reason))
+    return problems
+
+
+def requirement_file_lines(text: str) -> list[str]:
+    """The requirements of a requirements file (requirement_file_problems must be empty)."""
+    lines = (_REQUIREMENT_COMMENT.sub("", line).strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def _requirement(value: str) -> str:
+    if value != value.strip():
+        raise ValueError(f"a requirement is one specifier, no surrounding space: {value!r}")
+    reason = requirement_problem(value)
+    if reason:
+        raise ValueError(f"{reason}: {value!r}")
     return value
 
 

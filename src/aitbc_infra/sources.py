@@ -5,7 +5,9 @@ Every source path of the data is relative to the host's `app_sources` root: this
 missing, a package without pyproject.toml or one whose `requires-python` the host's interpreter
 does not meet is a problem naming host, app, field and path; so is a path that cannot be read
 safely (it resolves outside the root, holds a FIFO, a device or a link loop: source_tree.py),
-judged by the very walk the release key, the release tar and the web copy read through.
+judged by the very walk the release key, the release tar and the web copy read through. Every
+line of every requirements file is read and held to the rule of the data's `requirements`
+(model.requirement_problem).
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
-from aitbc_infra.model import STATIC_DIR, App, HostSpec, WebContent
+from aitbc_infra.model import STATIC_DIR, App, HostSpec, WebContent, requirement_file_problems
 from aitbc_infra.source_tree import NOTHING, Skips, SourceFile, SourceTreeError, checked_files, walk
 from aitbc_infra.wheelhouse import (
     RELEASE_SKIPS,
@@ -26,6 +26,7 @@ from aitbc_infra.wheelhouse import (
     WheelhouseError,
     path_dependencies,
     project_metadata,
+    requirement_file_text,
     requires_python,
 )
 
@@ -70,33 +71,61 @@ def _walk_problems(root: Path, path: Path, field: str, skips: Skips = RELEASE_SK
     return [f"{field}: {problem}" for problem in walk(root, path, skips, expect)[1]]
 
 
+def _real(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return None
+
+
+def _named(root: Path, real: Path) -> str:
+    """A project's path in messages: relative to the source root where it lies in it."""
+    base = _real(root) or root
+    return real.relative_to(base).as_posix() if real.is_relative_to(base) else str(real)
+
+
 def _check_project(root: Path, project: Path, python: str | None, field: str,
-                   seen: set[Path]) -> list[str]:
+                   chain: tuple[Path, ...] = (), checked: set[Path] | None = None) -> list[str]:
     """Problems of one package and, through its path dependencies, of those it pulls in.
-    `python` None: only what reading the sources needs, not whether the host can run them."""
-    seen.add(project)
+    `python` None: only what reading the sources needs, not whether the host can run them.
+
+    `chain` holds the resolved projects that led here: a dependency back into it is a cycle,
+    named, not followed; `checked` the projects already checked, each checked once."""
     problems = _walk_problems(root, project, field)
     if problems:
         return problems  # not safe to read: its pyproject.toml is not even opened
     if not (project / "pyproject.toml").is_file():
         return [f"{field}: {project} has no pyproject.toml"]
+    real = _real(project)
+    if real is None:
+        return [f"{field}: {project}: looping symlink"]
+    if not real.is_relative_to(_real(root) or root):
+        return [f"{field}: {project} leads to {real}, outside the source root"]
+    checked = set() if checked is None else checked
+    checked.add(real)
+    chain = (*chain, real)
     try:
         project_metadata(project)
         spec = requires_python(project)
         deps = path_dependencies(project)
     except (WheelhouseError, ValueError) as exc:
         return [f"{field}: {exc}"]
-    try:
-        if python and spec and python not in SpecifierSet(spec):
-            problems.append(f"{field}: {project.name} requires Python {spec}; "
-                            f"the host builds with {python} (python.version)")
-    except InvalidSpecifier:
-        problems.append(f"{field}: {project}/pyproject.toml: unreadable python requirement {spec!r}")
+    problems = []
+    if python and spec and not spec.allows(python):
+        problems.append(f"{field}: {project.name} requires Python {spec}; "
+                        f"the host builds with {python} (python.version)")
     for dep in deps:
-        if not dep.is_relative_to(root.absolute()):
+        dep_real = _real(dep)
+        inside = dep_real is not None and dep_real.is_relative_to(_real(root) or root)
+        if not dep.is_relative_to(root.absolute()) or not inside:
             problems.append(f"{field}: {project.name} depends on {dep}, outside the source root")
-        elif dep not in seen:
-            problems += _check_project(root, dep, python, f"{field} (path dependency)", seen)
+        elif dep_real in chain:
+            cycle = [*chain[chain.index(dep_real):], dep_real]
+            problems.append(f"{field}: path dependency cycle: "
+                            + " → ".join(_named(root, p) for p in cycle))
+        elif dep_real not in checked:
+            problems += _check_project(root, dep, python, f"{field} (path dependency)",
+                                       chain, checked)
     return problems
 
 
@@ -107,10 +136,22 @@ def _release_problems(host: HostSpec, app: App, field: str, build: bool) -> list
     problems = []
     for i, package in enumerate(app.packages):
         problems += _check_project(root, root / package, host.python.version if build else None,
-                                   f"{field}.packages[{i}] {package!r}", set())
+                                   f"{field}.packages[{i}] {package!r}")
     for i, name in enumerate(app.requirement_files):
-        problems += _walk_problems(root, root / name, f"{field}.requirement_files[{i}]",
-                                   expect="file")
+        where, path = f"{field}.requirement_files[{i}]", root / name
+        walked = _walk_problems(root, path, where, expect="file")
+        if walked:
+            problems += walked
+            continue
+        # Read whole, as pip would: a refused line is named by its number and the reason, not
+        # by its content (a requirements file could be anything).
+        try:
+            text = requirement_file_text(path, root)
+        except WheelhouseError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        problems += [f"{where}: {path} line {number}: {reason}"
+                     for number, reason in requirement_file_problems(text)]
     for i, tree in enumerate(app.trees):
         problems += _walk_problems(root, root / tree, f"{field}.trees[{i}]")
     for i, name in enumerate(app.static_files):

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import tarfile
@@ -39,6 +40,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import VERSION_PATTERN, InvalidVersion, Version
+
+from aitbc_infra.model import requirement_file_lines, requirement_file_problems
 from aitbc_infra.source_tree import (
     Skips,
     SourceFile,
@@ -59,6 +64,8 @@ SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", "dist", 
               ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox"}
 _SKIP_FILES = {".env", ".DS_Store"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+# A requirements file or a pyproject.toml read here is at most this long.
+MAX_SOURCE_FILE = 1 << 20
 
 
 class WheelhouseError(Exception):
@@ -96,57 +103,222 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def read_small_file(path: Path, limit: int = MAX_SOURCE_FILE) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. A FIFO, a device or a directory is
+    refused before anything is read (opening never blocks), a longer file after `limit` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WheelhouseError(f"{path} cannot be opened ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise WheelhouseError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise WheelhouseError(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def requirement_file_text(path: Path, root: Path | None = None) -> str:
+    """A requirements file's text, checked to be a regular UTF-8 file that lies (symlinks
+    resolved) in the source root `root`: pip never sees a file from elsewhere, such as a
+    secret of the control machine that its error message would print."""
+    if root is not None:
+        try:
+            real = Path(path).resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise WheelhouseError(f"{path} is not a file (missing, or a broken or looping "
+                                  "symlink)") from None
+        if not real.is_relative_to(Path(root).resolve()):
+            raise WheelhouseError(f"{path} leads to {real}, outside the source root")
+    data = read_small_file(path)
+    try:
+        return data.decode("utf-8-sig")  # pip drops a byte order mark too
+    except UnicodeDecodeError as exc:
+        raise WheelhouseError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def requirement_file(path: Path, root: Path | None = None) -> list[str]:
+    """The requirements of a requirements file, every line checked by the rule of the data's
+    `requirements` (model.requirement_problem); a refused line is named by its number and the
+    reason, never by its content."""
+    text = requirement_file_text(path, root)
+    bad = requirement_file_problems(text)
+    if bad:
+        raise WheelhouseError("; ".join(f"{path} line {n}: {reason}" for n, reason in bad))
+    return requirement_file_lines(text)
+
+
 def _pyproject(project: Path) -> dict:
     path = project / "pyproject.toml"
     if not path.is_file():
         raise WheelhouseError(f"{project}: no pyproject.toml (a package must be a Python project)")
-    return tomllib.loads(path.read_text())
+    try:
+        return tomllib.loads(read_small_file(path).decode())
+    except UnicodeDecodeError as exc:
+        raise WheelhouseError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise WheelhouseError(f"{path} is not TOML ({exc})") from None
+
+
+def _table(data: dict, path: Path, *keys: str) -> dict:
+    """data[keys[0]][keys[1]]...: {} where a key is missing, an error where a value on the way
+    is not a table."""
+    for i, key in enumerate(keys):
+        data = data.get(key, {})
+        if not isinstance(data, dict):
+            raise WheelhouseError(f"{path}: [{'.'.join(keys[:i + 1])}] is not a table")
+    return data
 
 
 def project_metadata(project: Path) -> tuple[str, str]:
     """(name, version) from pyproject.toml: PEP 621 [project] or Poetry's [tool.poetry]."""
     data = _pyproject(project)
-    meta = data.get("project") or data.get("tool", {}).get("poetry") or {}
-    if "name" not in meta or "version" not in meta:
-        raise WheelhouseError(f"{project}/pyproject.toml: no project name/version")
+    path = project / "pyproject.toml"
+    meta = _table(data, path, "project") or _table(data, path, "tool", "poetry")
+    if not isinstance(meta.get("name"), str) or not isinstance(meta.get("version"), str | int | float):
+        raise WheelhouseError(f"{path}: no project name/version")
     return meta["name"], str(meta["version"])
 
 
-def requires_python(project: Path) -> str | None:
-    """The project's Python requirement as a PEP 440 specifier (poetry's ^/~ translated)."""
+@dataclass(frozen=True)
+class VersionRequirement:
+    """The versions a requirement allows: any of `alternatives` (poetry's `||`), each a PEP 440
+    specifier set ("" allows every version)."""
+
+    alternatives: tuple[str, ...]
+
+    def allows(self, version: str) -> bool:
+        return any(SpecifierSet(a).contains(version, prereleases=True) for a in self.alternatives)
+
+    def __str__(self) -> str:
+        return " || ".join(a or "*" for a in self.alternatives)
+
+
+def requires_python(project: Path) -> VersionRequirement | None:
+    """The project's Python requirement: PEP 621 `requires-python` or poetry's `python`
+    dependency (its ^, ~, wildcards and || translated). An unreadable one is an error naming
+    the file and the constraint."""
     data = _pyproject(project)
+    path = project / "pyproject.toml"
     if "project" in data:
-        return data["project"].get("requires-python")
-    spec = data.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python")
-    return poetry_specifier(spec) if spec else None
+        spec = _table(data, path, "project").get("requires-python")
+        if spec is None:
+            return None
+        try:
+            if not isinstance(spec, str):
+                raise InvalidSpecifier
+            SpecifierSet(spec)
+        except InvalidSpecifier:
+            raise WheelhouseError(f"{path}: requires-python = {spec!r} is not a PEP 440 "
+                                  "version specifier") from None
+        return VersionRequirement((spec,))
+    spec = _table(data, path, "tool", "poetry", "dependencies").get("python")
+    if spec is None:
+        return None
+    try:
+        if not isinstance(spec, str):
+            raise ValueError("not a string")
+        return VersionRequirement(poetry_specifiers(spec))
+    except ValueError as exc:
+        raise WheelhouseError(f"{path}: python = {spec!r} in [tool.poetry.dependencies] is not "
+                              f"a poetry version constraint ({exc})") from None
 
 
-def poetry_specifier(spec: str) -> str:
-    """Poetry's version constraint syntax (^3.11, ~3.11, >=3.11,<4) as a PEP 440 specifier."""
-    out = []
-    for part in (p.strip() for p in spec.split(",")):
-        if part.startswith(("^", "~")) and not part.startswith("~="):
-            nums = [int(n) for n in part[1:].split(".")]
-            if part[0] == "^":
-                first = next((i for i, n in enumerate(nums) if n), len(nums) - 1)
-                upper = [*nums[:first], nums[first] + 1]
+# Poetry's version constraint grammar, as poetry-core's constraints.version.parser reads it.
+_OR = re.compile(r"\s*\|\|?\s*")
+_AND = re.compile(r"(?<!^)(?<![\^~=>< ,]) *(?<!-)[, ](?!-) *(?!,|$)")
+_ANY = re.compile(r"v?[xX*](\.[xX*])*", re.I)
+_TILDE = re.compile(rf"~(?!=)\s*(?P<version>{VERSION_PATTERN})", re.X | re.I)
+_TILDE_PEP440 = re.compile(rf"~=\s*(?P<version>{VERSION_PATTERN})", re.X | re.I)
+_CARET = re.compile(rf"\^\s*(?P<version>{VERSION_PATTERN})", re.X | re.I)
+# 3.11.* (and 3.11.x, as older poetry wrote it), ==3.*, !=3.10.*
+_WILDCARD = re.compile(r"(?P<op>!=|==)?\s*v?(?P<version>[0-9]+(\.[0-9]+){0,2})(\.[*xX])+")
+_BASIC = re.compile(rf"(?P<op><>|!=|>=?|<=?|==?)?\s*(?P<version>{VERSION_PATTERN}|dev)"
+                    r"(?P<wildcard>\.\*)?", re.X | re.I)
+
+
+def poetry_specifiers(spec: str) -> tuple[str, ...]:
+    """Poetry's version constraint (^3.11, ~3.11, 3.11.*, >=3.11,<4, ~3.10 || ^3.11) as PEP 440
+    specifier sets, one per `||` alternative ("" allows every version); ValueError naming the
+    part that is no constraint."""
+    if spec.strip() == "*":
+        return ("",)
+    alternatives = []
+    for alternative in _OR.split(spec.strip()):
+        parts = _AND.split(alternative.rstrip(",").rstrip())
+        specifiers = ",".join(s for part in parts for s in _poetry_single(part))
+        try:
+            SpecifierSet(specifiers)
+        except InvalidSpecifier:
+            raise ValueError(f"{alternative!r} is no PEP 440 version range") from None
+        alternatives.append(specifiers)
+    return tuple(alternatives)
+
+
+def _release(epoch: int, parts: Sequence[int]) -> str:
+    return f"{epoch}!" * bool(epoch) + ".".join(map(str, parts))
+
+
+def _poetry_single(part: str) -> list[str]:
+    """One constraint of poetry's (no `,` or `||`) as PEP 440 specifiers, all to be met."""
+    try:
+        if _ANY.fullmatch(part):
+            return []
+        if m := _TILDE.fullmatch(part):  # ~1 <2, ~1.2 and ~1.2.3 <1.3
+            v = Version(m["version"])
+            nums = v.release
+            upper = (nums[0] + 1,) if len(nums) == 1 else (nums[0], nums[1] + 1)
+            return [f">={v}", f"<{_release(v.epoch, upper)}"]
+        if m := _TILDE_PEP440.fullmatch(part):  # PEP 440's, which wants two numbers
+            v = Version(m["version"])
+            if len(v.release) > 1:
+                return [f"~={v}"]
+            return [f">={v}", f"<{_release(v.epoch, (v.release[0] + 1,))}"]
+        if m := _CARET.fullmatch(part):  # up to the next change of the first non-zero number
+            v = Version(m["version"])
+            nums = v.release
+            if nums[0] or len(nums) == 1:
+                upper: tuple[int, ...] = (nums[0] + 1,)
+            elif nums[1] or len(nums) == 2:
+                upper = (0, nums[1] + 1)
             else:
-                upper = [nums[0], nums[1] + 1] if len(nums) > 1 else [nums[0] + 1]
-            out += [f">={'.'.join(map(str, nums))}", f"<{'.'.join(map(str, upper))}"]
-        elif part in ("*", ""):
-            continue
-        else:
-            out.append(part if part[0] in "<>=!~" else f"=={part}")
-    return ",".join(out)
+                upper = (0, 0, nums[2] + 1)
+            return [f">={v}", f"<{_release(v.epoch, upper)}"]
+        if m := _WILDCARD.fullmatch(part):
+            return [f"{m['op'] or '=='}{m['version']}.*"]
+        if m := _BASIC.fullmatch(part):
+            if m["op"] == "<>":  # "not equal" elsewhere, "equal" to poetry-core 2
+                raise ValueError(f"{part!r}: '<>' is ambiguous, write != or ==")
+            op = {"=": "==", None: "=="}.get(m["op"], m["op"])
+            version = "0.0.dev0" if m["version"].lower() == "dev" else str(Version(m["version"]))
+            # A wildcard counts for == and != only (poetry ignores it after <, >=...).
+            wildcard = ".*" if m["wildcard"] and op in ("==", "!=") else ""
+            return [f"{op}{version}{wildcard}"]
+    except InvalidVersion:
+        pass
+    raise ValueError(f"{part!r} is no version constraint" if part else "an empty constraint")
 
 
 def path_dependencies(project: Path) -> list[Path]:
     """Local projects a poetry project depends on by path (resolved, in declaration order)."""
-    deps = _pyproject(project).get("tool", {}).get("poetry", {}).get("dependencies", {})
-    # Lexically, not resolve(): a source root may hold symlinks, and the dependency still
-    # belongs to the tree it is named in.
-    return [_absolute(project / d["path"]) for d in deps.values()
-            if isinstance(d, dict) and "path" in d]
+    path = project / "pyproject.toml"
+    deps = _table(_pyproject(project), path, "tool", "poetry", "dependencies")
+    found = []
+    for name, dep in deps.items():
+        # A dependency is a constraint, a table, or a list of tables (one per marker).
+        for one in dep if isinstance(dep, list) else [dep]:
+            if isinstance(one, dict) and "path" in one:
+                where = one["path"]
+                if not isinstance(where, str) or not where or "\0" in where:
+                    raise WheelhouseError(f"{path}: dependency {name!r}: path is not a path")
+                # Lexically, not resolve(): a source root may hold symlinks, and the
+                # dependency still belongs to the tree it is named in.
+                found.append(_absolute(project / where))
+    return found
 
 
 def _absolute(path: Path) -> Path:
@@ -204,14 +376,17 @@ class ReleaseInputs:
 
 
 def _with_path_deps(projects: Iterable[Path]) -> list[Path]:
-    seen: list[Path] = []
+    """The projects and, transitively, their path dependencies, each once: a project is known
+    by its resolved path, so a cycle (or a symlink that names a project anew) ends the walk."""
+    seen: dict[Path, Path] = {}  # resolved path -> the path it was first named by
     todo = [_absolute(p) for p in projects]
     while todo:
         project = todo.pop(0)
-        if project not in seen:
-            seen.append(project)
+        real = project.resolve()
+        if real not in seen:
+            seen[real] = project
             todo += path_dependencies(project)
-    return seen
+    return list(seen.values())
 
 
 # Building -------------------------------------------------------------------------------
@@ -323,8 +498,12 @@ def _local_closure(projects: Sequence[Path], local: dict[str, Path]) -> list[Pat
 def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> list[Path]:
     """Every wheel the release installs: pip resolves its requirements for the host's Python."""
     args = [*inputs.requirements, *map(str, local_wheels)]
+    # The files' requirements, read and checked here, as arguments: pip reads no file of the data.
     for f in inputs.requirement_files:
-        args += ["-r", str(f)]
+        try:
+            args += requirement_file(f, inputs.root)
+        except WheelhouseError as exc:
+            raise WheelhouseError(f"app {inputs.app}: {exc}") from None
     if not args:
         return []
     into.mkdir(parents=True)

@@ -15,7 +15,7 @@ import pytest
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sources import check_sources, release_inputs
-from aitbc_infra.wheelhouse import build_wheelhouse, poetry_specifier, wheel_metadata
+from aitbc_infra.wheelhouse import build_wheelhouse, poetry_specifiers, wheel_metadata
 
 PAYLOAD = PROJECT_ROOT / "payload"
 
@@ -67,7 +67,7 @@ def test_interpreter_that_cannot_run_an_app_is_refused(project_copy):
     (">=3.11,<3.13", ">=3.11,<3.13"), ("3.11.4", "==3.11.4"), ("*", ""),
 ])
 def test_poetry_constraints_translate(poetry, pep440):
-    assert poetry_specifier(poetry) == pep440
+    assert poetry_specifiers(poetry) == (pep440,)
 
 
 @pytest.fixture(scope="module")
