@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from aitbc_infra import placeholders
+from aitbc_infra import lists, placeholders
 from aitbc_infra.endpoints import Endpoint, Unreachable, reach
 from aitbc_infra.model import (
     ANY,
@@ -278,6 +278,7 @@ class Fleet:
             problems += self._check_apps(host, where)
             problems += [Problem(where, field, message)
                          for field, message in placeholders.problems(host)]
+            problems += [Problem(where, field, message) for field, message in lists.problems(host)]
             for i, site in enumerate(host.nginx_sites):
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -11,13 +10,14 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from aitbc_infra import PROJECT_ROOT
+from aitbc_infra import PROJECT_ROOT, lists
 from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Script
 from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.host_names import candidate_unit
 from aitbc_infra.model import App, EnvValue, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
+from aitbc_infra.secrets import RefusedSecretValues
 from aitbc_infra.sshd import DROP_IN, SSHD, UNIT, sections
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -104,20 +104,13 @@ def _quote_env(value: str) -> str:
 
 
 def encode_env(value: EnvValue, list_format: str) -> str:
-    """A typed env value as the app reads it: lists as JSON or comma-joined, booleans lower-case."""
+    """A typed env value as the app reads it: lists in its list format (lists.py), booleans
+    lower-case."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return json.dumps(value) if list_format == "json" else ",".join(value)
+        return lists.encode(value, list_format)
     return str(value)
-
-
-def secret_list(raw: str) -> list[str]:
-    """A list-valued secret as stored: a JSON list or comma-separated values."""
-    raw = raw.strip()
-    if raw.startswith("["):
-        return [str(item) for item in json.loads(raw)]
-    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
@@ -135,16 +128,34 @@ def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
         values["RPC_BIND_HOST"] = listen(host, svc).address
         values["RPC_BIND_PORT"] = svc.port
     values.update(svc.env)
-    fill_in = {"root": app.root}
-    plain = {key: _quote_env(fill(encode_env(values[key], app.list_format), fill_in,
-                                  url=lambda unit: fleet.endpoint(host.node, host.node, unit).url))
-             for key in sorted(values)}
+
+    def filled(text: str) -> str:
+        return fill(text, {"root": app.root},
+                    url=lambda unit: fleet.endpoint(host.node, host.node, unit).url)
+
+    # Placeholders are filled in each string and each list item on its own, before a list is
+    # encoded: two items never join into one placeholder.
+    plain = {}
+    for key in sorted(values):
+        value = values[key]
+        value = [filled(item) for item in value] if isinstance(value, list) else (
+            filled(value) if isinstance(value, str) else value)
+        try:
+            plain[key] = _quote_env(encode_env(value, app.list_format))
+        except lists.ListValueError as exc:  # the model refuses such items: not reached
+            raise ModelError([Problem(f"host {host.node}", f"app {app.name}, env {key}",
+                                      str(exc))]) from None
     hidden = {name: _quote_env(secrets(host.node, name)) for name in sorted(app.secrets)}
     for name in sorted(app.secret_lists):
         raw = secrets(host.node, name)
-        # Offline renders carry a placeholder, not a list: shown as it is.
-        value = raw if raw.startswith("<redacted:") else encode_env(secret_list(raw), app.list_format)
-        hidden[name] = _quote_env(value)
+        if raw == redacted(host.node, name):  # an offline render: shown as it is
+            hidden[name] = _quote_env(raw)
+            continue
+        try:
+            hidden[name] = _quote_env(lists.encode(lists.parse_secret(raw), app.list_format))
+        except lists.ListValueError as exc:  # the secrets check refuses it first: not reached
+            raise RefusedSecretValues(f"host {host.node}, app {app.name}: list secret {name}: "
+                                      f"{exc}") from None
     return {**plain, **dict(sorted(hidden.items()))}
 
 

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aitbc_infra import lists
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.render import secret_list
 
 _NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # as the model's env names
 _SECTION = re.compile(r"\[([a-z0-9][a-z0-9-]{0,62})\]")  # a site: a node name
@@ -173,35 +173,68 @@ def _from_env(environ: Mapping[str, str], variable: str, site: str | None,
     return Secret(name, site, f"environment {variable}", value) if value else None
 
 
-def _digests(name: str, value: str, lists: set[str]) -> set[str]:
+def _digests(items: list[str]) -> set[str]:
     """What is compared between sites: the value, or each item of a list secret (one admin
     key valid at two sites is a shared key, whatever else the lists hold). Digests, so that
     what the comparison keeps and groups could be shown without showing a value."""
-    items = secret_list(value) if name in lists else [value]
-    return {hashlib.sha256(item.encode()).hexdigest() for item in items}
+    return {hashlib.sha256(item.encode(errors="surrogatepass")).hexdigest() for item in items}
+
+
+def _list_readers(fleet: Fleet) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+    """(site, list secret) -> (host, app, list format) of every app reading it."""
+    out: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for host in fleet.hosts.values():
+        for app in host.apps:
+            for name in app.secret_lists:
+                out.setdefault((fleet.site_of(host.node), name), []).append(
+                    (host.node, app.name, app.list_format))
+    return out
+
+
+def _list_problems(name: str, site: str, secret: Secret,
+                   readers: list[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
+    """(items, problems) of a list secret: read as `lists.parse_secret` reads it (for the
+    render too), each item written in the list format of every app reading it."""
+    where = f"{name} for site {site} ({secret.where})"
+    try:
+        items = lists.parse_secret(secret.value)
+    except lists.ListValueError as exc:
+        users = "; ".join(f"host {node}, app {app}" for node, app, _ in readers)
+        return [], [f"{where}, read by {users}: not a list secret: {exc}"]
+    problems = []
+    for node, app, list_format in readers:
+        for k, item in enumerate(items):
+            why = lists.item_problem(item, list_format)
+            if why:
+                problems.append(f"{where}: item {k} {why}; host {node}, app {app} reads it as "
+                                f"a {list_format} list")
+    return items, problems
 
 
 def value_problems(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[str]:
     """A message for each secret two or more sites hold one value of, unless it is declared
     shared (naming the secret, the sites and where their values were given), and for each
-    list secret that does not read as a list."""
-    lists = {n for h in fleet.hosts.values() for a in h.apps for n in a.secret_lists}
+    list secret that does not read as a list, or holds an item an app's list format cannot
+    carry."""
+    readers = _list_readers(fleet)
+    list_names = {name for _, name in readers}
     sites_by_digest: dict[tuple[str, str], set[str]] = {}
     problems = []
     for (site, name), secret in values.items():
+        items = [secret.value]
+        if name in list_names:
+            items, found = _list_problems(name, site, secret, readers.get((site, name), []))
+            problems += found
+            if found:
+                continue
         if name in fleet.shared_secrets:
             continue
-        try:
-            digests = _digests(name, secret.value, lists)
-        except ValueError:  # a "[" that starts no JSON list
-            problems.append(f"{name} for site {site} ({secret.where}): not a JSON list")
-            continue
-        for digest in digests:
+        for digest in _digests(items):
             sites_by_digest.setdefault((name, digest), set()).add(site)
     shared = dict.fromkeys((name, tuple(sorted(sites)))
                            for (name, _), sites in sites_by_digest.items() if len(sites) > 1)
     for name, sites in shared:
-        what = "the same list item" if name in lists else "the same value"
+        what = "the same list item" if name in list_names else "the same value"
         where = "; ".join(f"{site}: {values[site, name].where}" for site in sites)
         problems.append(f"{name}: sites {', '.join(sites)} hold {what} ({where}); give each "
                         "site its own, or name it in shared_secrets (group_data/all.py)")
