@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from aitbc_infra import lists, placeholders
 from aitbc_infra.endpoints import Endpoint, Unreachable, reach
+from aitbc_infra.generated_env import RESERVED_ENV
 from aitbc_infra.model import (
     ANY,
     NODE_NAME,
@@ -187,6 +188,32 @@ class Fleet:
             return f"{host.sites[peer].scheme}://{peer}"
         return self.endpoint(host.node, host.node, peer).url
 
+    def answered_by(self, server_name: str, path: str) -> tuple[str, str] | None:
+        """The (node, unit) a request for `path` at public site `server_name` ends at, through
+        every proxy on the way (another host's nginx, a rewritten path); None where it ends
+        anywhere else (files, a redirect, a status, no route, no such site)."""
+        host = self.public_host(server_name)
+        site = next((s for s in host.nginx_sites if s.server_name == server_name),
+                    None) if host else None
+        for _ in range(len(self.hosts)):  # each hop another host's nginx: no more hops than hosts
+            if host is None or site is None:
+                return None
+            index = _matching_route(site, [path])[0]
+            route = site.routes[index] if index is not None else None
+            if route is None or route.target is None:
+                return None
+            rest = path[len(route.location):]
+            if route.path is not None:  # proxy_pass with a URI: it replaces the location
+                path = route.path + rest
+            elif route.strip_prefix:
+                path = "/" + rest.lstrip("/")
+            node = route.target.node or host.node
+            if isinstance(route.target, UnitTarget):
+                return node, route.target.unit
+            host = self.hosts.get(node)
+            site = host.plain_site if host else None
+        return None
+
     def public_host(self, name: str) -> HostSpec | None:
         """The host a site or node name stands for on the wan: the node itself, or the host
         with a public address serving the site; None when the name is neither."""
@@ -216,9 +243,9 @@ class Fleet:
 
     def site_of(self, node: str) -> str:
         """The site `node` belongs to (validated data: cross_check refuses a node with none)."""
-        site, why_not = self._locate_site(self.hosts[node])
+        site, problem = self._locate_site(self.hosts[node])
         if site is None:
-            raise ModelError([Problem(f"host {node}", "(site)", f"belongs to no site: {why_not}")])
+            raise ModelError([problem])
         return site
 
     def sites(self) -> dict[str, list[str]]:
@@ -233,28 +260,38 @@ class Fleet:
         """The secrets two sites may hold one value of (the same on every host: cross_check)."""
         return {name for host in self.hosts.values() for name in host.shared_secrets}
 
-    def _locate_site(self, spec: HostSpec) -> tuple[str | None, str]:
-        """(the site of `spec`, or None and why it has none)."""
+    def _locate_site(self, spec: HostSpec) -> tuple[str | None, Problem | None]:
+        """(the site of `spec`, None) or (None, why it has none: the field to fix named)."""
+        def none(field: str, why: str) -> tuple[None, Problem]:
+            return None, Problem(f"host {spec.node}", field, f"belongs to no site: {why}")
+
         if spec.public_address is not None:
-            return spec.node, ""
+            return spec.node, None
+        if spec.incus is not None:
+            # An incus host is never a container (_check_containers): it faces the wan.
+            return none("public_address", "an incus host faces the wan and heads the site of "
+                        "its containers, but this one has no public_address: set "
+                        "public_address to the address the wan reaches it at")
         if spec.container is not None:
-            # The incus host it runs on, which faces the wan itself (an incus host is never
-            # a container: _check_containers).
+            # The incus host it runs on, which faces the wan itself.
             host = self.hosts.get(spec.container.host)
             if host is None or host.public_address is None:
-                return None, (f"its container.host {spec.container.host!r} is no host with a "
-                              "public_address")
-            return host.node, ""
+                return none("container.host", f"its container.host {spec.container.host!r} is "
+                            "no host with a public_address")
+            return host.node, None
         if spec.bridge_address is None:
-            return None, "neither public_address, container.host nor bridge_address"
+            return none("public_address", "it has no public_address (set it, if the host faces "
+                        "the wan), container.host or bridge_address (for a host behind another)")
         holders = [h.node for h in self.bridge_holders(spec)]
         if len(holders) == 1:
-            return holders[0], ""
+            return holders[0], None
         if not holders:
-            return None, (f"bridge_address {spec.bridge_address} lies on no bridge of a host "
-                          "with a public_address (or give container.host)")
-        return None, (f"bridge_address {spec.bridge_address} lies on the bridges of "
-                      f"{' and '.join(holders)}: give container.host")
+            return none("public_address", "it has no public_address (set it, if the host faces "
+                        f"the wan), and its bridge_address {spec.bridge_address} lies on no "
+                        "bridge of a host with one (for a host behind another: give "
+                        "container.host, the incus host it runs on)")
+        return none("container.host", f"its bridge_address {spec.bridge_address} lies on the "
+                    f"bridges of {' and '.join(holders)}: give container.host")
 
     def sources(self, allow: list[str]) -> tuple[str, ...] | None:
         """A rule's `allow` as the addresses and networks it admits, sorted; None: any address."""
@@ -300,8 +337,11 @@ class Fleet:
 
     def _check_containers(self) -> list[Problem]:
         """Each container's incus host exists and runs incus, and its static address is a
-        usable one of that host's network (not the gateway, network or broadcast address)."""
+        usable one of that host's network (not the gateway, network or broadcast address).
+        An incus daemon on the control machine serves only sandbox hosts on existing bridges."""
         problems = []
+        control_pools = Counter(h.incus.storage_pool for h in self.hosts.values()
+                                if h.incus and h.incus.daemon == "control")
         for spec in self.hosts.values():
             where, container = f"host {spec.node}", spec.container
             if spec.incus and container:
@@ -310,6 +350,8 @@ class Fleet:
             if spec.incus and spec.bridge_network is None:
                 problems.append(Problem(where, "incus.network", "an incus host needs a "
                                         "bridge_address: its network's gateway and subnet"))
+            if spec.incus and spec.incus.daemon == "control":
+                problems += _check_control_daemon(spec, where, control_pools)
             if container is None:
                 continue
             host = self.hosts.get(container.host)
@@ -334,10 +376,9 @@ class Fleet:
         list on every host, naming only declared secrets."""
         problems = []
         for spec in self.hosts.values():
-            site, why_not = self._locate_site(spec)
+            site, problem = self._locate_site(spec)
             if site is None:
-                problems.append(Problem(f"host {spec.node}", "(site)",
-                                        f"belongs to no site: {why_not}"))
+                problems.append(problem)
         declared = {name for h in self.hosts.values() for a in h.apps for name in a.all_secrets}
         # The odd ones out are named: the hosts whose list differs from most hosts' list.
         lists = Counter(tuple(sorted(h.shared_secrets)) for h in self.hosts.values())
@@ -434,14 +475,8 @@ class Fleet:
                                         f"user {app.user!r} is not declared in 'users'"))
             if app.user == "root":
                 problems.append(Problem(where, f"{field}.user", "apps never run as root"))
-            clash = set(app.all_secrets) & set(app.env)
-            if clash:
-                problems.append(Problem(where, f"{field}.secrets",
-                                        f"{sorted(clash)} are secrets and also plain env"))
-            for peer in app.peers:
-                if peer not in host.sites and peer not in units:
-                    problems.append(Problem(where, f"{field}.peers",
-                                            f"{peer!r} is neither a site nor a unit of this host"))
+            problems += _check_env_names(app, f"{where}, app {app.name}", field)
+            problems += self._check_peers(host, app, f"{where}, app {app.name}", field)
             for j, svc in enumerate(app.services):
                 for dep in svc.after:
                     if dep not in units:
@@ -450,6 +485,39 @@ class Fleet:
                 if svc.bind == "bridge" and host.bridge_address is None:
                     problems.append(Problem(where, f"{field}.services[{j}].bind",
                                             "binds to the bridge but the host has no bridge_address"))
+        return problems
+
+    def _check_peers(self, host: HostSpec, app: App, where: str, field: str) -> list[Problem]:
+        """A chain node's peers: a public site, or another node's RPC on this host (a unit with
+        a port). The node itself is never its own peer."""
+        if app.peers and not app.chain:
+            return [Problem(where, f"{field}.peers", f"{app.peers} are set but only a chain node "
+                            "(chain: true) is given PEERS: set chain, or drop peers")]
+        own = {svc.unit for svc in app.services}
+        # Where the node's own RPC answers (its health paths): a peer site answering them from
+        # one of this app's own services on this host is the node itself, seen from the wan.
+        probes = [svc.health for svc in app.services if svc.health and svc.port]
+        problems = []
+        for k, peer in enumerate(app.peers):
+            pfield = f"{field}.peers[{k}]"
+            found = self.find_service(host.node, peer)
+            if peer in own:
+                problems.append(Problem(where, pfield, f"{peer!r} is this node's own service: a "
+                                        "node is not its own peer"))
+            elif peer in host.sites:
+                for probe in probes:
+                    answered = self.answered_by(peer, probe)
+                    if answered and answered[0] == host.node and answered[1] in own:
+                        problems.append(Problem(where, pfield, f"site {peer!r} answers {probe} "
+                                                f"from {answered[1]!r}, this node's own service: "
+                                                "a node is not its own peer"))
+                        break
+            elif found is None:
+                problems.append(Problem(where, pfield, f"{peer!r} is neither a site nor a unit "
+                                        "of this host"))
+            elif found[1].port is None:
+                problems.append(Problem(where, pfield, f"unit {peer!r} has no port: a peer is "
+                                        "reached at its RPC, a service with a port"))
         return problems
 
     def _check_site(self, host: HostSpec, site: Site, field: str, where: str) -> list[Problem]:
@@ -607,6 +675,56 @@ class Fleet:
                 except Unreachable as exc:
                     problems.append(Problem(where, field, str(exc)))
         return problems
+
+
+def _check_control_daemon(spec: HostSpec, where: str, pools: Counter) -> list[Problem]:
+    """`incus.daemon: control` runs the host's incus side on the control machine: only the
+    sandbox's stand-in for an incus host, whose bridge exists already (network.managed false).
+    Anywhere else provision would create the host's managed network, its NAT rules and dnsmasq
+    on the machine the deploy runs from, and the containers there too."""
+    assert spec.incus is not None
+    problems = []
+    if spec.deploy_environment != "sandbox":
+        problems.append(Problem(where, "incus.daemon", "'control' (incusd on the control "
+                                "machine) is for the sandbox only, but deploy_environment is "
+                                f"{spec.deploy_environment!r}: a host runs its own incus "
+                                "(daemon 'self', the default)"))
+    if spec.incus.network.managed:
+        problems.append(Problem(where, "incus.daemon", "'control' with a managed network would "
+                                f"create {spec.incus.network.name!r} (NAT, dnsmasq) on the "
+                                "control machine: give an existing bridge (network.managed "
+                                "false), or daemon 'self'"))
+    if len(pools) > 1:
+        problems.append(Problem(where, "incus.storage_pool", f"{spec.incus.storage_pool!r}: the "
+                                "hosts of the control machine's one incusd share one pool, "
+                                f"given {sorted(pools)}"))
+    return problems
+
+
+def _check_env_names(app: App, where: str, field: str) -> list[Problem]:
+    """No env, secret or list secret of the data takes a name the model sets itself
+    (generated_env.py), and no name is given two ways: one would silently replace the other
+    in the env file."""
+    problems = []
+    named = [(f"{field}.env", name) for name in app.env]
+    named += [(f"{field}.services[{j}].env", name)
+              for j, svc in enumerate(app.services) for name in svc.env]
+    named += [(f"{field}.{kind}[{k}]", name) for kind in ("secrets", "secret_lists")
+              for k, name in enumerate(getattr(app, kind))]
+    for place, name in named:
+        if name in RESERVED_ENV:
+            problems.append(Problem(where, place, f"{name!r} is set by the model ("
+                                    f"{RESERVED_ENV[name]}): data may not set it"))
+    both = sorted(set(app.secrets) & set(app.secret_lists))
+    if both:
+        problems.append(Problem(where, f"{field}.secret_lists", f"{both} also in secrets: a "
+                                "secret is either one value or a list"))
+    plain = {*app.env, *(name for svc in app.services for name in svc.env)}
+    clash = sorted(set(app.all_secrets) & plain)
+    if clash:
+        problems.append(Problem(where, f"{field}.secrets",
+                                f"{clash} are secrets and also plain env"))
+    return problems
 
 
 def _check_host_addresses(host: HostSpec, where: str) -> list[Problem]:

@@ -5,7 +5,10 @@ provision deploy (deploys/provision.py) turns each difference into one command.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +82,62 @@ def _key_file(spec: HostSpec, value: str, field_name: str) -> Path:
     return path
 
 
+# One line of a .pub file as ssh-keygen writes it: TYPE BASE64 [COMMENT]; no options.
+_PUBLIC_KEY = re.compile(
+    r"(?P<type>ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com"
+    r"|sk-ecdsa-sha2-nistp256@openssh\.com) (?P<key>[A-Za-z0-9+/]+={0,2})( [^\x00-\x1f\x7f]*)?\n?")
+_PRIVATE_KEY = re.compile(r"-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+"
+                          r"-----END OPENSSH PRIVATE KEY-----\n?")
+_KEY_FILE_LIMIT = 64 * 1024  # far above any key; a larger file is no key
+
+
+def _read_key(spec: HostSpec, value: str, field_name: str) -> bytes:
+    path = _key_file(spec, value, field_name)
+    try:
+        with path.open("rb") as f:
+            return f.read(_KEY_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise ProvisionError(f"host {spec.node}: {field_name}: {value!r} cannot be read: "
+                             f"{exc.strerror or exc}") from None
+
+
+def public_key(spec: HostSpec, value: str, field_name: str, kind: str | None = None) -> bytes:
+    """The file's bytes, if it is one OpenSSH public key (of type `kind`, if given); else
+    ProvisionError naming host, field and path, never what the file holds (a private key
+    named by mistake must not reach a log)."""
+    data = _read_key(spec, value, field_name)
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    match = _PUBLIC_KEY.fullmatch(text) if len(data) <= _KEY_FILE_LIMIT else None
+    if match:
+        try:
+            base64.b64decode(match["key"], validate=True)
+        except binascii.Error:
+            match = None
+    if match is None:
+        why = ("holds a private key: name its public key, the .pub file" if b"PRIVATE KEY" in data
+               else "is not one line 'TYPE BASE64 [COMMENT]' of an OpenSSH public key (a .pub file)")
+        raise ProvisionError(f"host {spec.node}: {field_name}: {value!r} {why}")
+    if kind is not None and match["type"] != kind:
+        raise ProvisionError(f"host {spec.node}: {field_name}: {value!r} is a {match['type']} "
+                             f"key, not {kind}")
+    return data
+
+
+def _private_key(spec: HostSpec, value: str, field_name: str) -> Path:
+    """The path of an OpenSSH private key (read to check it, then uploaded from the file)."""
+    data = _read_key(spec, value, field_name)
+    if len(data) > _KEY_FILE_LIMIT or not _PRIVATE_KEY.fullmatch(data.decode("ascii", "replace")):
+        raise ProvisionError(f"host {spec.node}: {field_name}: {value!r} is not an OpenSSH "
+                             "private key (-----BEGIN OPENSSH PRIVATE KEY-----)")
+    return Path(value).expanduser()
+
+
 def container_plan(fleet: Fleet, spec: HostSpec) -> ContainerPlan:
-    """What incus should hold for container `spec` (validated data; key files must exist)."""
+    """What incus should hold for container `spec` (validated data; key files must exist and
+    be keys: ProvisionError otherwise)."""
     container = spec.container
     assert container is not None and spec.bridge_address is not None
     host = fleet.hosts[container.host]
@@ -104,16 +161,18 @@ def container_plan(fleet: Fleet, spec: HostSpec) -> ContainerPlan:
     files = [
         ContainerFile(NETWORK_FILE, "0644", ("\n".join(lines) + "\n").encode(),
                       then="systemctl enable --now systemd-networkd && networkctl reload"),
+        # Read and checked here: what is pushed is the public key that was checked.
         ContainerFile("/root/.ssh/authorized_keys", "0600",
-                      source=_key_file(spec, container.ssh.authorized_key, "container.ssh.authorized_key")),
+                      public_key(spec, container.ssh.authorized_key, "container.ssh.authorized_key")),
     ]
     if container.ssh.host_key:
-        key = _key_file(spec, container.ssh.host_key, "container.ssh.host_key")
+        key = _private_key(spec, container.ssh.host_key, "container.ssh.host_key")
         reload_ssh = "systemctl try-reload-or-restart ssh"
         files += [ContainerFile("/etc/ssh/ssh_host_ed25519_key", "0600", source=key, then=reload_ssh),
                   ContainerFile("/etc/ssh/ssh_host_ed25519_key.pub", "0644",
-                                source=_key_file(spec, f"{container.ssh.host_key}.pub",
-                                                 "container.ssh.host_key"), then=reload_ssh)]
+                                public_key(spec, f"{container.ssh.host_key}.pub",
+                                           "container.ssh.host_key", kind="ssh-ed25519"),
+                                then=reload_ssh)]
     if container.hosts:
         entries = ["127.0.0.1 localhost", f"127.0.1.1 {spec.node}", "::1 localhost ip6-localhost",
                    *(f"{address} {name}" for name, address in container.hosts.items())]

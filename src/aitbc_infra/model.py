@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
 # systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
@@ -258,7 +266,22 @@ Requirement = Annotated[str, AfterValidator(_requirement)]
 # An env value: strings (and list items) take {root} and {url:UNIT} placeholders
 # (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Numbers are numbers: to Python a bool is an int (True == 1), and pydantic's lax mode would take
+# True, 8000.0 or "8000" for 8000 (`port: True` becoming port 1). Every port, count, limit and
+# size is a StrictInt: an int, nothing else.
+Port = Annotated[StrictInt, Field(ge=1, le=65535)]
+
+
+def _address_text(value: object) -> object:
+    """An IPv4 address is written as text: pydantic would also read an int, a bool or bytes as
+    one (`True` is 0.0.0.1)."""
+    if not isinstance(value, str | IPv4Address):
+        raise ValueError(f"an IPv4 address is written as text (e.g. '10.1.223.1'), not "
+                         f"{type(value).__name__} {value!r}")
+    return value
+
+
+Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
 
 
 # Under a release's src/: the app's `static_files`, beside its trees.
@@ -281,7 +304,7 @@ class Service(Strict):
     # Working directory: one of the app's `data_dirs` (for a program that writes where it runs),
     # or a path of one of its `trees` (source-relative); else the app root.
     workdir: SourcePath | None = None
-    workers: int | None = Field(default=None, ge=1)
+    workers: StrictInt | None = Field(default=None, ge=1, le=1024)
     port: Port | None = None
     bind: Literal["loopback", "bridge", "any"] = "loopback"
     after: list[UnitName] = []
@@ -347,7 +370,7 @@ class App(Strict):
     secrets: list[EnvName] = []
     secret_lists: list[EnvName] = []  # secrets holding a list (comma or JSON in the secret source)
     # How the app authenticates (documentation only: rendered nowhere).
-    auth: dict[Identifier, int | OneLine | list[OneLine]] | None = None
+    auth: dict[Identifier, StrictInt | OneLine | list[OneLine]] | None = None
     peers: list[Annotated[str, AfterValidator(_matches(re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*"),
                                                        "site or unit name"))]] = []
     # Where the node reports the heads it saw from its peers ({"peers": [{"url", "height"}]});
@@ -447,7 +470,7 @@ class Route(Strict):
     service: Annotated[str, AfterValidator(_route_service)] | None = None
     websocket: bool = False
     to: UrlPath | None = None  # redirect target
-    status: int | None = Field(default=None, ge=200, le=599)
+    status: StrictInt | None = Field(default=None, ge=200, le=599)
     body: NginxText | None = None
     # proxy: the upstream gets the path without `location` ("/Exchange/x" -> "/x", "/Exchange"
     # -> "/"), for an app that serves its pages at its own root.
@@ -456,7 +479,7 @@ class Route(Strict):
     # status it answers (default: 200; a redirect's 301; a status route's own). verify and the
     # sandbox's request loops hold the route to it.
     probe: UrlPath | None = None
-    expect: int | None = Field(default=None, ge=200, le=599)
+    expect: StrictInt | None = Field(default=None, ge=200, le=599)
     # One of the host's `rate_limits`, per client address (None: no limit).
     rate_limit: Identifier | None = None
 
@@ -475,6 +498,16 @@ class Route(Strict):
             raise ValueError(f"a {self.type} route needs {', '.join(missing)}")
         if self.type == "alias":
             _relative_path(self.path or "")
+            # nginx replaces the location by the alias: `location /static { alias
+            # .../static/; }` serves "/static../x" from ".../static/../x" (alias traversal),
+            # and `location /docs/ { alias .../docs; }` serves "/docs/-old/x" from
+            # ".../docs-old/x". A prefix and its directory end alike.
+            if self.match == "prefix" and self.location.endswith("/") != (self.path or "").endswith("/"):
+                raise ValueError(f"an alias route's location and path end in '/' both or neither: "
+                                 f"location {self.location!r} with path {self.path!r} would let a "
+                                 f"request reach beside the directory (nginx alias traversal); "
+                                 f"write location {self.location.rstrip('/') + '/'!r} and path "
+                                 f"{(self.path or '').rstrip('/') + '/'!r}")
         if self.type == "proxy" and self.path is not None:
             _url_path(self.path)
         if self.strip_prefix:
@@ -632,15 +665,15 @@ class RateLimit(Strict):
     """nginx's limit_req: `rate` requests per `per` for one client on one route, `burst`
     more at once; beyond that the client gets 429."""
 
-    rate: int = Field(ge=1, le=100000)
+    rate: StrictInt = Field(ge=1, le=100000)
     per: Literal["s", "m"] = "s"
-    burst: int = Field(default=0, ge=0, le=100000)
+    burst: StrictInt = Field(default=0, ge=0, le=100000)
 
 
 class Chain(Strict):
     chain_id: ChainId
-    block_time_seconds: int = Field(ge=1)
-    sync_interval_seconds: int = Field(ge=1)
+    block_time_seconds: StrictInt = Field(ge=1)
+    sync_interval_seconds: StrictInt = Field(ge=1)
 
 
 class Python(Strict):
@@ -655,10 +688,10 @@ class Python(Strict):
 class Rollout(Strict):
     """How releases are activated: the health gate's patience and how many releases stay."""
 
-    keep_releases: int = Field(default=3, ge=2)  # the active one and at least one to roll back to
-    health_timeout_seconds: int = Field(default=30, ge=1, le=600)
+    keep_releases: StrictInt = Field(default=3, ge=2)  # the active one and at least one to roll back to
+    health_timeout_seconds: StrictInt = Field(default=30, ge=1, le=600)
     # A candidate release listens on 127.0.0.1 at its service's port plus this offset.
-    candidate_port_offset: int = Field(default=20000, ge=1, le=60000)
+    candidate_port_offset: StrictInt = Field(default=20000, ge=1, le=60000)
 
 
 # An incus image: a local alias ("aitbc-sandbox-...") or REMOTE:ALIAS ("images:debian/12").
@@ -685,19 +718,24 @@ class IncusHost(Strict):
     network: IncusNetwork
     storage_pool: FileName = "default"
     # Where incusd runs for this host: on the host itself (production), or on the control
-    # machine (the sandbox: incus does not run nested in its machines).
+    # machine (the sandbox: incus does not run nested in its machines). "control" is for a
+    # sandbox host (deploy_environment "sandbox") on an existing bridge (network.managed false):
+    # provision would otherwise create the host's network, NAT and dnsmasq on the control
+    # machine (Fleet._check_containers refuses it).
     daemon: Literal["self", "control"] = "self"
 
 
 class ContainerLimits(Strict):
-    cpu: int | None = Field(default=None, ge=1, le=1024)  # limits.cpu
+    cpu: StrictInt | None = Field(default=None, ge=1, le=1024)  # limits.cpu
     memory: Annotated[str, AfterValidator(_matches(_MEMORY, "memory size (e.g. 4GiB)"))] | None = None
 
 
 class ContainerSsh(Strict):
     """How the deploy reaches the container: root by key, sshd from openssh-server."""
 
-    # Files on the control machine ("~" allowed); provision installs them in the container.
+    # Files on the control machine ("~" allowed); provision installs them in the container,
+    # after reading them: authorized_key must be one OpenSSH public key (a .pub file), never a
+    # private key (incus.public_key).
     authorized_key: OneLine = "~/.ssh/id_ed25519.pub"
     # A private host key to install (the sandbox writes known_hosts before anything boots);
     # None: the container keeps the host keys it generates itself.
@@ -714,7 +752,7 @@ class Container(Strict):
     autostart: bool = True
     ssh: ContainerSsh = ContainerSsh()
     # /etc/hosts entries where no DNS serves the names (the sandbox).
-    hosts: dict[HostName, IPv4Address] = {}
+    hosts: dict[HostName, Address] = {}
 
 
 class Sshd(Strict):
@@ -740,12 +778,12 @@ class HostSpec(Strict):
     role: Annotated[str, AfterValidator(_matches(re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}"),
                                                  "group name"))] | None = None
     deploy_environment: Literal["production", "sandbox"] = "production"
-    public_address: IPv4Address | None = None
-    bridge_address: IPv4Address | None = None
+    public_address: Address | None = None
+    bridge_address: Address | None = None
     wan_interface: Interface = "eth0"
     bridge_interface: Interface = "incusbr0"
     # The bridge's prefix length: containers (and forward targets) sit inside it.
-    bridge_prefix: int = Field(default=24, ge=8, le=30)
+    bridge_prefix: StrictInt = Field(default=24, ge=8, le=30)
     acme_server: HttpUrl = "https://acme-v02.api.letsencrypt.org/directory"
     acme_ca_bundle: AbsPath | None = None
     acme_root_file: AbsPath | None = None  # sandbox: the ACME server's root, trusted on hosts

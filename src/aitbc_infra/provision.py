@@ -22,7 +22,8 @@ PROVISION = "deploys/provision.py"
 
 
 def check_provisionable(inventory: Path, fleet: Fleet) -> None:
-    """Every container's plan can be built here (its key files exist), before any connection."""
+    """Every container's plan can be built here (its key files exist and are the keys they
+    should be), before any connection."""
     if not any(h.incus for h in fleet.hosts.values()):
         raise UserError(f"{inventory}: no host has 'incus' data: nothing to provision")
     try:

@@ -14,6 +14,7 @@ from aitbc_infra import PROJECT_ROOT, lists
 from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Script
 from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
+from aitbc_infra.generated_env import Given, generated_env
 from aitbc_infra.host_names import candidate_unit
 from aitbc_infra.model import App, EnvValue, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
@@ -116,18 +117,9 @@ def encode_env(value: EnvValue, list_format: str) -> str:
 def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
                 secrets: SecretLookup) -> dict[str, str]:
     """Plain settings first, then secrets; sorted so the file is stable."""
-    values: dict[str, EnvValue] = dict(app.env)
-    if app.cors:
-        values["ALLOW_ORIGINS"] = list(host.cors_origins)
-    if app.chain:
-        values["CHAIN_ID"] = host.chain.chain_id
-        values["BLOCK_TIME_SECONDS"] = host.chain.block_time_seconds
-        values["SYNC_INTERVAL_SECONDS"] = host.chain.sync_interval_seconds
-        values["PEERS"] = [fleet.peer_url(host, peer) for peer in app.peers]
-    if svc.port:
-        values["RPC_BIND_HOST"] = listen(host, svc).address
-        values["RPC_BIND_PORT"] = svc.port
-    values.update(svc.env)
+    # The model's own names (generated_env.py) are never the data's: the fleet refuses that.
+    values: dict[str, EnvValue] = {**app.env, **svc.env, **generated_env(
+        Given(host, app, svc, peer_url=lambda peer: fleet.peer_url(host, peer)))}
 
     def filled(text: str) -> str:
         return fill(text, {"root": app.root},

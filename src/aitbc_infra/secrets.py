@@ -211,6 +211,23 @@ def _list_problems(name: str, site: str, secret: Secret,
     return items, problems
 
 
+# What ends a line of an env file for systemd: a value holding one would end its line there.
+LINE_BREAKS = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL"}
+
+
+def line_problems(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[str]:
+    """A message for each value that cannot be one line of an env file, naming the secret, the
+    site, where it was given and the hosts and apps that need it (never the value)."""
+    users = needed(fleet)
+    problems = []
+    for (site, name), secret in values.items():
+        found = [what for char, what in LINE_BREAKS.items() if char in secret.value]
+        if found:
+            problems.append(f"{name} for site {site} ({secret.where}): holds {' and '.join(found)}, "
+                            f"which an env file line cannot carry ({'; '.join(users[site, name])})")
+    return problems
+
+
 def value_problems(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[str]:
     """A message for each secret two or more sites hold one value of, unless it is declared
     shared (naming the secret, the sites and where their values were given), and for each
@@ -264,7 +281,7 @@ class SecretStore:
         gathered = gather(fleet, environ)
         if gathered.missing:
             raise MissingSecrets(_missing_message(gathered))
-        problems = value_problems(fleet, gathered.values)
+        problems = line_problems(fleet, gathered.values) + value_problems(fleet, gathered.values)
         if problems:
             raise RefusedSecretValues("secret values refused:\n"
                                       + "\n".join(f"  - {p}" for p in problems))
@@ -290,7 +307,7 @@ def check_secrets(fleet: Fleet, environ: Mapping[str, str] | None = None) -> Sec
         gathered = gather(fleet, environ)
     except SecretsFileError as exc:
         return SecretsCheck(False, str(exc))
-    problems = value_problems(fleet, gathered.values)
+    problems = line_problems(fleet, gathered.values) + value_problems(fleet, gathered.values)
     if problems:
         return SecretsCheck(False, "\n".join(problems))
     total = len(gathered.values) + len(gathered.missing)

@@ -29,9 +29,10 @@ def test_a_node_on_no_site_is_refused_naming_it(data):
     data.host("aitbc")["bridge_address"] = "10.9.9.9"
     with pytest.raises(ModelError) as exc:
         data.load()
-    assert [str(p) for p in exc.value.problems if p.field == "(site)"] == [
-        "host aitbc: (site): belongs to no site: bridge_address 10.9.9.9 lies on no bridge of "
-        "a host with a public_address (or give container.host)"]
+    assert [str(p) for p in exc.value.problems if "belongs to no site" in p.message] == [
+        "host aitbc: public_address: belongs to no site: it has no public_address (set it, if "
+        "the host faces the wan), and its bridge_address 10.9.9.9 lies on no bridge of a host "
+        "with one (for a host behind another: give container.host, the incus host it runs on)"]
 
 
 def test_shared_secrets_is_one_list_of_declared_secrets(data):
