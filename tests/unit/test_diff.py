@@ -1,35 +1,19 @@
 """`aitbc-infra diff` in a throw-away git repository: names exactly what a commit changes."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from aitbc_infra import PROJECT_ROOT
+from unit_helpers import git, project_repo
 
 SECRET = "Sup3r-s3cret-value-for-the-diff-test"
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("repo")
-    for name in ("inventory.py", "pyproject.toml"):
-        shutil.copy(PROJECT_ROOT / name, repo / name)
-    for name in ("group_data", "templates", "src", "payload", "constraints"):
-        shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns(
-            "__pycache__", "*.egg-info", "node_modules", "dist"))
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
-    return repo
+    return project_repo(tmp_path_factory.mktemp("repo"))
 
 
 def _commit(repo: Path, file: str, old: str, new: str, message: str) -> None:
@@ -37,7 +21,7 @@ def _commit(repo: Path, file: str, old: str, new: str, message: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new, 1))
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message)
+    git(repo, "commit", "-qam", message)
 
 
 def _diff(repo: Path, *args: str) -> subprocess.CompletedProcess:

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from pydantic import BaseModel
+from unit_helpers import build_fleet, env_entries, lines
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.checks import parse_nginx_file
@@ -111,28 +112,7 @@ _SEEDS = {
 # --- Validating and rendering one edited fleet ------------------------------------------------
 
 
-class _Data:
-    """The part of pyinfra's host data the fleet builder reads."""
-
-    def __init__(self, data: dict):
-        self._data = data
-
-    def dict(self) -> dict:
-        return dict(self._data)
-
-    def get(self, key, default=None):
-        return self._data.get(key, default)
-
-
-@dataclass
-class _Host:
-    name: str
-    groups: list[str]
-    data: _Data
-
-
-def _build(hosts: list[tuple[str, list[str], dict]]) -> Fleet:
-    return Fleet.from_pyinfra([_Host(n, g, _Data(d)) for n, g, d in hosts], file_group="inventory")
+_build = build_fleet
 
 
 def _set(data: dict, path: tuple, value) -> None:
@@ -236,9 +216,7 @@ def slot(name: str) -> Slot:
 # --- Reading rendered files back the way their programs do -----------------------------------
 
 
-def _lines(text: str) -> list[str]:
-    # \n ends a line for systemd, nginx and bash, and systemd takes \r too; \x85 and \u2028 end none.
-    return re.split(r"\r\n|\n|\r", text)
+_lines = lines
 
 
 def _nginx_shape(block: list[dict]) -> list:
@@ -289,34 +267,7 @@ def _lone_specifiers(value: str) -> int:
     return len(re.findall(r"%[^%]|%\Z", value.replace("%%", "")))
 
 
-_ENV_LINE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="(.*)"\Z', re.S)
-
-
-def _env_entries(text: str) -> dict[str, str]:
-    """KEY -> value as systemd reads a double-quoted EnvironmentFile= value."""
-    entries = {}
-    for line in _lines(text):
-        if not line or line.startswith("#"):
-            continue
-        match = _ENV_LINE.match(line)
-        if not match:
-            raise ValueError(f'not a KEY="value" line: {line!r}')
-        raw, out, i = match.group(2), [], 0
-        while i < len(raw):
-            char = raw[i]
-            if char == "\\":
-                if i + 1 == len(raw):
-                    raise ValueError(f"the closing quote is escaped: {line!r}")
-                nxt = raw[i + 1]
-                out.append(nxt if nxt in '"\\`$' else char + nxt)
-                i += 2
-                continue
-            if char == '"':
-                raise ValueError(f"an unescaped quote ends the value early: {line!r}")
-            out.append(char)
-            i += 1
-        entries[match.group(1)] = "".join(out)
-    return entries
+_env_entries = env_entries
 
 
 _SHELL = "$`;|&<>(){}*?[]!~\\'\"#"

@@ -17,13 +17,13 @@ import copy
 import json
 import re
 import tempfile
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
+from unit_helpers import build_fleet, env_entries, lines
 
 from aitbc_infra import PROJECT_ROOT, lists
 from aitbc_infra.fleet import Fleet, ModelError, Problem
@@ -52,26 +52,6 @@ SECRET = "ADMIN_API_KEYS"
 
 
 # --- Building one edited fleet -----------------------------------------------------------------
-
-
-class _Data:
-    """The part of pyinfra's host data the fleet builder reads."""
-
-    def __init__(self, data: dict):
-        self._data = data
-
-    def dict(self) -> dict:
-        return dict(self._data)
-
-    def get(self, key, default=None):
-        return self._data.get(key, default)
-
-
-@dataclass
-class _Host:
-    name: str
-    groups: list[str]
-    data: _Data
 
 
 @cache
@@ -107,44 +87,13 @@ def _edited(edits: dict[tuple, object]) -> list[tuple[str, list[str], dict]]:
     return hosts
 
 
-def _build(hosts) -> Fleet:
-    return Fleet.from_pyinfra([_Host(n, g, _Data(d)) for n, g, d in hosts], file_group="inventory")
+_build = build_fleet
 
 
 # --- Reading env files back the way systemd and the app do ------------------------------------
 
 
-def _lines(text: str) -> list[str]:
-    # systemd ends a line at \n and at \r.
-    return re.split(r"\r\n|\n|\r", text)
-
-
-_ENV_LINE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="(.*)"\Z', re.S)
-
-
-def _env_entries(text: str) -> dict[str, str]:
-    """KEY -> value as systemd reads a double-quoted EnvironmentFile= value."""
-    entries = {}
-    for line in _lines(text):
-        if not line or line.startswith("#"):
-            continue
-        match = _ENV_LINE.match(line)
-        assert match, f'not a KEY="value" line: {line!r}'
-        raw, out, i = match.group(2), [], 0
-        while i < len(raw):
-            char = raw[i]
-            if char == "\\":
-                assert i + 1 < len(raw), f"the closing quote is escaped: {line!r}"
-                nxt = raw[i + 1]
-                out.append(nxt if nxt in '"\\`$' else char + nxt)
-                i += 2
-                continue
-            assert char != '"', f"an unescaped quote ends the value early: {line!r}"
-            out.append(char)
-            i += 1
-        assert match.group(1) not in entries, f"{match.group(1)} set twice"
-        entries[match.group(1)] = "".join(out)
-    return entries
+_env_entries, _lines = env_entries, lines
 
 
 def _app_reads(value: str, list_format: str) -> list[str]:
@@ -279,9 +228,11 @@ def test_a_comma_in_a_comma_list_names_host_app_field_and_item():
 
 MARK = "Zq9Xv"  # in values only: a message holding it shows a value
 _SECRET_ITEM = st.one_of(_ITEM, _ITEM.map(lambda t: MARK + t), _ITEM.map(lambda t: t + MARK))
-_JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
-                                  _SECRET_ITEM), lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(st.text(max_size=3), inner, max_size=2), max_leaves=6)
+_JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), _SECRET_ITEM),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=3), inner, max_size=2)),
+    max_leaves=6)
 _RAW = st.one_of(
     st.lists(_SECRET_ITEM, max_size=4).map(json.dumps),
     st.lists(_SECRET_ITEM, max_size=4).map(lambda v: json.dumps(v, ensure_ascii=False)),

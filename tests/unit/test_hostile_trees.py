@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from unit_helpers import project_repo
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.loader import load_fleet
@@ -277,22 +278,8 @@ def test_a_large_file_is_hashed_and_tarred_in_little_memory(tmp_path):
 
 # diff: ends in seconds, names the paths -------------------------------------------------
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                   check=True, capture_output=True)
-
-
 def test_diff_over_a_hostile_tree_exits_2_naming_the_paths(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("inventory.py", "pyproject.toml"):
-        shutil.copy(PROJECT_ROOT / name, repo / name)
-    for name in ("group_data", "templates", "src", "payload", "constraints"):
-        shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns(
-            "__pycache__", "*.egg-info", "node_modules", "dist"))
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "base")
+    repo = project_repo(tmp_path / "repo")
     tree = repo / "payload" / "apps" / "wallet-daemon"
     os.mkfifo(tree / "fifo")
     (tree / "loop").symlink_to("loop")

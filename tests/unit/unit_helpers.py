@@ -1,0 +1,97 @@
+"""What several unit test modules build or read the same way: a fleet from edited host data,
+as pyinfra's loader hands it over; a git repository holding a copy of this project; an env
+file read back as systemd reads it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.fleet import Fleet
+
+
+class PyinfraData:
+    """The part of pyinfra's host data the fleet builder reads."""
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    def dict(self) -> dict:
+        return dict(self._data)
+
+    def get(self, key, default=None):
+        return self._data.get(key, default)
+
+
+@dataclass
+class PyinfraHost:
+    name: str
+    groups: list[str]
+    data: PyinfraData
+
+
+def build_fleet(hosts) -> Fleet:
+    """The fleet of (name, groups, data) hosts, validated as the loader does it."""
+    return Fleet.from_pyinfra([PyinfraHost(n, list(g), PyinfraData(d)) for n, g, d in hosts],
+                              file_group="inventory")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                           *args], check=True, capture_output=True, text=True).stdout
+
+
+def project_repo(repo: Path) -> Path:
+    """A git repository at `repo` whose one commit is what `diff` reads of this project."""
+    repo.mkdir(exist_ok=True)
+    for name in ("inventory.py", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, repo / name)
+    for name in ("group_data", "templates", "src", "payload", "constraints"):
+        shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.egg-info", "node_modules", "dist"))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    return repo
+
+
+def lines(text: str) -> list[str]:
+    # \n ends a line for systemd, nginx and bash, and systemd takes \r too; \x85 and \u2028 end none.
+    return re.split(r"\r\n|\n|\r", text)
+
+
+_ENV_LINE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="(.*)"\Z', re.S)
+
+
+def env_entries(text: str) -> dict[str, str]:
+    """KEY -> value as systemd reads a double-quoted EnvironmentFile= value; ValueError for a
+    line it would read otherwise (or a key set twice)."""
+    entries = {}
+    for line in lines(text):
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if not match:
+            raise ValueError(f'not a KEY="value" line: {line!r}')
+        raw, out, i = match.group(2), [], 0
+        while i < len(raw):
+            char = raw[i]
+            if char == "\\":
+                if i + 1 == len(raw):
+                    raise ValueError(f"the closing quote is escaped: {line!r}")
+                nxt = raw[i + 1]
+                out.append(nxt if nxt in '"\\`$' else char + nxt)
+                i += 2
+                continue
+            if char == '"':
+                raise ValueError(f"an unescaped quote ends the value early: {line!r}")
+            out.append(char)
+            i += 1
+        if match.group(1) in entries:
+            raise ValueError(f"{match.group(1)} set twice")
+        entries[match.group(1)] = "".join(out)
+    return entries
