@@ -105,10 +105,27 @@ def test_dry_run_shows_and_changes_nothing_then_a_deleted_container_comes_back(i
             break
         assert time.monotonic() < deadline, (
             "the recreated container never answered over ssh: " + state.stderr[-500:]
+            + _network_seen("ns3-aitbc", "ns3-root")
             if state.returncode == 255 else
             f"the recreated container is not running: {state.stdout.strip()}")
         time.sleep(1)
     assert "0 changed" in provision().stdout
+
+
+def _network_seen(container: str, jump: str) -> str:
+    """What stands between the jump host and the container, for a failure's message: the
+    container's addresses, sshd and networkd inside it, its listeners, and the jump host's
+    neighbour entry and route to it (a recreated container has a new MAC)."""
+    inside = subprocess.run(
+        ["incus", "exec", container, "--", "sh", "-c",
+         "ip -4 -br addr; ip -br link; systemctl is-active ssh systemd-networkd; ss -ltnH; "
+         "journalctl -b -q --no-pager -n 20 -u ssh -u systemd-networkd"],
+        capture_output=True, text=True, timeout=30)
+    address = DECLARED[container]
+    outside = ssh_run(jump, f"ip neigh show {address}; ip -4 route get {address}; "
+                      f"ping -c 2 -W 1 {address} | tail -n 2", timeout=30)
+    return (f"\n--- inside {container} (rc {inside.returncode}):\n{inside.stdout}{inside.stderr}"
+            f"--- from {jump} (rc {outside.returncode}):\n{outside.stdout}{outside.stderr}")
 
 
 def test_unlisted_container_is_kept_unless_pruned(incus_site):

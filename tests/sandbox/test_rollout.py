@@ -196,7 +196,8 @@ def test_env_change_failing_as_a_candidate_puts_the_env_file_back(deployed_inven
 
 def test_node_release_failing_its_gate_rolls_back_release_and_env(deployed_inventory, tmp_path):
     # A node never runs twice (side_by_side: false): it restarts in place and is gated live.
-    # Its database in a directory that does not exist: node and RPC cannot start.
+    # Its database in a directory that does not exist: the schema step fails, so node and RPC
+    # (which require it) never start.
     variant = variant_inventory(tmp_path, "aitbc_container", '"{root}/data/chain2.db"',
                                 '"{root}/missing/chain2.db"')
     fleet = load_fleet(deployed_inventory)
@@ -205,7 +206,7 @@ def test_node_release_failing_its_gate_rolls_back_release_and_env(deployed_inven
     with request_loop("blockchain-node-2 env change that fails its gate") as traffic:
         run = deploy(variant)
     assert run.returncode == 1
-    assert "aitbc-blockchain-node-2 failed its health check" in run.output, run.output[-3000:]
+    assert "aitbc-blockchain-schema-2 failed its health check" in run.output, run.output[-3000:]
     assert "RESTORED the previous unit and env files of /opt/blockchain-node-2: healthy again" \
         in run.output
     after = host_state(deployed_inventory)
@@ -302,7 +303,15 @@ def _killed_at(operation: str, inventory: Path, tree: Path) -> dict[str, dict]:
         proc.wait()
         pytest.fail(f"the deploy ended (exit {proc.returncode}) before {operation!r} started; "
                     "its last lines:\n" + "".join(seen[-40:]))
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        # Nothing of the deploy is left: it ended by itself as the operation began; its
+        # exit and last lines say why, where a bare ProcessLookupError said nothing.
+        seen += proc.stderr.readlines()
+        proc.wait()
+        pytest.fail(f"the deploy ended (exit {proc.returncode}) as {operation!r} started, before "
+                    "it could be killed; its last lines:\n" + "".join(seen[-40:]))
     proc.wait()
     return host_state(inventory)
 
