@@ -17,8 +17,8 @@ from deploy_helpers import request_loop
 from system_state import not_running
 from traffic import REPORTS, Traffic, answers
 
+from aitbc_infra.host_names import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.sandbox import outside_view, ssh_run
 from aitbc_infra.verify import verify_fleet
 from deploys.shell import script
