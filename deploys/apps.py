@@ -16,9 +16,17 @@ from pyinfra.operations.util import any_changed
 
 from aitbc_infra import PROJECT_ROOT, endpoints
 from aitbc_infra.activation import Load, Restart, app_journal
-from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, restart_mark
+from aitbc_infra.host_names import (
+    PENDING_DIR,
+    RELEASE_MARKER,
+    RELEASE_SOURCES,
+    UV_REMOTE,
+    WHEELHOUSE_REMOTE,
+    release_link,
+    restart_mark,
+)
 from aitbc_infra.model import App, HostSpec
-from aitbc_infra.plan import UV_REMOTE, WHEELHOUSE_REMOTE, HostPlan, app_units, release_marker
+from aitbc_infra.plan import HostPlan, app_units, release_marker
 from aitbc_infra.render import SYSTEMD_KINDS
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
@@ -74,8 +82,9 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
                                "--link-mode=copy", "--compile-bytecode", "--python",
                                f"{target}/bin/python", *(f"{wheelhouse}/{w}" for w in wheels)))
     if tree:
-        commands.append(f"{quoted('mkdir', '--', f'{target}/src')} && "
-                        f"{quoted('tar', '-xf', f'{wheelhouse}/{tree}', '-C', f'{target}/src')} "
+        sources = f"{target}/{RELEASE_SOURCES}"
+        commands.append(f"{quoted('mkdir', '--', sources)} && "
+                        f"{quoted('tar', '-xf', f'{wheelhouse}/{tree}', '-C', sources)} "
                         "--no-same-owner")
     commands += [
         # uv's lock file of the venv, writable by anyone: the release is never installed into again.
@@ -84,7 +93,7 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
         # First release of this app: nothing runs yet, so it is active at once (and the
         # units' ExecStart exists when they are validated).
         f"[ -e {quoted(venv)} ] || [ -L {quoted(venv)} ] || "
-        f"{quoted('ln', '-s', '--', f'releases/{release_id}', venv)}",
+        f"{quoted('ln', '-s', '--', release_link(release_id), venv)}",
     ]
     return commands
 
@@ -106,7 +115,7 @@ def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
     release = release_of(spec, app)["release_id"]
     link = state.of(plan, app.venv)
     owed = (
-        not link or link.kind != "l" or link.sha256 != f"releases/{release}"
+        not link or link.kind != "l" or link.sha256 != release_link(release)
         or state.pending(plan, app_journal(app.name))
         or any(state.pending(plan, restart_mark(svc.unit)) for svc in app.services)
         or any(state.unit(plan, unit) != ("active", "enabled") for unit in app_units(app))

@@ -27,12 +27,12 @@ from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.ssh import SSHConnector
 
+from aitbc_infra.host_names import DEPLOY_LOCK, DEPLOY_LOCK_HOLDER
+
 # The pyinfra releases whose connectors/ssh.py `ssh_client` was checked against (a unit test
 # fails when the installed one is not among them: read that file again, then add it here).
 CHECKED_PYINFRA = ("3.9.2",)
 
-LOCK_FILE = "/run/lock/aitbc-deploy.lock"
-HOLDER_FILE = "/run/lock/aitbc-deploy.holder"
 BUSY = 75  # flock's exit status when the lock is held (EX_TEMPFAIL)
 
 _held: dict[str, object] = {}  # host name -> what keeps its lock: a channel or a process
@@ -61,8 +61,8 @@ class Held:
     holder: str
 
 
-def lock_command(holder: str, lock_file: str = LOCK_FILE, holder_file: str = HOLDER_FILE, *,
-                 then: str = "true") -> str:
+def lock_command(holder: str, lock_file: str = DEPLOY_LOCK,
+                 holder_file: str = DEPLOY_LOCK_HOLDER, *, then: str = "true") -> str:
     """Take the lock or exit BUSY; once taken, say so, run `then` in a subshell (its output,
     then READ_END and its status) and keep the lock until stdin closes."""
     inner = (f"printf '%s\\n' {shlex.quote(holder)} > {shlex.quote(holder_file)}; echo locked; "

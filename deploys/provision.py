@@ -17,6 +17,7 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import PROVISION_STAGE
 from aitbc_infra.incus import (
     MANAGED_KEY,
     NIC,
@@ -37,8 +38,6 @@ from deploys.context import fleet as run_fleet
 from deploys.context import once_per_run
 from deploys.incus_state import IncusState
 from deploys.shell import quoted
-
-STAGE = "/run/aitbc-provision"  # files on their way into a container, root only, then removed
 
 
 @once_per_run
@@ -74,9 +73,9 @@ def network(plan: NetworkPlan, present: dict | None):
 def _push(plan: ContainerPlan, files, running: bool):
     """Each file staged on the incus host with its final mode, pushed, then removed: its bytes
     never appear in a command line or a diff (a host key is a secret)."""
-    yield quoted("install", "-d", "-m", "0700", "--", STAGE)
+    yield quoted("install", "-d", "-m", "0700", "--", PROVISION_STAGE)
     for i, f in enumerate(files):
-        staged = f"{STAGE}/{plan.name}.{i}"
+        staged = f"{PROVISION_STAGE}/{plan.name}.{i}"
         yield quoted("install", "-m", "0600", "--", "/dev/null", staged)
         yield FileUploadCommand(BytesIO(f.data), staged)
         push = quoted("incus", "file", "push", "--create-dirs", "--uid", "0", "--gid", "0",

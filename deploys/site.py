@@ -12,6 +12,7 @@ import shlex
 from pyinfra import host
 from pyinfra.operations import server
 
+from aitbc_infra.host_names import DEPLOY_LOCK
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import TRUSTED_CAS, HostPlan
 from deploys import apply, apps, base, firewall, global_args, lock, nginx, op_order, sshd, state, tls, website
@@ -43,6 +44,6 @@ if isinstance(lock_state, lock.Taken):
     state.record(host_plan, lock_state.output)
     converge(spec, host_plan)
 else:
-    message = shlex.quote(f"another deploy holds {lock.LOCK_FILE}: {lock_state.holder}")
+    message = shlex.quote(f"another deploy holds {DEPLOY_LOCK}: {lock_state.holder}")
     server.shell(name=f"Deploy lock on {host.name}: held by {lock_state.holder}",
                  commands=[f"printf '%s\\n' {message} >&2; exit {lock.BUSY}"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
-from aitbc_infra.host_names import PENDING_DIR
+from aitbc_infra.host_names import PATH_HASHES, PENDING_DIR
 from aitbc_infra.plan import HostPlan
 from deploys.drift import PathState
 from deploys.facts import FirewallState, UnitStates, UserEntries
@@ -26,16 +26,16 @@ class PathStates(FactBase):
     """{path: PathState} of the given paths, everything under `trees` and every DIR/*/NAME of
     `globs` ((DIR, NAME) pairs); a path that does not exist is absent.
 
-    `read_only` (verify): the host's digest cache is read but never written, so a read outside
-    the deploy lock changes nothing on the host and cannot race a deploy's own read."""
+    `read_only` (verify): the host's digest cache (`cache`) is read but never written, so a read
+    outside the deploy lock changes nothing on the host and cannot race a deploy's own read."""
 
     def command(self, paths: list[str], trees: list[str], globs: list[tuple[str, str]],
-                read_only: bool = False) -> str:
+                read_only: bool = False, cache: str = PATH_HASHES) -> str:
         relative = [p for p in [*paths, *trees, *(d for d, _ in globs)] if not p.startswith("/")]
         if relative:  # find would take "-name" for an option; the plan's paths are absolute
             raise ValueError(f"path-states reads absolute paths only, not {relative[0]!r}")
         mode = ("--read-only",) if read_only else ()
-        return script("path-states", *mode, *paths, "--", *trees, "--",
+        return script("path-states", cache, *mode, *paths, "--", *trees, "--",
                       *(w for g in globs for w in g))
 
     @staticmethod

@@ -7,16 +7,10 @@ from __future__ import annotations
 
 from pyinfra.operations import server
 
+from aitbc_infra.host_names import ACME_BOOTSTRAP_SITE, ACME_WEBROOT, NGINX_ENABLED
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import HostPlan
-from aitbc_infra.render import (
-    ACME_BOOTSTRAP_SITE,
-    ACME_WEBROOT,
-    NGINX_ENABLED,
-    acme_bootstrap_site,
-    certificate_dir,
-    certificate_lineage,
-)
+from aitbc_infra.render import acme_bootstrap_site, certificate_files, certificate_lineage
 from deploys import state
 from deploys.shell import quoted
 
@@ -27,7 +21,8 @@ def deploy(spec: HostSpec, plan: HostPlan) -> None:
     for site in spec.nginx_sites:
         if not site.tls or spec.sites[site.server_name].tls == "provided":
             continue
-        if state.of(plan, f"{certificate_dir(spec, site)}/fullchain.pem"):
+        chain, _ = certificate_files(spec, site)
+        if state.of(plan, chain):
             continue  # renewals are certbot's own (timer + deploy hook reloading nginx)
         lineage = certificate_lineage(spec, site)
         server.shell(

@@ -41,8 +41,8 @@ while [ $# -gt 0 ]; do
   shift 4
 done
 mkdir -p "$pending"
-link="$root/.venv"
-want="releases/$release"
+link="$root/$venv_link"
+want="$releases_dir/$release"
 
 now() { date +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -108,8 +108,8 @@ fail_back() {  # MESSAGE: the old files and units back, nothing else touched
 }
 
 prune() {  # ACTIVE: keep the `keep` most recently activated releases, and always ACTIVE
-  ls -1t "$root/releases" | tail -n "+$(( keep + 1 ))" | while IFS= read -r old; do
-    [ "releases/$old" = "$1" ] || rm -rf -- "${root:?}/releases/$old"
+  ls -1t "$root/$releases_dir" | tail -n "+$(( keep + 1 ))" | while IFS= read -r old; do
+    [ "$releases_dir/$old" = "$1" ] || rm -rf -- "${root:?}/$releases_dir/$old"
   done
 }
 
@@ -125,8 +125,8 @@ fi
 previous=$(readlink "$link" 2>/dev/null || true)
 if [ -d "$link" ] && [ ! -L "$link" ]; then
   # A venv installed before releases existed: it becomes the release to roll back to.
-  rm -rf "$root/releases/legacy" && mv -T "$link" "$root/releases/legacy"
-  previous=releases/legacy
+  rm -rf "$root/$releases_dir/legacy" && mv -T "$link" "$root/$releases_dir/legacy"
+  previous=$releases_dir/legacy
 fi
 
 restart=""

@@ -1,10 +1,10 @@
-# Prepended to every script of deploys/scripts (deploys/journal.py `script`).
+# Prepended to every script of deploys/scripts (deploys/shell.py `script`).
 # shellcheck disable=SC2034,SC2329  # not every script uses every name and function
 #
-# The names the scripts share with the deploy's Python (src/aitbc_infra/host_names.py) arrive
-# as the first arguments; the script's own follow.
-prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4
-shift 4
+# The names the scripts share with the deploy's Python (src/aitbc_infra/host_names.py,
+# SCRIPT_ARGUMENTS) arrive as the first arguments; the script's own follow.
+prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4 releases_dir=$5 venv_link=$6
+shift 6
 
 # A journal (JOURNAL_FILE) lists one written path a line; what the write replaced is kept
 # under JOURNAL_FILE$prev_suffix/, at the path's own absolute path (no copy: the path did not

@@ -1,4 +1,4 @@
-# path-states [--read-only] PATH... [-- TREE... [-- DIR NAME...]]
+# path-states CACHE [--read-only] PATH... [-- TREE... [-- DIR NAME...]]
 #
 # The state of every existing PATH, of everything under each TREE, and of every DIR/*/NAME, in
 # four processes whatever their number (a no-op deploy reads a few hundred paths on every host,
@@ -15,11 +15,12 @@ set -u
 nl='
 '
 # Digests: a regular file unchanged since the last read (same device, inode, size, mtime and
-# ctime; ctime cannot be set back) keeps the digest cached for it in $hashes, and only new or
+# ctime; ctime cannot be set back) keeps the digest cached for it in CACHE, and only new or
 # changed files are read. Else a no-op deploy reads every managed byte again on every host
 # (the wheelhouse, the uv binary: tens of MB each). The cache directory is root's alone, so
 # the files beside the cache need no mktemp.
-hashes=/var/cache/aitbc-infra/path-hashes
+hashes=$1
+shift
 cache_dir=${hashes%/*}
 # $work holds the lists of files to digest and the cache's next version.
 if [ "${1-}" = --read-only ]; then

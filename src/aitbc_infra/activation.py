@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aitbc_infra.host_names import APP_JOURNAL_PREFIX, NGINX_JOURNAL
+
 
 @dataclass(frozen=True)
 class Script:
@@ -73,8 +75,8 @@ def effect(activation: Activation) -> dict[str, str]:
 
 def app_journal(app: str) -> str:
     """The journal of an app's unit, socket and env files: kept until its release is healthy."""
-    return f"app-{app}"
+    return f"{APP_JOURNAL_PREFIX}{app}"
 
 
-NGINX = Journal("nginx", validate=("nginx", "-t", "-q"),
+NGINX = Journal(NGINX_JOURNAL, validate=("nginx", "-t", "-q"),
                 activate=("systemctl", "reload-or-restart", "nginx"), effect="nginx reload")

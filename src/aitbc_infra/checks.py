@@ -30,6 +30,7 @@ from pathlib import Path
 
 import crossplane
 
+from aitbc_infra.host_names import NGINX_CONF_D, VENV_LINK
 from aitbc_infra.model import HostSpec
 from aitbc_infra.render import SYSTEMD_KINDS, RenderedFile
 from aitbc_infra.security import MAX_EXPOSURE, unit_exposure
@@ -169,7 +170,7 @@ def _write_config(prefix: Path, directory: Path, texts: list[tuple[RenderedFile,
     (directory / "sites").mkdir(parents=True, exist_ok=True)
     includes = []
     # conf.d files (maps) must come before the servers that use them, as in Debian's nginx.conf.
-    for f, text in sorted(texts, key=lambda item: not item[0].path.startswith("/etc/nginx/conf.d/")):
+    for f, text in sorted(texts, key=lambda item: not item[0].path.startswith(f"{NGINX_CONF_D}/")):
         target = directory / "sites" / Path(f.path).name
         target.write_text(text)
         includes.append(target)
@@ -372,7 +373,7 @@ def _verified(host: HostSpec, name: str, proc: subprocess.Popen) -> CheckResult:
 def _point_exec_at_local_python(content: str) -> str:
     lines = []
     for line in content.splitlines():
-        if line.startswith("ExecStart=") and "/.venv/bin/python" in line:
+        if line.startswith("ExecStart=") and f"/{VENV_LINK}/bin/python" in line:
             argv = line.split(" ", 1)[1] if " " in line else ""
             line = f"ExecStart={sys.executable} {argv}"
         lines.append(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aitbc_infra import endpoints, sshd, topology
 from aitbc_infra.exposure import Exposure, exposures
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import RELEASE_SOURCES, RELEASES_DIR, SSHD_DROP_IN, VENV_LINK
 from aitbc_infra.model import HostSpec, Route
 from aitbc_infra.secrets import env_name, needed
 
@@ -115,9 +116,9 @@ def render_docs(fleet: Fleet) -> str:
                          ", ".join(app.all_secrets) or "–"])
     out += _table(["node", "unit", "app", "user", "listens", "health", "root", "secrets"], rows)
     out += ["## Releases", "",
-            "Each app runs `ROOT/.venv`, a symlink to its active release under `ROOT/releases/`; "
-            "a restarted service must pass its health gate in time, else the previous release "
-            "comes back.", ""]
+            f"Each app runs `ROOT/{VENV_LINK}`, a symlink to its active release under "
+            f"`ROOT/{RELEASES_DIR}/`; a restarted service must pass its health gate in time, else "
+            "the previous release comes back.", ""]
     out += _table(["node", "app", "releases", "kept", "health gate"], [
         [host.node, app.name, f"`{app.releases}`", str(host.rollout.keep_releases),
          f"{host.rollout.health_timeout_seconds} s"]
@@ -126,7 +127,7 @@ def render_docs(fleet: Fleet) -> str:
     out += ["## App sources", "",
             "Paths under the source root (`app_sources`, or `AITBC_SRC`): Python projects built "
             "as wheels, extra requirements, requirements files, and source trees copied into the "
-            "release (`ROOT/.venv/src/`).", ""]
+            f"release (`ROOT/{VENV_LINK}/{RELEASE_SOURCES}/`).", ""]
     out += _table(["node", "app", "packages", "requirements", "trees", "constraints"], [
         [host.node, app.name, ", ".join(f"`{p}`" for p in app.packages) or "–",
          ", ".join([*app.requirements, *(f"`-r {f}`" for f in app.requirement_files)]) or "–",
@@ -136,7 +137,7 @@ def render_docs(fleet: Fleet) -> str:
     ])
     out += ["## SSH", "",
             f"Every host's sshd takes keys only (root by key), no X11, agent, tunnel or socket "
-            f"forwarding: `{sshd.DROP_IN}`, checked with `sshd -t` before `systemctl reload "
+            f"forwarding: `{SSHD_DROP_IN}`, checked with `sshd -t` before `systemctl reload "
             f"{sshd.UNIT}`. TCP forwarding (local only) is on where SSH jumps through the host "
             "to a container (ProxyJump).", ""]
     out += _table(["node", "reached", "TCP forwarding"],

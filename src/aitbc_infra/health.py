@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.sandbox import ssh_run
+
+# (node, shell command) -> the finished ssh run: the sandbox's ssh_run, or any with its signature.
+Runner = Callable[[str, str], subprocess.CompletedProcess]
 
 
 @dataclass
@@ -23,10 +26,9 @@ class Health:
         return self.status == "200"
 
 
-def health_table(fleet: Fleet, runner: Callable | None = None) -> list[Health]:
-    """One SSH round trip per host, the hosts at once: curl every health URL there, read back
-    the status codes."""
-    runner = runner or ssh_run
+def health_table(fleet: Fleet, runner: Runner) -> list[Health]:
+    """One SSH round trip per host through `runner`, the hosts at once: curl every health URL
+    there, read back the status codes."""
     checks = {node: [(svc.unit, f"{fleet.endpoint(node, node, svc.unit).url}{svc.health}")
                      for _, svc in host.services if svc.health]
               for node, host in fleet.hosts.items()}

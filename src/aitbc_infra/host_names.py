@@ -1,17 +1,96 @@
-"""Names on the hosts that the deploy's Python code and its host scripts (deploys/scripts/)
-both use. Written once, here: every script receives them as its first arguments (see
-deploys/scripts/lib.sh), in the order of SCRIPT_ARGUMENTS."""
+"""Every name and path the deploy shares with its hosts, written once: here.
+
+The files and directories the deploy writes, reads or keeps on a host, those of the programs it
+configures (nginx, certbot, sshd, firehol, systemd), and the names under them that its parts
+must agree on. Not the programs themselves (/bin/bash, /usr/bin/python3) nor the system's own
+interfaces (/dev/null, /proc).
+
+The Python code reads them from this module. The host scripts (deploys/scripts/) never spell
+them: the names every script may use arrive as its first arguments, in the order of
+SCRIPT_ARGUMENTS (deploys/scripts/lib.sh takes them), and a path only one script needs comes
+among that script's own arguments. tests/unit/test_host_names.py finds each value of this
+module in no other code file.
+"""
 
 from __future__ import annotations
 
-PENDING_DIR = "/var/lib/aitbc/pending"  # journals and restart marks that outlive a killed run
+# The deploy's own state on a host ------------------------------------------------------------
+STATE_DIR = "/var/lib/aitbc"
+PENDING_DIR = f"{STATE_DIR}/pending"  # journals and restart marks that outlive a killed run
+FIREHOL_APPLIED_DIGEST = f"{STATE_DIR}/firehol-applied.sha256"  # the live rules last applied
+# Digests of the managed files, by identity: a no-op deploy reads only what changed
+# (deploys/scripts/path-states.sh).
+PATH_HASHES = "/var/cache/aitbc-infra/path-hashes"
+DEPLOY_LOCK = "/run/lock/aitbc-deploy.lock"  # one deploy at a time (deploys/lock.py)
+DEPLOY_LOCK_HOLDER = "/run/lock/aitbc-deploy.holder"  # who holds it, for the one refused
+PROVISION_STAGE = "/run/aitbc-provision"  # files on their way into a container, root only
+
+# Journals (deploys/journal.py) and the marks of what is owed --------------------------------
 PREVIOUS_SUFFIX = ".aitbc-prev"  # JOURNAL.aitbc-prev/PATH: what a journaled write replaced
 TEMP_SUFFIX = ".aitbc-new"  # a file or link being written, renamed over its path once whole
 RESTART_MARK = "restart-"  # PENDING_DIR/restart-UNIT: a restart UNIT is owed
-RELEASE_MARKER = ".aitbc-release"  # written last into a release: the release is whole
-CANDIDATE_INFIX = "-candidate@"  # UNIT-candidate@RELEASE: a release on trial beside UNIT
+# PENDING_DIR/NAME, each for the configuration it covers (the program's own name).
+NGINX_JOURNAL = "nginx"
+FIREHOL_JOURNAL = "firehol"
+SSHD_JOURNAL = "sshd"
+TRUSTED_CAS_JOURNAL = "ca-certificates"
+APP_JOURNAL_PREFIX = "app-"  # app-APP: an app's unit, socket and env files
 
-SCRIPT_ARGUMENTS = (PREVIOUS_SUFFIX, TEMP_SUFFIX, RESTART_MARK, CANDIDATE_INFIX)
+# Apps: APP_ROOT/.venv -> releases/RELEASE, the release the units run -----------------------
+RELEASES_DIR = "releases"  # APP_ROOT/releases/RELEASE: one venv per release
+VENV_LINK = ".venv"
+RELEASE_MARKER = ".aitbc-release"  # written last into a release: the release is whole
+RELEASE_SOURCES = "src"  # RELEASE/src: the app's source trees, unpacked
+STATIC_DIR = "static"  # RELEASE/src/static: the app's `static_files`, beside its trees
+CANDIDATE_INFIX = "-candidate@"  # UNIT-candidate@RELEASE: a release on trial beside UNIT
+ENV_DIR = "/etc/aitbc"  # the env files (a host may name another directory)
+SYSTEMD_DIR = "/etc/systemd/system"
+WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"  # the releases' wheels and source tars
+TOOLS_DIR = "/usr/local/lib/aitbc-infra"
+# What builds the release venvs: uv's self-contained binary, uploaded as it is.
+UV_REMOTE = f"{TOOLS_DIR}/uv"
+INHERIT_SOCKET = f"{TOOLS_DIR}/inherit_socket.py"  # a stdlib server's socket from systemd
+
+# nginx ----------------------------------------------------------------------------------------
+NGINX_CONFIG = "/etc/nginx"  # what nginx reads when it loads its configuration
+NGINX_AVAILABLE = f"{NGINX_CONFIG}/sites-available"
+NGINX_ENABLED = f"{NGINX_CONFIG}/sites-enabled"
+NGINX_CONF_D = f"{NGINX_CONFIG}/conf.d"
+NGINX_CATCH_ALL = f"{NGINX_CONF_D}/aitbc-catch-all.conf"
+NGINX_HTTP_SETTINGS = f"{NGINX_CONF_D}/aitbc-http.conf"
+NGINX_UPGRADE_MAP = f"{NGINX_CONF_D}/aitbc-upgrade-map.conf"
+ACME_BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
+# The sites' logs: a directory only www-data (nginx's workers reopen the logs) and adm may
+# enter, since nginx creates its log files 0644.
+NGINX_LOG_DIR = "/var/log/nginx/aitbc"
+NGINX_LOGROTATE = "/etc/logrotate.d/aitbc-nginx"
+
+# TLS ------------------------------------------------------------------------------------------
+ACME_WEBROOT = "/var/www/letsencrypt"
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"  # certbot's lineages: LETSENCRYPT_LIVE/LINEAGE
+PROVIDED_CERTS = "/etc/ssl/aitbc"  # the provided certificates: PROVIDED_CERTS/LINEAGE
+CERTIFICATE_CHAIN = "fullchain.pem"  # in a lineage's directory, as certbot names them
+CERTIFICATE_KEY = "privkey.pem"
+CA_DIR = "/usr/local/share/ca-certificates"  # CAs update-ca-certificates adds to the store
+SANDBOX_ACME_ROOT_CA = "aitbc-sandbox-acme-root.crt"  # in CA_DIR: the sandbox's ACME root
+SANDBOX_ACME_SERVER_CA = "aitbc-sandbox-acme-server.crt"  # and its ACME server's CA
+
+# firehol --------------------------------------------------------------------------------------
+FIREHOL_CONF = "/etc/firehol/firehol.conf"
+FIREHOL_DEFAULTS = "/etc/default/firehol"
+
+# sshd and the containers provision makes ------------------------------------------------------
+SSH_CONFIG_DIR = "/etc/ssh"
+# "00-": before every other drop-in, so its values are the ones sshd keeps (aitbc_infra/sshd.py).
+SSHD_DROP_IN = f"{SSH_CONFIG_DIR}/sshd_config.d/00-aitbc.conf"
+SSH_HOST_KEY = f"{SSH_CONFIG_DIR}/ssh_host_ed25519_key"
+ROOT_AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+CONTAINER_NETWORK = "/etc/systemd/network/10-aitbc.network"  # sorts before any image default
+HOSTS_FILE = "/etc/hosts"  # a container's names (the sandbox's machines' too)
+
+# What every host script receives first (deploys/scripts/lib.sh names them in this order).
+SCRIPT_ARGUMENTS = (PREVIOUS_SUFFIX, TEMP_SUFFIX, RESTART_MARK, CANDIDATE_INFIX, RELEASES_DIR,
+                    VENV_LINK)
 
 
 def restart_mark(unit: str) -> str:
@@ -21,3 +100,8 @@ def restart_mark(unit: str) -> str:
 def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> str:
     """The template (or, given a release as instance, the unit) a candidate release runs as."""
     return f"{unit}{CANDIDATE_INFIX}{instance}.{suffix}"
+
+
+def release_link(release: str) -> str:
+    """What APP_ROOT/.venv points at when RELEASE is active (relative: the root may move)."""
+    return f"{RELEASES_DIR}/{release}"

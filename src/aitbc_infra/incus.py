@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import CONTAINER_NETWORK, HOSTS_FILE, ROOT_AUTHORIZED_KEYS, SSH_HOST_KEY
 from aitbc_infra.model import HostSpec
 
 # Set on every container provision creates: only these are ever pruned.
 MANAGED_KEY = "user.aitbc-infra"
 MANAGED_VALUE = "managed"
 NIC = "eth0"  # the container's one interface, named alike inside
-NETWORK_FILE = "/etc/systemd/network/10-aitbc.network"  # sorts before any image default
 
 
 @dataclass(frozen=True)
@@ -159,24 +159,24 @@ def container_plan(fleet: Fleet, spec: HostSpec) -> ContainerPlan:
     if net.managed:  # incus's dnsmasq answers DNS on the gateway
         lines.append(f"DNS={host.bridge_network.ip}")
     files = [
-        ContainerFile(NETWORK_FILE, "0644", ("\n".join(lines) + "\n").encode(),
+        ContainerFile(CONTAINER_NETWORK, "0644", ("\n".join(lines) + "\n").encode(),
                       then="systemctl enable --now systemd-networkd && networkctl reload"),
         # Read and checked here: what is pushed is the public key that was checked.
-        ContainerFile("/root/.ssh/authorized_keys", "0600",
+        ContainerFile(ROOT_AUTHORIZED_KEYS, "0600",
                       public_key(spec, container.ssh.authorized_key, "container.ssh.authorized_key")),
     ]
     if container.ssh.host_key:
         key = _private_key(spec, container.ssh.host_key, "container.ssh.host_key")
         reload_ssh = "systemctl try-reload-or-restart ssh"
-        files += [ContainerFile("/etc/ssh/ssh_host_ed25519_key", "0600", source=key, then=reload_ssh),
-                  ContainerFile("/etc/ssh/ssh_host_ed25519_key.pub", "0644",
+        files += [ContainerFile(SSH_HOST_KEY, "0600", source=key, then=reload_ssh),
+                  ContainerFile(f"{SSH_HOST_KEY}.pub", "0644",
                                 public_key(spec, f"{container.ssh.host_key}.pub",
                                            "container.ssh.host_key", kind="ssh-ed25519"),
                                 then=reload_ssh)]
     if container.hosts:
         entries = ["127.0.0.1 localhost", f"127.0.1.1 {spec.node}", "::1 localhost ip6-localhost",
                    *(f"{address} {name}" for name, address in container.hosts.items())]
-        files.append(ContainerFile("/etc/hosts", "0644", ("\n".join(entries) + "\n").encode()))
+        files.append(ContainerFile(HOSTS_FILE, "0644", ("\n".join(entries) + "\n").encode()))
     ensure = ("dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q 'ok installed' "
               "|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
               "openssh-server; }; systemctl enable --now ssh")

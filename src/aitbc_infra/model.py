@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from aitbc_infra.host_names import ENV_DIR, RELEASE_SOURCES, RELEASES_DIR, STATIC_DIR, VENV_LINK
+
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
 # systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
 _UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}")
@@ -284,10 +286,6 @@ def _address_text(value: object) -> object:
 Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
 
 
-# Under a release's src/: the app's `static_files`, beside its trees.
-STATIC_DIR = "static"
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -412,21 +410,21 @@ class App(Strict):
         """The unit's working directory: a data dir, the active release's copied sources, or the root."""
         if svc.workdir in self.data_dirs:
             return f"{self.root}/{svc.workdir}"
-        return f"{self.venv}/src/{svc.workdir}" if svc.workdir else self.root
+        return f"{self.venv}/{RELEASE_SOURCES}/{svc.workdir}" if svc.workdir else self.root
 
     @property
     def venv(self) -> str:
         """What the units run: a symlink to the active release under `releases`."""
-        return f"{self.root}/.venv"
+        return f"{self.root}/{VENV_LINK}"
 
     @property
     def releases(self) -> str:
-        return f"{self.root}/releases"
+        return f"{self.root}/{RELEASES_DIR}"
 
     @property
     def static_dir(self) -> str:
         """The active release's static files (`static_files`), and nothing else."""
-        return f"{self.venv}/src/{STATIC_DIR}"
+        return f"{self.venv}/{RELEASE_SOURCES}/{STATIC_DIR}"
 
 
 _PLAIN_LOCATION = re.compile(r"/[A-Za-z0-9_/-]*")
@@ -797,7 +795,7 @@ class HostSpec(Strict):
     # any other secret shared by two sites is refused (aitbc_infra/secrets.py).
     shared_secrets: list[EnvName] = []
     tls_provided: dict[FileName, ProvidedCertificate] = {}  # lineage -> files, for tls="provided"
-    env_dir: AbsPath = "/etc/aitbc"
+    env_dir: AbsPath = ENV_DIR
     sites: dict[HostName, SiteFact]
     chain: Chain
     cors_origins: list[Origin] = []

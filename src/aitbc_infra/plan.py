@@ -16,30 +16,34 @@ import uv
 
 from aitbc_infra.activation import NGINX, Activation, Journal
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER
-from aitbc_infra.model import App, HostSpec, WebContent
-from aitbc_infra.render import (
+from aitbc_infra.host_names import (
     ACME_WEBROOT,
+    CA_DIR,
     FIREHOL_APPLIED_DIGEST,
     NGINX_AVAILABLE,
     NGINX_ENABLED,
     NGINX_LOG_DIR,
+    PENDING_DIR,
+    RELEASE_MARKER,
+    SANDBOX_ACME_ROOT_CA,
+    SANDBOX_ACME_SERVER_CA,
+    TRUSTED_CAS_JOURNAL,
+    UV_REMOTE,
+    WHEELHOUSE_REMOTE,
+)
+from aitbc_infra.model import App, HostSpec, WebContent
+from aitbc_infra.render import (
     RenderedFile,
     SecretLookup,
-    certificate_dir,
+    certificate_files,
     certificate_lineage,
     redacted,
     render_host,
 )
 
-WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"
-# What builds the release venvs on a host: uv's self-contained binary, the one the deployer's own
-# environment holds (PyPI's `uv` wheel carries it), uploaded as it is to every host with apps.
-UV_REMOTE = "/usr/local/lib/aitbc-infra/uv"
-CA_DIR = "/usr/local/share/ca-certificates"
 # A CA file is checked by the tool that adds it: nothing to validate first.
-TRUSTED_CAS = Journal("ca-certificates", validate=("true",), activate=("update-ca-certificates",),
-                      effect="update-ca-certificates")
+TRUSTED_CAS = Journal(TRUSTED_CAS_JOURNAL, validate=("true",),
+                      activate=("update-ca-certificates",), effect="update-ca-certificates")
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,8 @@ def app_units(app: App) -> list[str]:
 
 
 def uv_binary() -> str:
-    """The local uv executable uploaded to UV_REMOTE."""
+    """The local uv executable uploaded to UV_REMOTE: the one the deployer's own environment
+    holds (PyPI's `uv` wheel carries it), uploaded as it is to every host with apps."""
     return uv.find_uv_bin()
 
 
@@ -194,19 +199,18 @@ def _nginx(plan: HostPlan, host: HostSpec) -> None:
 
 def _tls(plan: HostPlan, host: HostSpec) -> None:
     for site in (s for s in host.nginx_sites if s.tls):
-        directory = certificate_dir(host, site)
+        chain, key = certificate_files(host, site)
         if host.sites[site.server_name].tls == "provided":
             given = host.tls_provided[certificate_lineage(host, site)]
-            plan.uploads += [Upload(f"{directory}/fullchain.pem", given.fullchain, "0644", NGINX),
-                             Upload(f"{directory}/privkey.pem", given.privkey, "0600", NGINX,
-                                    secret=True)]
+            plan.uploads += [Upload(chain, given.fullchain, "0644", NGINX),
+                             Upload(key, given.privkey, "0600", NGINX, secret=True)]
         else:
             plan.directories.append(Directory(ACME_WEBROOT, "0755", "root", "root"))
-            plan.probes.append(f"{directory}/fullchain.pem")  # issued: certbot renews it
+            plan.probes.append(chain)  # issued: certbot renews it
     if host.deploy_environment == "sandbox":
         # The sandbox's ACME server and root CA, trusted like a public CA in production.
-        local = {"aitbc-sandbox-acme-root.crt": host.acme_root_file,
-                 "aitbc-sandbox-acme-server.crt": host.acme_ca_bundle}
+        local = {SANDBOX_ACME_ROOT_CA: host.acme_root_file,
+                 SANDBOX_ACME_SERVER_CA: host.acme_ca_bundle}
         plan.uploads += [Upload(f"{CA_DIR}/{name}", path, "0644", TRUSTED_CAS)
                          for name, path in local.items() if path]
 

@@ -15,28 +15,36 @@ from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Sc
 from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.generated_env import Given, generated_env
-from aitbc_infra.host_names import candidate_unit
+from aitbc_infra.host_names import (
+    ACME_WEBROOT,
+    CERTIFICATE_CHAIN,
+    CERTIFICATE_KEY,
+    FIREHOL_APPLIED_DIGEST,
+    FIREHOL_CONF,
+    FIREHOL_DEFAULTS,
+    FIREHOL_JOURNAL,
+    INHERIT_SOCKET,
+    LETSENCRYPT_LIVE,
+    NGINX_AVAILABLE,
+    NGINX_CATCH_ALL,
+    NGINX_HTTP_SETTINGS,
+    NGINX_LOG_DIR,
+    NGINX_LOGROTATE,
+    NGINX_UPGRADE_MAP,
+    PROVIDED_CERTS,
+    SSHD_DROP_IN,
+    SYSTEMD_DIR,
+    candidate_unit,
+)
 from aitbc_infra.model import App, EnvValue, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
 from aitbc_infra.secrets import RefusedSecretValues
-from aitbc_infra.sshd import DROP_IN, SSHD, UNIT, sections
+from aitbc_infra.sshd import SSHD, UNIT, sections
 
 TEMPLATES = PROJECT_ROOT / "templates"
-NGINX_AVAILABLE = "/etc/nginx/sites-available"
-NGINX_ENABLED = "/etc/nginx/sites-enabled"
-NGINX_CONF_D = "/etc/nginx/conf.d"
-# The sites' logs: a directory only www-data (nginx's workers reopen the logs) and adm may
-# enter, since nginx creates its log files 0644.
-NGINX_LOG_DIR = "/var/log/nginx/aitbc"
-SYSTEMD_DIR = "/etc/systemd/system"
-FIREHOL_CONF = "/etc/firehol/firehol.conf"
-FIREHOL_APPLIED_DIGEST = "/var/lib/aitbc/firehol-applied.sha256"  # the live rules last applied
-FIREHOL = Journal("firehol", validate=Script("firehol-validate", (FIREHOL_CONF,)),
+FIREHOL = Journal(FIREHOL_JOURNAL, validate=Script("firehol-validate", (FIREHOL_CONF,)),
                   activate=Script("firehol-activate", (FIREHOL_APPLIED_DIGEST,)),
                   effect="firehol reload")
-ACME_WEBROOT = "/var/www/letsencrypt"
-LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
-PROVIDED_CERTS = "/etc/ssl/aitbc"
 
 SYSTEMD_KINDS = ("unit", "socket", "candidate")  # the rendered files systemd loads
 
@@ -151,7 +159,6 @@ def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
     return {**plain, **dict(sorted(hidden.items()))}
 
 
-INHERIT_SOCKET = "/usr/local/lib/aitbc-infra/inherit_socket.py"
 INHERIT_SOCKET_SOURCE = Path(__file__).parent / "inherit_socket.py"
 
 
@@ -233,13 +240,11 @@ def certificate_lineage(host: HostSpec, site: Site) -> str:
     return host.sites[site.server_name].certificate or site.server_name
 
 
-def certificate_dir(host: HostSpec, site: Site) -> str:
-    """Where a TLS site's fullchain.pem and privkey.pem live on its host."""
+def certificate_files(host: HostSpec, site: Site) -> tuple[str, str]:
+    """Where a TLS site's certificate chain and its key live on its host."""
     base = PROVIDED_CERTS if host.sites[site.server_name].tls == "provided" else LETSENCRYPT_LIVE
-    return f"{base}/{certificate_lineage(host, site)}"
-
-
-ACME_BOOTSTRAP_SITE = f"{NGINX_ENABLED}/aitbc-acme-bootstrap"
+    directory = f"{base}/{certificate_lineage(host, site)}"
+    return f"{directory}/{CERTIFICATE_CHAIN}", f"{directory}/{CERTIFICATE_KEY}"
 
 
 def acme_bootstrap_site(site: Site) -> str:
@@ -256,8 +261,9 @@ def _site_file(fleet: Fleet, host: HostSpec, site: Site) -> RenderedFile:
               "rate_limits": host.rate_limits, "limit_zones": {
                   route.nginx_location: zone for route, zone in limit_zones(host, site)}}
     if site.tls:
+        chain, key = certificate_files(host, site)
         content = render_template("nginx/tls-proxy.conf.j2", **common, acme_webroot=ACME_WEBROOT,
-                                  certificate_dir=certificate_dir(host, site),
+                                  certificate=chain, certificate_key=key,
                                   headers=site_headers(host, site))
     else:
         proxies = trusted_proxies(fleet, host)
@@ -291,16 +297,16 @@ def _nginx_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
         return []
     files = [_site_file(fleet, host, site) for site in host.nginx_sites]
     files += [
-        RenderedFile(path=f"{NGINX_CONF_D}/aitbc-catch-all.conf", kind="nginx", activation=NGINX,
+        RenderedFile(path=NGINX_CATCH_ALL, kind="nginx", activation=NGINX,
                      content=_catch_all(host)),
-        RenderedFile(path=f"{NGINX_CONF_D}/aitbc-http.conf", kind="nginx", activation=NGINX,
+        RenderedFile(path=NGINX_HTTP_SETTINGS, kind="nginx", activation=NGINX,
                      content=_http_settings(host)),
         # Read by logrotate on its next run.
-        RenderedFile(path="/etc/logrotate.d/aitbc-nginx", kind="logrotate", activation=None,
+        RenderedFile(path=NGINX_LOGROTATE, kind="logrotate", activation=None,
                      content=render_template("nginx/logrotate.j2", log_dir=NGINX_LOG_DIR)),
     ]
     if any(r.websocket for s in host.nginx_sites for r in s.routes):
-        files.append(RenderedFile(path=f"{NGINX_CONF_D}/aitbc-upgrade-map.conf", kind="nginx",
+        files.append(RenderedFile(path=NGINX_UPGRADE_MAP, kind="nginx",
                                   activation=NGINX,
                                   content=render_template("nginx/upgrade-map.conf.j2")))
     return files
@@ -323,14 +329,14 @@ def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     return [
         RenderedFile(path=FIREHOL_CONF, kind="firehol", activation=FIREHOL, unit="firehol",
                      content=content),
-        RenderedFile(path="/etc/default/firehol", kind="firehol", activation=FIREHOL, unit="firehol",
+        RenderedFile(path=FIREHOL_DEFAULTS, kind="firehol", activation=FIREHOL, unit="firehol",
                      content="# Managed by aitbc-infra\nSTART_FIREHOL=YES\n"),
     ]
 
 
 def _sshd_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
     """Every host: the deploy reaches each one over SSH (aitbc_infra/sshd.py)."""
-    return [RenderedFile(path=DROP_IN, kind="sshd", activation=SSHD, unit=UNIT,
+    return [RenderedFile(path=SSHD_DROP_IN, kind="sshd", activation=SSHD, unit=UNIT,
                          content=render_template("ssh/sshd.conf.j2", node=host.node,
                                                  sections=sections(fleet, host)))]
 

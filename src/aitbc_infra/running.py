@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aitbc_infra.activation import Restart
+from aitbc_infra.host_names import NGINX_CONFIG
 from aitbc_infra.model import HostSpec
-from aitbc_infra.render import RenderedFile, certificate_dir
+from aitbc_infra.render import RenderedFile, certificate_files
 
 # An nginx worker's start is read in ticks and placed on the realtime clock within about one;
 # five 10 ms ticks of slack keep a file written just before a reload from ever looking newer.
 NGINX_SLACK = 0.05
-NGINX_CONFIG = "/etc/nginx"
 UNIT_PROPERTIES = ("Id", "ActiveState", "NeedDaemonReload", "ExecMainStartTimestamp",
                    "ActiveEnterTimestamp")
 
@@ -75,9 +75,8 @@ def unit_inputs(host: HostSpec, files: Iterable[RenderedFile]) -> dict[str, list
 def nginx_inputs(host: HostSpec) -> list[str]:
     """What nginx reads when it loads its configuration: /etc/nginx, and each TLS site's
     certificate and key (certbot's live links, or the provided files)."""
-    return [NGINX_CONFIG, *(f"{certificate_dir(host, site)}/{name}"
-                            for site in host.nginx_sites if site.tls
-                            for name in ("fullchain.pem", "privkey.pem"))]
+    return [NGINX_CONFIG, *(path for site in host.nginx_sites if site.tls
+                            for path in certificate_files(host, site))]
 
 
 # The probes -----------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.render import SYSTEMD_DIR, render_fleet
+from aitbc_infra.host_names import SYSTEMD_DIR
+from aitbc_infra.render import render_fleet
 
 # The bound: every app unit must score at most this (0 best, 10 worst).
 MAX_EXPOSURE = 4.5

@@ -17,7 +17,8 @@ from typing import Literal
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
-from aitbc_infra.model import STATIC_DIR, App, HostSpec, WebContent, requirement_file_problems
+from aitbc_infra.host_names import STATIC_DIR
+from aitbc_infra.model import App, HostSpec, WebContent, requirement_file_problems
 from aitbc_infra.source_tree import NOTHING, Skips, SourceFile, SourceTreeError, checked_files, walk
 from aitbc_infra.wheelhouse import (
     RELEASE_SKIPS,

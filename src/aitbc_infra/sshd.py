@@ -1,14 +1,15 @@
 """sshd on every host, from the model: keys only, no X11, agent, tunnel or socket forwarding,
 and TCP forwarding only on a host the deploy jumps through to a container.
 
-One drop-in, DROP_IN, holds every setting. Debian 12's /etc/ssh/sshd_config starts with
-`Include /etc/ssh/sshd_config.d/*.conf` (the files in sorted order: glob(3)), and sshd keeps the
-first value it obtains for each keyword (sshd_config(5): "Unless noted otherwise, for each
-keyword, the first obtained value will be used"; Debian's page adds that the drop-ins "are
-included at the start of the configuration file, so options set there will override those in
-/etc/ssh/sshd_config"). So the drop-in, named to sort before the others (the sandbox's own
-`10-...`, or cloud-init's `50-cloud-init.conf` where there is one), decides every keyword it
-sets, whatever a later line says; none of its keywords is one that accumulates (Port, HostKey).
+One drop-in, SSHD_DROP_IN (host_names.py), holds every setting. Debian 12's
+/etc/ssh/sshd_config starts with `Include /etc/ssh/sshd_config.d/*.conf` (the files in sorted
+order: glob(3)), and sshd keeps the first value it obtains for each keyword (sshd_config(5):
+"Unless noted otherwise, for each keyword, the first obtained value will be used"; Debian's page
+adds that the drop-ins "are included at the start of the configuration file, so options set
+there will override those in /etc/ssh/sshd_config"). So the drop-in, named to sort before the
+others (the sandbox's own `10-...`, or cloud-init's `50-cloud-init.conf` where there is one),
+decides every keyword it sets, whatever a later line says; none of its keywords is one that
+accumulates (Port, HostKey).
 
 ProxyJump (`ssh -J`, `-W`, and pyinfra's paramiko client alike) asks the jump host for a
 `direct-tcpip` channel to the next host's port 22: that is local forwarding from ssh(1)'s point
@@ -28,12 +29,11 @@ import shlex
 
 from aitbc_infra.activation import Journal
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import SSH_CONFIG_DIR, SSHD_JOURNAL
 from aitbc_infra.model import HostSpec
 
-# "00-": before every other drop-in, so its values are the ones sshd keeps (see above).
-DROP_IN = "/etc/ssh/sshd_config.d/00-aitbc.conf"
 UNIT = "ssh"  # Debian's unit (sshd.service is an alias of it)
-SSHD = Journal("sshd", validate=("sshd", "-t"), activate=("systemctl", "reload", UNIT),
+SSHD = Journal(SSHD_JOURNAL, validate=("sshd", "-t"), activate=("systemctl", "reload", UNIT),
                effect="ssh reload")
 
 # (why, settings): the same on every host. The deploy logs in as root with its key.
@@ -146,7 +146,7 @@ def problems(content: str) -> list[str]:
 # the daemon does not run. The pid file must be ssh.service's main process's, or the stamp would
 # be another sshd's. A file whose mtime was set back (cp -p, tar) is not seen: the deploy writes
 # its drop-in fresh and renames it into place.
-def loaded_probe(etc: str = "/etc/ssh") -> str:
+def loaded_probe(etc: str = SSH_CONFIG_DIR) -> str:
     """The shell that reads, on a host, what `not_loaded` judges."""
     return (f"""p=$(sshd -T 2>/dev/null | awk '$1 == "pidfile" {{print $2}}')\n"""
             """echo "pidfile $p"\necho "pid $(cat -- "$p" 2>/dev/null)"\n"""

@@ -6,16 +6,22 @@ Which hosts, ports, units and routes are checked comes from the model, never fro
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.inventory_option import add_inventory_option, load_or_explain
-from aitbc_infra.sandbox import outside_view
 
 SUITE = PROJECT_ROOT / "tests" / "verify"
+
+# A with-block giving the name of a network namespace outside the fleet: the sandbox's
+# (aitbc_infra.sandbox.outside_view), handed in by whoever verifies a sandbox fleet.
+OutsideView = Callable[[], AbstractContextManager[str]]
 
 
 def run_verify(inventory: Path, junit_xml: Path | None = None, *pytest_args: str,
@@ -30,23 +36,30 @@ def run_verify(inventory: Path, junit_xml: Path | None = None, *pytest_args: str
     return subprocess.run([*cmd, *pytest_args], env=env, cwd=PROJECT_ROOT).returncode
 
 
-def verify_fleet(inventory: Path, *pytest_args: str, junit_xml: Path | None = None) -> int:
-    """The suite; for the sandbox, its outside view from a machine on the sandbox's wan (this
-    machine is on that wan too, but routes to no container: an attacker would)."""
+def verify_fleet(inventory: Path, *pytest_args: str, junit_xml: Path | None = None,
+                 outside_view: OutsideView | None = None) -> int:
+    """The suite; for the sandbox, its outside view from a machine on the sandbox's wan,
+    `outside_view` (this machine is on that wan too, but routes to no container: an attacker
+    would)."""
     fleet = load_or_explain(inventory)
     if any(h.deploy_environment == "sandbox" for h in fleet.hosts.values()):
+        if outside_view is None:
+            raise ValueError(f"{inventory}: a sandbox fleet is verified from its outside view, "
+                             "and none was given")
         with outside_view() as netns:
             return run_verify(inventory, junit_xml, *pytest_args, outside_netns=netns)
     return run_verify(inventory, junit_xml, *pytest_args)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def cmd_verify(args: argparse.Namespace, outside_view: OutsideView | None = None) -> int:
     code = verify_fleet(args.inventory, *(["-x"] if args.exitfirst else []),
-                        junit_xml=args.junit_xml)
+                        junit_xml=args.junit_xml, outside_view=outside_view)
     return 1 if code else 0
 
 
-def register_verify(sub: argparse._SubParsersAction) -> None:
+def register_verify(sub: argparse._SubParsersAction,
+                    outside_view: OutsideView | None = None) -> None:
+    """`verify`, seeing a sandbox fleet through `outside_view` (cli.py hands in the sandbox's)."""
     verify = sub.add_parser(
         "verify", help="check deployed hosts against the model (testinfra)",
         description="Per host: systemd running (no failed unit), packages, users, units active "
@@ -62,4 +75,4 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
     add_inventory_option(verify)
     verify.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report")
     verify.add_argument("--exitfirst", "-x", action="store_true", help="stop at the first failure")
-    verify.set_defaults(func=cmd_verify)
+    verify.set_defaults(func=functools.partial(cmd_verify, outside_view=outside_view))

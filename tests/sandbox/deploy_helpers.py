@@ -21,7 +21,7 @@ from aitbc_infra.exposure import user_routes
 from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
-from aitbc_infra.sandbox import machines, paths, procs, ssh_run
+from aitbc_infra.sandbox import machines, outside_view, paths, procs, ssh_run
 from aitbc_infra.sandbox.ssh import current_plan
 from aitbc_infra.summary import run_results, summary_text
 from aitbc_infra.verify import verify_fleet
@@ -248,7 +248,7 @@ def faults_injected(inventory: Path, tmp: Path, faults, undo=()) -> Iterator[dic
         for host, command, *_ in faults:
             ssh_run(host, command, check=True)
         report = tmp / "faulty.xml"
-        assert verify_fleet(inventory, junit_xml=report) == 1
+        assert verify_fleet(inventory, junit_xml=report, outside_view=outside_view) == 1
         yield verify_failures(report)
     finally:
         for host, command in undo:
@@ -256,4 +256,4 @@ def faults_injected(inventory: Path, tmp: Path, faults, undo=()) -> Iterator[dic
         run = deploy(inventory)
     assert run.returncode == 0, run.output[-3000:]
     healed = tmp / "healed.xml"
-    assert verify_fleet(inventory, junit_xml=healed) == 0, verify_failures(healed)
+    assert verify_fleet(inventory, junit_xml=healed, outside_view=outside_view) == 0, verify_failures(healed)

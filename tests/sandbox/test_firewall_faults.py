@@ -13,7 +13,7 @@ from __future__ import annotations
 from deploy_helpers import assert_clean, assert_noop, changed_tree, deploy, request_loop
 from system_state import not_running
 
-from aitbc_infra.render import FIREHOL_APPLIED_DIGEST, FIREHOL_CONF
+from aitbc_infra.host_names import FIREHOL_APPLIED_DIGEST, FIREHOL_CONF
 from aitbc_infra.sandbox import ssh_run
 from deploys.shell import script
 

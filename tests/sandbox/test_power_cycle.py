@@ -17,9 +17,9 @@ from deploy_helpers import request_loop
 from system_state import not_running
 from traffic import REPORTS, Traffic, answers
 
+from aitbc_infra.host_names import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
-from aitbc_infra.sandbox import ssh_run
+from aitbc_infra.sandbox import outside_view, ssh_run
 from aitbc_infra.verify import verify_fleet
 from deploys.shell import script
 
@@ -65,5 +65,5 @@ def test_power_cycle_recovers_without_a_deploy(deployed_inventory, tmp_path):
         "ns3-root: the rules loaded at boot differ from the last applied ones"
 
     report = tmp_path / "verify.xml"
-    assert verify_fleet(deployed_inventory, junit_xml=report) == 0, \
+    assert verify_fleet(deployed_inventory, junit_xml=report, outside_view=outside_view) == 0, \
         f"verify failed after the power cycle: {report}"

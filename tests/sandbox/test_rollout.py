@@ -29,8 +29,8 @@ from deploy_helpers import (
 )
 from traffic import REPORTS
 
+from aitbc_infra.host_names import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.render import FIREHOL_APPLIED_DIGEST
 from aitbc_infra.sandbox import ssh_run
 from aitbc_infra.sandbox.ssh import ssh_argv
 from deploys.shell import script

@@ -14,7 +14,7 @@ import pytest
 from deploy_helpers import verify_failures
 
 from aitbc_infra import PROJECT_ROOT, sandbox
-from aitbc_infra.sandbox import fleet, ssh_run
+from aitbc_infra.sandbox import fleet, outside_view, ssh_run
 from aitbc_infra.verify import verify_fleet
 
 EXAMPLE = PROJECT_ROOT / "examples" / "three-sites" / "inventory.py"
@@ -57,7 +57,7 @@ def test_verify_covers_all_three_sites(three_sites, tmp_path):
     report = tmp_path / "verify.xml"
     inventory = sandbox.paths().inventory
     assert "ns4_container" in inventory.read_text()
-    assert verify_fleet(inventory, junit_xml=report) == 0, verify_failures(report)
+    assert verify_fleet(inventory, junit_xml=report, outside_view=outside_view) == 0, verify_failures(report)
     checked = {case.get("name").split("[", 1)[1].split(":", 1)[0]
                for case in ET.parse(report).getroot().iter("testcase") if "[" in case.get("name")}
     assert {"at1", "aitbc", "ns3-root", "ns3-aitbc", *THIRD} <= checked

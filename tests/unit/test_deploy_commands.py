@@ -538,8 +538,10 @@ def test_path_states_cache_digests_but_see_every_change(tmp_path):
     target.write_text("one")
     time.sleep(3)  # a file changed in the last two seconds is not cached (its ctime may repeat)
 
+    hashes = tmp_path / "cache" / "path-hashes"
+
     def digest() -> str:
-        command = PathStates().command(paths=[str(target)], trees=[], globs=[])
+        command = PathStates().command(paths=[str(target)], trees=[], globs=[], cache=str(hashes))
         result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         return PathStates().process(result.stdout.splitlines())[str(target)].sha256
@@ -547,7 +549,7 @@ def test_path_states_cache_digests_but_see_every_change(tmp_path):
     assert digest() == digest() == hashlib.sha256(b"one").hexdigest()
     before = target.stat()
     key = f"{before.st_dev}:{before.st_ino}:{before.st_size}:"
-    cached = Path("/var/cache/aitbc-infra/path-hashes").read_text()
+    cached = hashes.read_text()
     assert any(line.startswith(key) and line.endswith(hashlib.sha256(b"one").hexdigest())
                for line in cached.splitlines())
     target.write_text("two")

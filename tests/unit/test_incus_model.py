@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from aitbc_infra import incus
+from aitbc_infra import host_names, incus
 from aitbc_infra.fleet import ModelError
 
 
@@ -65,7 +65,7 @@ def test_production_plans(fleet, tmp_path, monkeypatch):
                         "ipv4.address": "10.1.223.93"}
     assert plan.config == {incus.MANAGED_KEY: "managed", "boot.autostart": "true",
                            "limits.cpu": "2", "limits.memory": "4GiB"}
-    network_file = next(f for f in plan.files if f.path == incus.NETWORK_FILE).data.decode()
+    network_file = next(f for f in plan.files if f.path == host_names.CONTAINER_NETWORK).data.decode()
     assert "Address=10.1.223.93/24\nGateway=10.1.223.1\n" in network_file
     assert "DNS=10.1.223.1" in network_file
 

@@ -140,6 +140,26 @@ def test_no_project_module_imported_inside_a_function():
     assert not hidden, "\n".join(hidden)
 
 
+SANDBOX = "aitbc_infra.sandbox"
+# The command line registers the sandbox's subcommands and hands `verify` its outside view.
+SANDBOX_USERS = {"aitbc_infra.cli"}
+
+
+def _in_sandbox(module: str) -> bool:
+    return module == SANDBOX or module.startswith(f"{SANDBOX}.")
+
+
+def test_nothing_outside_the_sandbox_imports_it_but_the_command_line():
+    """The sandbox stands on the deploy, never the reverse: no module of src/aitbc_infra/ (but
+    the command line) nor of deploys/ imports from src/aitbc_infra/sandbox/."""
+    graph, _ = import_graph()
+    assert any(map(_in_sandbox, graph["aitbc_infra.cli"]))  # the one use, seen
+    found = [f"{module} imports {target}" for module, targets in sorted(graph.items())
+             if not _in_sandbox(module) and module not in SANDBOX_USERS
+             for target in sorted(targets) if _in_sandbox(target)]
+    assert not found, "\n".join(found)
+
+
 def test_help_does_not_import_pyinfra():
     """pyinfra is the slowest import: `aitbc-infra --help` and every parser stay without it."""
     code = ("import sys; from aitbc_infra.cli import build_parser; build_parser(); "

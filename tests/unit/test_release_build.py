@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from aitbc_infra.host_names import RELEASE_MARKER
-from aitbc_infra.plan import UV_REMOTE, Upload, host_plan, uv_binary
+from aitbc_infra.host_names import RELEASE_MARKER, UV_REMOTE
+from aitbc_infra.plan import Upload, host_plan, uv_binary
 from deploys.apps import release_commands
 
 

@@ -20,13 +20,13 @@ from aitbc_infra.activation import Journal, effect
 from aitbc_infra.checks import check_sshd
 from aitbc_infra.fleet import ModelError
 from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
+from aitbc_infra.host_names import SSHD_DROP_IN as DROP_IN
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import Sshd
 from aitbc_infra.plan import HostPlan
 from aitbc_infra.render import render_host
 from aitbc_infra.sshd import (
     ALLOWED,
-    DROP_IN,
     SSHD,
     differences,
     effective,

@@ -24,7 +24,7 @@ from aitbc_infra.sandbox.fleet import (
     status,
 )
 from aitbc_infra.sandbox.paths import paths
-from aitbc_infra.sandbox.ssh import current_plan, ssh_argv, wait_running
+from aitbc_infra.sandbox.ssh import current_plan, ssh_argv, ssh_run, wait_running
 
 
 def _bring_up(args: argparse.Namespace) -> Path:
@@ -171,7 +171,7 @@ def _deploy(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return code
     fleet = load_or_explain(inventory)
-    rows = health_table(fleet)
+    rows = health_table(fleet, ssh_run)
     print_table(rows)
     print("\nWhere to look (the sites' names resolve inside the sandbox; from here, --resolve):")
     for address, name in current_plan(p).hosts_entries:

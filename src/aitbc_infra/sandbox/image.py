@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import HOSTS_FILE
 from aitbc_infra.sandbox.paths import IMAGE_CACHE
 
 SUITE = "bookworm"
@@ -56,6 +57,9 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UseDNS no
 """
+
+# resolv.conf on every machine: no DNS server exists in the sandbox.
+NO_DNS = f"# aitbc-infra sandbox: no DNS; names come from {HOSTS_FILE}\n"
 
 # Units that cannot work in an unprivileged-ish nspawn machine and would leave the system
 # "degraded" (or that only slow boot down). Masked in the image.
@@ -162,4 +166,4 @@ def _customise(root: Path, packages: tuple[str, ...], progress: Callable[[str], 
     # Last, after every `--resolv-conf=copy-host` run above left the control side's resolver
     # here: the machines have no DNS (names come from /etc/hosts) and must not send queries
     # outside 10.231/16.
-    (etc / "resolv.conf").write_text("# aitbc-infra sandbox: no DNS; names come from /etc/hosts\n")
+    (etc / "resolv.conf").write_text(NO_DNS)

@@ -12,13 +12,15 @@ import signal
 import subprocess
 from pathlib import Path
 
+from aitbc_infra.host_names import SSH_HOST_KEY
 from aitbc_infra.sandbox import cgroups, network, procs
+from aitbc_infra.sandbox.image import NO_DNS
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.plan import Machine, Plan
 from aitbc_infra.sandbox.ssh import host_key
 
-SSHD_HOSTKEY = "# aitbc-infra sandbox: the one host key known_hosts was written for.\n" \
-               "HostKey /etc/ssh/ssh_host_ed25519_key\n"
+SSHD_HOSTKEY = ("# aitbc-infra sandbox: the one host key known_hosts was written for.\n"
+                f"HostKey {SSH_HOST_KEY}\n")
 
 
 def root(p: Paths, m: Machine) -> Path:
@@ -114,7 +116,7 @@ def configure(p: Paths, m: Machine, plan: Plan) -> None:
     resolv = r / "etc/resolv.conf"
     if resolv.is_symlink():
         resolv.unlink()
-    _write(resolv, "# aitbc-infra sandbox: no DNS; names come from /etc/hosts\n")
+    _write(resolv, NO_DNS)
     netdir = r / "etc/systemd/network"
     for old in netdir.glob("10-sandbox-*.network"):
         old.unlink()
