@@ -1,6 +1,8 @@
 """What every role needs for the host being deployed: its spec, the fleet, its rendered files.
 
-Built once per pyinfra run (module state), from the inventory pyinfra itself loaded.
+The fleet and the secrets are those the inventory's own validation built as pyinfra loaded it
+(`aitbc_infra.loader.validated`): one construction per run. Only an inventory that does not
+validate itself, or a run given other data than was validated, has them built here, once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from functools import cache, wraps
 from pyinfra import host, inventory
 
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.loader import Validated, validated
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import HostPlan, host_plan
 from aitbc_infra.secrets import SecretStore
@@ -34,14 +37,21 @@ def once_per_run(build: Callable) -> Callable:
     return once
 
 
-@cache
+@once_per_run
+def _validated() -> Validated | None:
+    return validated(inventory)
+
+
+@once_per_run
 def fleet() -> Fleet:
-    return Fleet.from_pyinfra(inventory)
+    built = _validated()
+    return built.fleet if built else Fleet.from_pyinfra(inventory)
 
 
-@cache
+@once_per_run
 def secrets() -> SecretStore:
-    return SecretStore.for_fleet(fleet())
+    built = _validated()
+    return built.secrets if built else SecretStore.for_fleet(fleet())
 
 
 def this_host() -> HostSpec:

@@ -70,6 +70,17 @@ def _model_data(data: dict) -> dict:
     }
 
 
+def pyinfra_source(inventory) -> tuple:
+    """Everything `Fleet.from_pyinfra` reads to build a fleet: each host's name, groups and data
+    (its run flags aside: pyinfra's `_` keys, such as `--data _provision_prune=true`, are never
+    model data), in the inventory's order, and the AITBC_SRC override. Two inventories with
+    equal sources give one fleet."""
+    hosts = [(h.name, sorted(h.groups),
+              {k: v for k, v in h.data.dict().items() if not k.startswith("_")})
+             for h in inventory]
+    return os.environ.get(SOURCE_ENV), hosts
+
+
 class Fleet:
     """Validated hosts keyed by node name, plus lookups across them."""
 

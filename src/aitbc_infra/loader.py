@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.fleet import Fleet, ModelError
+from aitbc_infra.fleet import Fleet, ModelError, pyinfra_source
 from aitbc_infra.render import render_fleet
 from aitbc_infra.secrets import SecretsError, SecretStore
 from aitbc_infra.sources import check_sources
 
-# Set while we load an inventory ourselves, so its own validate_inventory() call does not recurse.
+# The inventories this module is running itself, offline: the validate_inventory() call at the
+# end of such a file returns at once. An offline command (check, render) needs no secrets, and
+# the load validate_inventory() makes for pyinfra is that validation already (not a recursion).
 _loading: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What the validation of an inventory built for a run: its fleet, from `source`
+    (`pyinfra_source`), and the secrets of every site."""
+
+    source: tuple
+    fleet: Fleet
+    secrets: SecretStore
+
+
+# Filled by validate_inventory() while pyinfra loads an inventory, by inventory path; read by
+# the deploy code of the same run (`validated`), so the fleet and the secrets are built once.
+_validated: dict[str, Validated] = {}
 
 
 class InventoryError(Exception):
@@ -122,12 +140,15 @@ def role_groups(path: Path, root: Path) -> set[str]:
             for f in d.glob("*.py") if f.stem != "all"}
 
 
+def _fleet(pyinfra_inventory, path: Path, root: Path) -> Fleet:
+    return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem,
+                              known_groups=role_groups(path, root))
+
+
 def load_fleet(inventory: Path | str, root: Path | None = None) -> Fleet:
     path = Path(inventory).resolve()
     root = Path(root or PROJECT_ROOT).resolve()
-    pyinfra_inventory = load_pyinfra_inventory(path, root)
-    return Fleet.from_pyinfra(pyinfra_inventory, file_group=path.stem,
-                              known_groups=role_groups(path, root))
+    return _fleet(load_pyinfra_inventory(path, root), path, root)
 
 
 def check_deployable(fleet: Fleet) -> None:
@@ -140,16 +161,33 @@ def check_deployable(fleet: Fleet) -> None:
 
 
 def validate_inventory(inventory_file: str) -> None:
-    """Called at the end of an inventory file: stop pyinfra before it connects anywhere."""
-    if str(Path(inventory_file).resolve()) in _loading:
+    """Called at the end of an inventory file: stop pyinfra before it connects anywhere, and
+    keep the fleet and the secrets for the deploy code of this run (`validated`).
+
+    pyinfra has not read group_data/ yet when its inventory file runs: the whole inventory is
+    loaded here as pyinfra will load it."""
+    path = Path(inventory_file).resolve()
+    if str(path) in _loading:
         return
+    _validated.pop(str(path), None)
+    root = PROJECT_ROOT.resolve()
     try:
-        fleet = load_fleet(inventory_file)
+        pyinfra_inventory = load_pyinfra_inventory(path, root)
+        fleet = _fleet(pyinfra_inventory, path, root)
         check_deployable(fleet)
         # A deploy needs every secret of every site, none shared by accident: check them all
         # before the first change.
-        SecretStore.for_fleet(fleet)
+        secrets = SecretStore.for_fleet(fleet)
     except (ModelError, InventoryError, SecretsError) as exc:
         print(f"aitbc-infra: {inventory_file}: {exc}", file=sys.stderr)
         # SystemExit passes through pyinfra's wrapper for errors in inventory code.
         raise SystemExit(2) from None
+    _validated[str(path)] = Validated(pyinfra_source(pyinfra_inventory), fleet, secrets)
+
+
+def validated(pyinfra_inventory) -> Validated | None:
+    """What validate_inventory() built in this process from the very hosts and data of
+    `pyinfra_inventory` (pyinfra's own, loaded for its run), or None: an inventory that does
+    not validate itself, or one given other data than was validated (`--data`)."""
+    source = pyinfra_source(pyinfra_inventory)
+    return next((v for v in _validated.values() if v.source == source), None)
