@@ -21,3 +21,8 @@ def restart_mark(unit: str) -> str:
 def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> str:
     """The template (or, given a release as instance, the unit) a candidate release runs as."""
     return f"{unit}{CANDIDATE_INFIX}{instance}.{suffix}"
+
+
+def journal_copy(journal: str, path: str) -> str:
+    """Where the journal JOURNAL keeps what a write to PATH replaced (lib.sh: journal_copy)."""
+    return f"{PENDING_DIR}/{journal}{PREVIOUS_SUFFIX}{path}"
