@@ -148,10 +148,11 @@ def _changed(plan: HostPlan, state: State) -> dict[str, str]:
     return found
 
 
-def _not_running(state: State, unit: str) -> list[str]:
+def _down(state: State, unit: str) -> tuple[list[str], list[str]]:
+    """Why `unit` does not run: (it is not active, it is not enabled), each empty if it is."""
     active, enabled = state.unit(unit)
-    return ([f"{unit} not active ({active or 'unknown'})"] if active != "active" else []) + (
-        [f"{unit} not enabled ({enabled or 'unknown'})"] if enabled != "enabled" else [])
+    return ([f"{unit} not active ({active or 'unknown'})"] if active != "active" else [],
+            [f"{unit} not enabled ({enabled or 'unknown'})"] if enabled != "enabled" else [])
 
 
 def _journals(plan: HostPlan, state: State, changed: dict[str, str]) -> dict[str, JournalOwed]:
@@ -165,7 +166,8 @@ def _journals(plan: HostPlan, state: State, changed: dict[str, str]) -> dict[str
         if state.pending(journal.name):
             found.append(f"journal {journal.name} left pending by an unfinished run")
         if journal.name in SERVICE_OF and SERVICE_OF[journal.name] in plan.units:
-            found += _not_running(state, SERVICE_OF[journal.name])
+            inactive, disabled = _down(state, SERVICE_OF[journal.name])
+            found += inactive + disabled
     if plan.firewall_applied and state.firewall.get("live") != state.firewall.get("applied"):
         reasons.setdefault(FIREHOL, []).append("live rules differ from those firehol applied")
     return {j.name: JournalOwed(j, tuple(found)) for j, found in reasons.items() if found}
@@ -198,22 +200,21 @@ def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
             found = socket if f.kind == "socket" else restart
             if f.path in changed:
                 found.append(changed[f.path])
-            if f.path in unfinished:
+            elif f.path in unfinished:  # as planned now, but the process runs what it replaced
                 found.append(f"{f.path} written by an unfinished run")
         if state.pending(restart_mark(svc.unit)):
             restart.append("restart mark left by an unfinished run")
-        start = _not_running(state, svc.unit)
-        if svc.port:
-            socket_down = _not_running(state, f"{svc.unit}.socket")
-            socket += [r for r in socket_down if "not active" in r]
-            start += [r for r in socket_down if "not enabled" in r]
+        inactive, disabled = _down(state, svc.unit)
+        start = inactive + disabled
+        if svc.port:  # a socket that does not run is restarted; one not enabled, enabled
+            inactive, disabled = _down(state, f"{svc.unit}.socket")
+            socket, start = socket + inactive, start + disabled
         action = SOCKET if socket else RESTART if restart else START if start else NOTHING
         unit_file = next(f.path for f in own if f.kind == "unit")
         new = unit_file not in state.paths or (
             pending and journal_copy(journal, unit_file) not in state.paths
             and state.unit(svc.unit)[1] != "enabled")  # written, never enabled: a killed first deploy
-        units.append(UnitOwed(svc.unit, action,
-                              tuple(socket + restart + start) if action != NOTHING else (),
+        units.append(UnitOwed(svc.unit, action, tuple(socket + restart + start),
                               listens=svc.port is not None, new=new))
     loads = [changed[f.path] for f in files if isinstance(f.activation, Load) and f.path in changed]
     if pending:
