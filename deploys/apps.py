@@ -2,20 +2,23 @@
 
 Each release (a hash of sources and dependency wheels) is a venv of its own under
 APP_ROOT/releases/; APP_ROOT/.venv, which the units run, is a symlink switched atomically to the
-new one. A service restarts only when its unit, socket or env file or its release changed. Before
-that, a release of a listening service runs beside the live one as a candidate and must be
-healthy; after the restart (its socket kept open, so no connection is refused) it must pass its
-health gate, else the previous release and files come back (deploys/scripts/activate-release.sh).
+new one. What each unit owes (a restart, its socket's too, a start, nothing) and why is the
+run's decision (aitbc_infra/decision.py): its unit, socket or env file or its release changes,
+an unfinished run left it owed, it does not run. Before a restart, a release of a listening
+service runs beside the live one as a candidate and must be healthy; after it (its socket kept
+open, so no connection is refused) it must pass its health gate, else the previous release and
+files come back (deploys/scripts/activate-release.sh, told what to do with each unit).
 """
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.operations import server
-from pyinfra.operations.util import any_changed
 
 from aitbc_infra import PROJECT_ROOT, endpoints
 from aitbc_infra.activation import Load, Restart, app_journal
+from aitbc_infra.decision import AppOwed, Decision
+from aitbc_infra.drift import State
 from aitbc_infra.host_names import (
     PENDING_DIR,
     RELEASE_MARKER,
@@ -23,16 +26,16 @@ from aitbc_infra.host_names import (
     UV_REMOTE,
     WHEELHOUSE_REMOTE,
     release_link,
-    restart_mark,
 )
 from aitbc_infra.model import App, HostSpec
-from aitbc_infra.plan import HostPlan, app_units, release_marker
+from aitbc_infra.plan import HostPlan, release_marker
 from aitbc_infra.render import SYSTEMD_KINDS
 from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
-from deploys import apply, managed, state
+from deploys import apply, managed
 from deploys.context import fleet, once_per_run
 from deploys.shell import quoted, script
+from deploys.state import of
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
 
@@ -50,10 +53,15 @@ def release_of(spec: HostSpec, app: App) -> dict:
     return wheelhouse()[(spec.node, app.name)]
 
 
-def _build(spec: HostSpec, app: App, plan: HostPlan):
+def releases(spec: HostSpec) -> dict[str, str]:
+    """{app: the release id this run brings it to}."""
+    return {app.name: release_of(spec, app)["release_id"] for app in spec.apps}
+
+
+def _build(spec: HostSpec, app: App, plan: HostPlan, state: State):
     """Install the release into its own directory; nothing running uses it yet. Its marker,
     written last, says the release is whole: a killed build has none and is redone."""
-    if state.of(plan, release_marker(app.releases, release_of(spec, app)["release_id"])):
+    if of(plan, state, release_marker(app.releases, release_of(spec, app)["release_id"])):
         return None
     release = release_of(spec, app)
     commands = release_commands(python=spec.python.executable, releases=app.releases,
@@ -98,30 +106,23 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
     return commands
 
 
-def _unit_arguments(spec: HostSpec, app: App) -> list[str]:
-    """UNIT SOCKET LIVE CANDIDATE for each service (see activate-release.sh)."""
+def unit_arguments(spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
+    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh)."""
     args = []
-    for svc in app.services:
+    for svc, unit in zip(app.services, owed.units, strict=True):
         live = fleet().endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
         candidate = "-"
         if app.candidate(svc):
             candidate = endpoints.candidate(spec, svc).url + svc.health if svc.health else "up"
-        args += [svc.unit, "yes" if svc.port else "no", live, candidate]
+        args += [unit.unit, unit.action, "yes" if unit.listens else "no",
+                 "yes" if unit.new else "no", live, candidate]
     return args
 
 
-def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
-    """Validate the app's units, prove the release beside the running one, cut over, gate it."""
+def _activate(spec: HostSpec, app: App, plan: HostPlan, owed: AppOwed):
+    """Validate the app's units, prove the release beside the running one, cut over, gate it:
+    each unit as the decision says."""
     release = release_of(spec, app)["release_id"]
-    link = state.of(plan, app.venv)
-    owed = (
-        not link or link.kind != "l" or link.sha256 != release_link(release)
-        or state.pending(plan, app_journal(app.name))
-        or any(state.pending(plan, restart_mark(svc.unit)) for svc in app.services)
-        or any(state.unit(plan, unit) != ("active", "enabled") for unit in app_units(app))
-    )
-    if not owed and not changed:
-        return None  # as running: no operation at all
     units = sorted(f.path for f in plan.files
                    if _of_app(f.activation, app) and f.kind in SYSTEMD_KINDS)
     return server.shell(
@@ -129,8 +130,7 @@ def _activate(spec: HostSpec, app: App, plan: HostPlan, changed: list):
         commands=[script("activate-release", PENDING_DIR, app.root, release,
                          str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
                          app_journal(app.name), quoted("systemd-analyze", "verify", *units),
-                         *_unit_arguments(spec, app))],
-        _if=None if owed else any_changed(*changed),
+                         *unit_arguments(spec, app, owed))],
     )
 
 
@@ -138,19 +138,18 @@ def _of_app(activation, app: App) -> bool:
     return isinstance(activation, Restart | Load) and activation.app == app.name
 
 
-def deploy(spec: HostSpec, plan: HostPlan) -> None:
+def deploy(spec: HostSpec, plan: HostPlan, state: State, decision: Decision) -> None:
     if not spec.apps:
         return
     wheelhouse()
     tree = next(t for t in plan.trees if t.path == WHEELHOUSE_REMOTE)
-    managed.tree(plan, tree, WHEELHOUSE_LOCAL, name=f"Sync {tree.path}")
+    managed.tree(plan, state, tree, WHEELHOUSE_LOCAL, name=f"Sync {tree.path}")
     # One app after another, each whole (files, build, activation): a failing app leaves the
     # next untouched. host.loop keeps the operation order the same on every host.
     for app in host.loop(spec.apps):
         # Journaled: the activation keeps the old copies until the release is healthy with them.
-        changed = apply.entries(plan, lambda activation, app=app: _of_app(activation, app),
-                                f"{app.name}: unit, socket and env files")
-        build = _build(spec, app, plan)
-        if build:
-            changed.append(build)
-        _activate(spec, app, plan, changed)
+        apply.entries(plan, state, lambda activation, app=app: _of_app(activation, app),
+                      f"{app.name}: unit, socket and env files")
+        _build(spec, app, plan, state)
+        if app.name in decision.apps:  # else as running: no operation at all
+            _activate(spec, app, plan, decision.apps[app.name])

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from pyinfra.operations import apt, server
 
+from aitbc_infra.drift import State
 from aitbc_infra.model import HostSpec, User
 from aitbc_infra.plan import HostPlan
-from deploys import state
 from deploys.managed import lines
 from deploys.shell import quoted
 
 
-def deploy(spec: HostSpec, plan: HostPlan) -> None:
-    installed = state.read(plan).packages
+def deploy(spec: HostSpec, plan: HostPlan, state: State) -> None:
+    installed = state.packages
     missing = [p for p in plan.packages if p not in installed]
     if missing:  # as declared otherwise: apt's own package fact is not even read
         apt.packages(name=f"Install packages: {' '.join(missing)}", packages=plan.packages,
                      no_recommends=True)
-    existing = state.read(plan).users
+    existing = state.users
     owed = [u for u in spec.users if existing.get(u.name) != (u.home, login_shell(u))]
     if owed:  # as declared otherwise: no per-user facts to read
         server.shell(name=f"Users: {' '.join(u.name for u in owed)}",

@@ -5,7 +5,7 @@ PATH<PREVIOUS_SUFFIX> (deploys/scripts/journal-add.sh); `commit` then validates 
 activates them and forgets the copies, or restores every copy when validation or activation
 fails (deploys/scripts/commit.sh). An app's journal is committed by its release activation
 instead (deploys/scripts/activate-release.sh), which also keeps restart marks. Journals and marks
-outlive a killed run: the next run sees them in the plan's state and finishes the job even
+outlive a killed run: the next run sees them in the host's state and finishes the job even
 though the files themselves are already up to date.
 """
 

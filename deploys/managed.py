@@ -1,12 +1,12 @@
-"""Operations over the paths of a host's plan, each comparing against the plan's state.
+"""Operations over the paths of a host's plan, each comparing against the host's state.
 
-Every operation reads the current state of its path from `deploys.state` (one round trip per
-host for the whole plan) and yields commands only where it differs (deploys/drift.py says what
-differs; `aitbc-infra verify` reads the same). Changed files are written
-atomically: a temporary file with its final owner and mode, then a rename, so an interrupted run
-never leaves a half-written or briefly world-readable file. A file or link of a journaled
-activation is listed in its journal first, with a copy of what it replaces (deploys/journal.py).
-Secret files never show a diff.
+Every operation reads the current state of its path from the `State` deploys/state.py read (one
+round trip per host for the whole plan), passed beside the plan, and yields commands only where
+it differs (aitbc_infra/drift.py says what differs; `aitbc-infra verify` reads the same).
+Changed files are written atomically: a temporary file with its final owner and mode, then a
+rename, so an interrupted run never leaves a half-written or briefly world-readable file. A
+file or link of a journaled activation is listed in its journal first, with a copy of what it
+replaces (deploys/journal.py). Secret files never show a diff.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 
-from pyinfra import host, logger, state
+from pyinfra import host, logger
+from pyinfra import state as pyinfra_state
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations.util.files import generate_color_diff
 
 from aitbc_infra.activation import Activation
-from aitbc_infra.host_names import TEMP_SUFFIX
-from aitbc_infra.plan import TREE_DIR_MODE, TREE_FILE_MODE, Directory, HostPlan, Link, Tree, Upload
-from aitbc_infra.render import RenderedFile
-from aitbc_infra.source_tree import SourceFile, checked_files
-from deploys import state as plan_state
-from deploys.drift import (
+from aitbc_infra.drift import (
+    State,
     directory_drift,
     file_drift,
     link_drift,
@@ -35,9 +32,14 @@ from deploys.drift import (
     sha256,
     tree_files,
 )
+from aitbc_infra.host_names import TEMP_SUFFIX
+from aitbc_infra.plan import TREE_DIR_MODE, TREE_FILE_MODE, Directory, HostPlan, Link, Tree, Upload
+from aitbc_infra.render import RenderedFile
+from aitbc_infra.source_tree import SourceFile, checked_files
 from deploys.facts import FileContent
 from deploys.journal import add_command
 from deploys.shell import quoted
+from deploys.state import of
 
 
 def _journaled(dest: str, activation: Activation) -> list[str]:
@@ -48,8 +50,8 @@ def _journaled(dest: str, activation: Activation) -> list[str]:
 # Directories ---------------------------------------------------------------------------
 
 
-def directory(plan: HostPlan, d: Directory) -> Iterator[str]:
-    differences = directory_drift(plan_state.of(plan, d.path), d.mode, d.user, d.group)
+def directory(plan: HostPlan, state: State, d: Directory) -> Iterator[str]:
+    differences = directory_drift(of(plan, state, d.path), d.mode, d.user, d.group)
     if not differences:
         return
     if only_ownership(differences):
@@ -69,11 +71,11 @@ def ownership_command(path: str, mode: str, user: str, group: str) -> str:
 # Links ---------------------------------------------------------------------------------
 
 
-def link(plan: HostPlan, entry: Link) -> Iterator[str]:
+def link(plan: HostPlan, state: State, entry: Link) -> Iterator[str]:
     """A symlink to its target, or no link at all when the target is None."""
-    differences = link_drift(plan_state.of(plan, entry.path), entry.target)
+    differences = link_drift(of(plan, state, entry.path), entry.target)
     if entry.target is None:
-        package_to_come = entry.may_appear and not plan_state.of(plan, str(PurePosixPath(entry.path).parent))
+        package_to_come = entry.may_appear and not of(plan, state, str(PurePosixPath(entry.path).parent))
         if differences or package_to_come:
             yield from _journaled(entry.path, entry.activation)
             yield quoted("rm", "-f", "--", entry.path)
@@ -103,11 +105,12 @@ def _show_diff(dest: str, content: bytes, secret: bool, existed: bool) -> None:
         logger.info("  %s", line)
 
 
-def put(plan: HostPlan, dest: str, content: bytes | Path, mode: str, user: str = "root",
-        group: str = "root", secret: bool = False, activation: Activation = None) -> Iterator:
+def put(plan: HostPlan, state: State, dest: str, content: bytes | Path, mode: str,
+        user: str = "root", group: str = "root", secret: bool = False,
+        activation: Activation = None) -> Iterator:
     """`content` is the bytes to write, or a local file to send as it is (read only to be sent:
     its digest is computed once per run, however many hosts hold it)."""
-    current = plan_state.of(plan, dest)
+    current = of(plan, state, dest)
     local = isinstance(content, Path)
     differences = file_drift(current, local_sha256(content) if local else sha256(content), mode,
                              user, group)
@@ -116,7 +119,7 @@ def put(plan: HostPlan, dest: str, content: bytes | Path, mode: str, user: str =
     if only_ownership(differences):
         yield ownership_command(dest, mode, user, group)
         return
-    if state.config.DIFF:
+    if pyinfra_state.config.DIFF:
         _show_diff(dest, content.read_bytes() if local else content, secret,
                    existed=current is not None)
     temp = f"{dest}{TEMP_SUFFIX}"
@@ -133,28 +136,28 @@ def temp_file_command(dest: str, mode: str, user: str, group: str) -> str:
             f"{quoted('install', '-m', mode, '-o', user, '-g', group, '--', '/dev/null', temp)}")
 
 
-def file(plan: HostPlan, f: RenderedFile) -> Iterator:
+def file(plan: HostPlan, state: State, f: RenderedFile) -> Iterator:
     """One rendered file of the plan."""
-    return put(plan, f.path, f.content.encode(), f.mode, f.owner, f.group, f.secret, f.activation)
+    return put(plan, state, f.path, f.content.encode(), f.mode, f.owner, f.group, f.secret, f.activation)
 
 
-def upload(plan: HostPlan, u: Upload) -> Iterator:
+def upload(plan: HostPlan, state: State, u: Upload) -> Iterator:
     """One local file of the plan, uploaded as it is."""
     local = Path(u.local)
     if not local.is_file():
         raise FileNotFoundError(f"host {plan.node}: {u.local} (for {u.path}) does not exist")
-    return put(plan, u.path, local, u.mode, secret=u.secret, activation=u.activation)
+    return put(plan, state, u.path, local, u.mode, secret=u.secret, activation=u.activation)
 
 
 Entry = Directory | Link | RenderedFile | Upload
 _COMMANDS = {Directory: directory, Link: link, RenderedFile: file, Upload: upload}
 
 
-def entries(plan: HostPlan, group: list[Entry], name: str) -> OperationMeta | None:
+def entries(plan: HostPlan, state: State, group: list[Entry], name: str) -> OperationMeta | None:
     """One operation for a group of the plan's entries (all an activation covers), with commands
     only for those that differ from the state read; none at all for a group as planned, so a
     converged host costs no operation."""
-    commands = [c for entry in group for c in _COMMANDS[type(entry)](plan, entry)]
+    commands = [c for entry in group for c in _COMMANDS[type(entry)](plan, state, entry)]
     return run(batched(commands), name=name) if commands else None
 
 
@@ -206,7 +209,7 @@ def remove_command(paths: list[str]) -> str:
 # Trees ---------------------------------------------------------------------------------
 
 
-def tree(plan: HostPlan, entry: Tree, local: Path | list[SourceFile], name: str,
+def tree(plan: HostPlan, state: State, entry: Tree, local: Path | list[SourceFile], name: str,
          mode: str = TREE_FILE_MODE, dir_mode: str = TREE_DIR_MODE) -> OperationMeta | None:
     """Make the tree hold exactly the files of `local` (files under `keep` subtrees are left
     alone): only files whose content, owner or mode differ are sent; stale files are removed.
@@ -214,7 +217,7 @@ def tree(plan: HostPlan, entry: Tree, local: Path | list[SourceFile], name: str,
     wheelhouse), or the files a walk of a source root found (source_tree.py), each where it
     resolves."""
     files = checked_files(local, local, expect="dir") if isinstance(local, Path) else local
-    states = plan_state.read(plan).paths
+    states = state.paths
     wanted = {f"{entry.path}/{f.name}": f.path for f in files}
     commands = []
     for path in sorted({str(PurePosixPath(d).parent) for d in wanted} | {entry.path}):
@@ -222,7 +225,7 @@ def tree(plan: HostPlan, entry: Tree, local: Path | list[SourceFile], name: str,
         if not current or current.kind != "d":
             commands.append(install_dir_command(path, dir_mode, "root", "root"))
     for remote, source in wanted.items():
-        commands += put(plan, remote, source, mode)
+        commands += put(plan, state, remote, source, mode)
     stale = sorted(p for p in tree_files(entry, states) if p not in wanted)
     if stale:
         commands.append(remove_command(stale))

@@ -4,20 +4,20 @@ and package of the plan, and the firewall's.
 `HostState` is a pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
 `UserEntries`, `PackageStates` and `FirewallState`, run as one command). Its command is built
 from the plan's own entries (`command`) and run by the deploy lock once the lock is held
-(deploys/lock.py, deploys/site.py), which hands the output to `record`; `of(plan, path)` and
-its siblings read what was recorded. So everything the plan holds is read by construction,
-under the lock, and asking for a path it does not hold is an error, not a silent "absent".
+(deploys/lock.py, deploys/site.py), which hands the output to `parse`: the host's `State`
+(aitbc_infra/drift.py), a value passed beside the plan to every operation and to the decision
+of what is owed (aitbc_infra/decision.py). So everything the plan holds is read by
+construction, under the lock, and asking `of` for a path it does not hold is an error, not a
+silent "absent".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pyinfra.api import FactBase
 
-from aitbc_infra.host_names import PATH_HASHES, PENDING_DIR
+from aitbc_infra.drift import PathState, State
+from aitbc_infra.host_names import PATH_HASHES
 from aitbc_infra.plan import HostPlan
-from deploys.drift import PathState
 from deploys.facts import FirewallState, UnitStates, UserEntries
 from deploys.shell import quoted, script
 
@@ -88,15 +88,6 @@ class PackageStates(FactBase):
         return {line.split()[0] for line in output if line.split()[1:2] == ["ii"]}
 
 
-@dataclass(frozen=True)
-class State:
-    paths: dict[str, PathState]
-    units: dict[str, tuple[str, str]]
-    users: dict[str, tuple[str, str]]
-    packages: set[str]
-    firewall: dict[str, str]
-
-
 class HostState(FactBase):
     """PathStates, UnitStates, UserEntries, PackageStates and (on a firewall host)
     FirewallState in one command: one round trip."""
@@ -117,7 +108,7 @@ class HostState(FactBase):
 
     @staticmethod
     def default() -> State:
-        return State({}, {}, {}, set(), {})
+        return State()
 
     def process(self, output) -> State:
         sections: dict[str, list[str]] = {}
@@ -140,50 +131,28 @@ def _arguments(plan: HostPlan) -> dict:
 
 def command(plan: HostPlan) -> str:
     """The command that reads the plan's state, for a caller that runs it itself (the deploy
-    lock runs it once the lock is taken: deploys/lock.py); `record` takes its output."""
+    lock runs it once the lock is taken: deploys/lock.py); `parse` reads its output."""
     return HostState().command(**_arguments(plan))
 
 
-def record(plan: HostPlan, output: list[str]) -> State:
-    """Keep on the plan what `command` printed on its host."""
-    plan.state = HostState().process(output)
-    return plan.state
+def parse(output: list[str]) -> State:
+    """What `command` printed on its host."""
+    return HostState().process(output)
 
 
-def read(plan: HostPlan) -> State:
-    """The plan's state on its host, as recorded once the deploy lock was taken (one plan per
-    host and run)."""
-    if plan.state is None:  # a state read anywhere else would not be under the lock
-        raise RuntimeError(f"host {plan.node}: its state was not read: deploys/site.py reads "
-                           "it under the deploy lock (state.command, then state.record)")
-    return plan.state
-
-
-def of(plan: HostPlan, path: str) -> PathState | None:
+def of(plan: HostPlan, state: State, path: str) -> PathState | None:
     """The state of one path of the plan (None: it does not exist)."""
     if not plan.holds(path):
         raise ValueError(f"host {plan.node}: {path} is not in the host's plan, so its state "
                          "was never read: add it to aitbc_infra/plan.py")
-    return read(plan).paths.get(path)
+    return state.paths.get(path)
 
 
-def removed(plan: HostPlan, path: str) -> None:
+def removed(plan: HostPlan, state: State, path: str) -> None:
     """An operation of this run removes `path` before the roles after it run: they see it
     absent, as the host will be, and put it back if the plan holds it."""
-    of(plan, path)  # one of the plan's paths, or the mistake is named
-    read(plan).paths.pop(path, None)
-
-
-def unit(plan: HostPlan, name: str) -> tuple[str, str]:
-    """(ActiveState, UnitFileState) of one of the plan's units."""
-    if name not in plan.units:
-        raise ValueError(f"host {plan.node}: unit {name} is not in the host's plan")
-    return read(plan).units.get(name) or ("", "")
-
-
-def pending(plan: HostPlan, name: str) -> bool:
-    """A journal or restart mark an earlier run left (the pending directory is a plan tree)."""
-    return of(plan, f"{PENDING_DIR}/{name}") is not None
+    of(plan, state, path)  # one of the plan's paths, or the mistake is named
+    state.paths.pop(path, None)
 
 
 def read_only_command(plan: HostPlan) -> str:

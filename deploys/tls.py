@@ -7,34 +7,35 @@ from __future__ import annotations
 
 from pyinfra.operations import server
 
+from aitbc_infra.decision import Decision
+from aitbc_infra.drift import State
 from aitbc_infra.host_names import ACME_BOOTSTRAP_SITE, ACME_WEBROOT, NGINX_ENABLED
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import HostPlan
-from aitbc_infra.render import acme_bootstrap_site, certificate_files, certificate_lineage
-from deploys import state
+from aitbc_infra.render import acme_bootstrap_site
 from deploys.shell import quoted
+from deploys.state import removed
 
 
-def deploy(spec: HostSpec, plan: HostPlan) -> None:
-    """Issue each ACME site's certificate the first time (certbot trusts the ACME server
-    through the system store; the sandbox adds its CA there)."""
+def deploy(spec: HostSpec, plan: HostPlan, state: State, decision: Decision) -> None:
+    """Issue each ACME site's certificate the first time, as decided (certbot trusts the ACME
+    server through the system store; the sandbox adds its CA there). Renewals are certbot's
+    own (its timer, and a deploy hook reloading nginx)."""
     for site in spec.nginx_sites:
-        if not site.tls or spec.sites[site.server_name].tls == "provided":
+        owed = decision.certificates.get(site.server_name)
+        if owed is None:
             continue
-        chain, _ = certificate_files(spec, site)
-        if state.of(plan, chain):
-            continue  # renewals are certbot's own (timer + deploy hook reloading nginx)
-        lineage = certificate_lineage(spec, site)
         server.shell(
-            name=f"Issue certificate {lineage} for {site.server_name}",
-            commands=issue_commands(email=spec.acme_email, server=spec.acme_server, lineage=lineage,
-                                    domains=[site.server_name], config_name=site.config_name,
+            name=f"Issue certificate {owed.lineage} for {site.server_name}",
+            commands=issue_commands(email=spec.acme_email, server=spec.acme_server,
+                                    lineage=owed.lineage, domains=[site.server_name],
+                                    config_name=site.config_name,
                                     bootstrap=acme_bootstrap_site(site)),
         )
         # The issue takes the site's link away (nginx serves only the bootstrap meanwhile): the
-        # nginx role, deciding after this, puts it back and reloads, whether or not it was there
-        # when the state was read (a certificate's lineage changed, its files deleted).
-        state.removed(plan, f"{NGINX_ENABLED}/{site.config_name}")
+        # nginx role writes it back, whether or not it was there when the state was read (a
+        # certificate's lineage changed, its files deleted), and reloads (the decision says so).
+        removed(plan, state, f"{NGINX_ENABLED}/{site.config_name}")
 
 
 def certbot_command(*, email: str, server: str, webroot: str, lineage: str,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pyinfra import host
 
+from aitbc_infra.drift import State
 from aitbc_infra.model import HostSpec, WebContent
 from aitbc_infra.plan import HostPlan
 from aitbc_infra.source_tree import SourceFile, resolve_inside
@@ -39,6 +40,7 @@ def content_files(spec: HostSpec, content: WebContent) -> list[SourceFile]:
     return web_files(spec, content)
 
 
-def deploy(spec: HostSpec, plan: HostPlan) -> None:
+def deploy(spec: HostSpec, plan: HostPlan, state: State) -> None:
+    """The web trees: a change sets off nothing (nginx reads the files as they are asked for)."""
     for tree in host.loop([t for t in plan.trees if t.source is not None]):
-        managed.tree(plan, tree, content_files(spec, tree.source), name=f"Sync {tree.path}")
+        managed.tree(plan, state, tree, content_files(spec, tree.source), name=f"Sync {tree.path}")

@@ -1,20 +1,26 @@
-# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE [UNIT SOCKET LIVE CANDIDATE]...
+# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE
+#                  [UNIT ACTION LISTENS NEW LIVE CANDIDATE]...
 #
 # Brings one app to RELEASE (ROOT/releases/RELEASE) and to the unit, socket and env files the
-# deploy just wrote (listed in the journal PENDING/JOURNAL, their old copies kept):
+# deploy just wrote (listed in the journal PENDING/JOURNAL, their old copies kept), doing to
+# each UNIT what the deploy decided it owes (aitbc_infra/decision.py), its ACTION:
+#   restart  restart it (LISTENS=yes: its socket UNIT.socket stays open meanwhile, so
+#            connections wait instead of being refused)
+#   socket   its socket changed or does not run: stop it, restart the socket, start it
+#   start    start (and enable) it, restarting nothing
+#   none     nothing
 #  1. VALIDATE (systemd-analyze verify of the app's units), then daemon-reload. Rejected: the
 #     old files come back and nothing else happens.
-#  2. Each unit that owes a restart (new release, its files changed, a restart mark left by a
-#     killed run, or not running) and has a CANDIDATE is first started beside the running one as
-#     UNIT-candidate@RELEASE (same user, env and hardening, the release mounted at the venv's
-#     path, a scratch socket) and must be healthy there: CANDIDATE is its health URL, or "up"
-#     (it must stay up). A candidate that exits or answers non-2xx fails the run before the
-#     running release is touched; the old files come back.
-#  3. ROOT/.venv is pointed at RELEASE (a symlink renamed over the old one: atomic) and the units
-#     restart. A unit with SOCKET=yes keeps its listening socket (UNIT.socket) through the
-#     restart, so connections wait instead of being refused. Each must then be healthy at LIVE
-#     (its health URL; "-": it stays up) within TIMEOUT seconds, else the previous release and
-#     the old files come back, the units restart again, and the run fails naming the unit.
+#  2. Each running unit owed a restart or socket that has a CANDIDATE is first started beside
+#     the running one as UNIT-candidate@RELEASE (same user, env and hardening, the release
+#     mounted at the venv's path, a scratch socket) and must be healthy there: CANDIDATE is its
+#     health URL, or "up" (it must stay up). A candidate that exits or answers non-2xx fails the
+#     run before the running release is touched; the old files come back.
+#  3. ROOT/.venv is pointed at RELEASE (a symlink renamed over the old one: atomic) and each unit
+#     gets its ACTION. Each must then be healthy at LIVE (its health URL; "-": it stays up)
+#     within TIMEOUT seconds, else the previous release and the old files come back, the units
+#     get their ACTION again, and the run fails naming the unit; a unit with NEW=yes (its unit
+#     file did not exist before) has nothing to come back to: it is stopped instead.
 # Keeps the KEEP most recently activated releases. PENDING/<restart mark>UNIT marks a restart owed.
 # Unit lists are space-separated on purpose: every argument is checked first, so a unit name
 # holds no blank or glob character and a URL no blank, and globbing is off.
@@ -31,14 +37,16 @@ case $release in ''|.|..|*[!A-Za-z0-9._-]*) refuse "release name" "$release" ;; 
 case $keep in ''|*[!0-9]*) refuse "number of releases to keep" "$keep" ;; esac
 case $timeout in ''|*[!0-9]*) refuse "health timeout" "$timeout" ;; esac
 case ${journal#"$pending"/} in ''|*[!A-Za-z0-9._-]*) refuse "journal name" "$journal" ;; esac
-[ $(( $# % 4 )) -eq 0 ] || refuse "unit arguments (not UNIT SOCKET LIVE CANDIDATE)" "$*"
+[ $(( $# % 6 )) -eq 0 ] || refuse "unit arguments (not UNIT ACTION LISTENS NEW LIVE CANDIDATE)" "$*"
 units="" specs=""
 while [ $# -gt 0 ]; do
   case $1 in ''|*[!A-Za-z0-9:_.@-]*) refuse "unit name" "$1" ;; esac
-  case $2 in yes|no) ;; *) refuse "socket flag of $1" "$2" ;; esac
-  case $3$4 in *[[:space:]=]*) refuse "health URL of $1" "$3 $4" ;; esac
-  units="$units $1" specs="$specs $1=$2=$3=$4"
-  shift 4
+  case $2 in restart|socket|start|none) ;; *) refuse "action of $1" "$2" ;; esac
+  case $3 in yes|no) ;; *) refuse "socket flag of $1" "$3" ;; esac
+  case $4 in yes|no) ;; *) refuse "new-unit flag of $1" "$4" ;; esac
+  case $5$6 in *[[:space:]=]*) refuse "health URL of $1" "$5 $6" ;; esac
+  units="$units $1" specs="$specs $1=$2=$3=$4=$5=$6"
+  shift 6
 done
 mkdir -p "$pending"
 link="$root/$venv_link"
@@ -47,7 +55,7 @@ want="$releases_dir/$release"
 now() { date +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-field() {  # UNIT N: field N of the unit's spec (2 socket, 3 live URL, 4 candidate)
+field() {  # UNIT N: field N of the unit's spec (2 action, 3 listens, 4 new, 5 live URL, 6 candidate)
   for spec in $specs; do
     [ "${spec%%=*}" = "$1" ] && printf '%s\n' "$spec" | cut -d= -f"$2"
   done
@@ -76,28 +84,24 @@ healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" o
 
 first_unhealthy() {  # UNIT...: the first that is not healthy at its live URL
   for unit in "$@"; do
-    healthy "$unit" "$(field "$unit" 3)" || { echo "$unit"; return 1; }
+    healthy "$unit" "$(field "$unit" 5)" || { echo "$unit"; return 1; }
   done
 }
 
-journaled_unit() {  # UNIT SUFFIX...: whether the journal lists one of the unit's files
-  name=$1; shift
-  for suffix in "$@"; do
-    journal_paths "$journal" | awk -v end="/$name.$suffix" \
-      'substr($0, length($0) - length(end) + 1) == end { found = 1 } END { exit !found }' && return 0
-  done
-  return 1
-}
-
-restart_units() {  # UNIT...: restart, each socket kept open unless it changed or never ran
+restart_units() {  # UNIT...: each as its ACTION says; a socket kept open unless it is owed
+  to_restart="" to_start=""
   for unit in "$@"; do
-    [ "$(field "$unit" 2)" = yes ] || continue
-    if journaled_unit "$unit" socket || ! systemctl is-active -q "$unit.socket"; then
-      systemctl stop "$unit.service"  # it holds the old socket: the new one could not bind
-      systemctl restart "$unit.socket"
-    fi
+    case $(field "$unit" 2) in
+      socket)
+        systemctl stop "$unit.service"  # it holds the old socket: the new one could not bind
+        systemctl restart "$unit.socket"
+        to_restart="$to_restart $unit" ;;
+      start) to_start="$to_start $unit" ;;  # not running, or not enabled: nothing to restart
+      *) to_restart="$to_restart $unit" ;;
+    esac
   done
-  systemctl restart "$@"
+  [ -z "$to_restart" ] || systemctl restart $to_restart
+  [ -z "$to_start" ] || systemctl start $to_start
 }
 
 fail_back() {  # MESSAGE: the old files and units back, nothing else touched
@@ -131,10 +135,7 @@ fi
 
 restart=""
 for unit in $units; do
-  if [ "$previous" != "$want" ] || [ -e "$pending/$restart_mark$unit" ] || ! systemctl is-active -q "$unit" \
-      || journaled_unit "$unit" service socket env; then
-    restart="$restart $unit"
-  fi
+  [ "$(field "$unit" 2)" = none ] || restart="$restart $unit"
 done
 if [ -z "$restart" ]; then
   journal_forget "$journal"
@@ -148,7 +149,8 @@ for unit in $units; do leftovers="$leftovers $unit$candidate_infix*.service $uni
 systemctl stop $leftovers 2>/dev/null
 candidates=""
 for unit in $restart; do
-  [ "$(field "$unit" 4)" != - ] && systemctl is-active -q "$unit" && candidates="$candidates $unit"
+  case $(field "$unit" 2) in restart|socket) ;; *) continue ;; esac
+  [ "$(field "$unit" 6)" != - ] && systemctl is-active -q "$unit" && candidates="$candidates $unit"
 done
 if [ -n "$candidates" ]; then
   started=$(now)
@@ -157,7 +159,7 @@ if [ -n "$candidates" ]; then
   done
   failed=""
   for unit in $candidates; do
-    [ -n "$failed" ] || healthy "$unit$candidate_infix$release" "$(field "$unit" 4)" || failed=$unit
+    [ -n "$failed" ] || healthy "$unit$candidate_infix$release" "$(field "$unit" 6)" || failed=$unit
   done
   if [ -n "$failed" ]; then
     journalctl -q -n 8 -o cat -u "$failed$candidate_infix$release.service" >&2 2>/dev/null || true
@@ -167,7 +169,7 @@ if [ -n "$candidates" ]; then
     systemctl reset-failed "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket" 2>/dev/null
   done
   if [ -n "$failed" ]; then
-    fail_back "ERROR: $failed failed its health check ($(field "$failed" 4)) as a candidate of release $release: it exited, or was not healthy within ${timeout}s; it never took traffic (release, unit and env files unchanged)"
+    fail_back "ERROR: $failed failed its health check ($(field "$failed" 6)) as a candidate of release $release: it exited, or was not healthy within ${timeout}s; it never took traffic (release, unit and env files unchanged)"
   fi
   echo "candidates healthy after $(seconds_since "$started")s:$candidates (release $release)"
 fi
@@ -183,7 +185,7 @@ if [ "$previous" != "$want" ]; then
 fi
 
 systemctl enable -q $restart
-for unit in $restart; do [ "$(field "$unit" 2)" = no ] || systemctl enable -q "$unit.socket"; done
+for unit in $restart; do [ "$(field "$unit" 3)" = no ] || systemctl enable -q "$unit.socket"; done
 started=$(now)
 restart_units $restart
 if failed=$(first_unhealthy $restart); then
@@ -194,21 +196,15 @@ if failed=$(first_unhealthy $restart); then
   exit 0
 fi
 
-printf '%s %s\n' "ERROR: $failed failed its health check ($(field "$failed" 3)) on release $release:" \
+printf '%s %s\n' "ERROR: $failed failed its health check ($(field "$failed" 5)) on release $release:" \
   "it exited, or was not healthy within ${timeout}s" >&2
 journaled=$(journal_paths "$journal")
-# Units this release brought: their unit file journaled with no copy kept (it did not exist
-# before, a first deploy). There is nothing to go back to for them: they are stopped, their
-# files removed, and nothing claims to be restored.
+# Units this release brought (NEW=yes: their unit file did not exist before, a first deploy).
+# There is nothing to go back to for them: they are stopped, their files removed, and nothing
+# claims to be restored.
 new_units="" back=""
 for unit in $restart; do
-  unit_file=$(printf '%s\n' "$journaled" | grep -m 1 -e "/$unit\.service\$" || true)
-  copy=$(journal_copy "$journal" "$unit_file")
-  if [ -n "$unit_file" ] && [ ! -e "$copy" ] && [ ! -L "$copy" ]; then
-    new_units="$new_units $unit"
-  else
-    back="$back $unit"
-  fi
+  if [ "$(field "$unit" 4)" = yes ]; then new_units="$new_units $unit"; else back="$back $unit"; fi
 done
 undone() {
   if [ "$switched" = yes ]; then

@@ -1,11 +1,12 @@
-"""What a change to a managed path sets off on its host: typed, read alike by deploy and diff.
+"""What a change to a managed path sets off on its host: typed, read by the decision of what a
+run owes (aitbc_infra/decision.py), which the deploy carries out and `diff` reports.
 
 Every rendered file carries one activation (or None: written, nothing else):
 - `Journal`: the files of one configuration (nginx's, firehol's) are validated together, then
   loaded; all are put back when either step fails (deploys/scripts/commit.sh).
 - `Restart`: a unit's own file (unit, socket, env). Its app's release activation validates and
-  loads it with the app's other files, then restarts the unit, or puts the files back
-  (deploys/scripts/activate-release.sh).
+  loads it with the app's other files, then restarts the unit (a socket file: the socket too),
+  or puts the files back (deploys/scripts/activate-release.sh).
 - `Load`: loaded with its app's units, restarting nothing (a candidate's template unit).
 
 Steps are host commands as data: an argv, quoted where it is used, or a script of
@@ -62,15 +63,6 @@ class Load:
 
 
 Activation = Journal | Restart | Load | None
-
-
-def effect(activation: Activation) -> dict[str, str]:
-    """What a change sets off, as `diff` reports it: {"restart": UNIT}, {"reload": WHAT} or {}."""
-    if isinstance(activation, Restart):
-        return {"restart": activation.unit}
-    if isinstance(activation, Journal):
-        return {"reload": activation.effect}
-    return {}
 
 
 def app_journal(app: str) -> str:

@@ -2,8 +2,10 @@
 
 Each side is rendered by its own code, templates and data (REF from `git archive`, the working
 tree as it is), in a subprocess, so a change to a template or to the model shows up as it will
-deploy. No host is contacted and no secret is read: offline renders carry placeholders only.
-Exit 0: no change; 1: changes; 2: error.
+deploy. What the change sets off is the deploy's own decision (aitbc_infra/decision.py) for the
+working tree's plan, with the base's render standing for the host's state: the lines a deploy
+prints (`restart UNIT: PATH changed`), the same words. No host is contacted and no secret is
+read: offline renders carry placeholders only. Exit 0: no change; 1: changes; 2: error.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from io import BytesIO
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.decision import Decision, converged, decide
+from aitbc_infra.drift import State, sha256
 from aitbc_infra.errors import UserError
+from aitbc_infra.loader import load_fleet
+from aitbc_infra.model import HostSpec
+from aitbc_infra.plan import HostPlan, host_plan
 
 # Runs inside the rendered side's own tree: prints {node: {path: file}} and the app packages.
 # An app's "release" is the key of its release inputs (sources, requirements, constraints):
@@ -35,10 +42,6 @@ import json, sys
 from aitbc_infra.fleet import ModelError
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
-try:
-    from aitbc_infra.activation import effect
-except ImportError:  # a side older than typed activations: no effect known
-    effect = None
 try:
     from aitbc_infra.sources import release_inputs
 except ImportError:
@@ -54,8 +57,7 @@ try:
     problems = release_problems(fleet) if release_problems else []
     if problems:
         raise ModelError(problems)
-    out = {{"files": {{n: {{f.path: {{"content": f.content, "secret": f.secret,
-                                   "effect": effect(f.activation) if effect else {{}}}}
+    out = {{"files": {{n: {{f.path: {{"content": f.content, "secret": f.secret}}
                            for f in files}}
                        for n, files in render_fleet(fleet).items()}},
            "apps": {{n: [{{"name": a.name, "units": [s.unit for s in a.services],
@@ -74,6 +76,7 @@ class HostChanges:
     files: dict[str, str] = field(default_factory=dict)  # path -> unified diff
     restarts: set[str] = field(default_factory=set)
     reloads: set[str] = field(default_factory=set)
+    owed: list[str] = field(default_factory=list)  # the decision's lines, as a deploy prints them
 
 
 def _render(tree: Path, inventory: str, side: str) -> dict:
@@ -106,7 +109,44 @@ def _mask(text: str, secret_names: set[str]) -> str:
     return pattern.sub(r'\1\2="<redacted:\2>"', text)
 
 
-def compare(base: dict, head: dict) -> dict[str, HostChanges]:
+def _releases(side: dict, node: str) -> dict[str, str]:
+    """{app: its release} on one side; a release no side could name (None) differs from all."""
+    return {a["name"]: (a["release"] or "unknown")[:16] for a in side["apps"].get(node, [])}
+
+
+def base_state(spec: HostSpec, plan: HostPlan, files: dict[str, dict],
+               releases: dict[str, str]) -> State:
+    """A host as the base left it, for all an offline render tells: each rendered file as the
+    base renders it (absent where it renders none), each app at its base release (none when the
+    base has no such app). Everything else is as the plan has it, every unit runs, nothing is
+    pending: a host is converged on its base commit."""
+    state = converged(spec, plan, {a.name: releases.get(a.name, "") for a in spec.apps})
+    for app in spec.apps:
+        if app.name not in releases:
+            del state.paths[app.venv]
+    for f in plan.files:
+        if f.path in files:
+            state.paths[f.path] = replace(state.paths[f.path],
+                                          sha256=sha256(files[f.path]["content"].encode()))
+        else:
+            del state.paths[f.path]
+    return state
+
+
+def decisions(base: dict, head: dict, inventory: str) -> dict[str, Decision]:
+    """{node: what deploying the working tree sets off on a host converged on the base}."""
+    fleet = load_fleet(PROJECT_ROOT / inventory, root=PROJECT_ROOT)
+    found = {}
+    for node, spec in fleet.hosts.items():
+        # The uploads (certificates, CAs, the uv binary) are files of the deploying machine,
+        # the same on both sides as far as a render knows: no part of the comparison.
+        plan = replace(host_plan(fleet, spec), uploads=[])
+        state = base_state(spec, plan, base["files"].get(node, {}), _releases(base, node))
+        found[node] = decide(spec, plan, state, _releases(head, node))
+    return found
+
+
+def compare(base: dict, head: dict, decided: dict[str, Decision]) -> dict[str, HostChanges]:
     secret_names = {s for side in (base, head) for apps in side["apps"].values()
                     for a in apps for s in a["secrets"]}
     hosts: dict[str, HostChanges] = {}
@@ -117,22 +157,14 @@ def compare(base: dict, head: dict) -> dict[str, HostChanges]:
             a, b = old.get(path, {}).get("content", ""), new.get(path, {}).get("content", "")
             if a == b:
                 continue
-            meta = new.get(path) or old.get(path)
             diff = difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                         f"{node}:{path}" if path in old else "/dev/null",
                                         f"{node}:{path}" if path in new else "/dev/null")
             changes.files[path] = _mask("".join(diff), secret_names)
-            effect = meta.get("effect", {})
-            if "restart" in effect and path in new:
-                changes.restarts.add(effect["restart"])
-            if "reload" in effect:
-                changes.reloads.add(effect["reload"])
-        releases = {a.get("name"): a.get("release") for a in base["apps"].get(node, [])}
-        for app in head["apps"].get(node, []):
-            if app["name"] in releases and (app["release"] is None
-                                            or releases[app["name"]] != app["release"]):
-                changes.restarts.update(app["units"])
-        if changes.files or changes.restarts:
+        if node in decided:
+            changes.restarts, changes.reloads = decided[node].restarts, decided[node].reloads
+            changes.owed = decided[node].lines()
+        if changes.files or changes.owed:
             hosts[node] = changes
     return hosts
 
@@ -147,7 +179,7 @@ def diff_against(ref: str, inventory: str = "inventory.py") -> dict[str, HostCha
         # refuses is never handed to a base that could hang on it.
         head = _render(PROJECT_ROOT, inventory, "the working tree")
         base = _render(Path(tmp), inventory, f"base {ref}")
-    return compare(base, head)
+    return compare(base, head, decisions(base, head, inventory))
 
 
 def _summary_rows(hosts: dict[str, HostChanges]) -> list[tuple[str, int, str, str]]:
@@ -161,8 +193,9 @@ def format_text(hosts: dict[str, HostChanges], ref: str) -> str:
     out = [diff for c in hosts.values() for diff in c.files.values()]
     out.append(f"\nSummary against {ref}: {len(hosts)} host(s), "
                f"{sum(len(c.files) for c in hosts.values())} file(s) changed\n")
-    out += [f"  {node:<10} files {n:<3} restart: {r}   reload: {ld}\n"
-            for node, n, r, ld in _summary_rows(hosts)]
+    for node, n, r, ld in _summary_rows(hosts):
+        out.append(f"  {node:<10} files {n:<3} restart: {r}   reload: {ld}\n")
+        out += [f"{'':13}{line}\n" for line in hosts[node].owed]
     return "".join(out)
 
 
@@ -172,6 +205,9 @@ def format_markdown(hosts: dict[str, HostChanges], ref: str) -> str:
         return "\n".join([*out, "No changes to any host.", ""])
     out += ["| host | files | restarts | reloads |", "|---|---|---|---|"]
     out += [f"| {node} | {n} | {r} | {ld} |" for node, n, r, ld in _summary_rows(hosts)]
+    for node, changes in hosts.items():
+        if changes.owed:
+            out += ["", f"**{node}** owes:", *(f"- `{line}`" for line in changes.owed)]
     for node, changes in hosts.items():
         out += ["", f"<details><summary>{node} ({len(changes.files)} files)</summary>", "",
                 "```diff", "".join(changes.files.values()).rstrip("\n"), "```", "</details>"]

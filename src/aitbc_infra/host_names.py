@@ -105,3 +105,8 @@ def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> st
 def release_link(release: str) -> str:
     """What APP_ROOT/.venv points at when RELEASE is active (relative: the root may move)."""
     return f"{RELEASES_DIR}/{release}"
+
+
+def journal_copy(journal: str, path: str) -> str:
+    """Where the journal JOURNAL keeps what a write to PATH replaced (lib.sh: journal_copy)."""
+    return f"{PENDING_DIR}/{journal}{PREVIOUS_SUFFIX}{path}"

@@ -109,8 +109,8 @@ class HostPlan:
     # On a firewall host: the file holding the digest of the rules firehol last applied, read
     # with the live rules' digest (firehol.service's state is one of the units).
     firewall_applied: str | None = None
-    # The host's state of all the above, read once by the deploy (deploys/state.py).
-    state: object | None = None
+    # The host's state of all the above is no part of the plan: deploys/state.py reads it once
+    # per run and hands it to the operations beside the plan (aitbc_infra/drift.py: State).
 
     @cached_property
     def paths(self) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ does a host that owed nothing (the deploy adds no operation for what is as plann
 named from the log's "Connected" lines.
 When every host failed, pyinfra stops ("No hosts remaining!") without results; the summary
 then comes from its log, whose host lines read "    [HOST] message".
+Under each host come the restarts and reloads the run decided were owed there, as the deploy
+printed them before its first operation ("    [HOST] owed: restart UNIT: why", deploys/site.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+
+OWED = "owed: "  # begins each line of a host's decision in the deploy's log
 
 
 @dataclass
@@ -22,6 +26,7 @@ class HostOutcome:
     unchanged: int = 0
     failed_operations: list[str] = field(default_factory=list)
     failed: bool = False
+    owed: list[str] = field(default_factory=list)  # what the run decided it owed the host
 
     @property
     def line(self) -> str:
@@ -51,8 +56,17 @@ def run_results(stdout: str, log: str) -> dict:
         return results_from_log(log)
     # Only the hosts pyinfra says it connected to: a --diff context line can look like a host's
     # ("    [Unit]" of a unit file).
-    connected = [host for host, lines in _said(log).items() if "Connected" in lines]
-    return {**results, "hosts": sorted(connected)}
+    said = _said(log)
+    connected = [host for host, lines in said.items() if "Connected" in lines]
+    return {**results, "hosts": sorted(connected), **_owed(said)}
+
+
+def _owed(said: dict[str, list[str]]) -> dict:
+    """{"owed": {host: its decision's lines}} when a host owed anything, else nothing."""
+    owed = {host: [line.removeprefix(OWED) for line in lines if line.startswith(OWED)]
+            for host, lines in said.items()}
+    owed = {host: lines for host, lines in owed.items() if lines}
+    return {"owed": owed} if owed else {}
 
 
 _HOST_LINE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<message>.*)$")
@@ -80,7 +94,7 @@ def results_from_log(log: str) -> dict:
     return {"operations": [{"name": why, "success": [], "no_change": [], "error": [host]}
                            for host, why in sorted(failed.items())],
             "totals": {"hosts": len(said), "success": 0, "error": len(failed), "no_change": 0},
-            "failed_hosts": sorted(failed)}
+            "failed_hosts": sorted(failed), **_owed(said)}
 
 
 def outcomes(results: dict) -> list[HostOutcome]:
@@ -100,6 +114,8 @@ def outcomes(results: dict) -> list[HostOutcome]:
             of(name).failed_operations.append(op["name"])
     for name in results["failed_hosts"]:
         of(name).failed = True
+    for name, lines in results.get("owed", {}).items():
+        of(name).owed = lines
     return sorted(hosts.values(), key=lambda o: (not o.failed, o.host))
 
 
@@ -110,4 +126,6 @@ def summary_text(results: dict) -> str:
         return "\n--> Summary: the run stopped before any host's result: see the error above"
     head = (f"{len(failed)} of {len(rows)} host(s) failed: {', '.join(failed)}" if failed
             else f"all {len(rows)} host(s) converged")
-    return "\n".join(["", f"--> Summary: {head}", *(f"    {o.line}" for o in rows)])
+    return "\n".join(["", f"--> Summary: {head}",
+                      *(line for o in rows for line in (f"    {o.line}", *(
+                          f"             {OWED}{owed}" for owed in o.owed)))])

@@ -5,14 +5,19 @@ minimal change. The first run in CI meets bare machines (test_fleet.py ends with
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
 from deploy_helpers import ROUTES, deploy, fetch, host_state, variant_inventory
 from system_state import not_running
 
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.deploy import pyinfra_command
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import ssh_run
+from aitbc_infra.summary import run_results
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +166,18 @@ def test_one_env_change_restarts_that_service_only(first_run, sandbox_inventory,
         assert _differing(before, after, "files") == {("aitbc", "/etc/aitbc/aitbc-wallet-daemon.env")}
     finally:
         assert deploy(sandbox_inventory).returncode == 0
+
+
+def test_a_dry_run_says_what_each_host_owes_and_why(first_run, sandbox_inventory, tmp_path):
+    """Each host prints the run's decision before its operations (deploys/site.py), in a dry
+    run too: here one env file, so one restart, and nothing owed anywhere else."""
+    before = host_state(sandbox_inventory)
+    variant = variant_inventory(tmp_path, "aitbc_container", '"env": {"LEDGER_DB_PATH": ',
+                                '"env": {"WALLET_NAME": "sandbox", "LEDGER_DB_PATH": ')
+    proc = subprocess.run(pyinfra_command(variant, "--dry"), cwd=PROJECT_ROOT, text=True,
+                          capture_output=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert run_results("", proc.stderr).get("owed") == {
+        "aitbc": ["restart aitbc-wallet-daemon: /etc/aitbc/aitbc-wallet-daemon.env changed"]}
+    assert host_state(sandbox_inventory) == before  # a dry run changes nothing

@@ -224,17 +224,16 @@ def test_directory_creation(shell, value):
         ["chown", "--", f"{value}:{value}", path], ["chmod", "--", value, path]]
     # The operations themselves (their generators, run on a plan whose state is given).
     entry = Directory(path, "0750", value, value)
-    plan = HostPlan("n", [], directories=[entry], state=_state({}))
-    assert list(directory(plan, entry)) == [install_dir_command(path, "0750", value, value)]
-    plan.state = _state({path: PathState("d", "0700", "root", "root", "-")})
-    assert list(directory(plan, entry)) == [ownership_command(path, "0750", value, value)]
+    plan = HostPlan("n", [], directories=[entry])
+    assert list(directory(plan, _state({}), entry)) == [install_dir_command(path, "0750", value, value)]
+    there = _state({path: PathState("d", "0700", "root", "root", "-")})
+    assert list(directory(plan, there, entry)) == [ownership_command(path, "0750", value, value)]
 
 
 def test_an_operation_on_a_path_outside_the_plan_is_refused():
-    plan = HostPlan("n", [], directories=[Directory("/opt/a", "0755", "root", "root")],
-                    state=_state({}))
+    plan = HostPlan("n", [], directories=[Directory("/opt/a", "0755", "root", "root")])
     with pytest.raises(ValueError, match="host n: /opt/b is not in the host's plan"):
-        list(directory(plan, Directory("/opt/b", "0755", "root", "root")))
+        list(directory(plan, _state({}), Directory("/opt/b", "0755", "root", "root")))
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -244,10 +243,10 @@ def test_upload_link_and_remove(shell, value):
         ["mkdir", "-p", "--", f"/etc/{value}"],
         ["install", "-m", "0640", "-o", value, "-g", value, "--", "/dev/null", f"{dest}.aitbc-new"]]
     to, gone = Link(dest, value), Link(dest, None)
-    plan = HostPlan("n", [], links=[to], state=_state({}))
-    assert shell.run(*link(plan, to)) == [["ln", "-sfn", "--", value, dest]]
-    plan.state = _state({dest: PathState("l", "0777", "root", "root", value)})
-    assert shell.run(*link(plan, gone)) == [["rm", "-f", "--", dest]]
+    plan = HostPlan("n", [], links=[to])
+    assert shell.run(*link(plan, _state({}), to)) == [["ln", "-sfn", "--", value, dest]]
+    there = _state({dest: PathState("l", "0777", "root", "root", value)})
+    assert shell.run(*link(plan, there, gone)) == [["rm", "-f", "--", dest]]
     assert shell.run(remove_command([dest, value])) == [["rm", "-f", "--", dest, value]]
 
 
@@ -257,13 +256,13 @@ def _puts(plan: HostPlan, *paths: str) -> list:
     run = PyinfraState()
     run.config = Config()
     with ctx_state.use(run):
-        return [c for path in paths for c in put(plan, path, path.encode(), "0644")]
+        return [c for path in paths for c in put(plan, _state({}), path, path.encode(), "0644")]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_a_groups_files_are_written_in_three_round_trips(shell, value):
     paths = [f"/etc/{value}/a", f"/etc/{value}/b", f"/etc/{value}/c"]
-    plan = HostPlan("n", [], links=[Link(p, "x") for p in paths], state=_state({}))
+    plan = HostPlan("n", [], links=[Link(p, "x") for p in paths])
     commands = _puts(plan, *paths)
     assert len(commands) == 9  # temporary file, upload, rename for each
     first, *uploads, last = batched(commands)
@@ -416,21 +415,24 @@ def test_journal_refuses_a_path_it_cannot_list():
 
 
 _GOOD = ("/p", "/r", "abc", "3", "5", "app-x", "true")
+_UNIT = ("unit", "restart", "no", "no", "-", "-")  # UNIT ACTION LISTENS NEW LIVE CANDIDATE
 
 
 @pytest.mark.parametrize("args", [
-    (*_GOOD, "x; touch PWNED #", "no", "-", "-"),
-    (*_GOOD, "unit", "no", "http://a/ b", "-"),
-    (*_GOOD, "unit", "no", "-", "http://a/?x=1"),
-    (*_GOOD, "unit", "maybe", "-", "-"),
-    (*_GOOD, "unit"),
-    ("/p", "/r", "../../etc", "3", "5", "app-x", "true", "unit", "no", "-", "-"),
-    ("/p", "/r", "abc", "$(touch PWNED)", "5", "app-x", "true", "unit", "no", "-", "-"),
-    ("/p", "/r", "abc", "3", "5 ", "app-x", "true", "unit", "no", "-", "-"),
-    ("/p", "-rf", "abc", "3", "5", "app-x", "true", "unit", "no", "-", "-"),
-    ("/p", "/r", "abc", "3", "5", "../x", "true", "unit", "no", "-", "-"),
-], ids=["unit", "url-blank", "url-equals", "socket", "not-four", "release", "keep", "timeout",
-        "root", "journal"])
+    (*_GOOD, "x; touch PWNED #", "restart", "no", "no", "-", "-"),
+    (*_GOOD, "unit", "restart", "no", "no", "http://a/ b", "-"),
+    (*_GOOD, "unit", "restart", "no", "no", "-", "http://a/?x=1"),
+    (*_GOOD, "unit", "restart", "maybe", "no", "-", "-"),
+    (*_GOOD, "unit", "restart", "no", "maybe", "-", "-"),
+    (*_GOOD, "unit", "reload", "no", "no", "-", "-"),
+    (*_GOOD, "unit", "no", "-", "-"),
+    ("/p", "/r", "../../etc", "3", "5", "app-x", "true", *_UNIT),
+    ("/p", "/r", "abc", "$(touch PWNED)", "5", "app-x", "true", *_UNIT),
+    ("/p", "/r", "abc", "3", "5 ", "app-x", "true", *_UNIT),
+    ("/p", "-rf", "abc", "3", "5", "app-x", "true", *_UNIT),
+    ("/p", "/r", "abc", "3", "5", "../x", "true", *_UNIT),
+], ids=["unit", "url-blank", "url-equals", "socket", "new", "action", "not-six", "release", "keep",
+        "timeout", "root", "journal"])
 def test_activate_release_refuses_before_doing_anything(shell, args):
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", *args)], cwd=shell.tmp,
                             capture_output=True, text=True,
@@ -458,8 +460,8 @@ def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
 def test_activate_release_under_a_hostile_root(tmp_path, value):
     root, pending = tmp_path / value, tmp_path / f"pending {value}"
     (root / "releases" / "r1").mkdir(parents=True)
-    result, calls = _activate(tmp_path, root, pending,
-                              "app", "yes", "http://x/h", "http://127.0.0.1:28000/h")
+    result, calls = _activate(tmp_path, root, pending, "app", "restart", "yes", "no",
+                              "http://x/h", "http://127.0.0.1:28000/h")
     assert result.returncode == 0, result.stderr
     assert "candidates healthy after" in result.stdout and "healthy after" in result.stdout
     assert (root / ".venv").readlink() == Path("releases/r1")
@@ -473,6 +475,28 @@ def test_activate_release_under_a_hostile_root(tmp_path, value):
     assert not list(tmp_path.rglob("PWNED"))
 
 
+def test_activate_release_does_to_each_unit_what_the_decision_owes_it(tmp_path):
+    """What each unit owes is decided in Python (aitbc_infra/decision.py); the script does just
+    that: a socket owed is restarted with its service stopped first, a restart keeps the socket
+    open, a start restarts nothing, and a unit owed nothing is left alone."""
+    root, pending = tmp_path / "app", tmp_path / "pending"
+    (root / "releases" / "r1").mkdir(parents=True)
+    (root / ".venv").symlink_to("releases/r1")  # the release is already active: no cutover
+    result, calls = _activate(tmp_path, root, pending,
+                              "a", "socket", "yes", "no", "http://x/a", "-",
+                              "b", "start", "no", "no", "http://x/b", "-",
+                              "c", "none", "yes", "no", "http://x/c", "-",
+                              "d", "restart", "yes", "no", "http://x/d", "-")
+    assert result.returncode == 0, result.stderr
+    assert "healthy after" in result.stdout and "a b d (release r1)" in result.stdout
+    assert ["systemctl", "enable", "-q", "a", "b", "d"] in calls
+    touched = [c for c in calls if c[:2] in (["systemctl", "restart"], ["systemctl", "start"],
+                                             ["systemctl", "stop"]) and "-candidate@" not in c[2]]
+    assert touched == [["systemctl", "stop", "a.service"], ["systemctl", "restart", "a.socket"],
+                       ["systemctl", "restart", "a", "d"], ["systemctl", "start", "b"]]
+    assert ["curl", "-fsS", "-o", "/dev/null", "-m", "2", "http://x/c"] not in calls
+
+
 def test_activate_release_rejected_units_put_the_files_back(tmp_path):
     root, pending = tmp_path / "app", tmp_path / "pending"
     (root / "releases" / "r1").mkdir(parents=True)
@@ -481,7 +505,8 @@ def test_activate_release_rejected_units_put_the_files_back(tmp_path):
     write = add_command("app-x", str(unit), str(pending))
     assert subprocess.run(["/bin/sh", "-c", write]).returncode == 0
     unit.write_text("rejected\n")
-    result, calls = _activate(tmp_path, root, pending, "app", "no", "-", "-", validate="exit 3")
+    result, calls = _activate(tmp_path, root, pending, "app", "restart", "no", "no", "-", "-",
+                              validate="exit 3")
     assert result.returncode == 1 and "REJECTED by 'exit 3'" in result.stderr
     assert unit.read_text() == "validated\n" and not (pending / "app-x").exists()
     assert ["systemctl", "daemon-reload"] in calls
@@ -573,8 +598,8 @@ def test_a_first_release_failing_its_gate_says_nothing_was_there_to_restore(tmp_
     (stubs / "curl").chmod(0o755)
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "1", "app-x", "true",
-                                                     "app", "no", "http://x/h", "-")],
+                                                     "r1", "3", "1", "app-x", "true", "app",
+                                                     "restart", "no", "yes", "http://x/h", "-")],
                             cwd=tmp_path, capture_output=True, text=True, env=env)
     calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
     assert result.returncode == 1

@@ -45,6 +45,8 @@ def test_route_change_names_one_file_and_a_reload(repo):
     summary = proc.stdout.split("Summary against HEAD~1:")[1]
     assert "1 host(s), 1 file(s) changed" in summary
     assert "aitbc      files 1   restart: –   reload: nginx reload" in summary
+    # The deploy's own decision, in its words (aitbc_infra/decision.py).
+    assert "reload nginx: /etc/nginx/sites-available/aitbc.bubuit.net changed\n" in summary
 
 
 def test_port_change_names_site_sockets_env_and_one_restart(repo):
@@ -60,6 +62,9 @@ def test_port_change_names_site_sockets_env_and_one_restart(repo):
     markdown = _diff(repo, "--base", "HEAD~1", "--format", "markdown").stdout
     assert "<details><summary>aitbc (4 files)</summary>" in markdown
     assert "| aitbc | 4 | aitbc-wallet-daemon | nginx reload |" in markdown
+    socket, env = ("/etc/systemd/system/aitbc-wallet-daemon.socket", "/etc/aitbc/aitbc-wallet-daemon.env")
+    line = f"restart aitbc-wallet-daemon.socket and aitbc-wallet-daemon: {socket} changed; {env} changed"
+    assert f"  {line}\n" in proc.stdout and f"- `{line}`" in markdown
 
 
 def test_source_change_names_the_release_restarts(repo):
@@ -69,6 +74,7 @@ def test_source_change_names_the_release_restarts(repo):
     proc = _diff(repo, "--base", "HEAD~1")
     assert proc.returncode == 1, proc.stderr
     assert "aitbc      files 0   restart: aitbc-wallet-daemon   reload: –" in proc.stdout
+    assert "restart aitbc-wallet-daemon: release releases/" in proc.stdout
 
 
 def test_no_secret_value_in_any_output(repo):

@@ -1,4 +1,4 @@
-"""What differs between a planned path and its state (deploys/drift.py): the one comparison the
+"""What differs between a planned path and its state (aitbc_infra/drift.py): the one comparison the
 deploy acts on and `verify` reports, so both agree on drift, path by path."""
 
 from __future__ import annotations
@@ -15,19 +15,20 @@ from pyinfra.api import Config
 from pyinfra.api import State as PyinfraState
 from pyinfra.context import ctx_state
 
-from aitbc_infra.plan import Directory, HostPlan, Link, Tree, Upload, host_plan
-from aitbc_infra.render import RenderedFile
-from deploys import managed
-from deploys.drift import (
+from aitbc_infra.drift import (
     Difference,
     PathState,
+    State,
     directory_drift,
     entry_drift,
     file_drift,
     link_drift,
     tree_drift,
 )
-from deploys.state import PathStates, State, paths_read, read_only_command
+from aitbc_infra.plan import Directory, HostPlan, Link, Tree, Upload, host_plan
+from aitbc_infra.render import RenderedFile
+from deploys import managed
+from deploys.state import PathStates, paths_read, read_only_command
 
 DIGEST = hashlib.sha256(b"planned").hexdigest()
 OTHER = hashlib.sha256(b"edited by hand").hexdigest()
@@ -146,13 +147,13 @@ OPERATIONS = {Directory: managed.directory, Link: managed.link, RenderedFile: ma
               Upload: managed.upload}
 
 
-def _commands(plan: HostPlan, entry) -> list:
+def _commands(plan: HostPlan, state: State, entry) -> list:
     """The commands the deploy's operation for the entry yields (in a run: `put` reads its
     --diff setting)."""
     run = PyinfraState()
     run.config = Config()
     with ctx_state.use(run):
-        return list(OPERATIONS[type(entry)](plan, entry))
+        return list(OPERATIONS[type(entry)](plan, state, entry))
 
 
 def _chown(entry) -> list[str] | None:
@@ -176,12 +177,13 @@ def test_the_deploy_changes_a_path_exactly_when_verify_reports_it(fleet):
             parent = str(Path(entry.path).parent)
             # The parent is there: a link the package may still create is then not expected.
             around = {parent: PathState("d", "0755", "root", "root", "-")}
-            plan.state = _state({**around, **({entry.path: planned} if planned else {})})
-            assert _commands(plan, entry) == [] and entry_drift(entry, planned) == [], entry.path
+            as_planned = _state({**around, **({entry.path: planned} if planned else {})})
+            assert _commands(plan, as_planned, entry) == [] and entry_drift(entry, planned) == [], \
+                entry.path
             for state in _variants(entry, planned):
-                plan.state = _state({**around, **({entry.path: state} if state else {})})
                 found = entry_drift(entry, state)
-                commands = _commands(plan, entry)
+                commands = _commands(plan, _state({**around, **({entry.path: state} if state else {})}),
+                                     entry)
                 assert found and commands, (entry.path, state)
                 in_place = {d.aspect for d in found} <= {"mode", "owner"}
                 assert in_place == (commands == _chown(entry)), (entry.path, state, commands)

@@ -3,7 +3,6 @@ the model refuses, the offline check of the file, and its journal (`sshd -t`, th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -16,14 +15,16 @@ from pyinfra.api import State as PyinfraState
 from pyinfra.context import ctx_state
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.activation import Journal, effect
+from aitbc_infra.activation import Journal
 from aitbc_infra.checks import check_sshd
+from aitbc_infra.decision import converged, decide
+from aitbc_infra.drift import PathState, State
 from aitbc_infra.fleet import ModelError
 from aitbc_infra.host_names import PENDING_DIR, PREVIOUS_SUFFIX
 from aitbc_infra.host_names import SSHD_DROP_IN as DROP_IN
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import Sshd
-from aitbc_infra.plan import HostPlan
+from aitbc_infra.plan import HostPlan, host_plan
 from aitbc_infra.render import render_host
 from aitbc_infra.sshd import (
     ALLOWED,
@@ -38,7 +39,6 @@ from aitbc_infra.sshd import (
 from deploys import apply
 from deploys.journal import add_command, commit_command
 from deploys.managed import file
-from deploys.state import PathState, State
 
 EXPECTED_FIXED = {
     "PubkeyAuthentication": "yes", "PasswordAuthentication": "no",
@@ -190,7 +190,7 @@ def test_the_drop_in_is_a_journal_validated_by_sshd_t_and_loaded_by_a_reload():
     assert isinstance(SSHD, Journal)
     assert (SSHD.name, SSHD.validate, SSHD.activate) == \
         ("sshd", ("sshd", "-t"), ("systemctl", "reload", "ssh"))
-    assert effect(SSHD) == {"reload": "ssh reload"}  # as `diff` reports it
+    assert SSHD.effect == "ssh reload"  # as `diff` reports it
     command = commit_command(SSHD)
     assert "'sshd -t'" in command and "'systemctl reload ssh'" in command
 
@@ -200,21 +200,23 @@ def _state(paths: dict[str, PathState]) -> State:
 
 
 def test_an_unchanged_drop_in_costs_no_operation_and_no_reload(fleet):
-    f = _drop_in(fleet, "ns3-root")
-    digest = hashlib.sha256(f.content.encode()).hexdigest()
-    plan = HostPlan("ns3-root", [f], state=_state({DROP_IN: PathState("f", "0644", "root", "root",
-                                                                      digest)}))
-    assert apply.journal(plan, SSHD) == []  # no write, no commit: nothing owed either
+    spec = fleet.hosts["ns3-root"]
+    plan = host_plan(fleet, spec)
+    releases = {app.name: "r1" for app in spec.apps}
+    state = converged(spec, plan, releases)  # the drop-in as planned, and all the rest
+    decision = decide(spec, plan, state, releases)
+    assert "sshd" not in decision.journals
+    assert apply.journal(plan, state, SSHD, decision) == []  # no write, no commit
 
 
 def test_a_changed_drop_in_is_journaled_before_it_replaces_the_file(fleet):
     f = _drop_in(fleet, "ns3-root")
-    plan = HostPlan("ns3-root", [f], state=_state({DROP_IN: PathState("f", "0644", "root", "root",
-                                                                      "0" * 64)}))
+    plan = HostPlan("ns3-root", [f])
+    state = _state({DROP_IN: PathState("f", "0644", "root", "root", "0" * 64)})
     run = PyinfraState()
     run.config = Config()
     with ctx_state.use(run):
-        commands = [c for c in file(plan, f) if isinstance(c, str)]
+        commands = [c for c in file(plan, state, f) if isinstance(c, str)]
     # The copy of the running file is taken before the new one is renamed over it.
     assert commands[-2:] == [add_command("sshd", DROP_IN), f"mv -f -- {DROP_IN}.aitbc-new {DROP_IN}"]
     assert f"{PENDING_DIR}/sshd" in commands[-2]

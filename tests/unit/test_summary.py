@@ -76,3 +76,26 @@ def test_a_run_stopped_by_its_own_error_does_not_read_as_converged():
            "ImportError: cannot import name 'x'\n")
     text = summary_text(run_results("", log))
     assert "converged" not in text and "stopped before any host's result" in text
+
+
+def test_each_host_lists_what_the_run_decided_it_owed():
+    """deploys/site.py logs the decision of each host before its first operation: the summary
+    repeats it under the host's line."""
+    import json
+
+    log = ("    [at1]       Connected\n    [aitbc]     Connected\n"
+           "    [aitbc]     owed: restart aitbc-wallet-daemon: /etc/aitbc/aitbc-wallet-daemon.env changed\n"
+           "    [aitbc]     owed: reload nginx: /etc/nginx/sites-available/aitbc.bubuit.net changed\n")
+    ops = {"operations": [{"name": "x", "success": ["aitbc"], "no_change": [], "error": []}],
+           "totals": {"hosts": 2, "success": 1, "error": 0, "no_change": 0}, "failed_hosts": []}
+    results = run_results(json.dumps({"results": ops}), log)
+    assert results["owed"] == {"aitbc": [
+        "restart aitbc-wallet-daemon: /etc/aitbc/aitbc-wallet-daemon.env changed",
+        "reload nginx: /etc/nginx/sites-available/aitbc.bubuit.net changed"]}
+    lines = summary_text(results).splitlines()
+    at = lines.index("    ok       aitbc        1 changed, 0 unchanged")
+    assert lines[at + 1:at + 3] == [
+        "             owed: restart aitbc-wallet-daemon: /etc/aitbc/aitbc-wallet-daemon.env changed",
+        "             owed: reload nginx: /etc/nginx/sites-available/aitbc.bubuit.net changed"]
+    assert lines[at + 3] == "    ok       at1          nothing owed"
+    assert results_from_log(log)["owed"] == results["owed"]

@@ -2,7 +2,7 @@
 
 Paths are read with the deploy's own state read (deploys/state.py, in its read-only mode: no
 lock is held and nothing is written) and compared with the deploy's own comparison
-(deploys/drift.py), so a path verify calls drifted is one a dry run would change, and the other
+(aitbc_infra/drift.py), so a path verify calls drifted is one a dry run would change, and the other
 way round. A failure names each path and what differs, never a file's content or digest.
 Processes are compared with the files they read at their start (aitbc_infra/running.py).
 """
@@ -15,11 +15,11 @@ from conftest import checks, fleet, missing_secrets, plans
 
 from aitbc_infra import running
 from aitbc_infra.activation import Journal, Load, Restart
+from aitbc_infra.drift import entry_drift, tree_drift
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.plan import TREE_FILE_MODE
 from aitbc_infra.render import RenderedFile
 from deploys import state
-from deploys.drift import entry_drift, tree_drift
 
 PLANS = plans()
 HOSTS = fleet().hosts

@@ -1,4 +1,8 @@
-"""What differs between a path of a host's plan and its state on the host.
+"""A host's state as the deploy reads it, and what differs between a path of its plan and it.
+
+`State` is what deploys/state.py reads on a host before the run changes anything: a value
+beside the host's plan (the plan says what should be, the state what is), handed to every
+operation and to the decision of what a change sets off (aitbc_infra/decision.py).
 
 One pure function per kind of path, read alike by the deploy (deploys/managed.py emits a command
 only where one differs) and by `aitbc-infra verify` (a check naming each drifted path and what
@@ -13,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.plan import TREE_FILE_MODE, Directory, Link, Tree, Upload
 from aitbc_infra.render import RenderedFile
 
@@ -29,6 +34,25 @@ class PathState:
     user: str
     group: str
     sha256: str  # "-" for directories, the target for symlinks
+
+
+@dataclass(frozen=True)
+class State:
+    """Every path, unit, user and package of a host's plan, and its firewall, as read (a path
+    that does not exist, or a unit systemd does not know, is absent)."""
+
+    paths: dict[str, PathState] = field(default_factory=dict)
+    units: dict[str, tuple[str, str]] = field(default_factory=dict)  # (ActiveState, UnitFileState)
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)  # (home, shell)
+    packages: set[str] = field(default_factory=set)
+    firewall: dict[str, str] = field(default_factory=dict)  # the live and applied rules' digests
+
+    def unit(self, name: str) -> tuple[str, str]:
+        return self.units.get(name) or ("", "")
+
+    def pending(self, name: str) -> bool:
+        """A journal or restart mark an earlier run left (the pending directory is a plan tree)."""
+        return f"{PENDING_DIR}/{name}" in self.paths
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,264 @@
+"""What a run sets off on a host, decided once, before any operation: from the host's plan and
+the state it was in when the run read it.
+
+Every operation of a run writes what the plan says, so what its writes will set off is known
+from (plan, state) alone, before the first of them. The deploy carries out this decision and
+prints it (deploys/site.py), `aitbc-infra diff` prints the same decision with the base commit's
+render for the state (aitbc_infra/diff.py), and a run's summary repeats what it printed.
+
+- A journal (nginx, firehol, sshd, the trusted CAs) owes its validation and activation when a
+  path of it differs, an earlier run left it pending, or its service does not run (nginx,
+  firehol; firehol also when its live rules drifted from those it last applied).
+- An app owes its activation (deploys/scripts/activate-release.sh) when one of its unit,
+  socket, env or candidate files differs, an earlier run left its journal pending, or one of
+  its units owes something. Each unit owes one of: SOCKET (its socket file differs, or the
+  socket does not run: the service stops, the socket restarts, the service starts), RESTART
+  (its unit or env file differs, its release changes, an unfinished run left a restart mark or
+  one of its files journaled), START (it or its socket is not active or not enabled), or
+  NOTHING.
+- An ACME certificate not issued yet is issued (deploys/tls.py), which takes its site's link
+  away meanwhile: nginx owes a reload with the link back.
+Files without an activation (read by a process when it next starts) and the synced trees (the
+web content, the wheelhouse) set off nothing. Only what a process reads counts: a mode or owner
+fixed in place restarts nothing. No pyinfra and nothing read here: a function of its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from aitbc_infra.activation import NGINX, Journal, Load, Restart, app_journal
+from aitbc_infra.drift import OWNERSHIP, PathState, State, entry_drift, local_sha256, sha256
+from aitbc_infra.host_names import journal_copy, release_link, restart_mark
+from aitbc_infra.model import App, HostSpec
+from aitbc_infra.plan import Directory, HostPlan, Link, Upload, release_marker
+from aitbc_infra.render import FIREHOL, certificate_files, certificate_lineage
+
+RESTART, SOCKET, START, NOTHING = "restart", "socket", "start", "none"
+
+# The journals whose configuration is live only while their service runs.
+SERVICE_OF = {NGINX.name: "nginx", FIREHOL.name: "firehol"}
+
+
+@dataclass(frozen=True)
+class UnitOwed:
+    unit: str
+    action: str  # RESTART, SOCKET, START or NOTHING
+    reasons: tuple[str, ...] = ()
+    listens: bool = False  # it has a UNIT.socket
+    # Its unit file is not on the host yet (or only as an unfinished run left it): a failed
+    # gate has nothing to restore, the unit is stopped and its files removed.
+    new: bool = False
+
+    @property
+    def line(self) -> str:
+        verb = {RESTART: f"restart {self.unit}", START: f"start {self.unit}",
+                SOCKET: f"restart {self.unit}.socket and {self.unit}"}[self.action]
+        return f"{verb}: {'; '.join(self.reasons)}"
+
+
+@dataclass(frozen=True)
+class AppOwed:
+    app: str
+    units: tuple[UnitOwed, ...]  # every unit of the app, those owed NOTHING too
+    reasons: tuple[str, ...] = ()  # what else its activation loads: candidate units, a journal
+
+    def lines(self) -> list[str]:
+        loads = [f"load the units of {self.app}: {'; '.join(self.reasons)}"] if self.reasons else []
+        return loads + [u.line for u in self.units if u.action != NOTHING]
+
+
+@dataclass(frozen=True)
+class JournalOwed:
+    journal: Journal
+    reasons: tuple[str, ...]
+
+    @property
+    def line(self) -> str:
+        return f"reload {self.journal.name}: {'; '.join(self.reasons)}"
+
+
+@dataclass(frozen=True)
+class CertificateOwed:
+    site: str
+    lineage: str
+    reason: str
+
+    @property
+    def line(self) -> str:
+        return f"issue certificate {self.lineage} for {self.site}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What is owed on one host; what is not owed is absent."""
+
+    apps: dict[str, AppOwed]
+    journals: dict[str, JournalOwed]
+    certificates: dict[str, CertificateOwed]  # by site name
+
+    def lines(self) -> list[str]:
+        return [*(line for a in self.apps.values() for line in a.lines()),
+                *(c.line for c in self.certificates.values()),
+                *(j.line for _, j in sorted(self.journals.items()))]
+
+    @property
+    def restarts(self) -> set[str]:
+        return {u.unit for a in self.apps.values() for u in a.units if u.action != NOTHING}
+
+    @property
+    def reloads(self) -> set[str]:
+        return {j.journal.effect for j in self.journals.values()}
+
+
+def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, str]) -> Decision:
+    """What the run owes the host `spec` whose plan is `plan`, found in `state`, bringing each
+    app to the release `releases[app name]`."""
+    changed = _changed(plan, state)
+    certificates = _certificates(spec, state)
+    journals = _journals(plan, state, changed)
+    if certificates:
+        journals[NGINX.name] = JournalOwed(NGINX, (
+            *(journals[NGINX.name].reasons if NGINX.name in journals else ()),
+            *(f"{c.site} enabled again once its certificate is issued"
+              for c in certificates.values())))
+    apps = {app.name: owed for app in spec.apps
+            if (owed := _app(app, plan, state, changed, releases[app.name]))}
+    return Decision(apps, journals, certificates)
+
+
+def _changed(plan: HostPlan, state: State) -> dict[str, str]:
+    """{path: how it changes} for each path with an activation that the run writes anew."""
+    found = {}
+    for entry in (*plan.files, *plan.uploads, *plan.links):
+        if entry.activation is None:
+            continue
+        current = state.paths.get(entry.path)
+        if any(d.aspect not in OWNERSHIP for d in entry_drift(entry, current)):
+            gone = isinstance(entry, Link) and entry.target is None
+            how = "removed" if gone else "added" if current is None else "changed"
+            found[entry.path] = f"{entry.path} {how}"
+        elif isinstance(entry, Link) and entry.may_appear and (
+                str(PurePosixPath(entry.path).parent) not in state.paths):
+            # deploys/managed.py removes it all the same: the package installed meanwhile may
+            # have made it.
+            found[entry.path] = f"{entry.path} removed if its package makes it"
+    return found
+
+
+def _down(state: State, unit: str) -> tuple[list[str], list[str]]:
+    """Why `unit` does not run: (it is not active, it is not enabled), each empty if it is."""
+    active, enabled = state.unit(unit)
+    return ([f"{unit} not active ({active or 'unknown'})"] if active != "active" else [],
+            [f"{unit} not enabled ({enabled or 'unknown'})"] if enabled != "enabled" else [])
+
+
+def _journals(plan: HostPlan, state: State, changed: dict[str, str]) -> dict[str, JournalOwed]:
+    reasons: dict[Journal, list[str]] = {}
+    for entry in (*plan.files, *plan.uploads, *plan.links):
+        if isinstance(entry.activation, Journal):
+            found = reasons.setdefault(entry.activation, [])
+            if entry.path in changed:
+                found.append(changed[entry.path])
+    for journal, found in reasons.items():
+        if state.pending(journal.name):
+            found.append(f"journal {journal.name} left pending by an unfinished run")
+        if journal.name in SERVICE_OF and SERVICE_OF[journal.name] in plan.units:
+            inactive, disabled = _down(state, SERVICE_OF[journal.name])
+            found += inactive + disabled
+    if plan.firewall_applied and state.firewall.get("live") != state.firewall.get("applied"):
+        reasons.setdefault(FIREHOL, []).append("live rules differ from those firehol applied")
+    return {j.name: JournalOwed(j, tuple(found)) for j, found in reasons.items() if found}
+
+
+def _release(state: State, app: App, release: str) -> list[str]:
+    want = release_link(release)
+    link = state.paths.get(app.venv)
+    if link is None:
+        return [f"first release {want}"]
+    if link.kind != "l":
+        return [f"release {want} replaces the venv installed at {app.venv}"]
+    return [f"release {link.sha256} -> {want}"] if link.sha256 != want else []
+
+
+def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
+         release: str) -> AppOwed | None:
+    journal = app_journal(app.name)
+    pending = state.pending(journal)
+    files = [f for f in plan.files
+             if isinstance(f.activation, Restart | Load) and f.activation.app == app.name]
+    # An unfinished run's writes: the files its journal kept a copy of (what it replaced).
+    unfinished = {f.path for f in files if pending and journal_copy(journal, f.path) in state.paths}
+    release_reasons = _release(state, app, release)
+    units = []
+    for svc in app.services:
+        own = [f for f in files if isinstance(f.activation, Restart) and f.activation.unit == svc.unit]
+        restart, socket = list(release_reasons), []
+        for f in own:
+            found = socket if f.kind == "socket" else restart
+            if f.path in changed:
+                found.append(changed[f.path])
+            elif f.path in unfinished:  # as planned now, but the process runs what it replaced
+                found.append(f"{f.path} written by an unfinished run")
+        if state.pending(restart_mark(svc.unit)):
+            restart.append("restart mark left by an unfinished run")
+        inactive, disabled = _down(state, svc.unit)
+        start = inactive + disabled
+        if svc.port:  # a socket that does not run is restarted; one not enabled, enabled
+            inactive, disabled = _down(state, f"{svc.unit}.socket")
+            socket, start = socket + inactive, start + disabled
+        action = SOCKET if socket else RESTART if restart else START if start else NOTHING
+        unit_file = next(f.path for f in own if f.kind == "unit")
+        new = unit_file not in state.paths or (
+            pending and journal_copy(journal, unit_file) not in state.paths
+            and state.unit(svc.unit)[1] != "enabled")  # written, never enabled: a killed first deploy
+        units.append(UnitOwed(svc.unit, action, tuple(socket + restart + start),
+                              listens=svc.port is not None, new=new))
+    loads = [changed[f.path] for f in files if isinstance(f.activation, Load) and f.path in changed]
+    if pending:
+        loads.append(f"journal {journal} left pending by an unfinished run")
+    if not loads and all(u.action == NOTHING for u in units):
+        return None
+    return AppOwed(app.name, tuple(units), tuple(loads))
+
+
+def _certificates(spec: HostSpec, state: State) -> dict[str, CertificateOwed]:
+    """The ACME certificates to issue: those not issued yet (certbot renews the others)."""
+    owed = {}
+    for site in spec.nginx_sites:
+        if site.tls and spec.sites[site.server_name].tls != "provided":
+            issued, _ = certificate_files(spec, site)
+            if issued not in state.paths:
+                owed[site.server_name] = CertificateOwed(
+                    site.server_name, certificate_lineage(spec, site), f"{issued} missing")
+    return owed
+
+
+def converged(spec: HostSpec, plan: HostPlan, releases: Mapping[str, str]) -> State:
+    """The state of the host once its plan and these releases are deployed and every unit
+    runs: the state a decision owes nothing against. `aitbc-infra diff` starts from it, as
+    nothing else is known of a host offline (users and packages are no part of a decision)."""
+    paths: dict[str, PathState] = {}
+    for entry in (*plan.directories, *plan.files, *plan.uploads, *plan.links):
+        if isinstance(entry, Directory):
+            paths[entry.path] = PathState("d", entry.mode.zfill(4), entry.user, entry.group, "-")
+        elif isinstance(entry, Link):
+            if entry.target is not None:
+                paths[entry.path] = PathState("l", "0777", "root", "root", entry.target)
+        elif isinstance(entry, Upload):
+            paths[entry.path] = PathState("f", entry.mode.zfill(4), "root", "root",
+                                          local_sha256(Path(entry.local)))
+        else:
+            paths[entry.path] = PathState("f", entry.mode.zfill(4), entry.owner, entry.group,
+                                          sha256(entry.content.encode()))
+    for probe in plan.probes:  # only whether they exist counts (a certificate, nginx's sites)
+        paths.setdefault(probe, PathState("d", "0755", "root", "root", "-"))
+    for app in spec.apps:
+        paths[app.venv] = PathState("l", "0777", "root", "root", release_link(releases[app.name]))
+        marker = release_marker(app.releases, releases[app.name])
+        paths[marker] = PathState("f", "0644", "root", "root", sha256(f"{releases[app.name]}\n".encode()))
+    firewall = {"live": "-", "applied": "-"} if plan.firewall_applied else {}
+    return State(paths=paths, units={u: ("active", "enabled") for u in plan.units},
+                 packages=set(plan.packages), firewall=firewall)
