@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -179,17 +180,19 @@ FORWARDS_FROM = "at1"  # ns3's forwards admit the peer site only
 
 
 def machine_netns(name: str) -> str:
-    """The network namespace of a sandbox machine: that of its PID 1 (nspawn's child)."""
+    """The network namespace of a sandbox machine now: that of its PID 1 (nspawn's child)."""
     p = paths()
     nspawn = machines.running_pid(p, current_plan(p).machine(name))
-    assert nspawn, f"{name} is not running"
-    return f"/proc/{procs.children(nspawn)[0]}/ns/net"
+    children = procs.children(nspawn) if nspawn else []
+    if not children:
+        raise LookupError(f"{name} is not running")
+    return f"/proc/{children[0]}/ns/net"
 
 
 def targets() -> list[Target]:
     through_proxy = [Target(path, PROXY_IP, 443, path, status, tls_name=SITE)
                      for path, (status, _, _) in sorted(ROUTES.items())]
-    at1 = machine_netns(FORWARDS_FROM)
+    at1 = functools.partial(machine_netns, FORWARDS_FROM)
     forwards = [Target(f"ns3:{port}", NS3_PUBLIC, port, path, 200, netns=at1)
                 for port, path in NS3_FORWARDS.items()]
     return through_proxy + forwards

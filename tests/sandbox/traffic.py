@@ -31,7 +31,9 @@ class Target:
     path: str
     expected: int  # the status the model declares the route answers
     tls_name: str | None = None  # SNI and Host for HTTPS through the proxy
-    netns: str | None = None  # /proc/PID/ns/net of the machine the requests come from
+    # Where the requests come from: a function giving /proc/PID/ns/net of that machine now (a
+    # machine that reboots has a new PID 1, and its old namespace is gone with it).
+    netns: Callable[[], str] | None = None
 
 
 @dataclass
@@ -153,9 +155,13 @@ def answers(targets: list[Target], context: ssl.SSLContext) -> dict[str, str]:
     """One request per target, each from the network it is asked from: {name: answer}."""
     got: dict[str, str] = {}
 
-    def ask(netns: str | None, group: list[Target]) -> None:
+    def ask(netns: Callable[[], str] | None, group: list[Target]) -> None:
         if netns:
-            enter_netns(netns)
+            try:
+                enter_netns(netns())
+            except (OSError, LookupError) as err:  # the machine is down: no request went out
+                got.update((t.name, f"{type(err).__name__}: {err}") for t in group)
+                return
         got.update((t.name, answer(t, context)) for t in group)
 
     groups = by_network(targets)
@@ -175,10 +181,20 @@ class Traffic:
         self._groups = by_network(targets)
         self._joins: list[Callable[[float], None]] = []
 
-    def _loop(self, netns: str | None, targets: list[Target]) -> None:
-        if netns:
-            enter_netns(netns)
+    def _loop(self, netns: Callable[[], str] | None, targets: list[Target]) -> None:
+        entered = None
         while not self._stopping:
+            if netns:  # followed each round: after a reboot the machine's namespace is another
+                try:
+                    path = netns()
+                    if path != entered:
+                        enter_netns(path)
+                        entered = path
+                except (OSError, LookupError) as err:
+                    for target in targets:
+                        self.counts[target.name].record(f"{type(err).__name__}: {err}", 0.0)
+                    time.sleep(0.1)
+                    continue
             for target in targets:
                 sent = time.monotonic()
                 got = answer(target, self.context)
