@@ -136,48 +136,57 @@ def _differing(before: dict, after: dict, kind: str) -> set[tuple[str, str]]:
             if after[node][kind].get(name) != value}
 
 
-def test_one_route_change_touches_one_file_and_reloads_one_nginx(first_run, sandbox_inventory,
-                                                                   tmp_path):
+# Each change: (group module, old text, new text), the files it rewrites, and the decision a dry
+# run prints for it (deploys/site.py: "[HOST] owed: ..." before the first operation).
+CHANGES = {
+    "route": (("aitbc_container", '"to": "/marketplace/"', '"to": "/marketplace/index.html"'),
+              {("aitbc", "/etc/nginx/sites-available/aitbc.bubuit.net")},
+              {"aitbc": ["reload nginx: /etc/nginx/sites-available/aitbc.bubuit.net changed"]}),
+    "env": (("aitbc_container", '"env": {"LEDGER_DB_PATH": ',
+             '"env": {"WALLET_NAME": "sandbox", "LEDGER_DB_PATH": '),
+            {("aitbc", "/etc/aitbc/aitbc-wallet-daemon.env")},
+            {"aitbc": ["restart aitbc-wallet-daemon: /etc/aitbc/aitbc-wallet-daemon.env changed"]}),
+}
+
+
+def _decided(owed: dict[str, list[str]]) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (host, unit) restarts and the hosts reloading nginx that decision lines name."""
+    restarts, reloads = set(), set()
+    for node, lines in owed.items():
+        for line in lines:
+            verb, _, rest = line.partition(" ")
+            what = rest.split(":", 1)[0]
+            if verb in ("restart", "start"):
+                restarts.add((node, what.split(" and ")[-1]))
+            elif verb == "reload" and what == "nginx":
+                reloads.add(node)
+    return restarts, reloads
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_the_decision_a_dry_run_prints_is_what_the_deploy_does(first_run, sandbox_inventory,
+                                                               tmp_path, change):
+    """The decision is made once (aitbc_infra/decision.py): the dry run prints it, changing
+    nothing; the deploy then restarts exactly the units it named and reloads exactly the nginx
+    it named, as systemd and nginx's workers record."""
+    (group, old, new), files, owed = CHANGES[change]
     before = host_state(sandbox_inventory)
-    variant = variant_inventory(tmp_path, "aitbc_container", '"to": "/marketplace/"',
-                                '"to": "/marketplace/index.html"')
+    variant = variant_inventory(tmp_path, group, old, new)
+    dry = subprocess.run(pyinfra_command(variant, "--dry"), cwd=PROJECT_ROOT, text=True,
+                         capture_output=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")})
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert run_results("", dry.stderr).get("owed") == owed
+    assert host_state(sandbox_inventory) == before  # a dry run changes nothing
     try:
-        assert deploy(variant).returncode == 0
+        run = deploy(variant)
+        assert run.returncode == 0, run.output[-3000:]
+        assert run.results.get("owed") == owed  # the run's summary: the same decision
         after = host_state(variant)
-        assert _differing(before, after, "files") == {
-            ("aitbc", "/etc/nginx/sites-available/aitbc.bubuit.net")}
+        assert _differing(before, after, "files") == files
+        restarted = _differing(before, after, "units")
         reloaded = {node for node in before
                     if before[node]["nginx_workers"] != after[node]["nginx_workers"]}
-        assert reloaded == {"aitbc"}
-        assert all(before[n]["units"] == after[n]["units"] for n in before)
-        assert fetch("/Marketplace")[1] == "https://aitbc.bubuit.net/marketplace/index.html"
+        assert (restarted, reloaded) == _decided(owed)
     finally:
         assert deploy(sandbox_inventory).returncode == 0
-
-
-def test_one_env_change_restarts_that_service_only(first_run, sandbox_inventory, tmp_path):
-    before = host_state(sandbox_inventory)
-    variant = variant_inventory(tmp_path, "aitbc_container", '"env": {"LEDGER_DB_PATH": ',
-                                '"env": {"WALLET_NAME": "sandbox", "LEDGER_DB_PATH": ')
-    try:
-        assert deploy(variant).returncode == 0
-        after = host_state(variant)
-        assert _differing(before, after, "units") == {("aitbc", "aitbc-wallet-daemon")}
-        assert _differing(before, after, "files") == {("aitbc", "/etc/aitbc/aitbc-wallet-daemon.env")}
-    finally:
-        assert deploy(sandbox_inventory).returncode == 0
-
-
-def test_a_dry_run_says_what_each_host_owes_and_why(first_run, sandbox_inventory, tmp_path):
-    """Each host prints the run's decision before its operations (deploys/site.py), in a dry
-    run too: here one env file, so one restart, and nothing owed anywhere else."""
-    before = host_state(sandbox_inventory)
-    variant = variant_inventory(tmp_path, "aitbc_container", '"env": {"LEDGER_DB_PATH": ',
-                                '"env": {"WALLET_NAME": "sandbox", "LEDGER_DB_PATH": ')
-    proc = subprocess.run(pyinfra_command(variant, "--dry"), cwd=PROJECT_ROOT, text=True,
-                          capture_output=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert run_results("", proc.stderr).get("owed") == {
-        "aitbc": ["restart aitbc-wallet-daemon: /etc/aitbc/aitbc-wallet-daemon.env changed"]}
-    assert host_state(sandbox_inventory) == before  # a dry run changes nothing
