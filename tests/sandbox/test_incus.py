@@ -114,8 +114,9 @@ def test_dry_run_shows_and_changes_nothing_then_a_deleted_container_comes_back(i
 
 def _network_seen(container: str, jump: str) -> str:
     """What stands between the jump host and the container, for a failure's message: the
-    container's addresses, sshd and networkd inside it, its listeners, and the jump host's
-    neighbour entry and route to it (a recreated container has a new MAC)."""
+    container's addresses, sshd and networkd inside it, its listeners; the jump host's
+    neighbour entry and route to it (a recreated container has a new MAC), whether a banner
+    reaches it from port 22, its own sshd's log (where a forwarding it could not open shows)."""
     inside = subprocess.run(
         ["incus", "exec", container, "--", "sh", "-c",
          "ip -4 -br addr; ip -br link; systemctl is-active ssh systemd-networkd; ss -ltnH; "
@@ -123,7 +124,10 @@ def _network_seen(container: str, jump: str) -> str:
         capture_output=True, text=True, timeout=30)
     address = DECLARED[container]
     outside = ssh_run(jump, f"ip neigh show {address}; ip -4 route get {address}; "
-                      f"ping -c 2 -W 1 {address} | tail -n 2", timeout=30)
+                      f"ping -c 2 -W 1 {address} | tail -n 2; "
+                      f"timeout 5 bash -c 'head -c 40 </dev/tcp/{address}/22'; echo; "
+                      "journalctl -q --no-pager -n 15 -u ssh; conntrack -L -d "
+                      f"{address} 2>/dev/null | head -n 5", timeout=30)
     return (f"\n--- inside {container} (rc {inside.returncode}):\n{inside.stdout}{inside.stderr}"
             f"--- from {jump} (rc {outside.returncode}):\n{outside.stdout}{outside.stderr}")
 
