@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from aitbc_infra.fleet import Fleet
@@ -135,6 +136,15 @@ def _private_key(spec: HostSpec, value: str, field_name: str) -> Path:
     return Path(value).expanduser()
 
 
+def stable_mac(address: IPv4Address) -> str:
+    """The container's MAC, the same whenever it is created: its host keeps a neighbour entry
+    for the address naming the MAC it last saw, so a container recreated with a new MAC gets
+    no packet from it until that entry is found stale and probed away (a first connection
+    then waits out TCP's SYN backoff: over a minute). Unique on the bridge as its address is:
+    a locally administered unicast prefix, then the address's four octets."""
+    return "02:a1:" + ":".join(f"{octet:02x}" for octet in address.packed)
+
+
 def container_plan(fleet: Fleet, spec: HostSpec) -> ContainerPlan:
     """What incus should hold for container `spec` (validated data; key files must exist and
     be keys: ProvisionError otherwise)."""
@@ -152,6 +162,7 @@ def container_plan(fleet: Fleet, spec: HostSpec) -> ContainerPlan:
         nic = {"type": "nic", "network": net.name, "name": NIC, "ipv4.address": str(spec.bridge_address)}
     else:
         nic = {"type": "nic", "nictype": "bridged", "parent": net.name, "name": NIC}
+    nic["hwaddr"] = stable_mac(spec.bridge_address)
     # Static in the container too: the same file works on a managed and a plain bridge.
     lines = ["[Match]", f"Name={NIC}", "", "[Network]",
              f"Address={spec.bridge_address}/{host.bridge_prefix}",

@@ -12,13 +12,14 @@ import json
 import subprocess
 import sys
 import time
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 from deploy_helpers import ROUTES, fetch
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.incus import MANAGED_KEY
+from aitbc_infra.incus import MANAGED_KEY, stable_mac
 from aitbc_infra.sandbox import down, paths, ssh_run
 from aitbc_infra.sandbox.incus import STATE
 
@@ -93,7 +94,11 @@ def test_dry_run_shows_and_changes_nothing_then_a_deleted_container_comes_back(i
     assert "ns3-aitbc" not in instances(), "--dry created the container"
     proc = provision()
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert ipv4(instances()["ns3-aitbc"]) <= {DECLARED["ns3-aitbc"]}
+    recreated = instances()["ns3-aitbc"]
+    assert ipv4(recreated) <= {DECLARED["ns3-aitbc"]}
+    # The MAC it had before: the jump host's neighbour entry for the address stays right.
+    assert recreated["expanded_devices"]["eth0"]["hwaddr"] == \
+        stable_mac(IPv4Address(DECLARED["ns3-aitbc"]))
     # Reached as the deploy reaches it: through ns3-root, strict host key checking.
     # `is-system-running --wait` exits non-zero for "degraded" too (a unit failed): ssh's own
     # failure is exit 255, told apart, and a degraded machine names its failed units.

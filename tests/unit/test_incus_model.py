@@ -61,8 +61,11 @@ def test_production_plans(fleet, tmp_path, monkeypatch):
     assert net.managed and net.config == {"ipv4.address": "10.1.223.1/24", "ipv4.nat": "true",
                                           "ipv6.address": "none"}
     plan = incus.container_plan(fleet, fleet.hosts["aitbc"])
+    # The MAC follows from the address: a recreated container keeps it (incus.stable_mac).
     assert plan.nic == {"type": "nic", "network": "incusbr0", "name": "eth0",
-                        "ipv4.address": "10.1.223.93"}
+                        "ipv4.address": "10.1.223.93", "hwaddr": "02:a1:0a:01:df:5d"}
+    ns3 = incus.container_plan(fleet, fleet.hosts["ns3-aitbc"])
+    assert ns3.nic["hwaddr"] == "02:a1:c0:a8:64:0a" != plan.nic["hwaddr"]
     assert plan.config == {incus.MANAGED_KEY: "managed", "boot.autostart": "true",
                            "limits.cpu": "2", "limits.memory": "4GiB"}
     network_file = next(f for f in plan.files if f.path == host_names.CONTAINER_NETWORK).data.decode()
