@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import subprocess
 import sys
 import tarfile
@@ -104,19 +103,14 @@ def canonical_name(name: str) -> str:
 
 
 def read_small_file(path: Path, limit: int = MAX_SOURCE_FILE) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. A FIFO, a device or a directory is
-    refused before anything is read (opening never blocks), a longer file after `limit` bytes."""
+    """The bytes of a regular file of at most `limit` bytes (links followed). A FIFO, a device
+    or a directory is refused before anything is read (open_regular), a longer file after
+    `limit` bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise WheelhouseError(f"{path} cannot be opened ({exc.strerror or exc})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise WheelhouseError(f"{path} is not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
+        with open_regular(path, follow=True) as fh:
             data = fh.read(limit + 1)
-    finally:
-        os.close(fd)
+    except SourceTreeError as exc:
+        raise WheelhouseError(str(exc)) from None
     if len(data) > limit:
         raise WheelhouseError(f"{path} is larger than {limit} bytes")
     return data

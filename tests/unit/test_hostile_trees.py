@@ -30,8 +30,6 @@ from aitbc_infra.source_tree import SourceTreeError, walk
 from aitbc_infra.sources import check_sources, release_inputs, web_files
 from aitbc_infra.wheelhouse import RELEASE_SKIPS, WheelhouseError, _write_tree_tar
 
-SECRET = "JWT_SECRET=planted-by-the-test"
-
 
 @contextmanager
 def within(seconds: int):
@@ -70,7 +68,7 @@ def outside(tmp_path: Path) -> Path:
     """A directory of this machine outside the source root, holding what must never leak."""
     secrets = tmp_path / "home"
     secrets.mkdir()
-    (secrets / ".env").write_text(f"{SECRET}\n")
+    (secrets / ".env").write_text("# the control machine's own settings: never uploaded\n")
     (secrets / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     (secrets / "index.html").write_text("<p>not ours</p>\n")
     (secrets / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
