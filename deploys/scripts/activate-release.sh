@@ -82,6 +82,15 @@ healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" o
   return 1
 }
 
+what_failed() {  # UNIT URL: what the gate saw, for the error line
+  case $2 in
+    -|up) printf '%s did not stay up (systemd result: %s)' "$1" \
+            "$(systemctl show -p Result --value "$1" 2>/dev/null || echo unknown)" ;;
+    *) printf '%s failed its health check (%s): it exited, or was not healthy within %ss' \
+         "$1" "$2" "$timeout" ;;
+  esac
+}
+
 first_unhealthy() {  # UNIT...: the first that is not healthy at its live URL
   for unit in "$@"; do
     healthy "$unit" "$(field "$unit" 5)" || { echo "$unit"; return 1; }
@@ -169,7 +178,7 @@ if [ -n "$candidates" ]; then
     systemctl reset-failed "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket" 2>/dev/null
   done
   if [ -n "$failed" ]; then
-    fail_back "ERROR: $failed failed its health check ($(field "$failed" 6)) as a candidate of release $release: it exited, or was not healthy within ${timeout}s; it never took traffic (release, unit and env files unchanged)"
+    fail_back "ERROR: $(what_failed "$failed$candidate_infix$release" "$(field "$failed" 6)") as a candidate of release $release; it never took traffic (release, unit and env files unchanged)"
   fi
   echo "candidates healthy after $(seconds_since "$started")s:$candidates (release $release)"
 fi
@@ -196,8 +205,7 @@ if failed=$(first_unhealthy $restart); then
   exit 0
 fi
 
-printf '%s %s\n' "ERROR: $failed failed its health check ($(field "$failed" 5)) on release $release:" \
-  "it exited, or was not healthy within ${timeout}s" >&2
+printf 'ERROR: %s on release %s\n' "$(what_failed "$failed" "$(field "$failed" 5)")" "$release" >&2
 journaled=$(journal_paths "$journal")
 # Units this release brought (NEW=yes: their unit file did not exist before, a first deploy).
 # There is nothing to go back to for them: they are stopped, their files removed, and nothing

@@ -49,6 +49,7 @@ from aitbc_infra.source_tree import (
     SourceTreeError,
     checked_files,
     open_regular,
+    resolve_inside,
     sha256_file,
 )
 
@@ -122,12 +123,9 @@ def requirement_file_text(path: Path, root: Path | None = None) -> str:
     secret of the control machine that its error message would print."""
     if root is not None:
         try:
-            real = Path(path).resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise WheelhouseError(f"{path} is not a file (missing, or a broken or looping "
-                                  "symlink)") from None
-        if not real.is_relative_to(Path(root).resolve()):
-            raise WheelhouseError(f"{path} leads to {real}, outside the source root")
+            resolve_inside(Path(root), Path(path))
+        except SourceTreeError as exc:
+            raise WheelhouseError(str(exc)) from None
     data = read_small_file(path)
     try:
         return data.decode("utf-8-sig")  # pip drops a byte order mark too

@@ -206,7 +206,8 @@ def test_node_release_failing_its_gate_rolls_back_release_and_env(deployed_inven
     with request_loop("blockchain-node-2 env change that fails its gate") as traffic:
         run = deploy(variant)
     assert run.returncode == 1
-    assert "aitbc-blockchain-schema-2 failed its health check" in run.output, run.output[-3000:]
+    assert "aitbc-blockchain-schema-2 did not stay up (systemd result: exit-code)" in run.output, \
+        run.output[-3000:]
     assert "RESTORED the previous unit and env files of /opt/blockchain-node-2: healthy again" \
         in run.output
     after = host_state(deployed_inventory)
