@@ -82,10 +82,10 @@ healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" o
   return 1
 }
 
-what_failed() {  # UNIT URL: what the gate saw, for the error line
+what_failed() {  # UNIT URL [SYSTEMD_UNIT]: what the gate saw, for the error line
   case $2 in
     -|up) printf '%s did not stay up (systemd result: %s)' "$1" \
-            "$(systemctl show -p Result --value "$1" 2>/dev/null || echo unknown)" ;;
+            "$(systemctl show -p Result --value "${3:-$1}" 2>/dev/null || echo unknown)" ;;
     *) printf '%s failed its health check (%s): it exited, or was not healthy within %ss' \
          "$1" "$2" "$timeout" ;;
   esac
@@ -172,13 +172,15 @@ if [ -n "$candidates" ]; then
   done
   if [ -n "$failed" ]; then
     journalctl -q -n 8 -o cat -u "$failed$candidate_infix$release.service" >&2 2>/dev/null || true
+    # Read before the candidates are stopped and reset: systemd forgets their result then.
+    failure=$(what_failed "$failed" "$(field "$failed" 6)" "$failed$candidate_infix$release")
   fi
   for unit in $candidates; do
     systemctl stop "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket"
     systemctl reset-failed "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket" 2>/dev/null
   done
   if [ -n "$failed" ]; then
-    fail_back "ERROR: $(what_failed "$failed$candidate_infix$release" "$(field "$failed" 6)") as a candidate of release $release; it never took traffic (release, unit and env files unchanged)"
+    fail_back "ERROR: $failure as a candidate of release $release; it never took traffic (release, unit and env files unchanged)"
   fi
   echo "candidates healthy after $(seconds_since "$started")s:$candidates (release $release)"
 fi
