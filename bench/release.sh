@@ -16,5 +16,7 @@ echo "$value" >"$variant/last"
 sed "s/\"env\": {\"LEDGER_DB_PATH\": /\"env\": {\"WALLET_NAME\": \"bench-$value\", \"LEDGER_DB_PATH\": /" \
   "$checkout/group_data/aitbc_container.py" >"$variant/group_data/aitbc_container.py"
 grep -q "bench-$value" "$variant/group_data/aitbc_container.py"
-PYTHONPATH=$checkout/src "$here/.venv/bin/pyinfra" -y --json "$variant/inventory.py" \
+# The checkout's own code and `deploys` package first (this venv installs this checkout's).
+cd "$checkout"
+PYTHONPATH=$checkout/src:$checkout "$here/.venv/bin/pyinfra" -y --json "$variant/inventory.py" \
   "$checkout/deploys/site.py" >"$variant/run-$value.json" 2>"$variant/run-$value.log"
