@@ -24,11 +24,11 @@ cors_origins = [
 # verify checks it is installed. The deploy only ever installs packages, it removes none.
 base_packages = ["ca-certificates", "curl", "openssh-server"]
 
-# The interpreter release venvs are built with (Debian 12: CPython 3.11), and the pins every
-# wheelhouse build takes unless an app names its own; both are part of each release id. The
-# venvs are made by the uv binary the deploy uploads, so no host needs python3-venv or pip.
-python = {"version": "3.11", "executable": "/usr/bin/python3",
-          "constraints": "constraints/aitbc-py311.txt"}
+# The interpreter release venvs are built with (its version, unless given, is the python3 of
+# the host's `debian` release: 12, CPython 3.11.2), and the pins every wheelhouse build takes
+# unless an app names its own; both are part of each release id. The venvs are made by the uv
+# binary the deploy uploads, so no host needs python3-venv or pip.
+python = {"executable": "/usr/bin/python3", "constraints": "constraints/aitbc-py311.txt"}
 
 # Where rendered env files live on every host (root-owned, 0600).
 env_dir = "/etc/aitbc"

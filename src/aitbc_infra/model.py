@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -674,10 +674,26 @@ class Chain(Strict):
     sync_interval_seconds: StrictInt = Field(ge=1)
 
 
-class Python(Strict):
-    """The interpreter a host builds its release venvs with."""
+# What a Debian release gives the releases built for it: the glibc its manylinux wheels may
+# need at most, and the CPython its python3 package ships (the data's python.version default).
+@dataclass(frozen=True)
+class DebianRelease:
+    codename: str
+    glibc: tuple[int, int]
+    python: str
 
-    version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}$")] = "3.11"
+
+DEBIAN_RELEASES = {
+    12: DebianRelease("bookworm", (2, 36), "3.11.2"),
+    13: DebianRelease("trixie", (2, 41), "3.13.5"),
+}
+
+
+class Python(Strict):
+    """The interpreter a host builds its release venvs with: X.Y or, so that a project's
+    `requires-python` like ">=3.13.5" is judged as the host will, X.Y.Z."""
+
+    version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}(\.[0-9]{1,3})?$")] = "3.11.2"
     executable: AbsPath = "/usr/bin/python3"
     # Pins for every wheelhouse build (a file of this project); part of each release id.
     constraints: SourcePath | None = None
@@ -789,6 +805,8 @@ class HostSpec(Strict):
     # The AITBC source tree the apps come from: relative to this project, or absolute.
     # The AITBC_SRC environment variable overrides it for every host.
     app_sources: OneLine = "payload"
+    # The host's Debian release: the glibc its releases' wheels are chosen for.
+    debian: Literal[12, 13] = 12
     python: Python = Python()
     secrets_file: OneLine | None = None
     # Secrets one value of which every site may hold (group_data/all.py; normally none):
@@ -810,6 +828,19 @@ class HostSpec(Strict):
     rate_limits: dict[Identifier, RateLimit] = {}
     firewall: Firewall | None = None
     rollout: Rollout = Rollout()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_of_the_release(cls, data: Any) -> Any:
+        """Unless the data names one, a host builds for the python3 its Debian release ships
+        (a trixie host is not built for bookworm's 3.11)."""
+        if not isinstance(data, dict):
+            return data
+        release = DEBIAN_RELEASES.get(data.get("debian", 12))
+        python = data.get("python", {})
+        if release and isinstance(python, dict) and "version" not in python:
+            data = {**data, "python": {**python, "version": release.python}}
+        return data
     incus: IncusHost | None = None  # an incus host: its containers' network
     container: Container | None = None  # an incus container: how provision creates it
     sshd: Sshd = Sshd()

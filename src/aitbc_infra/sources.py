@@ -18,7 +18,7 @@ from typing import Literal
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
 from aitbc_infra.host_names import STATIC_DIR
-from aitbc_infra.model import App, HostSpec, WebContent, requirement_file_problems
+from aitbc_infra.model import DEBIAN_RELEASES, App, HostSpec, WebContent, requirement_file_problems
 from aitbc_infra.source_tree import NOTHING, Skips, SourceFile, SourceTreeError, checked_files, walk
 from aitbc_infra.wheelhouse import (
     RELEASE_SKIPS,
@@ -61,6 +61,7 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
                *((f"{STATIC_DIR}/{PurePosixPath(f).name}", root / f) for f in app.static_files)),
         constraints=constraints_of(host, app),
         python=host.python.version,
+        glibc=DEBIAN_RELEASES[host.debian].glibc,
         root=root,
     )
 

@@ -391,3 +391,28 @@ def test_a_host_off_the_wan_is_told_to_set_its_public_address(data):
     _named(problems, "at1", "public_address", "an incus host faces the wan",
            "set public_address to the address the wan reaches it at")
     assert not [p for p in problems if "host at1" in p.where and "container.host" in str(p)]
+
+
+# --- The target a release is built for -------------------------------------------------------
+
+def test_a_hosts_python_follows_its_debian_release_unless_the_data_names_one(data):
+    fleet = data.load()
+    assert fleet.hosts["aitbc"].debian == 12 and fleet.hosts["aitbc"].python.version == "3.11.2"
+    data.groups["aitbc_container"]["debian"] = 13
+    fleet = data.load()
+    assert fleet.hosts["aitbc"].python.version == "3.13.5"  # trixie's python3
+    assert fleet.hosts["at1"].python.version == "3.11.2"  # the other hosts stay on bookworm
+    data.groups["aitbc_container"]["python"] = {"version": "3.13", "executable": "/usr/bin/python3"}
+    assert data.load().hosts["aitbc"].python.version == "3.13"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("debian", 11), ("debian", "13"), ("debian", 14),
+    ("python", {"version": "3.13.5.1"}), ("python", {"version": "3.13.x"}),
+    ("python", {"version": "3.13.5\nExecStart=/bin/sh"}), ("python", {"version": 3.13}),
+])
+def test_an_unknown_release_or_interpreter_is_refused(data, field, value):
+    data.groups["aitbc_container"][field] = value
+    problems = _refused(data)
+    assert any("host aitbc" in p.where and p.field.startswith(field) for p in problems), \
+        [str(p) for p in problems]
