@@ -7,7 +7,7 @@ from aitbc_infra import endpoints, sshd, topology
 from aitbc_infra.exposure import Exposure, exposures
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import RELEASE_SOURCES, RELEASES_DIR, SSHD_DROP_IN, VENV_LINK
-from aitbc_infra.model import HostSpec, Route
+from aitbc_infra.model import HostSpec, Route, Schedule
 from aitbc_infra.secrets import env_name, needed
 
 DOCS_FILE = "docs/infrastructure.md"
@@ -54,6 +54,19 @@ def _exposure_row(exposure: Exposure) -> list[str]:
     what = (f"forward → {exposure.what}, `{exposure.forward_to}`" if exposure.forward_to
             else exposure.what)
     return [exposure.node, exposure.address, str(exposure.port), what, exposure.who]
+
+
+def _schedule(schedule: Schedule | None) -> str:
+    """When a scheduled job runs (its timer); "–" for a unit that runs until stopped."""
+    if schedule is None:
+        return "–"
+    when = (f"`{schedule.calendar}`" if schedule.calendar
+            else f"every {schedule.every_seconds} s")
+    if schedule.persistent:
+        when += ", a missed run caught up"
+    if schedule.randomized_delay_seconds:
+        when += f", up to {schedule.randomized_delay_seconds} s later"
+    return when
 
 
 def _ssh_row(fleet: Fleet, host) -> list[str]:
@@ -112,9 +125,10 @@ def render_docs(fleet: Fleet) -> str:
         for app, svc in host.services:
             listen = endpoints.listen(host, svc).authority if svc.port else "–"
             rows.append([host.node, f"`{svc.unit}`", app.name, app.user, listen,
-                         f"`{svc.health}`" if svc.health else "–", f"`{app.root}`",
-                         ", ".join(app.all_secrets) or "–"])
-    out += _table(["node", "unit", "app", "user", "listens", "health", "root", "secrets"], rows)
+                         f"`{svc.health}`" if svc.health else "–", _schedule(svc.schedule),
+                         f"`{app.root}`", ", ".join(app.all_secrets) or "–"])
+    out += _table(["node", "unit", "app", "user", "listens", "health", "schedule", "root",
+                   "secrets"], rows)
     out += ["## Releases", "",
             f"Each app runs `ROOT/{VENV_LINK}`, a symlink to its active release under "
             f"`ROOT/{RELEASES_DIR}/`; a restarted service must pass its health gate in time, else "

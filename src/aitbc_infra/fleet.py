@@ -479,6 +479,7 @@ class Fleet:
         problems = []
         users = {u.name for u in host.users}
         units = {svc.unit for _, svc in host.services}
+        jobs = {svc.unit for _, svc in host.services if svc.schedule}
         for i, app in enumerate(host.apps):
             field = f"apps[{i}]"
             if app.user not in users:
@@ -493,6 +494,12 @@ class Fleet:
                     if dep not in units:
                         problems.append(Problem(where, f"{field}.services[{j}].after",
                                                 f"unknown unit {dep!r}"))
+                    elif dep in jobs:
+                        # After= a job would only wait for a run that happens to be under
+                        # way at the start: nothing a unit can rely on.
+                        problems.append(Problem(where, f"{field}.services[{j}].after",
+                                                f"{dep!r} is a scheduled job: it runs on its "
+                                                "schedule only, no unit is ordered after it"))
                 if svc.bind == "bridge" and host.bridge_address is None:
                     problems.append(Problem(where, f"{field}.services[{j}].bind",
                                             "binds to the bridge but the host has no bridge_address"))

@@ -95,12 +95,28 @@ def _relative_path(value: str) -> str:
     return value
 
 
+# systemd's unit types: the last dotted part of a unit's full name.
+UNIT_TYPES = ("service", "socket", "timer", "target", "path", "mount", "automount", "swap",
+              "device", "slice", "scope")
+
+
 def _unit(value: str) -> str:
     _matches(_UNIT, "systemd unit name")(value)
     base = value.split("@")[0]
     if base in RESERVED_UNITS or base.startswith("systemd-"):
         raise ValueError(f"unit name {value!r} is a system unit's; ours would replace it")
+    # The deploy adds the type (UNIT.service, UNIT.socket, UNIT.timer): a name already ending
+    # in one would be read by systemctl as that unit, not as our service.
+    if "." in value and value.rpartition(".")[2] in UNIT_TYPES:
+        raise ValueError(f"unit name {value!r} ends in a unit type; give the bare name "
+                         f"({value.rpartition('.')[0]!r}): the deploy adds the type")
     return value
+
+
+def systemd_unit(name: str) -> str:
+    """systemd's full name of a unit as the deploy names it: a bare name (a service's, which
+    never ends in a unit type) is a service; a socket or timer keeps its own type."""
+    return name if "." in name and name.rpartition(".")[2] in UNIT_TYPES else f"{name}.service"
 
 
 def _user(value: str) -> str:
@@ -240,6 +256,106 @@ def _url_path(value: str) -> str:
     return value
 
 
+# Calendar events (systemd.time(7)) for a timer's OnCalendar=, a safe subset. The event is
+# written into the unit file as it is, so only these shapes pass, each number in its field's
+# range; systemd would read anything else differently, later, or not at all (at the deploy's
+# `systemd-analyze verify`, on the host):
+#   a shorthand (daily, hourly, ...), or [WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:MINUTE[:SECOND]],
+#   a date or a time at least, then optionally " UTC" (the host's own zone otherwise).
+# WEEKDAYS: Mon..Sun joined by ',' or ranged by '..' ("Mon..Fri,Sun"); a date or time field:
+# '*', or values, ranges (a..b) and repetitions (a/step, a..b/step) joined by ','. No '~', no
+# fraction of a second, no other zone, no specifier: the characters [A-Za-z0-9*,./:-] and
+# single spaces are all an event may hold.
+CALENDAR_SHORTHANDS = ("minutely", "hourly", "daily", "weekly", "monthly", "quarterly",
+                       "semiannually", "yearly", "annually")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_CALENDAR_CHARS = re.compile(r"[A-Za-z0-9*,./: -]{1,200}")
+_CALENDAR_ITEM = re.compile(r"(?P<first>[0-9]+)(\.\.(?P<last>[0-9]+))?(/(?P<step>[0-9]+))?")
+# (name, lowest, highest, digits) of each field of a date and of a time.
+_DATE_FIELDS = (("year", 1970, 2199, 4), ("month", 1, 12, 2), ("day", 1, 31, 2))
+_TIME_FIELDS = (("hour", 0, 23, 2), ("minute", 0, 59, 2), ("second", 0, 59, 2))
+_CALENDAR_FORM = ("[WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:MINUTE[:SECOND]] [UTC], or one of "
+                  + ", ".join(CALENDAR_SHORTHANDS))
+
+
+def _calendar_field(text: str, name: str, low: int, high: int, digits: int) -> str | None:
+    """Why one field of a date or time is refused, or None."""
+    if text == "*":
+        return None
+    for item in text.split(","):
+        found = _CALENDAR_ITEM.fullmatch(item)
+        if not found:
+            return (f"{name} {text!r} is not '*' or values, ranges (a..b) and repetitions "
+                    f"(a/step) joined by ','")
+        numbers = [found["first"], *([found["last"]] if found["last"] else [])]
+        if any(len(n) > digits or (name == "year" and len(n) != 4) for n in numbers):
+            return f"{name} {item!r} takes {digits if name == 'year' else f'1-{digits}'} digits"
+        first, last = int(numbers[0]), int(numbers[-1])
+        if not (low <= first <= high and low <= last <= high):
+            return f"{name} {item!r} is outside {low}..{high}"
+        if last < first:
+            return f"{name} range {item!r} runs backwards"
+        if found["step"] is not None and not 1 <= int(found["step"]) <= high:
+            return f"{name} repetition {item!r} takes a step of 1..{high}"
+    return None
+
+
+def _weekdays_problem(text: str) -> str | None:
+    for item in text.split(","):
+        days = item.split("..")
+        if len(days) > 2 or not all(d in WEEKDAYS for d in days):
+            return (f"weekdays {text!r} are not {', '.join(WEEKDAYS)} joined by ',' or "
+                    f"ranged by '..'")
+        if WEEKDAYS.index(days[0]) > WEEKDAYS.index(days[-1]):
+            return f"weekday range {item!r} runs backwards (weeks run Mon..Sun)"
+    return None
+
+
+def calendar_problem(value: str) -> str | None:
+    """Why `value` is not a calendar event of the safe subset above, or None."""
+    if not _CALENDAR_CHARS.fullmatch(value):
+        bad = next((c for c in value if not re.fullmatch(r"[A-Za-z0-9*,./: -]", c)), None)
+        if bad is None:
+            return "empty, or longer than 200 characters"
+        why = {"%": " (systemd would expand it as a specifier)",
+               "\\": " (systemd would read it as an escape or a line continuation)"}.get(bad, "")
+        return f"{bad!r} is not part of a calendar event{why}"
+    words = value.split(" ")
+    if "" in words:
+        return "its parts are separated by single spaces, with none before or after"
+    if words[-1] == "UTC" and len(words) > 1:
+        words.pop()
+    if len(words) == 1 and words[0] in CALENDAR_SHORTHANDS:
+        return None
+    weekdays = words.pop(0) if words and words[0][:1].isalpha() else None
+    date = words.pop(0) if words and "-" in words[0] else None
+    time = words.pop(0) if words and ":" in words[0] else None
+    if words or not (date or time):
+        return f"not of the form {_CALENDAR_FORM}"
+    if weekdays and (found := _weekdays_problem(weekdays)):
+        return found
+    for text, fields, sep in ((date, _DATE_FIELDS, "-"), (time, _TIME_FIELDS, ":")):
+        if text is None:
+            continue
+        parts = text.split(sep)
+        named = {3: fields, 2: fields[1:] if sep == "-" else fields[:2]}.get(len(parts))
+        if named is None:
+            return f"{text!r} is not {'[YEAR-]MONTH-DAY' if sep == '-' else 'HOUR:MINUTE[:SECOND]'}"
+        for part, field in zip(parts, named, strict=True):
+            if found := _calendar_field(part, *field):
+                return found
+    return None
+
+
+def _calendar(value: str) -> str:
+    _one_line(value)
+    found = calendar_problem(value)
+    if found:
+        raise ValueError(f"not a calendar event of the accepted form ({_CALENDAR_FORM}): "
+                         f"{found}: {value!r}")
+    return value
+
+
 UnitName = Annotated[str, AfterValidator(_unit)]
 UserName = Annotated[str, AfterValidator(_user)]
 NodeName = Annotated[str, AfterValidator(_matches(NODE_NAME, "node name (a-z, 0-9, '-')"))]
@@ -265,6 +381,7 @@ UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
+CalendarEvent = Annotated[str, AfterValidator(_calendar)]
 # An env value: strings (and list items) take {root} and {url:UNIT} placeholders
 # (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
@@ -290,6 +407,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Schedule(Strict):
+    """When a scheduled job runs: its timer's calendar event or fixed interval (one of them)."""
+
+    # OnCalendar=: wall-clock times, e.g. "Mon..Fri *-*-* 03:00:00", "*:0/15", "daily".
+    calendar: CalendarEvent | None = None
+    # OnActiveSec= and OnUnitActiveSec=: a first run this long after the timer starts (at
+    # boot, or when a deploy starts it), then this long after each run began.
+    every_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400)
+    # A calendar run missed while the host was down runs once it is back (Persistent=).
+    persistent: bool = False
+    # Each run starts up to this much later, at random (RandomizedDelaySec=): the same job on
+    # many hosts does not run on all of them at once.
+    randomized_delay_seconds: StrictInt = Field(default=0, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.calendar is None) == (self.every_seconds is None):
+            raise ValueError("a schedule gives exactly one of 'calendar' or 'every_seconds'")
+        if self.persistent and self.calendar is None:
+            raise ValueError("'persistent' is for a 'calendar' schedule (an interval has no "
+                             "missed time to catch up on)")
+        return self
+
+
 class Service(Strict):
     """One process of an app release: one systemd unit."""
 
@@ -313,6 +454,9 @@ class Service(Strict):
     # which then require it: e.g. a database schema created by one process, not raced by every
     # process of the app that opens the fresh database at once.
     oneshot: bool = False
+    # A job run to its end on a schedule by its own timer (UNIT.timer), never by the deploy:
+    # a new release or a changed unit reaches it at its next run.
+    schedule: Schedule | None = None
 
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Service:
@@ -320,11 +464,21 @@ class Service(Strict):
             raise ValueError(f"service {self.unit}: give exactly one of 'command' or 'asgi'")
         if self.oneshot and (self.command is None or self.port is not None):
             raise ValueError(f"service {self.unit}: a 'oneshot' step is a 'command' without a 'port'")
+        if self.schedule and (self.command is None or self.port is not None or self.oneshot):
+            raise ValueError(f"service {self.unit}: a scheduled job ('schedule') is a 'command' "
+                             "without a 'port', and no 'oneshot' step: its timer starts it, "
+                             "nothing waits for it")
         if self.asgi and self.port is None:
             raise ValueError(f"service {self.unit}: an 'asgi' service needs a 'port'")
         if self.health and self.port is None:
             raise ValueError(f"service {self.unit}: a 'health' path needs a 'port'")
         return self
+
+    @property
+    def started_unit(self) -> str:
+        """The unit the deploy starts and restarts for this service: the service itself, or a
+        scheduled job's timer (which alone starts the job)."""
+        return f"{self.unit}.timer" if self.schedule else self.unit
 
     @property
     def argv(self) -> str:

@@ -141,8 +141,10 @@ def _matches(path: str, glob: str) -> bool:
 
 
 def app_units(app: App) -> list[str]:
-    """The units an app runs: each service, and the socket of each that listens."""
-    return [u for svc in app.services for u in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))]
+    """The units an app runs: each service (a scheduled job: its timer), and the socket of each
+    that listens."""
+    return [u for svc in app.services
+            for u in (svc.started_unit, *([f"{svc.unit}.socket"] if svc.port else []))]
 
 
 def uv_binary() -> str:

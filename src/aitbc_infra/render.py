@@ -46,7 +46,9 @@ FIREHOL = Journal(FIREHOL_JOURNAL, validate=Script("firehol-validate", (FIREHOL_
                   activate=Script("firehol-activate", (FIREHOL_APPLIED_DIGEST,)),
                   effect="firehol reload")
 
-SYSTEMD_KINDS = ("unit", "socket", "candidate")  # the rendered files systemd loads
+SYSTEMD_KINDS = ("unit", "socket", "candidate", "timer")  # the rendered files systemd loads
+# The file defining a unit the deploy starts: a service's unit file, or a scheduled job's timer.
+STARTED_KINDS = ("unit", "timer")
 
 # secret lookup: (host node, env var name) -> value
 SecretLookup = Callable[[str, str], str]
@@ -61,7 +63,8 @@ def redacted(_node: str, name: str) -> str:
 class RenderedFile:
     path: str  # absolute path on the host
     content: str
-    # the format, for the checks: nginx | unit | socket | candidate | env | program | firehol | sshd
+    # the format, for the checks: nginx | unit | socket | candidate | timer | env | program |
+    # firehol | sshd
     kind: str
     activation: Activation  # what a change to it sets off (aitbc_infra/activation.py)
     mode: str = "0644"
@@ -188,11 +191,19 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
             steps=[f"{dep}.service" for dep in svc.after if dep in steps])
         socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
         listens = svc.port is not None
-        restart, load = Restart(svc.unit, app.name), Load(app.name)
+        restart, load = Restart(svc.started_unit, app.name), Load(app.name)
+        # A scheduled job's own files are loaded, restarting nothing: its timer starts it, with
+        # them, at its next run. A change to the timer restarts the timer.
+        own = load if svc.schedule else restart
         files.append(RenderedFile(
-            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", activation=restart,
+            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", activation=own,
             unit=svc.unit,
             content=unit(candidate=False, socket=f"{svc.unit}.socket" if listens else None)))
+        if svc.schedule:
+            files.append(RenderedFile(
+                path=f"{SYSTEMD_DIR}/{svc.started_unit}", kind="timer", activation=restart,
+                unit=svc.unit, content=render_template("systemd/timer.j2", svc=svc,
+                                                       schedule=svc.schedule)))
         if listens:
             files.append(RenderedFile(path=f"{SYSTEMD_DIR}/{svc.unit}.socket", kind="socket",
                                       activation=restart, unit=svc.unit,
@@ -209,7 +220,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
             ]
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
-            path=env_file, kind="env", activation=restart, unit=svc.unit, mode="0600",
+            path=env_file, kind="env", activation=own, unit=svc.unit, mode="0600",
             secret=bool(app.all_secrets),
             content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))

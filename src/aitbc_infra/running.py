@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 
 from aitbc_infra.activation import Restart
 from aitbc_infra.host_names import NGINX_CONFIG
-from aitbc_infra.model import HostSpec
+from aitbc_infra.model import HostSpec, systemd_unit
 from aitbc_infra.render import RenderedFile, certificate_files
 
 # An nginx worker's start is read in ticks and placed on the realtime clock within about one;
@@ -65,7 +65,12 @@ def unit_inputs(host: HostSpec, files: Iterable[RenderedFile]) -> dict[str, list
     inputs = {}
     for app in host.apps:
         for svc in app.services:
-            mine = own.get(svc.unit, [])
+            mine = own.get(svc.started_unit, [])
+            if svc.schedule:
+                # A timer reads its own file; the job it starts reads its unit and env files
+                # and the release afresh at each run, and runs nothing in between.
+                inputs[svc.started_unit] = sorted(f.path for f in mine)
+                continue
             inputs[svc.unit] = [*sorted(f.path for f in mine), app.venv]
             if svc.port:
                 inputs[f"{svc.unit}.socket"] = [f.path for f in mine if f.kind == "socket"]
@@ -82,15 +87,11 @@ def nginx_inputs(host: HostSpec) -> list[str]:
 # The probes -----------------------------------------------------------------------------------
 
 
-def _systemd_name(unit: str) -> str:
-    return unit if "." in unit else f"{unit}.service"
-
-
 def units_command(units: Iterable[str]) -> str:
     """The state and start of each unit, in one systemctl call (realtime, microseconds)."""
     properties = [w for p in UNIT_PROPERTIES for w in ("-p", p)]
     return _quoted(["systemctl", "show", "--timestamp=us+utc", *properties, "--",
-                    *(_systemd_name(u) for u in units)])
+                    *map(systemd_unit, units)])
 
 
 def mtimes_command(paths: Iterable[str]) -> str:

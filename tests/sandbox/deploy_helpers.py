@@ -140,7 +140,8 @@ def host_state(inventory: Path) -> dict[str, dict]:
     state = {}
     for node, files in render_fleet(fleet).items():
         host = fleet.hosts[node]
-        units = [svc.unit for _, svc in host.services]
+        # A scheduled job starts at each run of its timer: the timer is the unit a deploy starts.
+        units = [svc.started_unit for _, svc in host.services]
         script = "; ".join(
             [f"echo file {f.path} $(sha256sum {f.path} | cut -c1-16)" for f in files]
             + [f"echo unit {u} $(systemctl show -p ActiveEnterTimestamp --value {u})"

@@ -100,6 +100,10 @@ _SEEDS = {
         ("apps", 1, "sync_status"): "/rpc/sync",
         ("apps", 1, "env", "SEEDED_LIST"): ["first", "second"],
         ("apps", 1, "services", 0, "env"): {"SEEDED_VALUE": "seeded", "SEEDED_ITEMS": ["one", "two"]},
+        # A scheduled job (its timer's calendar event), after the app's own services.
+        ("apps", 1, "services"): lambda services: [*services, {
+            "unit": "aitbc-seeded-job", "command": '-c "print(1)"',
+            "schedule": {"calendar": "Mon..Fri *-*-* 03:00:00"}}],
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
         "shared_secrets": ["JWT_SECRET"],
@@ -128,7 +132,13 @@ def _base() -> tuple[list[tuple[str, list[str], dict]], dict[str, list[RenderedF
     for node, spec in fleet.hosts.items():
         data = spec.model_dump(exclude={"name", "groups", "role"})  # role: from groups
         for where, value in _SEEDS.get(node, {}).items():
-            _set(data, where if isinstance(where, tuple) else (where,), value)
+            path = where if isinstance(where, tuple) else (where,)
+            if callable(value):  # computed from the value there now
+                current = data
+                for step in path:
+                    current = current[step]
+                value = value(current)
+            _set(data, path, value)
         hosts.append((spec.name, list(spec.groups), data))
     return hosts, render_fleet(_build(hosts))
 
@@ -338,7 +348,9 @@ def _check_unit(new: RenderedFile, old: RenderedFile, argv_changes: bool) -> lis
             failures.append(f"{new.path}: {key}={value!r}: a '%' specifier systemd would expand")
         if key == "ExecStart" and any(value.count(c) > was.count(c) for c in "$\\"):
             failures.append(f"{new.path}: ExecStart={value!r}: '$' or '\\' systemd would expand")
-        free = key == "Description" or (key == "ExecStart" and argv_changes)
+        # A calendar event's parts are its own (the model's grammar holds them): "daily" and
+        # "Mon *-*-* 03:00" are one setting each.
+        free = key in ("Description", "OnCalendar") or (key == "ExecStart" and argv_changes)
         if not free and len(value.split()) != len(was.split()):
             failures.append(f"{new.path}: {key}={value!r}: {len(value.split())} words, "
                             f"was {len(was.split())}")
@@ -441,7 +453,7 @@ def check(slot: Slot, new: str) -> Outcome:
                 continue
             if f.kind == "nginx":
                 outcome.failures += _check_nginx(f, was)
-            elif f.kind in ("unit", "socket", "candidate"):
+            elif f.kind in ("unit", "socket", "candidate", "timer"):
                 outcome.failures += _check_unit(f, was, argv_changes)
             elif f.kind == "env":
                 outcome.failures += _check_env(f, was, renamed)

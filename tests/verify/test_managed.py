@@ -17,6 +17,7 @@ from aitbc_infra import running
 from aitbc_infra.activation import Journal, Load, Restart
 from aitbc_infra.drift import entry_drift, tree_drift
 from aitbc_infra.host_names import PENDING_DIR
+from aitbc_infra.model import systemd_unit
 from aitbc_infra.plan import TREE_FILE_MODE
 from aitbc_infra.render import RenderedFile
 from deploys import state
@@ -120,7 +121,7 @@ def _read_units(node, _unit) -> tuple[str, str]:
 def test_unit_runs_its_files(node, thing, probed):
     show, mtimes = probed
     units = running.parse_units(show.stdout)
-    name = thing if "." in thing else f"{thing}.service"
+    name = systemd_unit(thing)
     assert name in units, f"{node}: systemctl show {name}: {show.stdout.strip()[:300]}"
     changed = running.parse_mtimes(mtimes.stdout)
     mine = {p: changed[p] for p in _unit_inputs(node)[thing] if p in changed}
