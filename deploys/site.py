@@ -1,8 +1,9 @@
 """Entry point: `pyinfra INVENTORY deploys/site.py` converges each host to its plan.
 
 Lock the host and read the state of every path of its plan (one round trip), decide from plan
-and state what the run sets off (aitbc_infra/decision.py) and print it, one `owed:` line each,
-then apply the plan: each group of paths written, then what the decision owes for it (a journal
+and state what the run sets off (aitbc_infra/decision.py) and print it, one `owed:` line each
+(and record it as data for `aitbc-infra deploy`: aitbc_infra/summary.py, `record`), then apply
+the plan: each group of paths written, then what the decision owes for it (a journal
 validated and loaded, an app's release proven and cut over). Roles hold only what is not a file:
 packages and users, release builds, the first certificate. A host another deploy holds locked
 gets a single failing operation that names the holder, and nothing else.
@@ -18,7 +19,7 @@ from aitbc_infra.drift import State
 from aitbc_infra.host_names import DEPLOY_LOCK
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import TRUSTED_CAS, HostPlan
-from aitbc_infra.summary import OWED
+from aitbc_infra.summary import OWED, record
 from deploys import apply, apps, base, firewall, global_args, lock, nginx, op_order, sshd, state, tls, website
 from deploys.context import plan, this_host
 
@@ -51,8 +52,12 @@ if isinstance(lock_state, lock.Taken):
     decision = decide(spec, host_plan, host_state, apps.releases(spec))
     for line in decision.lines():  # in --dry output too: `[HOST] owed: restart UNIT: why`
         host.log(f"{OWED}{line}")
+    # The same as data, for `aitbc-infra deploy`: its --json document and its --dry exit status.
+    record(host.name, node=spec.node, decision=decision.as_dict())
     converge(spec, host_plan, host_state, decision)
 else:
+    # A dry run never runs the failing operation below: the record is what fails the host there.
+    record(host.name, node=spec.node, lock_holder=lock_state.holder)
     message = shlex.quote(f"another deploy holds {DEPLOY_LOCK}: {lock_state.holder}")
     server.shell(name=f"Deploy lock on {host.name}: held by {lock_state.holder}",
                  commands=[f"printf '%s\\n' {message} >&2; exit {lock.BUSY}"])

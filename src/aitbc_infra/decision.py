@@ -121,6 +121,21 @@ class Decision:
     def reloads(self) -> set[str]:
         return {j.journal.effect for j in self.journals.values()}
 
+    def as_dict(self) -> dict:
+        """The decision as JSON data (schemas/deploy.json, `decision`): what is restarted,
+        reloaded, loaded and issued, each with its reasons, and the lines the deploy prints."""
+        return {
+            "restarts": [{"unit": u.unit, "app": a.app, "action": u.action, "reasons": list(u.reasons)}
+                         for a in self.apps.values() for u in a.units if u.action != NOTHING],
+            "reloads": [{"journal": name, "effect": j.journal.effect, "reasons": list(j.reasons)}
+                        for name, j in sorted(self.journals.items())],
+            "loads": [{"app": a.app, "reasons": list(a.reasons)}
+                      for a in self.apps.values() if a.reasons],
+            "certificates": [{"site": c.site, "lineage": c.lineage, "reason": c.reason}
+                             for c in self.certificates.values()],
+            "lines": self.lines(),
+        }
+
 
 def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, str]) -> Decision:
     """What the run owes the host `spec` whose plan is `plan`, found in `state`, bringing each
