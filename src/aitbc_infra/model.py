@@ -265,6 +265,12 @@ UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
+# The env names the model sets itself (generated_env.py), by the key an app's `env_names`
+# renames one with: a release that reads another name (a newer AITBC node reads CORS_ORIGINS
+# for ALLOW_ORIGINS) gets the same checked value under it. systemd's LISTEN_* are not here:
+# systemd sets them, under its own names.
+InjectedEnv = Literal["allow_origins", "chain_id", "block_time_seconds", "sync_interval_seconds",
+                      "peers", "rpc_bind_host", "rpc_bind_port"]
 # An env value: strings (and list items) take {root} and {url:UNIT} placeholders
 # (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
@@ -364,6 +370,9 @@ class App(Strict):
     # How list values reach the app: a JSON list (pydantic-settings) or a comma-separated string.
     list_format: Literal["json", "comma"] = "json"
     chain: bool = False  # a chain node: gets the chain's settings and PEERS
+    # Another name for what the model sets itself (generated_env.py), e.g.
+    # {"allow_origins": "CORS_ORIGINS"}; every other one keeps its own name.
+    env_names: dict[InjectedEnv, EnvName] = {}
     env: dict[EnvName, EnvValue] = {}
     secrets: list[EnvName] = []
     secret_lists: list[EnvName] = []  # secrets holding a list (comma or JSON in the secret source)
