@@ -7,7 +7,8 @@ does not meet is a problem naming host, app, field and path; so is a path that c
 safely (it resolves outside the root, holds a FIFO, a device or a link loop: source_tree.py),
 judged by the very walk the release key, the release tar and the web copy read through. Every
 line of every requirements file is read and held to the rule of the data's `requirements`
-(model.requirement_problem).
+(model.requirement_problem). The walk leaves out what the data's `exclude` patterns name, as
+the release and the web copy do.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
         constraints=constraints_of(host, app),
         python=host.python.version,
         root=root,
+        exclude=tuple(app.exclude),
     )
 
 
@@ -154,7 +156,7 @@ def _release_problems(host: HostSpec, app: App, field: str, build: bool) -> list
         problems += [f"{where}: {path} line {number}: {reason}"
                      for number, reason in requirement_file_problems(text)]
     for i, tree in enumerate(app.trees):
-        problems += _walk_problems(root, root / tree, f"{field}.trees[{i}]")
+        problems += _walk_problems(root, root / tree, f"{field}.trees[{i}]", tree_skips(app))
     for i, name in enumerate(app.static_files):
         path = root / name
         if path.is_symlink():
@@ -216,8 +218,19 @@ def _web_problems(host: HostSpec, i: int, content: WebContent) -> list[Problem]:
     source = root / content.source
     if source.is_dir() or source.is_symlink():  # not there yet: the build writes it
         problems += [Problem(where, f"web_content[{i}].source", msg)
-                     for msg in walk(root, source, NOTHING, "dir")[1]]
+                     for msg in walk(root, source, web_skips(content), "dir")[1]]
     return problems
+
+
+def tree_skips(app: App) -> Skips:
+    """What the release leaves out of each of the app's trees: debris, and its `exclude`."""
+    return RELEASE_SKIPS.excluding(app.exclude)
+
+
+def web_skips(content: WebContent) -> Skips:
+    """What the copy of a web content leaves out: what its `exclude` names, nothing else (a
+    web root holds what its source holds)."""
+    return NOTHING.excluding(content.exclude)
 
 
 def web_files(host: HostSpec, content: WebContent) -> list[SourceFile]:
@@ -225,7 +238,7 @@ def web_files(host: HostSpec, content: WebContent) -> list[SourceFile]:
     otherwise, naming the host, the content and each path)."""
     root = source_root(host)
     try:
-        return checked_files(root, root / content.source, NOTHING, expect="dir")
+        return checked_files(root, root / content.source, web_skips(content), expect="dir")
     except SourceTreeError as exc:
         raise SourceTreeError([f"host {host.node}: web_content {content.source!r}: {p}"
                                for p in exc.problems]) from None

@@ -101,6 +101,8 @@ _SEEDS = {
         ("apps", 1, "env", "SEEDED_LIST"): ["first", "second"],
         ("apps", 1, "services", 0, "env"): {"SEEDED_VALUE": "seeded", "SEEDED_ITEMS": ["one", "two"]},
         ("apps", 1, "env_names"): {"peers": "DEFAULT_PEER_RPC_URL"},
+        ("apps", 1, "exclude"): ["**/tests/**"],
+        ("web_content", 0, "exclude"): ["*.map"],
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
         "shared_secrets": ["JWT_SECRET"],
