@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from aitbc_infra.excludes import MAX_PATTERNS, pattern_problem
 from aitbc_infra.host_names import ENV_DIR, RELEASE_SOURCES, RELEASES_DIR, STATIC_DIR, VENV_LINK
 
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
@@ -158,6 +159,13 @@ def _nginx_text(value: str) -> str:
     _one_line(value)
     if "$" in value:
         raise ValueError(f"'$' is not allowed (nginx would expand it): {value!r}")
+    return value
+
+
+def _exclude_pattern(value: str) -> str:
+    problem = pattern_problem(value)
+    if problem:
+        raise ValueError(f"not an exclude pattern ({problem}): {value!r}")
     return value
 
 
@@ -382,6 +390,15 @@ Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
 CalendarEvent = Annotated[str, AfterValidator(_calendar)]
+# Paths of a tree left out of it (excludes.py): relative, bounded, `*`, `?` and `**` only.
+Excludes = Annotated[list[Annotated[str, AfterValidator(_exclude_pattern)]],
+                     Field(max_length=MAX_PATTERNS)]
+# The env names the model sets itself (generated_env.py), by the key an app's `env_names`
+# renames one with: a release that reads another name (a newer AITBC node reads CORS_ORIGINS
+# for ALLOW_ORIGINS) gets the same checked value under it. systemd's LISTEN_* are not here:
+# systemd sets them, under its own names.
+InjectedEnv = Literal["allow_origins", "chain_id", "block_time_seconds", "sync_interval_seconds",
+                      "peers", "rpc_bind_host", "rpc_bind_port"]
 # An env value: strings (and list items) take {root} and {url:UNIT} placeholders
 # (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
@@ -505,6 +522,10 @@ class App(Strict):
     requirements: list[Requirement] = []
     requirement_files: list[SourcePath] = []
     trees: list[SourcePath] = []
+    # Paths under each of the `trees` the release leaves out (excludes.py), e.g. tests or large
+    # data files: neither checked, nor part of the release id, nor in the release. (Not for
+    # `packages`: pip builds a project from all of it.)
+    exclude: Excludes = []
     # Files a static server of the app serves, copied into the release's own `static/`
     # directory (the `{static}` placeholder): such a server is given that directory, never a
     # source tree, so it cannot hand out the app's code or settings.
@@ -518,6 +539,9 @@ class App(Strict):
     # How list values reach the app: a JSON list (pydantic-settings) or a comma-separated string.
     list_format: Literal["json", "comma"] = "json"
     chain: bool = False  # a chain node: gets the chain's settings and PEERS
+    # Another name for what the model sets itself (generated_env.py), e.g.
+    # {"allow_origins": "CORS_ORIGINS"}; every other one keeps its own name.
+    env_names: dict[InjectedEnv, EnvName] = {}
     env: dict[EnvName, EnvValue] = {}
     secrets: list[EnvName] = []
     secret_lists: list[EnvName] = []  # secrets holding a list (comma or JSON in the secret source)
@@ -788,6 +812,9 @@ class WebContent(Strict):
     # An npm project whose `npm run build` writes `source`, built on the control machine first;
     # without a package.json there, a `source` already built is deployed as it is.
     build: SourcePath | None = None
+    # Paths under `source` left out of the web root (excludes.py): neither checked nor copied.
+    # (Not for `build`: npm reads its project whole.)
+    exclude: Excludes = []
 
     @model_validator(mode="after")
     def _relative(self) -> WebContent:

@@ -84,17 +84,19 @@ def _sha256_file(path: Path) -> str:
     return sha256_file(path, follow=True)
 
 
-def source_files(tree: Path, root: Path | None = None) -> list[SourceFile]:
-    """The files of a source tree, build/cache/VCS debris left out, in a stable order; a
-    single file (an app's static file) is its own tree. Nothing outside `root` (by default
-    the tree itself) is ever listed: SourceTreeError names what would be."""
-    return checked_files(root or tree, tree, RELEASE_SKIPS)
+def source_files(tree: Path, root: Path | None = None,
+                 skips: Skips = RELEASE_SKIPS) -> list[SourceFile]:
+    """The files of a source tree, build/cache/VCS debris (and what `skips` excludes) left
+    out, in a stable order; a single file (an app's static file) is its own tree. Nothing
+    outside `root` (by default the tree itself) is ever listed: SourceTreeError names what
+    would be."""
+    return checked_files(root or tree, tree, skips)
 
 
-def source_hash(tree: Path, root: Path | None = None) -> str:
+def source_hash(tree: Path, root: Path | None = None, skips: Skips = RELEASE_SKIPS) -> str:
     """sha256 of a source tree: relative paths, exec bits and file contents."""
     h = hashlib.sha256()
-    for f in source_files(Path(tree), root):
+    for f in source_files(Path(tree), root, skips):
         exe = "x" if f.executable else "-"
         h.update(f"{f.name}\0{exe}\0{sha256_file(f.path)}\n".encode())
     return h.hexdigest()
@@ -334,6 +336,15 @@ class ReleaseInputs:
     glibc: tuple[int, int] = (2, 36)  # the host's (model.DEBIAN_RELEASES)
     # The source root no project, requirement file or tree may leave (None: each is its own).
     root: Path | None = None
+    # Exclude patterns of the trees (model.App.exclude): what they leave out is neither in the
+    # release nor in its id. The patterns are not in the id themselves: one that leaves nothing
+    # out changes nothing.
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def tree_skips(self) -> Skips:
+        """What the walk of a tree leaves out (the projects leave out the debris only)."""
+        return RELEASE_SKIPS.excluding(self.exclude)
 
     def key(self) -> str:
         """Stable id of the inputs, computed before anything is built."""
@@ -348,7 +359,8 @@ class ReleaseInputs:
                 "projects": sorted(self._project_hashes()),
                 "files": [sha256_file(f.path) for r in self.requirement_files
                           for f in checked_files(self.root or r, r, expect="file")],
-                "trees": [[rel, source_hash(d, self.root)] for rel, d in self.trees],
+                "trees": [[rel, source_hash(d, self.root, self.tree_skips)]
+                          for rel, d in self.trees],
                 "constraints": _sha256_file(self.constraints) if self.constraints else None,
             }
         except SourceTreeError as exc:
@@ -567,13 +579,13 @@ def _compile(inputs: ReleaseInputs, args: list[str], into: Path) -> list[str]:
 
 
 def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path,
-                    root: Path | None = None) -> None:
+                    root: Path | None = None, skips: Skips = RELEASE_SKIPS) -> None:
     """One tar of the release's source trees; same sources, same bytes (no times, no owners).
     Written to disk as it is read, file by file: a large file never sits in memory whole."""
     tmp = dest.with_suffix(".tmp")
     try:
         members = [(f"{rel}/{f.name}" if f.name else rel, f)
-                   for rel, tree in trees for f in source_files(tree, root)]
+                   for rel, tree in trees for f in source_files(tree, root, skips)]
         with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for name, f in members:
                 with open_regular(f.path) as fh:
@@ -636,7 +648,8 @@ def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
                 tree = None
                 if inputs.trees:
                     tree = f"{TREES}/{release_id}.tar"
-                    _write_tree_tar(inputs.trees, out_dir / tree, inputs.root)
+                    _write_tree_tar(inputs.trees, out_dir / tree, inputs.root,
+                                    inputs.tree_skips)
                 for wheel in wheels:
                     os.replace(wheel, out_dir / wheel.name)
                 return key, {"app": inputs.app, "release_id": release_id, "tree": tree,

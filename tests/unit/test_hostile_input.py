@@ -104,6 +104,9 @@ _SEEDS = {
         ("apps", 1, "services"): lambda services: [*services, {
             "unit": "aitbc-seeded-job", "command": '-c "print(1)"',
             "schedule": {"calendar": "Mon..Fri *-*-* 03:00:00"}}],
+        ("apps", 1, "env_names"): {"peers": "DEFAULT_PEER_RPC_URL"},
+        ("apps", 1, "exclude"): ["**/tests/**"],
+        ("web_content", 0, "exclude"): ["*.map"],
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
         "shared_secrets": ["JWT_SECRET"],
@@ -435,7 +438,11 @@ def check(slot: Slot, new: str) -> Outcome:
     if sorted(rendered) != sorted(new_nodes):
         outcome.failures.append(f"hosts rendered {sorted(rendered)}, expected {sorted(new_nodes)}")
         return outcome
-    renamed = {slot.old: new} if slot.mode == "key" and FIELDS[slot.field][-2] == "env" else {}
+    # An env key, or the name an app's env_names gives one of the model's values, renames one
+    # line of the env files.
+    steps = FIELDS[slot.field]
+    renames = (slot.mode == "key" and steps[-2] == "env") or steps[-2:] == ("env_names", VALUE)
+    renamed = {slot.old: new} if renames else {}
     argv_changes = FIELDS[slot.field][-1] == "command"
     expected_env = _expected_env(slot, new, fleet)
     for old_node, node in zip(old_nodes, new_nodes, strict=True):

@@ -83,9 +83,10 @@ def _app(**sources) -> App:
 
 
 def _fleet(fleet: Fleet, root: Path, app: App) -> Fleet:
-    """The production host aitbc, its sources at `root` and one app: the one under test."""
+    """The production host aitbc, its sources at `root` and one app: the one under test (no
+    web content, nor the sites whose routes would serve it)."""
     host = fleet.hosts["aitbc"].model_copy(
-        update={"app_sources": str(root), "apps": [app], "web_content": []})
+        update={"app_sources": str(root), "apps": [app], "web_content": [], "nginx_sites": []})
     return Fleet({host.node: host})
 
 
