@@ -443,13 +443,19 @@ def test_activate_release_refuses_before_doing_anything(shell, args):
 
 
 def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
-              validate: str = "exit 1") -> tuple[subprocess.CompletedProcess, list]:
+              validate: str = "exit 1", timeout: str = "5",
+              programs: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, list]:
+    """activate-release run against stub programs (each call logged); `programs` replaces a
+    stub by a script of its own."""
     stubs = tmp_path / "stubs"
     for name in ("systemctl", "curl", "journalctl"):
         _stub(stubs / name)
+    for name, text in (programs or {}).items():
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "5", "app-x", validate, *units)],
+                                                     "r1", "3", timeout, "app-x", validate, *units)],
                             cwd=tmp_path, capture_output=True, text=True, env=env)
     log = tmp_path / "log"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -591,17 +597,9 @@ def test_a_first_release_failing_its_gate_says_nothing_was_there_to_restore(tmp_
     unit = tmp_path / "app.service"
     assert subprocess.run(["/bin/sh", "-c", add_command("app-x", str(unit), str(pending))]).returncode == 0
     unit.write_text("new\n")
-    stubs = tmp_path / "stubs"
-    for name in ("systemctl", "journalctl"):
-        _stub(stubs / name)
-    (stubs / "curl").write_text("#!/bin/sh\nexit 7\n")  # never healthy
-    (stubs / "curl").chmod(0o755)
-    env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
-    result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "1", "app-x", "true", "app",
-                                                     "restart", "no", "yes", "http://x/h", "-")],
-                            cwd=tmp_path, capture_output=True, text=True, env=env)
-    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    result, calls = _activate(tmp_path, root, pending, "app", "restart", "no", "yes",
+                              "http://x/h", "-", validate="true", timeout="1",
+                              programs={"curl": "#!/bin/sh\nexit 7\n"})  # never healthy
     assert result.returncode == 1
     assert "NOTHING TO RESTORE for app: new with release r1" in result.stderr
     assert "RESTORED" not in result.stderr and "ROLLED BACK" not in result.stderr
@@ -660,19 +658,10 @@ def test_a_new_timer_that_does_not_stay_up_is_stopped_by_its_own_name(tmp_path):
     root, pending = tmp_path / "app", tmp_path / "pending"
     (root / "releases" / "r1").mkdir(parents=True)
     (root / ".venv").symlink_to("releases/r1")
-    stubs = tmp_path / "stubs"
-    for name in ("curl", "journalctl"):
-        _stub(stubs / name)
     # systemctl as the stub, but the timer never active.
-    (stubs / "systemctl").write_text(f"#!{sys.executable}\n{_STUB}".replace(
-        'print("active")', 'print("failed")'))
-    (stubs / "systemctl").chmod(0o755)
-    env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
-    result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "1", "app-x", "true", "job.timer",
-                                                     "start", "no", "yes", "-", "-")],
-                            cwd=tmp_path, capture_output=True, text=True, env=env)
-    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    never_active = f"#!{sys.executable}\n{_STUB}".replace('print("active")', 'print("failed")')
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "start", "no", "yes", "-", "-",
+                              validate="true", timeout="1", programs={"systemctl": never_active})
     assert result.returncode == 1
     assert "job.timer did not stay up" in result.stderr
     assert "NOTHING TO RESTORE for job.timer" in result.stderr

@@ -123,6 +123,12 @@ _build = build_fleet
 
 
 def _set(data: dict, path: tuple, value) -> None:
+    """The value at `path` set; a callable value is computed from the one there now."""
+    if callable(value):
+        current = data
+        for step in path:
+            current = current[step]
+        value = value(current)
     for step in path[:-1]:
         data = data[step]
     data[path[-1]] = value
@@ -135,13 +141,7 @@ def _base() -> tuple[list[tuple[str, list[str], dict]], dict[str, list[RenderedF
     for node, spec in fleet.hosts.items():
         data = spec.model_dump(exclude={"name", "groups", "role"})  # role: from groups
         for where, value in _SEEDS.get(node, {}).items():
-            path = where if isinstance(where, tuple) else (where,)
-            if callable(value):  # computed from the value there now
-                current = data
-                for step in path:
-                    current = current[step]
-                value = value(current)
-            _set(data, path, value)
+            _set(data, where if isinstance(where, tuple) else (where,), value)
         hosts.append((spec.name, list(spec.groups), data))
     return hosts, render_fleet(_build(hosts))
 
@@ -600,11 +600,6 @@ def _edit(edits: dict[str, list[tuple[tuple, object]]]):
     hosts = copy.deepcopy(_base()[0])
     for _, _, data in hosts:
         for path, value in edits.get(data["node"], []):
-            if callable(value):  # computed from the value there now
-                current = data
-                for step in path:
-                    current = current[step]
-                value = value(current)
             _set(data, path, value)
     return hosts
 
