@@ -35,7 +35,8 @@ env_dir = "/etc/aitbc"
 
 # Releases: a restarted service must answer its health path within this time, else the previous
 # release comes back. Three releases stay on disk: the active one and two to roll back to.
-rollout = {"keep_releases": 3, "health_timeout_seconds": 20}
+# Each host's deploy history keeps the last 1,000 runs (a line each, a few KiB at most).
+rollout = {"keep_releases": 3, "health_timeout_seconds": 20, "history_lines": 1000}
 
 # Response headers of every TLS site (a site listing its own `headers` sends those instead).
 # The policy allows only the site's own scripts, styles and connections; a site whose pages

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.deploy_report import document, exit_status
+from aitbc_infra.history import MESSAGE_ENV, MESSAGE_MAX, OPERATOR_ENV, operator, run_message
 from aitbc_infra.inventory_option import add_inventory_option, load_with_sources
 from aitbc_infra.summary import RECORDS_ENV, outcomes, read_records, run_results, summary_text
 
@@ -45,13 +46,17 @@ class PyinfraRun:
     results: dict  # aitbc_infra.summary.run_results: pyinfra's JSON, its log, the deploy's records
 
 
-def execute(inventory: Path, *extra: str, deploy: str = SITE) -> PyinfraRun:
+def execute(inventory: Path, *extra: str, deploy: str = SITE,
+            message: str | None = None) -> PyinfraRun:
     """Run pyinfra from the project root, so group_data/ and deploys/ resolve; its log is shown
-    as it comes and kept, with its JSON and what deploys/site.py recorded of each host."""
+    as it comes and kept, with its JSON and what deploys/site.py recorded of each host.
+    `message` is the run's, for each host's deploy history and its lock (checked already)."""
     command = pyinfra_command(inventory, *extra, deploy=deploy)
     with tempfile.TemporaryDirectory(prefix="aitbc-deploy-") as tmp:
         records = Path(tmp) / "records.jsonl"
         env = {**os.environ, RECORDS_ENV: str(records)}
+        if message is not None:
+            env[MESSAGE_ENV] = message
         # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.
         with tempfile.TemporaryFile("w+", dir=tmp) as out:
             proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.PIPE,
@@ -74,17 +79,20 @@ def run_pyinfra(inventory: Path, *extra: str, deploy: str = SITE) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    # The message and the operator are a person's words: refused before anything is loaded.
+    message = run_message(args.message)
+    operator()
     extra = ["--dry"] if args.dry else []
     if args.diff:
         extra.append("--diff")
     if not args.json:
         load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra)
+        run = execute(args.inventory, *extra, message=message)
         print(summary_text(run.results), flush=True)
         return exit_status(run.returncode, outcomes(run.results), args.dry)
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
         load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra)
+        run = execute(args.inventory, *extra, message=message)
         print(summary_text(run.results), flush=True)
     report = document(outcomes(run.results), dry=args.dry, returncode=run.returncode,
                       inventory=str(args.inventory))
@@ -102,8 +110,14 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
         "change on some host (an operation would run, or a restart, reload or certificate is "
         "owed); 1 a host failed (the others still converge) or the run stopped; 2 bad input, "
         "nothing connected to. With --json: one JSON document on stdout (schemas/deploy.json), "
-        "every log line on stderr.")
+        "every log line on stderr. Each host keeps a line for every run that is not --dry "
+        "(`aitbc-infra history`).")
     add_inventory_option(deploy)
+    deploy.add_argument("--message", "-m", metavar="TEXT",
+                        help="why this run: kept in each host's deploy history, and named to a "
+                        f"deploy that finds the lock held (one line, at most {MESSAGE_MAX} "
+                        f"characters; default: ${MESSAGE_ENV}). The operator is ${OPERATOR_ENV}, "
+                        "else USER@HOSTNAME")
     deploy.add_argument("--dry", action="store_true",
                         help="show what would change, change nothing; exit 3 when anything would")
     deploy.add_argument("--diff", action="store_true", help="with --dry: show file diffs")

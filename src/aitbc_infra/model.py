@@ -881,12 +881,16 @@ class Python(Strict):
 
 
 class Rollout(Strict):
-    """How releases are activated: the health gate's patience and how many releases stay."""
+    """How releases are activated: the health gate's patience and how many releases stay; how
+    much of the deploy history a host keeps."""
 
     keep_releases: StrictInt = Field(default=3, ge=2)  # the active one and at least one to roll back to
     health_timeout_seconds: StrictInt = Field(default=30, ge=1, le=600)
     # A candidate release listens on 127.0.0.1 at its service's port plus this offset.
     candidate_port_offset: StrictInt = Field(default=20000, ge=1, le=60000)
+    # The deploy history on each host keeps its last this many lines (aitbc_infra/history.py):
+    # a line is a few hundred bytes to a few KiB, so the log stays small whatever the runs.
+    history_lines: StrictInt = Field(default=1000, ge=10, le=100000)
 
 
 # An incus image: a local alias ("aitbc-sandbox-...") or REMOTE:ALIAS ("images:debian/12").

@@ -237,13 +237,13 @@ def test_a_real_run_document_reports_what_ran_and_what_failed():
 
 def _args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**{"inventory": "inventory.py", "dry": True, "diff": False,
-                                 "json": True, **kw})
+                                 "json": True, "message": None, **kw})
 
 
 def test_deploy_json_prints_one_document_on_stdout_and_the_summary_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(deploy, "load_with_sources", lambda inventory: None)
     run = PyinfraRun(0, _dry(("wallet-daemon: activate release", ["aitbc"])))
-    monkeypatch.setattr(deploy, "execute", lambda inventory, *extra: run)
+    monkeypatch.setattr(deploy, "execute", lambda inventory, *extra, message=None: run)
     assert deploy.cmd_deploy(_args()) == DRIFT
     out, err = capsys.readouterr()
     assert_valid(json.loads(out), "deploy")  # the whole of stdout is the document
