@@ -58,6 +58,20 @@ class UserEntries(FactBase):
         return {e[0]: (e[5], e[6]) for e in entries}
 
 
+class GroupEntries(FactBase):
+    """The given groups that exist."""
+
+    def command(self, groups: list[str]) -> str:
+        return f"{quoted('getent', 'group', '--', *groups)} || true"
+
+    @staticmethod
+    def default() -> set:
+        return set()
+
+    def process(self, output) -> set[str]:
+        return {line.split(":")[0] for line in output if line.count(":") >= 3}
+
+
 class FirewallState(FactBase):
     """Whether the live rules drifted: their digest and the digest recorded when firehol last
     applied them (deploys/scripts/firehol-state.sh)."""

@@ -50,6 +50,7 @@ def converge(spec: HostSpec, host_plan: HostPlan, host_state: State, decision: D
     apply.directories(host_plan, host_state)
     apply.journal(host_plan, host_state, TRUSTED_CAS, decision)  # before certbot talks to ACME
     apply.unactivated(host_plan, host_state)
+    apply.read_by_apps(host_plan, host_state)  # restarted by the apps' activations next
     apps.deploy(spec, host_plan, host_state, decision)
     website.deploy(spec, host_plan, host_state)
     tls.deploy(spec, host_plan, host_state, decision)  # before nginx loads a site needing it

@@ -13,9 +13,9 @@ render for the state (aitbc_infra/diff.py), and a run's summary repeats what it 
   socket, env, timer or candidate files differs, an earlier run left its journal pending, one
   of its units owes something, or its release changes. Each unit owes one of: SOCKET (its
   socket file differs, or the socket does not run: the service stops, the socket restarts, the
-  service starts), RESTART (its unit or env file differs, its release changes, an unfinished
-  run left a restart mark or one of its files journaled), START (it or its socket is not active
-  or not enabled), or NOTHING.
+  service starts), RESTART (its unit or env file differs, a generated file it reads differs
+  (`used_by`), its release changes, an unfinished run left a restart mark or one of its files
+  journaled), START (it or its socket is not active or not enabled), or NOTHING.
 - A scheduled job is never started by a run: its unit is its timer (UNIT.timer), which owes
   RESTART when the timer file differs and START when the timer is not active or not enabled,
   and nothing for a new release or a change of the job's own unit or env file (loaded, they
@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from aitbc_infra.activation import NGINX, Journal, Load, Restart, app_journal
+from aitbc_infra.activation import NGINX, Journal, Load, ReadBy, Restart, app_journal
 from aitbc_infra.drift import OWNERSHIP, PathState, State, entry_drift, local_sha256, sha256
 from aitbc_infra.host_names import journal_copy, release_link, restart_mark
 from aitbc_infra.model import App, HostSpec
@@ -215,6 +215,9 @@ def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
              if isinstance(f.activation, Restart | Load) and f.activation.app == app.name]
     # An unfinished run's writes: the files its journal kept a copy of (what it replaced).
     unfinished = {f.path for f in files if pending and journal_copy(journal, f.path) in state.paths}
+    # Files other apps may read too (generated files): a change restarts each unit reading it.
+    # What a killed run wrote of them is owed by the restart marks set before each write.
+    read = [f for f in plan.files if isinstance(f.activation, ReadBy) and f.path in changed]
     release_reasons = _release(state, app, release)
     units = []
     for svc in app.services:
@@ -228,6 +231,7 @@ def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
                 found.append(changed[f.path])
             elif f.path in unfinished:  # as planned now, but the process runs what it replaced
                 found.append(f"{f.path} written by an unfinished run")
+        restart += [changed[f.path] for f in read if f.activation.reads(app.name, name)]
         if state.pending(restart_mark(name)):
             restart.append("restart mark left by an unfinished run")
         inactive, disabled = _down(state, name)

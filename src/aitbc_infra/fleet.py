@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from aitbc_infra import lists, placeholders
+from aitbc_infra import lists, placeholders, shared_state
 from aitbc_infra.endpoints import Endpoint, Unreachable, reach
 from aitbc_infra.generated_env import GENERATED_ENV, SYSTEMD_ENV, env_name, reserved_env
 from aitbc_infra.model import (
@@ -327,6 +327,8 @@ class Fleet:
             problems += [Problem(where, field, message)
                          for field, message in placeholders.problems(host)]
             problems += [Problem(where, field, message) for field, message in lists.problems(host)]
+            problems += [Problem(where, field, message)
+                         for field, message in shared_state.problems(host)]
             for i, site in enumerate(host.nginx_sites):
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)

@@ -63,6 +63,16 @@ RESERVED_USERS = {
 }
 
 
+# Groups of Debian's base system and of the packages the deploy installs: a unit given one of
+# them as a supplementary group would take its privileges (disk, shadow, sudo, adm, ...).
+RESERVED_GROUPS = RESERVED_USERS | {
+    "adm", "tty", "disk", "kmem", "dialout", "fax", "voice", "cdrom", "floppy", "tape", "sudo",
+    "audio", "dip", "operator", "src", "shadow", "utmp", "video", "sasl", "plugdev", "staff",
+    "users", "nogroup", "input", "sgx", "kvm", "render", "netdev", "crontab", "ssl-cert", "_ssh",
+    "lpadmin", "wheel",
+}
+
+
 def _matches(pattern: re.Pattern[str], what: str):
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
@@ -124,6 +134,35 @@ def _user(value: str) -> str:
     _matches(_USER, "unix user name")(value)
     if value in RESERVED_USERS or value.startswith("systemd-"):
         raise ValueError(f"{value!r} is a system account; apps run as their own users")
+    return value
+
+
+def _group_name(value: str) -> str:
+    """A group the data declares (`unix_groups`): a user name's pattern, never a system group."""
+    _matches(_USER, "unix group name")(value)
+    if value in RESERVED_GROUPS or value.startswith("systemd-"):
+        raise ValueError(f"{value!r} is a system group; a shared directory's group is one of ours")
+    return value
+
+
+def _owner(value: str) -> str:
+    """Who owns a shared directory or generated file: root, or a user of the data."""
+    return value if value == "root" else _user(value)
+
+
+def _group_ref(value: str) -> str:
+    """A shared directory's or generated file's group: root, a group of the data or a user's own."""
+    return value if value == "root" else _group_name(value)
+
+
+_MODE = re.compile(r"[0-7]{3,4}")
+
+
+def _mode(value: str) -> str:
+    """An octal mode as a string of 3 or 4 digits ("750" is 0750), never a number: 0o750 in
+    Python data would be 488."""
+    if not _MODE.fullmatch(value):
+        raise ValueError(f"not an octal mode of 3 or 4 digits (e.g. '2750'): {value!r}")
     return value
 
 
@@ -379,6 +418,13 @@ Description = Annotated[str, AfterValidator(_description)]
 Identifier = Annotated[str, AfterValidator(_matches(re.compile(r"[a-z_][a-z0-9_]{0,63}"),
                                                     "lower-case identifier"))]
 Command = Annotated[str, AfterValidator(_command)]
+GroupName = Annotated[str, AfterValidator(_group_name)]
+Owner = Annotated[str, AfterValidator(_owner)]
+GroupRef = Annotated[str, AfterValidator(_group_ref)]
+Mode = Annotated[str, AfterValidator(_mode)]
+# A template of this project for a generated file: templates/files/NAME.
+TemplateName = Annotated[str, AfterValidator(_matches(re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.j2"),
+                                                      "template file name (NAME.j2)"))]
 NginxText = Annotated[str, AfterValidator(_nginx_text)]
 EnvName = Annotated[str, AfterValidator(_matches(_ENV, "environment variable name"))]
 HostName = Annotated[str, AfterValidator(_matches(_HOSTNAME, "DNS host name"))]
@@ -804,6 +850,99 @@ class User(Strict):
     system: bool = True
 
 
+class UnixGroup(Strict):
+    """A group of the host besides each user's own: the group of a shared directory or a
+    generated file, given to the units that may read it (SupplementaryGroups=)."""
+
+    name: GroupName
+
+
+# Bits of an octal mode (shared_state.py reads them the way the kernel does).
+SETUID, SETGID, STICKY = 0o4000, 0o2000, 0o1000
+OTHERS = 0o007
+EXECUTE = 0o111
+
+
+class SharedDir(Strict):
+    """A directory apps of the host share (aitbc_infra/shared_state.py): each writer's units may
+    write it (ReadWritePaths=), each reader's only read it (ProtectSystem=strict keeps it
+    read-only for them), and who may enter it at all is its owner, group and mode."""
+
+    path: AbsPath
+    owner: Owner
+    group: GroupRef
+    # E.g. "2750": the owner writes, the group reads, others nothing; the setgid bit gives the
+    # files a writer makes the directory's group.
+    mode: Mode
+    writers: list[FileName] = []  # app names
+    readers: list[FileName] = []
+
+    @model_validator(mode="after")
+    def _closed(self) -> SharedDir:
+        bits = int(self.mode, 8)
+        if bits & SETUID:
+            raise ValueError(f"mode {self.mode}: the setuid bit means nothing on a directory; "
+                             "give 2xxx (setgid) or 3xxx (setgid and sticky)")
+        if bits & OTHERS:
+            raise ValueError(f"mode {self.mode} gives every other user of the host access "
+                             f"(last digit {self.mode[-1]}): who may enter a shared directory is "
+                             "its writers and readers, declared; the last digit is 0")
+        if not (self.writers or self.readers):
+            raise ValueError(f"shared directory {self.path} names no writer or reader app")
+        return self
+
+
+TemplateValue = StrictInt | bool | OneLine | list[StrictInt | bool | OneLine]
+
+
+class GeneratedFile(Strict):
+    """A file written from data: a template of this project (templates/files/NAME.j2) filled
+    with the host's facts, the entry's `values` and its `secrets`, or one secret's value as it
+    is (`secret`). It lives in one of the host's shared directories; a change restarts the
+    units of `used_by` (aitbc_infra/activation.py: ReadBy)."""
+
+    path: AbsPath
+    owner: Owner = "root"  # root: the apps read it, none can rewrite it
+    group: GroupRef
+    mode: Mode
+    template: TemplateName | None = None
+    values: dict[Identifier, TemplateValue] = {}  # the template's `values`
+    secrets: list[EnvName] = []  # the template's `secrets`, by name (secrets.py)
+    secret: EnvName | None = None  # the file is this secret's value, exactly
+    used_by: list[FileName] = []  # the apps whose units read it at their start
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GeneratedFile:
+        if (self.template is None) == (self.secret is None):
+            raise ValueError(f"generated file {self.path}: give exactly one of 'template' or "
+                             "'secret'")
+        if self.secret and (self.values or self.secrets):
+            raise ValueError(f"generated file {self.path}: 'values' and 'secrets' fill a "
+                             "'template'; a 'secret' file is the secret's value alone")
+        bits = int(self.mode, 8)
+        if bits & (SETUID | SETGID | STICKY | EXECUTE) or bits & 0o002:
+            raise ValueError(f"generated file {self.path}: mode {self.mode}: a data file is "
+                             "neither executable nor writable by others, and takes no "
+                             "setuid, setgid or sticky bit")
+        if self.holds_secrets and bits & ~0o640:
+            raise ValueError(f"generated file {self.path} holds secrets: mode {self.mode} "
+                             "gives more than 0640 (owner read-write, group read)")
+        return self
+
+    @property
+    def secret_names(self) -> list[str]:
+        return [self.secret] if self.secret else list(self.secrets)
+
+    @property
+    def holds_secrets(self) -> bool:
+        return bool(self.secret_names)
+
+    @property
+    def format(self) -> str:
+        """How its values are written: JSON-encoded in a `.json.j2` template, else as text."""
+        return "json" if self.template and self.template.endswith(".json.j2") else "text"
+
+
 class WebContent(Strict):
     """A directory of the app sources copied into the site root."""
 
@@ -1005,6 +1144,10 @@ class HostSpec(Strict):
     base_packages: list[DebPackage] = []
     packages: list[DebPackage] = []
     users: list[User] = []
+    # Groups besides each user's own, and what apps share (aitbc_infra/shared_state.py).
+    unix_groups: list[UnixGroup] = []
+    shared_dirs: list[SharedDir] = []
+    generated_files: list[GeneratedFile] = []
     apps: list[App] = []
     web_content: list[WebContent] = []
     nginx_sites: list[Site] = []

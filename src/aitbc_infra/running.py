@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aitbc_infra.activation import Restart
+from aitbc_infra.activation import ReadBy, Restart
 from aitbc_infra.host_names import NGINX_CONFIG
 from aitbc_infra.model import HostSpec, systemd_unit
 from aitbc_infra.render import RenderedFile, certificate_files
@@ -55,13 +55,17 @@ def unit_inputs(host: HostSpec, files: Iterable[RenderedFile]) -> dict[str, list
     """{unit: the paths it reads when it starts} for every unit of the host's apps.
 
     A service reads its unit, env and socket files (a changed socket is restarted, and its
-    service with it: the service holds the old listening socket) and runs its app's release,
-    the `.venv` link; a socket reads its own unit file only, and keeps running through its
-    service's restarts. Each is a file whose change the deploy answers with a restart."""
+    service with it: the service holds the old listening socket), the generated files its app
+    uses, and runs its app's release, the `.venv` link; a socket reads its own unit file only,
+    and keeps running through its service's restarts. Each is a file whose change the deploy
+    answers with a restart."""
     own: dict[str, list[RenderedFile]] = {}
     for f in files:
         if isinstance(f.activation, Restart):
             own.setdefault(f.activation.unit, []).append(f)
+        elif isinstance(f.activation, ReadBy):
+            for reader in f.activation.units:
+                own.setdefault(reader.unit, []).append(f)
     inputs = {}
     for app in host.apps:
         for svc in app.services:

@@ -225,9 +225,10 @@ def test_directory_creation(shell, value):
     # The operations themselves (their generators, run on a plan whose state is given).
     entry = Directory(path, "0750", value, value)
     plan = HostPlan("n", [], directories=[entry])
-    assert list(directory(plan, _state({}), entry)) == [install_dir_command(path, "0750", value, value)]
-    there = _state({path: PathState("d", "0700", "root", "root", "-")})
-    assert list(directory(plan, there, entry)) == [ownership_command(path, "0750", value, value)]
+    # A directory's mode is given in five digits: a setgid bit it should not have is cleared.
+    assert list(directory(plan, _state({}), entry)) == [install_dir_command(path, "00750", value, value)]
+    there = _state({path: PathState("d", "2750", "root", "root", "-")})
+    assert list(directory(plan, there, entry)) == [ownership_command(path, "00750", value, value)]
 
 
 def test_an_operation_on_a_path_outside_the_plan_is_refused():

@@ -110,6 +110,21 @@ _SEEDS = {
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
         "shared_secrets": ["JWT_SECRET"],
+        # Shared state: a directory the node writes and the coordinator reads, a JSON file
+        # generated from a template into it, and a key file holding a secret.
+        "unix_groups": [{"name": "aitbc-seeded-readers"}],
+        "shared_dirs": [{"path": "/var/lib/aitbc-seeded", "owner": "aitbc-chain",
+                         "group": "aitbc-seeded-readers", "mode": "2750",
+                         "writers": ["blockchain-node"], "readers": ["coordinator-api"]}],
+        "generated_files": [
+            {"path": "/var/lib/aitbc-seeded/genesis.json", "owner": "root",
+             "group": "aitbc-seeded-readers", "mode": "0640", "template": "genesis.json.j2",
+             "values": {"timestamp": "seeded-time", "proposers": ["seeded-node"]},
+             "secrets": ["SEEDED_SECRET"], "used_by": ["blockchain-node", "coordinator-api"]},
+            {"path": "/var/lib/aitbc-seeded/proposer.key", "owner": "root",
+             "group": "aitbc-chain", "mode": "0640", "secret": "SEEDED_KEY",
+             "used_by": ["blockchain-node"]},
+        ],
     },
     # One list on every host (the model refuses hosts that disagree on it).
     **{node: {"shared_secrets": ["JWT_SECRET"]} for node in ("at1", "ns3-root", "ns3-aitbc")},
@@ -402,6 +417,31 @@ def _check_sshd(new: RenderedFile, old: RenderedFile) -> list[str]:
     return [f"{new.path}: {found}" for found in sshd_problems(new.content)]
 
 
+def _json_shape(value):
+    """A JSON document's structure: its objects' keys and its arrays' lengths, leaves aside."""
+    if isinstance(value, dict):
+        return {k: _json_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_shape(v) for v in value]
+    return "leaf"
+
+
+def _check_generated(new: RenderedFile, old: RenderedFile) -> list[str]:
+    """A generated JSON file still parses, with the same keys and arrays (a value stays one
+    JSON value); a text one keeps its lines."""
+    if new.kind == "json":
+        try:
+            parsed = json.loads(new.content)
+        except json.JSONDecodeError as exc:
+            return [f"{new.path}: no longer JSON: {exc}"]
+        if _json_shape(parsed) != _json_shape(json.loads(old.content)):
+            return [f"{new.path}: its JSON structure changed"]
+        return []
+    if len(_lines(new.content)) != len(_lines(old.content)):
+        return [f"{new.path}: {len(_lines(new.content))} lines, was {len(_lines(old.content))}"]
+    return []
+
+
 def _expected_env(slot: Slot, new: str, fleet: Fleet) -> tuple[str, str, object] | None:
     """(env key, the value the app must read, list index or None) for an env-value slot."""
     steps = FIELDS[slot.field]
@@ -477,6 +517,8 @@ def check(slot: Slot, new: str) -> Outcome:
                 outcome.failures += _check_firehol(f, was)
             elif f.kind == "sshd":
                 outcome.failures += _check_sshd(f, was)
+            elif f.kind in ("json", "text"):
+                outcome.failures += _check_generated(f, was)
             else:
                 outcome.failures.append(f"{f.path}: unexpected change in a {f.kind} file")
     if slot.field == "nginx_sites[].routes[].body":

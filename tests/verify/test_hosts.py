@@ -10,6 +10,8 @@ from conftest import checks, connect, fleet, q, rendered
 from aitbc_infra import sshd
 from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
+from aitbc_infra.render import read_write_paths
+from aitbc_infra.shared_state import access
 
 F = fleet()
 HOSTS = F.hosts
@@ -47,6 +49,12 @@ def test_package_installed(node, thing, probed):
         probe=lambda n, u: (f"id {q(u)}",))
 def test_user_exists(node, thing, probed):
     assert probed[0].rc == 0, f"{node}: user {thing} missing"
+
+
+@checks(((n, g.name, f"group {g.name}") for n, h in HOSTS.items() for g in h.unix_groups),
+        probe=lambda n, g: (f"getent group {q(g)}",))
+def test_group_exists(node, thing, probed):
+    assert probed[0].rc == 0, f"{node}: group {thing} missing"
 
 
 # A scheduled job is inactive between its runs and enabled by no target: its timer is.
@@ -107,6 +115,25 @@ def test_scheduled_job_as_declared(node, thing, probed):
     wrong = {k: shown.get(k, "?") for k, v in expected.items() if shown.get(k) != v}
     assert not wrong, f"{node}: {svc.unit}.service shows {wrong}; expected " + ", ".join(
         f"{k}={expected[k]}" for k in wrong)
+
+
+# A unit writes its data directories and the shared directories its app writes, nothing else;
+# it holds the groups of the shared state it may read; what it makes there its readers read.
+@checks(((n, (app, svc), f"{svc.unit} writes {' '.join(read_write_paths(HOSTS[n], app)) or 'nothing'}")
+         for n, (app, svc) in _services()),
+        probe=lambda n, t: (_show(f"{t[1].unit}.service", "ReadWritePaths", "SupplementaryGroups",
+                                  "UMask", "ProtectSystem"),))
+def test_unit_writes_only_its_declared_paths(node, thing, probed):
+    app, svc = thing
+    shown = _shown(probed[0].stdout)
+    shared = access(HOSTS[node], app)
+    expected = {"ReadWritePaths": sorted(read_write_paths(HOSTS[node], app)),
+                "SupplementaryGroups": sorted(shared.groups), "UMask": [shared.umask],
+                "ProtectSystem": ["strict"]}
+    got = {key: sorted(shown.get(key, "").split()) for key in expected}
+    wrong = {key: " ".join(value) or "(none)" for key, value in got.items() if value != expected[key]}
+    assert not wrong, f"{node}: {svc.unit}.service has {wrong}; planned " + ", ".join(
+        f"{key}={' '.join(expected[key]) or '(none)'}" for key in wrong)
 
 
 def _listening(ss_output: str) -> set[tuple[str, int]]:

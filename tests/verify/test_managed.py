@@ -14,7 +14,7 @@ from functools import cache
 from conftest import checks, fleet, missing_secrets, plans
 
 from aitbc_infra import running
-from aitbc_infra.activation import Journal, Load, Restart
+from aitbc_infra.activation import Journal, Load, ReadBy, Restart
 from aitbc_infra.drift import entry_drift, tree_drift
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.model import systemd_unit
@@ -53,12 +53,18 @@ def _group(activation) -> str:
         return f"app {activation.app}'s units and env files"
     if isinstance(activation, Journal):
         return f"{activation.name} files"
+    if isinstance(activation, ReadBy):
+        return "generated files apps read"
     return "files read at a start"
 
 
 def _entry_groups():
     for node, plan in PLANS.items():
-        groups = {"directories": list(plan.directories)} if plan.directories else {}
+        # The shared directories on their own line: who may enter each is its owner and mode.
+        shared = {d.path for d in HOSTS[node].shared_dirs}
+        groups = {"directories": [d for d in plan.directories if d.path not in shared],
+                  "shared directories": [d for d in plan.directories if d.path in shared]}
+        groups = {name: entries for name, entries in groups.items() if entries}
         for entry in (*plan.files, *plan.uploads, *plan.links):
             groups.setdefault(_group(entry.activation), []).append(entry)
         for name, entries in groups.items():
