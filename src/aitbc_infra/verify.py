@@ -82,8 +82,9 @@ def register_verify(sub: argparse._SubParsersAction,
     """`verify`, seeing a sandbox fleet through `outside_view` (cli.py hands in the sandbox's)."""
     verify = sub.add_parser(
         "verify", help="check deployed hosts against the model (testinfra)",
-        description="Per host: systemd running (no failed unit), packages, users, units active "
-        "and enabled, ports on their declared addresses, env files root 0600, nginx -t, "
+        description="Per host: systemd running (no failed unit), packages, users, groups, each "
+        "unit's writable paths, supplementary groups and umask, units active and enabled, ports "
+        "on their declared addresses, env files root 0600, nginx -t, "
         "firehol forwards, chain heads and sync, health endpoints; every managed file, "
         "directory and link as planned (content, mode, owner, link target), nothing owed by "
         "an unfinished deploy, each unit, nginx and sshd running the files on disk. From "
