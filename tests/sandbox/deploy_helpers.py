@@ -227,6 +227,16 @@ def assert_noop(inventory: Path) -> None:
     assert run.changed == 0, run.changed_operations()
 
 
+def assert_verified(inventory: Path, report: Path, *checks: str) -> None:
+    """verify passes on every host, and ran each of `checks` (a part of a check's name, e.g.
+    "aitbc: unit X runs its files on disk")."""
+    assert verify_fleet(inventory, junit_xml=report, outside_view=outside_view) == 0, \
+        verify_failures(report)
+    names = [case.get("name", "") for case in ET.parse(report).getroot().iter("testcase")]
+    for check in checks:
+        assert any(check in name for name in names), f"verify ran no check {check!r}"
+
+
 # Faults verify must see ----------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ production data) and the site is deployed as it was.
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +21,18 @@ from deploy_helpers import (
     DeployRun,
     assert_clean,
     assert_noop,
+    assert_verified,
     changed_tree,
     deploy,
     request_loop,
     variant_inventory,
-    verify_failures,
 )
 
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import App, Service
 from aitbc_infra.render import render_fleet
 from aitbc_infra.running import systemd_time
-from aitbc_infra.sandbox import outside_view, ssh_run
-from aitbc_infra.verify import verify_fleet
+from aitbc_infra.sandbox import ssh_run
 
 NODE = "aitbc"
 APP = "exchange"
@@ -151,15 +149,11 @@ def test_the_timer_runs_the_job_on_its_schedule_and_a_second_deploy_changes_noth
     assert job == {"Result": "success", "User": t.app.user, "Type": "oneshot"}, job
 
     # verify: every check green, the timer's and the job's among them.
-    report = t.tmp / "verify.xml"
-    assert verify_fleet(t.variant, junit_xml=report, outside_view=outside_view) == 0, \
-        verify_failures(report)
-    names = [case.get("name", "") for case in ET.parse(report).getroot().iter("testcase")]
-    for check in (f"{NODE}: unit {TIMER} active and enabled",
-                  f"{NODE}: timer {TIMER} waits to start {JOB}",
-                  f"{NODE}: job {JOB} loaded as {t.app.user}, hardened, last run ok",
-                  f"{NODE}: unit {TIMER} runs its files on disk"):
-        assert any(check in name for name in names), f"verify ran no check {check!r}"
+    assert_verified(t.variant, t.tmp / "verify.xml",
+                    f"{NODE}: unit {TIMER} active and enabled",
+                    f"{NODE}: timer {TIMER} waits to start {JOB}",
+                    f"{NODE}: job {JOB} loaded as {t.app.user}, hardened, last run ok",
+                    f"{NODE}: unit {TIMER} runs its files on disk")
 
     # Again: nothing owed, no operation, the timer not restarted, the runs going on.
     run = deploy(t.variant)

@@ -99,22 +99,16 @@ def _app(data: dict, name: str) -> dict:
 # The model: what shared state may be ----------------------------------------------------------
 
 
-def chain_dir(**fields):
-    def edit(data: dict) -> None:
-        data["shared_dirs"][0].update(fields)
-    return edit
+def _entry_edit(kind: str, index: int):
+    """edit(**fields): an edit setting those fields of entry `index` of aitbc's `kind`."""
+    def fields(**values):
+        return lambda data: data[kind][index].update(values)
+    return fields
 
 
-def genesis(**fields):
-    def edit(data: dict) -> None:
-        data["generated_files"][0].update(fields)
-    return edit
-
-
-def key(**fields):
-    def edit(data: dict) -> None:
-        data["generated_files"][1].update(fields)
-    return edit
+chain_dir = _entry_edit("shared_dirs", 0)
+genesis = _entry_edit("generated_files", 0)
+key = _entry_edit("generated_files", 1)
 
 
 def another_dir(**fields):
