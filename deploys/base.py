@@ -21,7 +21,8 @@ def deploy(spec: HostSpec, plan: HostPlan, state: State) -> None:
     owed = [u for u in spec.users if existing.get(u.name) != (u.home, login_shell(u))]
     groups = [g for g in plan.groups if g not in state.groups]
     if owed or groups:  # as declared otherwise: no per-user or per-group facts to read
-        server.shell(name=f"Users and groups: {' '.join([*(u.name for u in owed), *groups])}",
+        what = " and ".join(w for w, named in (("Users", owed), ("groups", groups)) if named)
+        server.shell(name=f"{what.capitalize()}: {' '.join([*(u.name for u in owed), *groups])}",
                      commands=lines([*map(group_command, groups),
                                      *(user_command(u, existing.get(u.name)) for u in owed)]))
 
