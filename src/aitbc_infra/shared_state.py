@@ -34,7 +34,7 @@ import posixpath
 from dataclasses import dataclass
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.host_names import FIREHOL_APPLIED_DIGEST, PENDING_DIR
+from aitbc_infra.host_names import DEPLOY_HISTORY, FIREHOL_APPLIED_DIGEST, PENDING_DIR
 from aitbc_infra.model import SETGID, App, HostSpec, SharedDir
 
 # Where a shared directory may live: strictly below one of these.
@@ -103,7 +103,8 @@ def _reserved(host: HostSpec) -> list[tuple[str, str]]:
     """(path, what it is) of every path no shared directory may be in, be, or hold."""
     found = [(app.root, f"the root of app {app.name}") for app in host.apps]
     found += [(host.env_dir, "env_dir"), (PENDING_DIR, "the deploy's pending directory"),
-              (FIREHOL_APPLIED_DIGEST, "the deploy's firewall digest")]
+              (FIREHOL_APPLIED_DIGEST, "the deploy's firewall digest"),
+              (DEPLOY_HISTORY, "the deploy's history")]
     if host.site_root:
         found.append((host.site_root, "the site root"))
     return found

@@ -32,7 +32,7 @@ from aitbc_infra.diff import base_state
 from aitbc_infra.docs import render_docs
 from aitbc_infra.drift import PathState, State
 from aitbc_infra.fleet import Fleet, ModelError
-from aitbc_infra.host_names import PENDING_DIR
+from aitbc_infra.host_names import DEPLOY_HISTORY, PENDING_DIR
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import GeneratedFile
 from aitbc_infra.plan import Directory, host_plan
@@ -142,6 +142,8 @@ REFUSED = [
      ["/var/lib/aitbc is, holds or lies in the deploy's pending directory"]),
     ("inside the pending directory", chain_dir(path=f"{PENDING_DIR}/chain"),
      "shared_dirs[0].path", ["lies in the deploy's pending directory"]),
+    ("the deploy's history", chain_dir(path=f"{DEPLOY_HISTORY}"), "shared_dirs[0].path",
+     ["is, holds or lies in the deploy's history"]),
     ("inside an app's root", chain_dir(path="/opt/coordinator-api/chain"), "shared_dirs[0].path",
      ["is, holds or lies in the root of app coordinator-api (/opt/coordinator-api)"]),
     ("an app's root itself", chain_dir(path="/opt/wallet-daemon"), "shared_dirs[0].path",
