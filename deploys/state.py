@@ -2,9 +2,9 @@
 group and package of the plan, and the firewall's.
 
 `HostState` is a pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
-`UserEntries`, `GroupEntries`, `PackageStates` and `FirewallState`, run as one command). Its command is built
-from the plan's own entries (`command`) and run by the deploy lock once the lock is held
-(deploys/lock.py, deploys/site.py), which hands the output to `parse`: the host's `State`
+`UserEntries`, `GroupEntries`, `PackageStates` and `FirewallState`, run as one command). Its
+command is built from the plan's own entries (`command`) and run by the deploy lock once the
+lock is held (deploys/lock.py, deploys/site.py), which hands the output to `parse`: the host's `State`
 (aitbc_infra/drift.py), a value passed beside the plan to every operation and to the decision
 of what is owed (aitbc_infra/decision.py). So everything the plan holds is read by
 construction, under the lock, and asking `of` for a path it does not hold is an error, not a

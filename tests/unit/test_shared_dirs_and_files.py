@@ -452,9 +452,9 @@ def test_a_generated_file_sets_its_readers_restart_marks_before_it_is_renamed():
     run = PyinfraState()
     run.config = Config()
     with ctx_state.use(run):  # `put` reads the run's --diff setting
-        commands = [c for c in managed.put(plan, State(), entry.path, entry.content.encode(), entry.mode,
-                                   entry.owner, entry.group, entry.secret, entry.activation)
-                    if isinstance(c, str)]
+        commands = [c for c in managed.put(plan, State(), entry.path, entry.content.encode(),
+                                           entry.mode, entry.owner, entry.group, entry.secret,
+                                           entry.activation) if isinstance(c, str)]
     marks = [c for c in commands if "touch" in c]
     assert len(marks) == 1
     assert shlex.split(marks[0]) == ["mkdir", "-p", "--", PENDING_DIR, "&&", "touch", "--",
