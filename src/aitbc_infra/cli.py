@@ -14,13 +14,14 @@ from aitbc_infra.history_command import register_history
 from aitbc_infra.provision import register_provision
 from aitbc_infra.sandbox import outside_view
 from aitbc_infra.sandbox.cli import register as register_sandbox
+from aitbc_infra.status_command import register_status
 from aitbc_infra.verify import register_verify
 
 # In the order `--help` lists them. This module alone outside sandbox/ imports the sandbox
 # (tests/unit/test_layering.py): its subcommands, and the outside view `verify` sees it from.
 REGISTRARS = (register_offline, register_diff, register_deploy, register_provision,
               functools.partial(register_verify, outside_view=outside_view), register_history,
-              register_sandbox)
+              register_status, register_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
