@@ -284,7 +284,7 @@ def _last_deploy(status: HostStatus, history: list[str]) -> None:
         status.last_deploy = {k: data.get(k) for k in ("time", "operator", "message", "result",
                                                         "step")}
     elif skipped:
-        status.unreadable_history = skipped[0]
+        status.unreadable_history = skipped[0].removeprefix(f"{status.node}: ")
 
 
 def link_chains(statuses: list[HostStatus]) -> None:
