@@ -250,7 +250,8 @@ def parse(node: str, asked: Asked, output: str) -> HostStatus:
                          "UnitFileState": "enabled"}.get(key)
             if attribute:
                 setattr(units[f[0]], attribute, value)
-        elif kind == "candidate" and (f := _fields(rest, 2)):
+        # A stopped candidate is only waiting for systemd to unload it: not left over.
+        elif kind == "candidate" and (f := _fields(rest, 2)) and f[0] != "inactive":
             owner = next((a for prefix, a in asked.candidate_prefixes.items()
                           if f[1].startswith(prefix)), None)
             target = next((a for a in apps.values() if a.name == owner), None)

@@ -137,7 +137,8 @@ CASES = [
      "release\t/opt/coordinator-api\t1\t10\tr-1\n",
      ["app coordinator-api: keeps 4 releases (at most 3)"]),
     ("leftover candidate", lambda o: o + "candidate\tfailed\tcoordinator-api-candidate@r3.service\n"
-     "candidate\tactive\tother-candidate@x.service\n",
+     "candidate\tactive\tother-candidate@x.service\n"
+     "candidate\tinactive\tcoordinator-api-candidate@r2.service\n",
      ["unit coordinator-api-candidate@r3.service: a candidate of coordinator-api left running "
       "or failed (by an interrupted deploy?)",
       "unit other-candidate@x.service: a candidate unit no app of the model runs (left by a "
