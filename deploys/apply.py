@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aitbc_infra.activation import Activation, Journal
+from aitbc_infra.activation import Activation, Journal, ReadBy
 from aitbc_infra.decision import Decision
 from aitbc_infra.drift import State
 from aitbc_infra.plan import HostPlan
@@ -29,6 +29,12 @@ def entries(plan: HostPlan, state: State, mine: Callable[[Activation], bool], wh
 def unactivated(plan: HostPlan, state: State) -> None:
     """The entries whose change sets off nothing (read by a process when it next starts)."""
     entries(plan, state, lambda activation: activation is None, "files read at a start")
+
+
+def read_by_apps(plan: HostPlan, state: State) -> None:
+    """The generated files units read at their start, before the apps' activations restart
+    them: each written with their restart marks set (activation.ReadBy)."""
+    entries(plan, state, lambda activation: isinstance(activation, ReadBy), "files apps read")
 
 
 def journal(plan: HostPlan, state: State, activation: Journal, decision: Decision) -> list:

@@ -107,7 +107,8 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
 
 
 def unit_arguments(spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
-    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh)."""
+    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh); a
+    scheduled job's UNIT is its timer, with no health URL and no candidate."""
     args = []
     for svc, unit in zip(app.services, owed.units, strict=True):
         live = fleet().endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"

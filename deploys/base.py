@@ -1,4 +1,4 @@
-"""Packages and system users: what every other role's files and processes need first."""
+"""Packages, system users and groups: what every other role's files and processes need first."""
 
 from __future__ import annotations
 
@@ -19,9 +19,18 @@ def deploy(spec: HostSpec, plan: HostPlan, state: State) -> None:
                      no_recommends=True)
     existing = state.users
     owed = [u for u in spec.users if existing.get(u.name) != (u.home, login_shell(u))]
-    if owed:  # as declared otherwise: no per-user facts to read
-        server.shell(name=f"Users: {' '.join(u.name for u in owed)}",
-                     commands=lines([user_command(u, existing.get(u.name)) for u in owed]))
+    groups = [g for g in plan.groups if g not in state.groups]
+    if owed or groups:  # as declared otherwise: no per-user or per-group facts to read
+        what = " and ".join(w for w, named in (("Users", owed), ("groups", groups)) if named)
+        server.shell(name=f"{what.capitalize()}: {' '.join([*(u.name for u in owed), *groups])}",
+                     commands=lines([*map(group_command, groups),
+                                     *(user_command(u, existing.get(u.name)) for u in owed)]))
+
+
+def group_command(name: str) -> str:
+    """A system group of the data's `unix_groups` (no user is made a member: the units that
+    need it hold it as a supplementary group of their own)."""
+    return quoted("groupadd", "-r", "--", name)
 
 
 def login_shell(user: User) -> str:

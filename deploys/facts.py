@@ -2,6 +2,7 @@
 
 from pyinfra.api import FactBase
 
+from aitbc_infra.model import systemd_unit
 from deploys.shell import quoted, script
 
 
@@ -18,11 +19,12 @@ class FileContent(FactBase):
 class UnitStates(FactBase):
     """{unit: (ActiveState, UnitFileState)} for the given units, in one systemctl call.
 
-    A name without a suffix is a service, and is keyed without it; sockets keep theirs."""
+    A name without a unit type is a service, and is keyed without it; sockets and timers keep
+    theirs."""
 
     def command(self, units: list[str]) -> str:
         return quoted("systemctl", "show", "-p", "Id", "-p", "ActiveState", "-p", "UnitFileState",
-                      "--", *(u if u.endswith(".socket") else f"{u}.service" for u in units))
+                      "--", *map(systemd_unit, units))
 
     @staticmethod
     def default() -> dict:
@@ -54,6 +56,20 @@ class UserEntries(FactBase):
     def process(self, output) -> dict[str, tuple[str, str]]:
         entries = (line.split(":") for line in output if line.count(":") >= 6)
         return {e[0]: (e[5], e[6]) for e in entries}
+
+
+class GroupEntries(FactBase):
+    """The given groups that exist."""
+
+    def command(self, groups: list[str]) -> str:
+        return f"{quoted('getent', 'group', '--', *groups)} || true"
+
+    @staticmethod
+    def default() -> set:
+        return set()
+
+    def process(self, output) -> set[str]:
+        return {line.split(":")[0] for line in output if line.count(":") >= 3}
 
 
 class FirewallState(FactBase):

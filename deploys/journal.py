@@ -15,7 +15,7 @@ from pyinfra.api import operation
 
 from aitbc_infra.activation import Journal
 from aitbc_infra.host_names import PENDING_DIR
-from deploys.shell import command, describe, script
+from deploys.shell import command, describe, quoted, script
 
 
 def journal_file(name: str, pending_dir: str = PENDING_DIR) -> str:
@@ -28,6 +28,13 @@ def add_command(journal: str, dest: str, pending_dir: str = PENDING_DIR) -> str:
         # The journal lists one path a line: a newline would split it into two paths.
         raise ValueError(f"cannot journal a path holding a newline: {dest!r}")
     return script("journal-add", journal_file(journal, pending_dir), dest)
+
+
+def mark_command(marks: tuple[str, ...], pending_dir: str = PENDING_DIR) -> str:
+    """Shell run just before a file units read at their start is replaced: a restart owed to
+    each (activation.ReadBy), which their app's activation clears once they run it."""
+    return (f"{quoted('mkdir', '-p', '--', pending_dir)} && "
+            f"{quoted('touch', '--', *(f'{pending_dir}/{mark}' for mark in marks))}")
 
 
 def commit_command(journal: Journal, pending_dir: str = PENDING_DIR) -> str:

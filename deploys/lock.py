@@ -8,14 +8,14 @@ waiting: a run that waited would apply changes computed from facts read before t
 
 Once the lock is taken, the same command reads what the run must know first (the host's state,
 deploys/state.py): under the lock, and in the lock's own round trip rather than one more.
+Then it reads its input until the run ends, and hands what the run sent (its line of the
+deploy history, deploys/history.py) to `after` before it lets the lock go: the history rides
+the lock's channel, which the run holds open anyway (`send`, `release`).
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 import shlex
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -38,11 +38,6 @@ BUSY = 75  # flock's exit status when the lock is held (EX_TEMPFAIL)
 _held: dict[str, object] = {}  # host name -> what keeps its lock: a channel or a process
 
 
-def _holder() -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()}, since {when})"
-
-
 # Ends the output of the command run once the lock is taken, with that command's exit status.
 READ_END = "::aitbc-lock:read-status:"
 
@@ -56,20 +51,27 @@ class Taken:
 
 @dataclass
 class Held:
-    """Another deploy holds the lock."""
+    """Another deploy holds the lock: what its holder's file says (aitbc_infra/history.py,
+    `describe_holder`, reads it)."""
 
     holder: str
 
 
 def lock_command(holder: str, lock_file: str = DEPLOY_LOCK,
-                 holder_file: str = DEPLOY_LOCK_HOLDER, *, then: str = "true") -> str:
-    """Take the lock or exit BUSY; once taken, say so, run `then` in a subshell (its output,
-    then READ_END and its status) and keep the lock until stdin closes."""
+                 holder_file: str = DEPLOY_LOCK_HOLDER, *, then: str = "true",
+                 after: str = "cat > /dev/null") -> str:
+    """Take the lock or exit BUSY printing the holder's file; once taken, record `holder`
+    there, say so, run `then` in a subshell (its output, then READ_END and its status), and
+    keep the lock until stdin closes: `after` reads stdin to its end, and its status is the
+    command's. `then` reads nothing of stdin, which is the run's to send to `after`."""
     inner = (f"printf '%s\\n' {shlex.quote(holder)} > {shlex.quote(holder_file)}; echo locked; "
-             f"(\n{then}\n); echo \"{READ_END}$?\"; "
-             f"cat > /dev/null; rm -f -- {shlex.quote(holder_file)}")
+             f"(\n{then}\n) < /dev/null; echo \"{READ_END}$?\"; "
+             # The run may be gone by the time stdin ends: a failure's words must not kill
+             # what still has to let the lock go.
+             f"trap '' PIPE; {after}\ns=$?; rm -f -- {shlex.quote(holder_file)}; exit \"$s\"")
     return (f"flock -n -E {BUSY} {shlex.quote(lock_file)} sh -c {shlex.quote(inner)} "
-            f"|| {{ cat -- {shlex.quote(holder_file)} 2>/dev/null; exit {BUSY}; }}")
+            f"|| {{ s=$?; [ \"$s\" -ne {BUSY} ] || cat -- {shlex.quote(holder_file)} 2>/dev/null; "
+            "exit \"$s\"; }")
 
 
 def ssh_client(connector: BaseConnector) -> SSHClient | None:
@@ -92,11 +94,12 @@ def ssh_client(connector: BaseConnector) -> SSHClient | None:
     return client
 
 
-def acquire(then: str = "true") -> Taken | Held:
-    """Lock the current host for this run, then run `then` under the lock."""
+def acquire(holder: str, then: str = "true", after: str = "cat > /dev/null") -> Taken | Held:
+    """Lock the current host for this run, recording `holder`, then run `then` under the
+    lock; `after` gets what the run `send`s, once it `release`s the lock (or ends)."""
     if host.name in _held:
         raise RuntimeError(f"{host.name}: the deploy lock is already this run's")
-    command = lock_command(_holder(), then=then)
+    command = lock_command(holder, then=then, after=after)
     client = ssh_client(host.connector)
     if client is not None:  # ssh: a channel of pyinfra's own connection
         channel = client.get_transport().open_session()
@@ -132,3 +135,44 @@ def _lines(receive: Callable[[int], bytes]) -> Iterator[str]:
         yield from (line.decode(errors="replace") for line in lines)
     if pending:
         yield pending.decode(errors="replace")
+
+
+def send(name: str, line: str) -> None:
+    """Write one line to the lock's command on host `name`: no answer is awaited, so it costs
+    no round trip."""
+    keeper = _held[name]
+    data = f"{line}\n".encode()
+    if isinstance(keeper, subprocess.Popen):
+        keeper.stdin.write(data)
+        keeper.stdin.flush()
+    else:
+        keeper.sendall(data)
+
+
+def release(name: str, wait: float | None) -> str | None:
+    """End the input of the lock's command on host `name`: it runs its `after` and lets the
+    lock go. With `wait`, up to that many seconds for its exit status: None when it is 0, else
+    what went wrong. Without, None at once: the command finishes on the host by itself (the
+    data sent before is delivered before the connection closes, and nothing it does needs the
+    connection); a local one is waited for all the same, it costs no round trip."""
+    keeper = _held.pop(name)
+    if isinstance(keeper, subprocess.Popen):
+        keeper.stdin.close()
+        try:
+            status = keeper.wait(timeout=wait or 30)
+        except subprocess.TimeoutExpired:
+            return f"the deploy lock's command did not end within {wait or 30} s"
+        return None if status == 0 else f"the deploy lock's command exited {status}"
+    keeper.shutdown_write()
+    if wait is None:
+        return None
+    deadline = time.monotonic() + wait
+    while not keeper.exit_status_ready():
+        if time.monotonic() > deadline:
+            return f"the deploy lock's command did not end within {wait} s"
+        time.sleep(0.005)  # gevent's, under pyinfra: the other hosts' releases run meanwhile
+    status = keeper.recv_exit_status()
+    if status == 0:
+        return None
+    said = keeper.recv_stderr(4096).decode(errors="replace").strip() if keeper.recv_stderr_ready() else ""
+    return f"the deploy lock's command exited {status}" + (f": {said}" if said else "")

@@ -37,14 +37,18 @@ from aitbc_infra.plan import TREE_DIR_MODE, TREE_FILE_MODE, Directory, HostPlan,
 from aitbc_infra.render import RenderedFile
 from aitbc_infra.source_tree import SourceFile, checked_files
 from deploys.facts import FileContent
-from deploys.journal import add_command
+from deploys.journal import add_command, mark_command
 from deploys.shell import quoted
 from deploys.state import of
 
 
 def _journaled(dest: str, activation: Activation) -> list[str]:
+    """What runs just before `dest` is replaced: its journal's entry, or the restart marks of
+    the units that read it (activation.ReadBy)."""
     journal = getattr(activation, "journal", None)
-    return [add_command(journal, dest)] if journal else []
+    marks = getattr(activation, "marks", ())
+    return [*([add_command(journal, dest)] if journal else []),
+            *([mark_command(marks)] if marks else [])]
 
 
 # Directories ---------------------------------------------------------------------------
@@ -55,9 +59,16 @@ def directory(plan: HostPlan, state: State, d: Directory) -> Iterator[str]:
     if not differences:
         return
     if only_ownership(differences):
-        yield ownership_command(d.path, d.mode, d.user, d.group)
+        yield ownership_command(d.path, exact_dir_mode(d.mode), d.user, d.group)
     else:
-        yield install_dir_command(d.path, d.mode, d.user, d.group)
+        yield install_dir_command(d.path, exact_dir_mode(d.mode), d.user, d.group)
+
+
+def exact_dir_mode(mode: str) -> str:
+    """A directory's mode with a leading 0 more: GNU chmod and install keep a directory's
+    setgid bit under a mode of four digits that lacks it, and clear it only under five, so a
+    directory planned without it would differ on every run."""
+    return f"0{mode.zfill(4)}"
 
 
 def install_dir_command(path: str, mode: str, user: str, group: str) -> str:

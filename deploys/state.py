@@ -1,10 +1,10 @@
-"""The state of a host's plan, read in one round trip, once per run: every path, unit, user
-and package of the plan, and the firewall's.
+"""The state of a host's plan, read in one round trip, once per run: every path, unit, user,
+group and package of the plan, and the firewall's.
 
 `HostState` is a pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
-`UserEntries`, `PackageStates` and `FirewallState`, run as one command). Its command is built
-from the plan's own entries (`command`) and run by the deploy lock once the lock is held
-(deploys/lock.py, deploys/site.py), which hands the output to `parse`: the host's `State`
+`UserEntries`, `GroupEntries`, `PackageStates` and `FirewallState`, run as one command). Its
+command is built from the plan's own entries (`command`) and run by the deploy lock once the
+lock is held (deploys/lock.py, deploys/site.py), which hands the output to `parse`: the host's `State`
 (aitbc_infra/drift.py), a value passed beside the plan to every operation and to the decision
 of what is owed (aitbc_infra/decision.py). So everything the plan holds is read by
 construction, under the lock, and asking `of` for a path it does not hold is an error, not a
@@ -18,7 +18,7 @@ from pyinfra.api import FactBase
 from aitbc_infra.drift import PathState, State
 from aitbc_infra.host_names import PATH_HASHES
 from aitbc_infra.plan import HostPlan
-from deploys.facts import FirewallState, UnitStates, UserEntries
+from deploys.facts import FirewallState, GroupEntries, UnitStates, UserEntries
 from deploys.shell import quoted, script
 
 
@@ -89,16 +89,17 @@ class PackageStates(FactBase):
 
 
 class HostState(FactBase):
-    """PathStates, UnitStates, UserEntries, PackageStates and (on a firewall host)
-    FirewallState in one command: one round trip."""
+    """PathStates, UnitStates, UserEntries, GroupEntries, PackageStates and (on a firewall
+    host) FirewallState in one command: one round trip."""
 
     PARTS = (("paths", PathStates), ("units", UnitStates), ("users", UserEntries),
-             ("packages", PackageStates), ("firewall", FirewallState))
+             ("groups", GroupEntries), ("packages", PackageStates), ("firewall", FirewallState))
 
-    def command(self, paths, trees, globs, units, users, packages, firewall_applied=None) -> str:
+    def command(self, paths, trees, globs, units, users, packages, firewall_applied=None,
+                groups=None) -> str:
         args = {"paths": dict(paths=paths, trees=trees, globs=globs), "units": dict(units=units),
-                "users": dict(users=users), "packages": dict(packages=packages),
-                "firewall": dict(applied=firewall_applied)}
+                "users": dict(users=users), "groups": dict(groups=groups),
+                "packages": dict(packages=packages), "firewall": dict(applied=firewall_applied)}
         return "; ".join(f"echo {self._marker(name)}; " + (fact().command(**args[name]) if any(
             args[name].values()) else "true") for name, fact in self.PARTS)
 
@@ -125,7 +126,8 @@ class HostState(FactBase):
 def _arguments(plan: HostPlan) -> dict:
     globs = [tuple(g.split("/*/", 1)) for g in plan.probe_globs]
     return dict(paths=list(plan.paths), trees=list(plan.tree_paths), globs=globs,
-                units=sorted(plan.units), users=plan.users, packages=plan.packages,
+                units=sorted(plan.units), users=plan.users, groups=plan.groups,
+                packages=plan.packages,
                 firewall_applied=plan.firewall_applied)
 
 

@@ -24,18 +24,19 @@ cors_origins = [
 # verify checks it is installed. The deploy only ever installs packages, it removes none.
 base_packages = ["ca-certificates", "curl", "openssh-server"]
 
-# The interpreter release venvs are built with (Debian 12: CPython 3.11), and the pins every
-# wheelhouse build takes unless an app names its own; both are part of each release id. The
-# venvs are made by the uv binary the deploy uploads, so no host needs python3-venv or pip.
-python = {"version": "3.11", "executable": "/usr/bin/python3",
-          "constraints": "constraints/aitbc-py311.txt"}
+# The interpreter release venvs are built with (its version, unless given, is the python3 of
+# the host's `debian` release: 12, CPython 3.11.2), and the pins every wheelhouse build takes
+# unless an app names its own; both are part of each release id. The venvs are made by the uv
+# binary the deploy uploads, so no host needs python3-venv or pip.
+python = {"executable": "/usr/bin/python3", "constraints": "constraints/aitbc-py311.txt"}
 
 # Where rendered env files live on every host (root-owned, 0600).
 env_dir = "/etc/aitbc"
 
 # Releases: a restarted service must answer its health path within this time, else the previous
 # release comes back. Three releases stay on disk: the active one and two to roll back to.
-rollout = {"keep_releases": 3, "health_timeout_seconds": 20}
+# Each host's deploy history keeps the last 1,000 runs (a line each, a few KiB at most).
+rollout = {"keep_releases": 3, "health_timeout_seconds": 20, "history_lines": 1000}
 
 # Response headers of every TLS site (a site listing its own `headers` sends those instead).
 # The policy allows only the site's own scripts, styles and connections; a site whose pages

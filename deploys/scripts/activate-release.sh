@@ -9,6 +9,8 @@
 #   socket   its socket changed or does not run: stop it, restart the socket, start it
 #   start    start (and enable) it, restarting nothing
 #   none     nothing
+# A UNIT is a service's bare name, or a unit's full name (a scheduled job's timer, UNIT.timer:
+# the job itself is never among them, its timer starts it); systemctl reads either.
 #  1. VALIDATE (systemd-analyze verify of the app's units), then daemon-reload. Rejected: the
 #     old files come back and nothing else happens.
 #  2. Each running unit owed a restart or socket that has a CANDIDATE is first started beside
@@ -21,6 +23,8 @@
 #     within TIMEOUT seconds, else the previous release and the old files come back, the units
 #     get their ACTION again, and the run fails naming the unit; a unit with NEW=yes (its unit
 #     file did not exist before) has nothing to come back to: it is stopped instead.
+#     With no unit to restart (an app of scheduled jobs: their timers run no release), ROOT/.venv
+#     is pointed at RELEASE all the same, and the jobs run it from their next run.
 # Keeps the KEEP most recently activated releases. PENDING/<restart mark>UNIT marks a restart owed.
 # Unit lists are space-separated on purpose: every argument is checked first, so a unit name
 # holds no blank or glob character and a URL no blank, and globbing is off.
@@ -147,6 +151,12 @@ for unit in $units; do
   [ "$(field "$unit" 2)" = none ] || restart="$restart $unit"
 done
 if [ -z "$restart" ]; then
+  if [ "$previous" != "$want" ]; then
+    point_at "$want"
+    touch -h "$root/$want"
+    prune "$want"
+    echo "switched to release $release, no unit restarted"
+  fi
   journal_forget "$journal"
   exit 0
 fi
@@ -224,8 +234,10 @@ undone() {
   fi
 }
 for unit in $new_units; do
-  systemctl stop "$unit.service" "$unit.socket" 2>/dev/null
-  systemctl reset-failed "$unit.service" "$unit.socket" 2>/dev/null
+  own=$unit
+  [ "$(field "$unit" 3)" = no ] || own="$own $unit.socket"
+  systemctl stop $own 2>/dev/null
+  systemctl reset-failed $own 2>/dev/null
 done
 journal_restore "$journal"
 systemctl daemon-reload

@@ -8,6 +8,11 @@ Every rendered file carries one activation (or None: written, nothing else):
   loads it with the app's other files, then restarts the unit (a socket file: the socket too),
   or puts the files back (deploys/scripts/activate-release.sh).
 - `Load`: loaded with its app's units, restarting nothing (a candidate's template unit).
+- `ReadBy`: a file units of one or more apps read when they start (a generated file): written
+  before any app's activation, with a restart mark for each of those units set just before it
+  is renamed into place, so a run killed before the restarts still owes them; each unit is then
+  restarted by its app's activation, the file's change its reason. Not journaled: several apps
+  read it, and one app's failed gate cannot take it back from the others.
 
 Steps are host commands as data: an argv, quoted where it is used, or a script of
 deploys/scripts with its arguments. Nothing here runs anything.
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aitbc_infra.host_names import APP_JOURNAL_PREFIX, NGINX_JOURNAL
+from aitbc_infra.host_names import APP_JOURNAL_PREFIX, NGINX_JOURNAL, restart_mark
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,20 @@ class Load:
         return app_journal(self.app)
 
 
-Activation = Journal | Restart | Load | None
+@dataclass(frozen=True)
+class ReadBy:
+    units: tuple[Restart, ...]  # every unit that reads the file when it starts, with its app
+
+    def reads(self, app: str, unit: str) -> bool:
+        return Restart(unit, app) in self.units
+
+    @property
+    def marks(self) -> tuple[str, ...]:
+        """The restart marks set before the file is written (host_names.restart_mark)."""
+        return tuple(restart_mark(u.unit) for u in self.units)
+
+
+Activation = Journal | Restart | Load | ReadBy | None
 
 
 def app_journal(app: str) -> str:

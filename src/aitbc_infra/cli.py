@@ -10,15 +10,18 @@ from aitbc_infra.commands import register_offline
 from aitbc_infra.deploy import register_deploy
 from aitbc_infra.diff import register_diff
 from aitbc_infra.errors import UserError
+from aitbc_infra.history_command import register_history
 from aitbc_infra.provision import register_provision
 from aitbc_infra.sandbox import outside_view
 from aitbc_infra.sandbox.cli import register as register_sandbox
+from aitbc_infra.status_command import register_status
 from aitbc_infra.verify import register_verify
 
 # In the order `--help` lists them. This module alone outside sandbox/ imports the sandbox
 # (tests/unit/test_layering.py): its subcommands, and the outside view `verify` sees it from.
 REGISTRARS = (register_offline, register_diff, register_deploy, register_provision,
-              functools.partial(register_verify, outside_view=outside_view), register_sandbox)
+              functools.partial(register_verify, outside_view=outside_view), register_history,
+              register_status, register_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:

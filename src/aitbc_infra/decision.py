@@ -10,12 +10,17 @@ render for the state (aitbc_infra/diff.py), and a run's summary repeats what it 
   path of it differs, an earlier run left it pending, or its service does not run (nginx,
   firehol; firehol also when its live rules drifted from those it last applied).
 - An app owes its activation (deploys/scripts/activate-release.sh) when one of its unit,
-  socket, env or candidate files differs, an earlier run left its journal pending, or one of
-  its units owes something. Each unit owes one of: SOCKET (its socket file differs, or the
-  socket does not run: the service stops, the socket restarts, the service starts), RESTART
-  (its unit or env file differs, its release changes, an unfinished run left a restart mark or
-  one of its files journaled), START (it or its socket is not active or not enabled), or
-  NOTHING.
+  socket, env, timer or candidate files differs, an earlier run left its journal pending, one
+  of its units owes something, or its release changes. Each unit owes one of: SOCKET (its
+  socket file differs, or the socket does not run: the service stops, the socket restarts, the
+  service starts), RESTART (its unit or env file differs, a generated file it reads differs
+  (`used_by`), its release changes, an unfinished run left a restart mark or one of its files
+  journaled), START (it or its socket is not active or not enabled), or NOTHING.
+- A scheduled job is never started by a run: its unit is its timer (UNIT.timer), which owes
+  RESTART when the timer file differs and START when the timer is not active or not enabled,
+  and nothing for a new release or a change of the job's own unit or env file (loaded, they
+  reach the job at its next run). An app whose units are all timers still owes its activation
+  for a new release: the release is switched, nothing restarted.
 - An ACME certificate not issued yet is issued (deploys/tls.py), which takes its site's link
   away meanwhile: nginx owes a reload with the link back.
 Files without an activation (read by a process when it next starts) and the synced trees (the
@@ -29,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from aitbc_infra.activation import NGINX, Journal, Load, Restart, app_journal
+from aitbc_infra.activation import NGINX, Journal, Load, ReadBy, Restart, app_journal
 from aitbc_infra.drift import OWNERSHIP, PathState, State, entry_drift, local_sha256, sha256
 from aitbc_infra.host_names import journal_copy, release_link, restart_mark
 from aitbc_infra.model import App, HostSpec
 from aitbc_infra.plan import Directory, HostPlan, Link, Upload, release_marker
-from aitbc_infra.render import FIREHOL, certificate_files, certificate_lineage
+from aitbc_infra.render import FIREHOL, STARTED_KINDS, certificate_files, certificate_lineage
 
 RESTART, SOCKET, START, NOTHING = "restart", "socket", "start", "none"
 
@@ -64,10 +69,14 @@ class AppOwed:
     app: str
     units: tuple[UnitOwed, ...]  # every unit of the app, those owed NOTHING too
     reasons: tuple[str, ...] = ()  # what else its activation loads: candidate units, a journal
+    # A new release no unit restarts for (every unit a timer): switched to, nothing restarted.
+    release: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         loads = [f"load the units of {self.app}: {'; '.join(self.reasons)}"] if self.reasons else []
-        return loads + [u.line for u in self.units if u.action != NOTHING]
+        switch = ([f"switch {self.app} to its release, for its jobs' next runs: "
+                   f"{'; '.join(self.release)}"] if self.release else [])
+        return loads + switch + [u.line for u in self.units if u.action != NOTHING]
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,21 @@ class Decision:
     @property
     def reloads(self) -> set[str]:
         return {j.journal.effect for j in self.journals.values()}
+
+    def as_dict(self) -> dict:
+        """The decision as JSON data (schemas/deploy.json, `decision`): what is restarted,
+        reloaded, loaded and issued, each with its reasons, and the lines the deploy prints."""
+        return {
+            "restarts": [{"unit": u.unit, "app": a.app, "action": u.action, "reasons": list(u.reasons)}
+                         for a in self.apps.values() for u in a.units if u.action != NOTHING],
+            "reloads": [{"journal": name, "effect": j.journal.effect, "reasons": list(j.reasons)}
+                        for name, j in sorted(self.journals.items())],
+            "loads": [{"app": a.app, "reasons": list(a.reasons)}
+                      for a in self.apps.values() if a.reasons],
+            "certificates": [{"site": c.site, "lineage": c.lineage, "reason": c.reason}
+                             for c in self.certificates.values()],
+            "lines": self.lines(),
+        }
 
 
 def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, str]) -> Decision:
@@ -191,37 +215,45 @@ def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
              if isinstance(f.activation, Restart | Load) and f.activation.app == app.name]
     # An unfinished run's writes: the files its journal kept a copy of (what it replaced).
     unfinished = {f.path for f in files if pending and journal_copy(journal, f.path) in state.paths}
+    # Files other apps may read too (generated files): a change restarts each unit reading it.
+    # What a killed run wrote of them is owed by the restart marks set before each write.
+    read = [f for f in plan.files if isinstance(f.activation, ReadBy) and f.path in changed]
     release_reasons = _release(state, app, release)
     units = []
     for svc in app.services:
-        own = [f for f in files if isinstance(f.activation, Restart) and f.activation.unit == svc.unit]
-        restart, socket = list(release_reasons), []
+        name = svc.started_unit  # a scheduled job's timer: the job itself is the timer's to start
+        own = [f for f in files if isinstance(f.activation, Restart) and f.activation.unit == name]
+        # A timer runs no release: the job it starts takes the new one at its next run.
+        restart, socket = ([] if svc.schedule else list(release_reasons)), []
         for f in own:
             found = socket if f.kind == "socket" else restart
             if f.path in changed:
                 found.append(changed[f.path])
             elif f.path in unfinished:  # as planned now, but the process runs what it replaced
                 found.append(f"{f.path} written by an unfinished run")
-        if state.pending(restart_mark(svc.unit)):
+        restart += [changed[f.path] for f in read if f.activation.reads(app.name, name)]
+        if state.pending(restart_mark(name)):
             restart.append("restart mark left by an unfinished run")
-        inactive, disabled = _down(state, svc.unit)
+        inactive, disabled = _down(state, name)
         start = inactive + disabled
         if svc.port:  # a socket that does not run is restarted; one not enabled, enabled
             inactive, disabled = _down(state, f"{svc.unit}.socket")
             socket, start = socket + inactive, start + disabled
         action = SOCKET if socket else RESTART if restart else START if start else NOTHING
-        unit_file = next(f.path for f in own if f.kind == "unit")
+        unit_file = next(f.path for f in own if f.kind in STARTED_KINDS)
         new = unit_file not in state.paths or (
             pending and journal_copy(journal, unit_file) not in state.paths
-            and state.unit(svc.unit)[1] != "enabled")  # written, never enabled: a killed first deploy
-        units.append(UnitOwed(svc.unit, action, tuple(socket + restart + start),
+            and state.unit(name)[1] != "enabled")  # written, never enabled: a killed first deploy
+        units.append(UnitOwed(name, action, tuple(socket + restart + start),
                               listens=svc.port is not None, new=new))
     loads = [changed[f.path] for f in files if isinstance(f.activation, Load) and f.path in changed]
     if pending:
         loads.append(f"journal {journal} left pending by an unfinished run")
-    if not loads and all(u.action == NOTHING for u in units):
+    # Every unit a timer: the new release is the activation's to switch to, all the same.
+    switch = release_reasons if all(svc.schedule for svc in app.services) else []
+    if not loads and not switch and all(u.action == NOTHING for u in units):
         return None
-    return AppOwed(app.name, tuple(units), tuple(loads))
+    return AppOwed(app.name, tuple(units), tuple(loads), tuple(switch))
 
 
 def _certificates(spec: HostSpec, state: State) -> dict[str, CertificateOwed]:

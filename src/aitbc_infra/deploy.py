@@ -1,65 +1,127 @@
 """`aitbc-infra deploy`: pyinfra's run of deploys/site.py over an inventory, ending with one line
-per host (converged, or what failed)."""
+per host (converged, or what failed; a dry run: whether anything would change), an exit status
+CI can gate on, and with --json one document for a machine (aitbc_infra/deploy_report.py)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.deploy_report import document, exit_status
+from aitbc_infra.history import MESSAGE_ENV, MESSAGE_MAX, OPERATOR_ENV, operator, run_message
 from aitbc_infra.inventory_option import add_inventory_option, load_with_sources
-from aitbc_infra.summary import run_results, summary_text
+from aitbc_infra.summary import RECORDS_ENV, outcomes, read_records, run_results, summary_text
 
 SITE = "deploys/site.py"
 
+# The pyinfra releases whose `--dry --json` was read for what the dry run's exit status rests
+# on: without -y, pyinfra_cli/cli.py computes each operation's change before answering, and
+# prints.py's build_plan_json names the hosts each would change (an early form of --json forced
+# -y, and with it a plan naming no host: no drift ever). A unit test fails on any other release.
+CHECKED_PYINFRA = ("3.9.2",)
+
 
 def pyinfra_command(inventory: Path, *extra: str, deploy: str = SITE) -> list[str]:
-    """A real run answers in JSON on stdout (its log goes to stderr); a dry run in pyinfra's
-    own words, the change report it exists for."""
+    """pyinfra answering in JSON on stdout, its log on stderr. A real run also takes -y: no
+    prompt, and no change detection before the run (each operation's commands are computed
+    once, as it runs). A dry run must not: -y turns that detection off, and the plan a dry run
+    answers with (each operation and the hosts it would change) would name no host. Without
+    -y, --json answers a dry run with that plan instead of prompting (CHECKED_PYINFRA)."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
-    # -y skips the confirmation prompt, and with it the change report a dry run exists for.
-    mode = [] if "--dry" in extra else ["-y", "--json"]
+    mode = ["--json"] if "--dry" in extra else ["-y", "--json"]
     return [str(pyinfra), *mode, *extra, str(inventory), deploy]
 
 
-def run_pyinfra(inventory: Path, *extra: str, deploy: str = SITE) -> int:
-    """Run the deploy from the project root, so group_data/ and deploys/ resolve; end a real
-    run with one line per host."""
+@dataclass
+class PyinfraRun:
+    returncode: int
+    results: dict  # aitbc_infra.summary.run_results: pyinfra's JSON, its log, the deploy's records
+
+
+def execute(inventory: Path, *extra: str, deploy: str = SITE,
+            message: str | None = None) -> PyinfraRun:
+    """Run pyinfra from the project root, so group_data/ and deploys/ resolve; its log is shown
+    as it comes and kept, with its JSON and what deploys/site.py recorded of each host.
+    `message` is the run's, for each host's deploy history and its lock (checked already)."""
     command = pyinfra_command(inventory, *extra, deploy=deploy)
-    if "--json" not in command:
-        return subprocess.run(command, cwd=PROJECT_ROOT).returncode
-    # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.
-    with tempfile.TemporaryFile("w+") as results:
-        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=results,
-                                stderr=subprocess.PIPE, text=True)
-        log = []
-        for line in proc.stderr:  # pyinfra's log: shown as it comes, kept for the summary
-            sys.stderr.write(line)
-            log.append(line)
-        proc.wait()
-        results.seek(0)
-        print(summary_text(run_results(results.read(), "".join(log))), flush=True)
-    return proc.returncode
+    with tempfile.TemporaryDirectory(prefix="aitbc-deploy-") as tmp:
+        records = Path(tmp) / "records.jsonl"
+        env = {**os.environ, RECORDS_ENV: str(records)}
+        if message is not None:
+            env[MESSAGE_ENV] = message
+        # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.
+        with tempfile.TemporaryFile("w+", dir=tmp) as out:
+            proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.PIPE,
+                                    text=True, env=env)
+            log = []
+            for line in proc.stderr:  # pyinfra's log: shown as it comes, kept for the summary
+                sys.stderr.write(line)
+                log.append(line)
+            proc.wait()
+            out.seek(0)
+            results = run_results(out.read(), "".join(log), read_records(records))
+    return PyinfraRun(proc.returncode, results)
+
+
+def run_pyinfra(inventory: Path, *extra: str, deploy: str = SITE) -> int:
+    """Run the deploy and end with one line per host; pyinfra's own exit status."""
+    run = execute(inventory, *extra, deploy=deploy)
+    print(summary_text(run.results), flush=True)
+    return run.returncode
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    load_with_sources(args.inventory)
+    # The message and the operator are a person's words: refused before anything is loaded.
+    message = run_message(args.message)
+    operator()
     extra = ["--dry"] if args.dry else []
     if args.diff:
         extra.append("--diff")
-    return run_pyinfra(args.inventory, *extra)
+    if not args.json:
+        load_with_sources(args.inventory)
+        run = execute(args.inventory, *extra, message=message)
+        print(summary_text(run.results), flush=True)
+        return exit_status(run.returncode, outcomes(run.results), args.dry)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
+        load_with_sources(args.inventory)
+        run = execute(args.inventory, *extra, message=message)
+        print(summary_text(run.results), flush=True)
+    report = document(outcomes(run.results), dry=args.dry, returncode=run.returncode,
+                      inventory=str(args.inventory))
+    print(json.dumps(report, indent=2), flush=True)
+    return report["exit_code"]
 
 
 def register_deploy(sub: argparse._SubParsersAction) -> None:
     deploy = sub.add_parser(
         "deploy", help="converge every host of an inventory (pyinfra deploys/site.py)",
         description="Validate the inventory, then run `pyinfra -y INVENTORY deploys/site.py` "
-        "from the project root and end with one line per host: converged, or what failed. "
-        "Exit status is pyinfra's: 1 when any host failed (the others still converge).")
+        "from the project root and end with one line per host: converged, or what failed "
+        "(with --dry: whether anything would change, and what). Exit status: 0 converged "
+        "(with --dry: nothing would change on any host); 3 with --dry only: something would "
+        "change on some host (an operation would run, or a restart, reload or certificate is "
+        "owed); 1 a host failed (the others still converge) or the run stopped; 2 bad input, "
+        "nothing connected to. With --json: one JSON document on stdout (schemas/deploy.json), "
+        "every log line on stderr. Each host keeps a line for every run that is not --dry "
+        "(`aitbc-infra history`).")
     add_inventory_option(deploy)
-    deploy.add_argument("--dry", action="store_true", help="show what would change, change nothing")
+    deploy.add_argument("--message", "-m", metavar="TEXT",
+                        help="why this run: kept in each host's deploy history, and named to a "
+                        f"deploy that finds the lock held (one line, at most {MESSAGE_MAX} "
+                        f"characters; default: ${MESSAGE_ENV}). The operator is ${OPERATOR_ENV}, "
+                        "else USER@HOSTNAME")
+    deploy.add_argument("--dry", action="store_true",
+                        help="show what would change, change nothing; exit 3 when anything would")
     deploy.add_argument("--diff", action="store_true", help="with --dry: show file diffs")
+    deploy.add_argument("--json", action="store_true",
+                        help="print one JSON document on stdout: per host its operations, what "
+                        "changed, the decision (restarts, reloads and why) and its result")
     deploy.set_defaults(func=cmd_deploy)

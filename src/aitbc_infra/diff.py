@@ -6,6 +6,8 @@ deploy. What the change sets off is the deploy's own decision (aitbc_infra/decis
 working tree's plan, with the base's render standing for the host's state: the lines a deploy
 prints (`restart UNIT: PATH changed`), the same words. No host is contacted and no secret is
 read: offline renders carry placeholders only. Exit 0: no change; 1: changes; 2: error.
+With --json, one document on stdout (schemas/diff.json): per host each file with its unified
+diff, and the decision as data.
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ class HostChanges:
     restarts: set[str] = field(default_factory=set)
     reloads: set[str] = field(default_factory=set)
     owed: list[str] = field(default_factory=list)  # the decision's lines, as a deploy prints them
+    how: dict[str, str] = field(default_factory=dict)  # path -> ADDED, REMOVED or CHANGED
+    decision: dict | None = None  # Decision.as_dict()
+
+
+ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+VERSION = 1  # of the --json document's shape (schemas/diff.json)
 
 
 def _render(tree: Path, inventory: str, side: str) -> dict:
@@ -161,9 +169,12 @@ def compare(base: dict, head: dict, decided: dict[str, Decision]) -> dict[str, H
                                         f"{node}:{path}" if path in old else "/dev/null",
                                         f"{node}:{path}" if path in new else "/dev/null")
             changes.files[path] = _mask("".join(diff), secret_names)
+            changes.how[path] = (CHANGED if path in old and path in new
+                                 else ADDED if path in new else REMOVED)
         if node in decided:
             changes.restarts, changes.reloads = decided[node].restarts, decided[node].reloads
             changes.owed = decided[node].lines()
+            changes.decision = decided[node].as_dict()
         if changes.files or changes.owed:
             hosts[node] = changes
     return hosts
@@ -214,10 +225,30 @@ def format_markdown(hosts: dict[str, HostChanges], ref: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def diff_document(hosts: dict[str, HostChanges], ref: str, inventory: str) -> dict:
+    """The --json document: only hosts with a change, each file's diff masked as in the text."""
+    return {
+        "version": VERSION,
+        "command": "diff",
+        "base": ref,
+        "inventory": inventory,
+        "exit_code": 1 if hosts else 0,
+        "changes": bool(hosts),
+        "hosts": {node: {"files": [{"path": path, "change": c.how[path], "diff": diff}
+                                   for path, diff in c.files.items()],
+                         "restarts": sorted(c.restarts), "reloads": sorted(c.reloads),
+                         "decision": c.decision}
+                  for node, c in hosts.items()},
+    }
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     hosts = diff_against(args.base, args.inventory)
-    formatter = format_markdown if args.format == "markdown" else format_text
-    sys.stdout.write(formatter(hosts, args.base))
+    if args.format == "json":
+        sys.stdout.write(json.dumps(diff_document(hosts, args.base, args.inventory), indent=2) + "\n")
+    else:
+        formatter = format_markdown if args.format == "markdown" else format_text
+        sys.stdout.write(formatter(hosts, args.base))
     return 1 if hosts else 0
 
 
@@ -226,10 +257,14 @@ def register_diff(sub: argparse._SubParsersAction) -> None:
         "diff", help="what a change does to each host, rendered offline against a git ref",
         description="Render the inventory at REF and in the working tree, print a unified diff per "
         "host and file (secrets redacted) and the services that would restart or reload. "
-        "Exit 0: no change, 1: changes, 2: error. No host is contacted.")
+        "Exit 0: no change, 1: changes, 2: error. No host is contacted. With --json: one "
+        "JSON document on stdout (schemas/diff.json), nothing else there.")
     diff.add_argument("--base", required=True, metavar="REF", help="git ref to compare against")
     diff.add_argument("--inventory", default="inventory.py",
                       help="inventory file, relative to the project root (default: inventory.py)")
-    diff.add_argument("--format", choices=["text", "markdown"], default="text",
-                      help="markdown: a collapsible PR comment")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                      help="markdown: a collapsible PR comment; json: one document "
+                      "(schemas/diff.json)")
+    diff.add_argument("--json", dest="format", action="store_const", const="json",
+                      help="the same as --format json")
     diff.set_defaults(func=cmd_diff)

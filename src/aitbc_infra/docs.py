@@ -7,7 +7,7 @@ from aitbc_infra import endpoints, sshd, topology
 from aitbc_infra.exposure import Exposure, exposures
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import RELEASE_SOURCES, RELEASES_DIR, SSHD_DROP_IN, VENV_LINK
-from aitbc_infra.model import HostSpec, Route
+from aitbc_infra.model import HostSpec, Route, Schedule
 from aitbc_infra.secrets import env_name, needed
 
 DOCS_FILE = "docs/infrastructure.md"
@@ -56,6 +56,19 @@ def _exposure_row(exposure: Exposure) -> list[str]:
     return [exposure.node, exposure.address, str(exposure.port), what, exposure.who]
 
 
+def _schedule(schedule: Schedule | None) -> str:
+    """When a scheduled job runs (its timer); "–" for a unit that runs until stopped."""
+    if schedule is None:
+        return "–"
+    when = (f"`{schedule.calendar}`" if schedule.calendar
+            else f"every {schedule.every_seconds} s")
+    if schedule.persistent:
+        when += ", a missed run caught up"
+    if schedule.randomized_delay_seconds:
+        when += f", up to {schedule.randomized_delay_seconds} s later"
+    return when
+
+
 def _ssh_row(fleet: Fleet, host) -> list[str]:
     jump = fleet.jump_host(host.node)
     reached = [h.node for h in fleet.reached_through(host.node)]
@@ -63,6 +76,27 @@ def _ssh_row(fleet: Fleet, host) -> list[str]:
     why = (f" (jumps to {', '.join(reached)})" if reached
            else " (`sshd.tcp_forwarding`)" if forwarding != "no" else "")
     return [host.node, f"through {jump.node}" if jump else "directly", forwarding + why]
+
+
+def _shared_state(fleet: Fleet) -> list[str]:
+    """The directories apps share and the files generated into them (none: no section)."""
+    hosts = [h for h in fleet.hosts.values() if h.shared_dirs or h.generated_files]
+    if not hosts:
+        return []
+    out = ["## Shared state", "",
+           "Each writer's units may write the directory (`ReadWritePaths=`), each reader's only "
+           "read it; both hold its group. No other app of the host may enter it (its owner, "
+           "group and mode; `shared_dirs` in the data). A generated file's change restarts the "
+           "units of the apps using it.", ""]
+    out += _table(["node", "directory", "owner", "mode", "writers", "readers"], [
+        [h.node, f"`{d.path}`", f"{d.owner}:{d.group}", d.mode, ", ".join(d.writers) or "–",
+         ", ".join(d.readers) or "–"] for h in hosts for d in h.shared_dirs])
+    out += _table(["node", "generated file", "owner", "mode", "from", "used by"], [
+        [h.node, f"`{f.path}`", f"{f.owner}:{f.group}", f.mode,
+         f"secret `{f.secret}`" if f.secret else f"`templates/files/{f.template}`"
+         + (f" (secrets {', '.join(f'`{n}`' for n in f.secrets)})" if f.secrets else ""),
+         ", ".join(f.used_by) or "–"] for h in hosts for f in h.generated_files])
+    return out
 
 
 def render_docs(fleet: Fleet) -> str:
@@ -112,9 +146,11 @@ def render_docs(fleet: Fleet) -> str:
         for app, svc in host.services:
             listen = endpoints.listen(host, svc).authority if svc.port else "–"
             rows.append([host.node, f"`{svc.unit}`", app.name, app.user, listen,
-                         f"`{svc.health}`" if svc.health else "–", f"`{app.root}`",
-                         ", ".join(app.all_secrets) or "–"])
-    out += _table(["node", "unit", "app", "user", "listens", "health", "root", "secrets"], rows)
+                         f"`{svc.health}`" if svc.health else "–", _schedule(svc.schedule),
+                         f"`{app.root}`", ", ".join(app.all_secrets) or "–"])
+    out += _table(["node", "unit", "app", "user", "listens", "health", "schedule", "root",
+                   "secrets"], rows)
+    out += _shared_state(fleet)
     out += ["## Releases", "",
             f"Each app runs `ROOT/{VENV_LINK}`, a symlink to its active release under "
             f"`ROOT/{RELEASES_DIR}/`; a restarted service must pass its health gate in time, else "

@@ -38,12 +38,13 @@ class PathState:
 
 @dataclass(frozen=True)
 class State:
-    """Every path, unit, user and package of a host's plan, and its firewall, as read (a path
-    that does not exist, or a unit systemd does not know, is absent)."""
+    """Every path, unit, user, group and package of a host's plan, and its firewall, as read (a
+    path that does not exist, or a unit systemd does not know, is absent)."""
 
     paths: dict[str, PathState] = field(default_factory=dict)
     units: dict[str, tuple[str, str]] = field(default_factory=dict)  # (ActiveState, UnitFileState)
     users: dict[str, tuple[str, str]] = field(default_factory=dict)  # (home, shell)
+    groups: set[str] = field(default_factory=set)  # those of the plan's groups that exist
     packages: set[str] = field(default_factory=set)
     firewall: dict[str, str] = field(default_factory=dict)  # the live and applied rules' digests
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from aitbc_infra import lists, placeholders
+from aitbc_infra import lists, placeholders, shared_state
 from aitbc_infra.endpoints import Endpoint, Unreachable, reach
-from aitbc_infra.generated_env import RESERVED_ENV
+from aitbc_infra.generated_env import GENERATED_ENV, SYSTEMD_ENV, env_name, reserved_env
 from aitbc_infra.model import (
     ANY,
     NODE_NAME,
@@ -209,7 +209,7 @@ class Fleet:
         for _ in range(len(self.hosts)):  # each hop another host's nginx: no more hops than hosts
             if host is None or site is None:
                 return None
-            index = _matching_route(site, [path])[0]
+            index = matching_route(site, [path])[0]
             route = site.routes[index] if index is not None else None
             if route is None or route.target is None:
                 return None
@@ -327,6 +327,8 @@ class Fleet:
             problems += [Problem(where, field, message)
                          for field, message in placeholders.problems(host)]
             problems += [Problem(where, field, message) for field, message in lists.problems(host)]
+            problems += [Problem(where, field, message)
+                         for field, message in shared_state.problems(host)]
             for i, site in enumerate(host.nginx_sites):
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)
@@ -479,6 +481,7 @@ class Fleet:
         problems = []
         users = {u.name for u in host.users}
         units = {svc.unit for _, svc in host.services}
+        jobs = {svc.unit for _, svc in host.services if svc.schedule}
         for i, app in enumerate(host.apps):
             field = f"apps[{i}]"
             if app.user not in users:
@@ -493,6 +496,12 @@ class Fleet:
                     if dep not in units:
                         problems.append(Problem(where, f"{field}.services[{j}].after",
                                                 f"unknown unit {dep!r}"))
+                    elif dep in jobs:
+                        # After= a job would only wait for a run that happens to be under
+                        # way at the start: nothing a unit can rely on.
+                        problems.append(Problem(where, f"{field}.services[{j}].after",
+                                                f"{dep!r} is a scheduled job: it runs on its "
+                                                "schedule only, no unit is ordered after it"))
                 if svc.bind == "bridge" and host.bridge_address is None:
                     problems.append(Problem(where, f"{field}.services[{j}].bind",
                                             "binds to the bridge but the host has no bridge_address"))
@@ -503,7 +512,8 @@ class Fleet:
         a port). The node itself is never its own peer."""
         if app.peers and not app.chain:
             return [Problem(where, f"{field}.peers", f"{app.peers} are set but only a chain node "
-                            "(chain: true) is given PEERS: set chain, or drop peers")]
+                            f"(chain: true) is given {env_name(app, 'peers')}: set chain, or drop "
+                            "peers")]
         own = {svc.unit for svc in app.services}
         # Where the node's own RPC answers (its health paths): a peer site answering them from
         # one of this app's own services on this host is the node itself, seen from the wan.
@@ -548,7 +558,7 @@ class Fleet:
                                         f"provided certificate but no files are given for {lineage!r}"))
         redirects = self._check_redirect(site)
         # A probe that nginx would hand to another route would prove that route, not this one.
-        probed = _matching_route(site, [r.probe_path for r in site.routes])
+        probed = matching_route(site, [r.probe_path for r in site.routes])
         for i, route in enumerate(site.routes):
             rfield = f"{field}.routes[{i}]"
             if route.type == "proxy":
@@ -604,7 +614,7 @@ class Fleet:
         """
         routes = site.routes
         starts = [i for i, r in enumerate(routes) if r.type == "redirect"]
-        targets = _matching_route(site, [routes[i].to for i in starts])
+        targets = matching_route(site, [routes[i].to for i in starts])
         # Landing on the catch-all "/" would accept any typo: a redirect must name a route.
         hop = {i: None if t is None or routes[t].location == "/" else t
                for i, t in zip(starts, targets, strict=True)}
@@ -712,20 +722,42 @@ def _check_control_daemon(spec: HostSpec, where: str, pools: Counter) -> list[Pr
     return problems
 
 
+def _check_injected_names(app: App, where: str, field: str) -> list[Problem]:
+    """An app's `env_names` gives each of the model's values a name of its own: never systemd's
+    (it sets LISTEN_* itself), never the name of another of the model's values, and only for a
+    value the app is given at all."""
+    problems = []
+    for key, name in app.env_names.items():
+        place = f"{field}.env_names.{key}"
+        others = sorted(k for k in GENERATED_ENV if k != key and env_name(app, k) == name)
+        if name in SYSTEMD_ENV:
+            problems.append(Problem(where, place, f"{name!r} is set by {SYSTEMD_ENV[name]}: "
+                                    "the model's own values may not take it"))
+        elif others:
+            problems.append(Problem(where, place, f"{name!r} is also the name of "
+                                    f"{', '.join(others)}: one value would replace the other "
+                                    "in the env file"))
+        if not GENERATED_ENV[key].given_to(app):
+            problems.append(Problem(where, place, f"{name!r} renames nothing: the app is not "
+                                    f"given {key} ({GENERATED_ENV[key].source})"))
+    return problems
+
+
 def _check_env_names(app: App, where: str, field: str) -> list[Problem]:
     """No env, secret or list secret of the data takes a name the model sets itself
-    (generated_env.py), and no name is given two ways: one would silently replace the other
-    in the env file."""
-    problems = []
+    (generated_env.py), as this app names it, and no name is given two ways: one would
+    silently replace the other in the env file."""
+    problems = _check_injected_names(app, where, field)
+    reserved = reserved_env(app)
     named = [(f"{field}.env", name) for name in app.env]
     named += [(f"{field}.services[{j}].env", name)
               for j, svc in enumerate(app.services) for name in svc.env]
     named += [(f"{field}.{kind}[{k}]", name) for kind in ("secrets", "secret_lists")
               for k, name in enumerate(getattr(app, kind))]
     for place, name in named:
-        if name in RESERVED_ENV:
+        if name in reserved:
             problems.append(Problem(where, place, f"{name!r} is set by the model ("
-                                    f"{RESERVED_ENV[name]}): data may not set it"))
+                                    f"{reserved[name]}): data may not set it"))
     both = sorted(set(app.secrets) & set(app.secret_lists))
     if both:
         problems.append(Problem(where, f"{field}.secret_lists", f"{both} also in secrets: a "
@@ -764,7 +796,7 @@ def _check_unique_connections(hosts_list) -> list[Problem]:
     return problems
 
 
-def _matching_route(site: Site, urls: list[str]) -> list[int | None]:
+def matching_route(site: Site, urls: list[str]) -> list[int | None]:
     """For each URL, the index in `site.routes` of the route nginx would pick, or None.
 
     Exact first, then the longest prefix. The table is indexed once, and a URL is looked up

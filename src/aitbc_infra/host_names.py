@@ -23,6 +23,9 @@ FIREHOL_APPLIED_DIGEST = f"{STATE_DIR}/firehol-applied.sha256"  # the live rules
 PATH_HASHES = "/var/cache/aitbc-infra/path-hashes"
 DEPLOY_LOCK = "/run/lock/aitbc-deploy.lock"  # one deploy at a time (deploys/lock.py)
 DEPLOY_LOCK_HOLDER = "/run/lock/aitbc-deploy.holder"  # who holds it, for the one refused
+# One JSON line per deploy run that held the lock (aitbc_infra/history.py), the last
+# `rollout.history_lines` kept; appended as the lock is released (deploys/history.py).
+DEPLOY_HISTORY = f"{STATE_DIR}/deploy-history.jsonl"
 PROVISION_STAGE = "/run/aitbc-provision"  # files on their way into a container, root only
 
 # Journals (deploys/journal.py) and the marks of what is owed --------------------------------

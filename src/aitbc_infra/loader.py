@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet, ModelError, pyinfra_source
+from aitbc_infra.history import operator, run_message
 from aitbc_infra.render import render_fleet
 from aitbc_infra.secrets import SecretsError, SecretStore
 from aitbc_infra.sources import check_sources
@@ -172,13 +174,17 @@ def validate_inventory(inventory_file: str) -> None:
     _validated.pop(str(path), None)
     root = PROJECT_ROOT.resolve()
     try:
+        # The run's message and operator go into each host's deploy history: a person's words,
+        # refused before anything connects when they would not make one printable line.
+        run_message()
+        operator()
         pyinfra_inventory = load_pyinfra_inventory(path, root)
         fleet = _fleet(pyinfra_inventory, path, root)
         check_deployable(fleet)
         # A deploy needs every secret of every site, none shared by accident: check them all
         # before the first change.
         secrets = SecretStore.for_fleet(fleet)
-    except (ModelError, InventoryError, SecretsError) as exc:
+    except (ModelError, InventoryError, SecretsError, UserError) as exc:
         print(f"aitbc-infra: {inventory_file}: {exc}", file=sys.stderr)
         # SystemExit passes through pyinfra's wrapper for errors in inventory code.
         raise SystemExit(2) from None

@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from aitbc_infra.excludes import MAX_PATTERNS, pattern_problem
 from aitbc_infra.host_names import ENV_DIR, RELEASE_SOURCES, RELEASES_DIR, STATIC_DIR, VENV_LINK
 
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
@@ -62,6 +63,16 @@ RESERVED_USERS = {
 }
 
 
+# Groups of Debian's base system and of the packages the deploy installs: a unit given one of
+# them as a supplementary group would take its privileges (disk, shadow, sudo, adm, ...).
+RESERVED_GROUPS = RESERVED_USERS | {
+    "adm", "tty", "disk", "kmem", "dialout", "fax", "voice", "cdrom", "floppy", "tape", "sudo",
+    "audio", "dip", "operator", "src", "shadow", "utmp", "video", "sasl", "plugdev", "staff",
+    "users", "nogroup", "input", "sgx", "kvm", "render", "netdev", "crontab", "ssl-cert", "_ssh",
+    "lpadmin", "wheel",
+}
+
+
 def _matches(pattern: re.Pattern[str], what: str):
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
@@ -95,18 +106,63 @@ def _relative_path(value: str) -> str:
     return value
 
 
+# systemd's unit types: the last dotted part of a unit's full name.
+UNIT_TYPES = ("service", "socket", "timer", "target", "path", "mount", "automount", "swap",
+              "device", "slice", "scope")
+
+
 def _unit(value: str) -> str:
     _matches(_UNIT, "systemd unit name")(value)
     base = value.split("@")[0]
     if base in RESERVED_UNITS or base.startswith("systemd-"):
         raise ValueError(f"unit name {value!r} is a system unit's; ours would replace it")
+    # The deploy adds the type (UNIT.service, UNIT.socket, UNIT.timer): a name already ending
+    # in one would be read by systemctl as that unit, not as our service.
+    if "." in value and value.rpartition(".")[2] in UNIT_TYPES:
+        raise ValueError(f"unit name {value!r} ends in a unit type; give the bare name "
+                         f"({value.rpartition('.')[0]!r}): the deploy adds the type")
     return value
+
+
+def systemd_unit(name: str) -> str:
+    """systemd's full name of a unit as the deploy names it: a bare name (a service's, which
+    never ends in a unit type) is a service; a socket or timer keeps its own type."""
+    return name if "." in name and name.rpartition(".")[2] in UNIT_TYPES else f"{name}.service"
 
 
 def _user(value: str) -> str:
     _matches(_USER, "unix user name")(value)
     if value in RESERVED_USERS or value.startswith("systemd-"):
         raise ValueError(f"{value!r} is a system account; apps run as their own users")
+    return value
+
+
+def _group_name(value: str) -> str:
+    """A group the data declares (`unix_groups`): a user name's pattern, never a system group."""
+    _matches(_USER, "unix group name")(value)
+    if value in RESERVED_GROUPS or value.startswith("systemd-"):
+        raise ValueError(f"{value!r} is a system group; a shared directory's group is one of ours")
+    return value
+
+
+def _owner(value: str) -> str:
+    """Who owns a shared directory or generated file: root, or a user of the data."""
+    return value if value == "root" else _user(value)
+
+
+def _group_ref(value: str) -> str:
+    """A shared directory's or generated file's group: root, a group of the data or a user's own."""
+    return value if value == "root" else _group_name(value)
+
+
+_MODE = re.compile(r"[0-7]{3,4}")
+
+
+def _mode(value: str) -> str:
+    """An octal mode as a string of 3 or 4 digits ("750" is 0750), never a number: 0o750 in
+    Python data would be 488."""
+    if not _MODE.fullmatch(value):
+        raise ValueError(f"not an octal mode of 3 or 4 digits (e.g. '2750'): {value!r}")
     return value
 
 
@@ -142,6 +198,13 @@ def _nginx_text(value: str) -> str:
     _one_line(value)
     if "$" in value:
         raise ValueError(f"'$' is not allowed (nginx would expand it): {value!r}")
+    return value
+
+
+def _exclude_pattern(value: str) -> str:
+    problem = pattern_problem(value)
+    if problem:
+        raise ValueError(f"not an exclude pattern ({problem}): {value!r}")
     return value
 
 
@@ -240,6 +303,106 @@ def _url_path(value: str) -> str:
     return value
 
 
+# Calendar events (systemd.time(7)) for a timer's OnCalendar=, a safe subset. The event is
+# written into the unit file as it is, so only these shapes pass, each number in its field's
+# range; systemd would read anything else differently, later, or not at all (at the deploy's
+# `systemd-analyze verify`, on the host):
+#   a shorthand (daily, hourly, ...), or [WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:MINUTE[:SECOND]],
+#   a date or a time at least, then optionally " UTC" (the host's own zone otherwise).
+# WEEKDAYS: Mon..Sun joined by ',' or ranged by '..' ("Mon..Fri,Sun"); a date or time field:
+# '*', or values, ranges (a..b) and repetitions (a/step, a..b/step) joined by ','. No '~', no
+# fraction of a second, no other zone, no specifier: the characters [A-Za-z0-9*,./:-] and
+# single spaces are all an event may hold.
+CALENDAR_SHORTHANDS = ("minutely", "hourly", "daily", "weekly", "monthly", "quarterly",
+                       "semiannually", "yearly", "annually")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_CALENDAR_CHARS = re.compile(r"[A-Za-z0-9*,./: -]{1,200}")
+_CALENDAR_ITEM = re.compile(r"(?P<first>[0-9]+)(\.\.(?P<last>[0-9]+))?(/(?P<step>[0-9]+))?")
+# (name, lowest, highest, digits) of each field of a date and of a time.
+_DATE_FIELDS = (("year", 1970, 2199, 4), ("month", 1, 12, 2), ("day", 1, 31, 2))
+_TIME_FIELDS = (("hour", 0, 23, 2), ("minute", 0, 59, 2), ("second", 0, 59, 2))
+_CALENDAR_FORM = ("[WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:MINUTE[:SECOND]] [UTC], or one of "
+                  + ", ".join(CALENDAR_SHORTHANDS))
+
+
+def _calendar_field(text: str, name: str, low: int, high: int, digits: int) -> str | None:
+    """Why one field of a date or time is refused, or None."""
+    if text == "*":
+        return None
+    for item in text.split(","):
+        found = _CALENDAR_ITEM.fullmatch(item)
+        if not found:
+            return (f"{name} {text!r} is not '*' or values, ranges (a..b) and repetitions "
+                    f"(a/step) joined by ','")
+        numbers = [found["first"], *([found["last"]] if found["last"] else [])]
+        if any(len(n) > digits or (name == "year" and len(n) != 4) for n in numbers):
+            return f"{name} {item!r} takes {digits if name == 'year' else f'1-{digits}'} digits"
+        first, last = int(numbers[0]), int(numbers[-1])
+        if not (low <= first <= high and low <= last <= high):
+            return f"{name} {item!r} is outside {low}..{high}"
+        if last < first:
+            return f"{name} range {item!r} runs backwards"
+        if found["step"] is not None and not 1 <= int(found["step"]) <= high:
+            return f"{name} repetition {item!r} takes a step of 1..{high}"
+    return None
+
+
+def _weekdays_problem(text: str) -> str | None:
+    for item in text.split(","):
+        days = item.split("..")
+        if len(days) > 2 or not all(d in WEEKDAYS for d in days):
+            return (f"weekdays {text!r} are not {', '.join(WEEKDAYS)} joined by ',' or "
+                    f"ranged by '..'")
+        if WEEKDAYS.index(days[0]) > WEEKDAYS.index(days[-1]):
+            return f"weekday range {item!r} runs backwards (weeks run Mon..Sun)"
+    return None
+
+
+def calendar_problem(value: str) -> str | None:
+    """Why `value` is not a calendar event of the safe subset above, or None."""
+    if not _CALENDAR_CHARS.fullmatch(value):
+        bad = next((c for c in value if not re.fullmatch(r"[A-Za-z0-9*,./: -]", c)), None)
+        if bad is None:
+            return "empty, or longer than 200 characters"
+        why = {"%": " (systemd would expand it as a specifier)",
+               "\\": " (systemd would read it as an escape or a line continuation)"}.get(bad, "")
+        return f"{bad!r} is not part of a calendar event{why}"
+    words = value.split(" ")
+    if "" in words:
+        return "its parts are separated by single spaces, with none before or after"
+    if words[-1] == "UTC" and len(words) > 1:
+        words.pop()
+    if len(words) == 1 and words[0] in CALENDAR_SHORTHANDS:
+        return None
+    weekdays = words.pop(0) if words and words[0][:1].isalpha() else None
+    date = words.pop(0) if words and "-" in words[0] else None
+    time = words.pop(0) if words and ":" in words[0] else None
+    if words or not (date or time):
+        return f"not of the form {_CALENDAR_FORM}"
+    if weekdays and (found := _weekdays_problem(weekdays)):
+        return found
+    for text, fields, sep in ((date, _DATE_FIELDS, "-"), (time, _TIME_FIELDS, ":")):
+        if text is None:
+            continue
+        parts = text.split(sep)
+        named = {3: fields, 2: fields[1:] if sep == "-" else fields[:2]}.get(len(parts))
+        if named is None:
+            return f"{text!r} is not {'[YEAR-]MONTH-DAY' if sep == '-' else 'HOUR:MINUTE[:SECOND]'}"
+        for part, field in zip(parts, named, strict=True):
+            if found := _calendar_field(part, *field):
+                return found
+    return None
+
+
+def _calendar(value: str) -> str:
+    _one_line(value)
+    found = calendar_problem(value)
+    if found:
+        raise ValueError(f"not a calendar event of the accepted form ({_CALENDAR_FORM}): "
+                         f"{found}: {value!r}")
+    return value
+
+
 UnitName = Annotated[str, AfterValidator(_unit)]
 UserName = Annotated[str, AfterValidator(_user)]
 NodeName = Annotated[str, AfterValidator(_matches(NODE_NAME, "node name (a-z, 0-9, '-')"))]
@@ -255,6 +418,13 @@ Description = Annotated[str, AfterValidator(_description)]
 Identifier = Annotated[str, AfterValidator(_matches(re.compile(r"[a-z_][a-z0-9_]{0,63}"),
                                                     "lower-case identifier"))]
 Command = Annotated[str, AfterValidator(_command)]
+GroupName = Annotated[str, AfterValidator(_group_name)]
+Owner = Annotated[str, AfterValidator(_owner)]
+GroupRef = Annotated[str, AfterValidator(_group_ref)]
+Mode = Annotated[str, AfterValidator(_mode)]
+# A template of this project for a generated file: templates/files/NAME.
+TemplateName = Annotated[str, AfterValidator(_matches(re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.j2"),
+                                                      "template file name (NAME.j2)"))]
 NginxText = Annotated[str, AfterValidator(_nginx_text)]
 EnvName = Annotated[str, AfterValidator(_matches(_ENV, "environment variable name"))]
 HostName = Annotated[str, AfterValidator(_matches(_HOSTNAME, "DNS host name"))]
@@ -265,6 +435,16 @@ UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
+CalendarEvent = Annotated[str, AfterValidator(_calendar)]
+# Paths of a tree left out of it (excludes.py): relative, bounded, `*`, `?` and `**` only.
+Excludes = Annotated[list[Annotated[str, AfterValidator(_exclude_pattern)]],
+                     Field(max_length=MAX_PATTERNS)]
+# The env names the model sets itself (generated_env.py), by the key an app's `env_names`
+# renames one with: a release that reads another name (a newer AITBC node reads CORS_ORIGINS
+# for ALLOW_ORIGINS) gets the same checked value under it. systemd's LISTEN_* are not here:
+# systemd sets them, under its own names.
+InjectedEnv = Literal["allow_origins", "chain_id", "block_time_seconds", "sync_interval_seconds",
+                      "peers", "rpc_bind_host", "rpc_bind_port"]
 # An env value: strings (and list items) take {root} and {url:UNIT} placeholders
 # (placeholders.py); lists are encoded as the app reads them.
 EnvValue = bool | int | OneLine | list[OneLine]
@@ -290,6 +470,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Schedule(Strict):
+    """When a scheduled job runs: its timer's calendar event or fixed interval (one of them)."""
+
+    # OnCalendar=: wall-clock times, e.g. "Mon..Fri *-*-* 03:00:00", "*:0/15", "daily".
+    calendar: CalendarEvent | None = None
+    # OnActiveSec= and OnUnitActiveSec=: a first run this long after the timer starts (at
+    # boot, or when a deploy starts it), then this long after each run began.
+    every_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400)
+    # A calendar run missed while the host was down runs once it is back (Persistent=).
+    persistent: bool = False
+    # Each run starts up to this much later, at random (RandomizedDelaySec=): the same job on
+    # many hosts does not run on all of them at once.
+    randomized_delay_seconds: StrictInt = Field(default=0, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.calendar is None) == (self.every_seconds is None):
+            raise ValueError("a schedule gives exactly one of 'calendar' or 'every_seconds'")
+        if self.persistent and self.calendar is None:
+            raise ValueError("'persistent' is for a 'calendar' schedule (an interval has no "
+                             "missed time to catch up on)")
+        return self
+
+
 class Service(Strict):
     """One process of an app release: one systemd unit."""
 
@@ -313,6 +517,9 @@ class Service(Strict):
     # which then require it: e.g. a database schema created by one process, not raced by every
     # process of the app that opens the fresh database at once.
     oneshot: bool = False
+    # A job run to its end on a schedule by its own timer (UNIT.timer), never by the deploy:
+    # a new release or a changed unit reaches it at its next run.
+    schedule: Schedule | None = None
 
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Service:
@@ -320,11 +527,21 @@ class Service(Strict):
             raise ValueError(f"service {self.unit}: give exactly one of 'command' or 'asgi'")
         if self.oneshot and (self.command is None or self.port is not None):
             raise ValueError(f"service {self.unit}: a 'oneshot' step is a 'command' without a 'port'")
+        if self.schedule and (self.command is None or self.port is not None or self.oneshot):
+            raise ValueError(f"service {self.unit}: a scheduled job ('schedule') is a 'command' "
+                             "without a 'port', and no 'oneshot' step: its timer starts it, "
+                             "nothing waits for it")
         if self.asgi and self.port is None:
             raise ValueError(f"service {self.unit}: an 'asgi' service needs a 'port'")
         if self.health and self.port is None:
             raise ValueError(f"service {self.unit}: a 'health' path needs a 'port'")
         return self
+
+    @property
+    def started_unit(self) -> str:
+        """The unit the deploy starts and restarts for this service: the service itself, or a
+        scheduled job's timer (which alone starts the job)."""
+        return f"{self.unit}.timer" if self.schedule else self.unit
 
     @property
     def argv(self) -> str:
@@ -351,6 +568,10 @@ class App(Strict):
     requirements: list[Requirement] = []
     requirement_files: list[SourcePath] = []
     trees: list[SourcePath] = []
+    # Paths under each of the `trees` the release leaves out (excludes.py), e.g. tests or large
+    # data files: neither checked, nor part of the release id, nor in the release. (Not for
+    # `packages`: pip builds a project from all of it.)
+    exclude: Excludes = []
     # Files a static server of the app serves, copied into the release's own `static/`
     # directory (the `{static}` placeholder): such a server is given that directory, never a
     # source tree, so it cannot hand out the app's code or settings.
@@ -364,6 +585,9 @@ class App(Strict):
     # How list values reach the app: a JSON list (pydantic-settings) or a comma-separated string.
     list_format: Literal["json", "comma"] = "json"
     chain: bool = False  # a chain node: gets the chain's settings and PEERS
+    # Another name for what the model sets itself (generated_env.py), e.g.
+    # {"allow_origins": "CORS_ORIGINS"}; every other one keeps its own name.
+    env_names: dict[InjectedEnv, EnvName] = {}
     env: dict[EnvName, EnvValue] = {}
     secrets: list[EnvName] = []
     secret_lists: list[EnvName] = []  # secrets holding a list (comma or JSON in the secret source)
@@ -626,6 +850,99 @@ class User(Strict):
     system: bool = True
 
 
+class UnixGroup(Strict):
+    """A group of the host besides each user's own: the group of a shared directory or a
+    generated file, given to the units that may read it (SupplementaryGroups=)."""
+
+    name: GroupName
+
+
+# Bits of an octal mode (shared_state.py reads them the way the kernel does).
+SETUID, SETGID, STICKY = 0o4000, 0o2000, 0o1000
+OTHERS = 0o007
+EXECUTE = 0o111
+
+
+class SharedDir(Strict):
+    """A directory apps of the host share (aitbc_infra/shared_state.py): each writer's units may
+    write it (ReadWritePaths=), each reader's only read it (ProtectSystem=strict keeps it
+    read-only for them), and who may enter it at all is its owner, group and mode."""
+
+    path: AbsPath
+    owner: Owner
+    group: GroupRef
+    # E.g. "2750": the owner writes, the group reads, others nothing; the setgid bit gives the
+    # files a writer makes the directory's group.
+    mode: Mode
+    writers: list[FileName] = []  # app names
+    readers: list[FileName] = []
+
+    @model_validator(mode="after")
+    def _closed(self) -> SharedDir:
+        bits = int(self.mode, 8)
+        if bits & SETUID:
+            raise ValueError(f"mode {self.mode}: the setuid bit means nothing on a directory; "
+                             "give 2xxx (setgid) or 3xxx (setgid and sticky)")
+        if bits & OTHERS:
+            raise ValueError(f"mode {self.mode} gives every other user of the host access "
+                             f"(last digit {self.mode[-1]}): who may enter a shared directory is "
+                             "its writers and readers, declared; the last digit is 0")
+        if not (self.writers or self.readers):
+            raise ValueError(f"shared directory {self.path} names no writer or reader app")
+        return self
+
+
+TemplateValue = StrictInt | bool | OneLine | list[StrictInt | bool | OneLine]
+
+
+class GeneratedFile(Strict):
+    """A file written from data: a template of this project (templates/files/NAME.j2) filled
+    with the host's facts, the entry's `values` and its `secrets`, or one secret's value as it
+    is (`secret`). It lives in one of the host's shared directories; a change restarts the
+    units of `used_by` (aitbc_infra/activation.py: ReadBy)."""
+
+    path: AbsPath
+    owner: Owner = "root"  # root: the apps read it, none can rewrite it
+    group: GroupRef
+    mode: Mode
+    template: TemplateName | None = None
+    values: dict[Identifier, TemplateValue] = {}  # the template's `values`
+    secrets: list[EnvName] = []  # the template's `secrets`, by name (secrets.py)
+    secret: EnvName | None = None  # the file is this secret's value, exactly
+    used_by: list[FileName] = []  # the apps whose units read it at their start
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GeneratedFile:
+        if (self.template is None) == (self.secret is None):
+            raise ValueError(f"generated file {self.path}: give exactly one of 'template' or "
+                             "'secret'")
+        if self.secret and (self.values or self.secrets):
+            raise ValueError(f"generated file {self.path}: 'values' and 'secrets' fill a "
+                             "'template'; a 'secret' file is the secret's value alone")
+        bits = int(self.mode, 8)
+        if bits & (SETUID | SETGID | STICKY | EXECUTE) or bits & 0o002:
+            raise ValueError(f"generated file {self.path}: mode {self.mode}: a data file is "
+                             "neither executable nor writable by others, and takes no "
+                             "setuid, setgid or sticky bit")
+        if self.holds_secrets and bits & ~0o640:
+            raise ValueError(f"generated file {self.path} holds secrets: mode {self.mode} "
+                             "gives more than 0640 (owner read-write, group read)")
+        return self
+
+    @property
+    def secret_names(self) -> list[str]:
+        return [self.secret] if self.secret else list(self.secrets)
+
+    @property
+    def holds_secrets(self) -> bool:
+        return bool(self.secret_names)
+
+    @property
+    def format(self) -> str:
+        """How its values are written: JSON-encoded in a `.json.j2` template, else as text."""
+        return "json" if self.template and self.template.endswith(".json.j2") else "text"
+
+
 class WebContent(Strict):
     """A directory of the app sources copied into the site root."""
 
@@ -634,6 +951,9 @@ class WebContent(Strict):
     # An npm project whose `npm run build` writes `source`, built on the control machine first;
     # without a package.json there, a `source` already built is deployed as it is.
     build: SourcePath | None = None
+    # Paths under `source` left out of the web root (excludes.py): neither checked nor copied.
+    # (Not for `build`: npm reads its project whole.)
+    exclude: Excludes = []
 
     @model_validator(mode="after")
     def _relative(self) -> WebContent:
@@ -674,22 +994,42 @@ class Chain(Strict):
     sync_interval_seconds: StrictInt = Field(ge=1)
 
 
-class Python(Strict):
-    """The interpreter a host builds its release venvs with."""
+# What a Debian release gives the releases built for it: the glibc its manylinux wheels may
+# need at most, and the CPython its python3 package ships (the data's python.version default).
+@dataclass(frozen=True)
+class DebianRelease:
+    codename: str
+    glibc: tuple[int, int]
+    python: str
 
-    version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}$")] = "3.11"
+
+DEBIAN_RELEASES = {
+    12: DebianRelease("bookworm", (2, 36), "3.11.2"),
+    13: DebianRelease("trixie", (2, 41), "3.13.5"),
+}
+
+
+class Python(Strict):
+    """The interpreter a host builds its release venvs with: X.Y or, so that a project's
+    `requires-python` like ">=3.13.5" is judged as the host will, X.Y.Z."""
+
+    version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}(\.[0-9]{1,3})?$")] = "3.11.2"
     executable: AbsPath = "/usr/bin/python3"
     # Pins for every wheelhouse build (a file of this project); part of each release id.
     constraints: SourcePath | None = None
 
 
 class Rollout(Strict):
-    """How releases are activated: the health gate's patience and how many releases stay."""
+    """How releases are activated: the health gate's patience and how many releases stay; how
+    much of the deploy history a host keeps."""
 
     keep_releases: StrictInt = Field(default=3, ge=2)  # the active one and at least one to roll back to
     health_timeout_seconds: StrictInt = Field(default=30, ge=1, le=600)
     # A candidate release listens on 127.0.0.1 at its service's port plus this offset.
     candidate_port_offset: StrictInt = Field(default=20000, ge=1, le=60000)
+    # The deploy history on each host keeps its last this many lines (aitbc_infra/history.py):
+    # a line is a few hundred bytes to a few KiB, so the log stays small whatever the runs.
+    history_lines: StrictInt = Field(default=1000, ge=10, le=100000)
 
 
 # An incus image: a local alias ("aitbc-sandbox-...") or REMOTE:ALIAS ("images:debian/12").
@@ -789,6 +1129,8 @@ class HostSpec(Strict):
     # The AITBC source tree the apps come from: relative to this project, or absolute.
     # The AITBC_SRC environment variable overrides it for every host.
     app_sources: OneLine = "payload"
+    # The host's Debian release: the glibc its releases' wheels are chosen for.
+    debian: Literal[12, 13] = 12
     python: Python = Python()
     secrets_file: OneLine | None = None
     # Secrets one value of which every site may hold (group_data/all.py; normally none):
@@ -802,6 +1144,10 @@ class HostSpec(Strict):
     base_packages: list[DebPackage] = []
     packages: list[DebPackage] = []
     users: list[User] = []
+    # Groups besides each user's own, and what apps share (aitbc_infra/shared_state.py).
+    unix_groups: list[UnixGroup] = []
+    shared_dirs: list[SharedDir] = []
+    generated_files: list[GeneratedFile] = []
     apps: list[App] = []
     web_content: list[WebContent] = []
     nginx_sites: list[Site] = []
@@ -810,6 +1156,19 @@ class HostSpec(Strict):
     rate_limits: dict[Identifier, RateLimit] = {}
     firewall: Firewall | None = None
     rollout: Rollout = Rollout()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_of_the_release(cls, data: Any) -> Any:
+        """Unless the data names one, a host builds for the python3 its Debian release ships
+        (a trixie host is not built for bookworm's 3.11)."""
+        if not isinstance(data, dict):
+            return data
+        release = DEBIAN_RELEASES.get(data.get("debian", 12))
+        python = data.get("python", {})
+        if release and isinstance(python, dict) and "version" not in python:
+            data = {**data, "python": {**python, "version": release.python}}
+        return data
     incus: IncusHost | None = None  # an incus host: its containers' network
     container: Container | None = None  # an incus container: how provision creates it
     sshd: Sshd = Sshd()

@@ -101,10 +101,11 @@ class HostPlan:
     uploads: list[Upload] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)  # read only: what tells a step is owed
     probe_globs: list[str] = field(default_factory=list)  # DIR/*/NAME: read for every match
-    # Read with the paths: the host's units (services, their sockets, nginx, firehol), its users and
-    # the packages it must have.
+    # Read with the paths: the host's units (services, their sockets, nginx, firehol), its users,
+    # groups and the packages it must have.
     units: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # unix_groups: besides each user's own
     packages: list[str] = field(default_factory=list)
     # On a firewall host: the file holding the digest of the rules firehol last applied, read
     # with the live rules' digest (firehol.service's state is one of the units).
@@ -141,8 +142,10 @@ def _matches(path: str, glob: str) -> bool:
 
 
 def app_units(app: App) -> list[str]:
-    """The units an app runs: each service, and the socket of each that listens."""
-    return [u for svc in app.services for u in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))]
+    """The units an app runs: each service (a scheduled job: its timer), and the socket of each
+    that listens."""
+    return [u for svc in app.services
+            for u in (svc.started_unit, *([f"{svc.unit}.socket"] if svc.port else []))]
 
 
 def uv_binary() -> str:
@@ -158,10 +161,12 @@ def release_marker(app_releases: str, release_id: str) -> str:
 def host_plan(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> HostPlan:
     plan = HostPlan(host.node, render_host(fleet, host, secrets),
                     users=[u.name for u in host.users],
+                    groups=[g.name for g in host.unix_groups],
                     packages=sorted(set(host.base_packages + host.packages)),
                     firewall_applied=FIREHOL_APPLIED_DIGEST if host.firewall else None,
                     units=["firehol"] if host.firewall else [])
     _apps(plan, host)
+    _shared(plan, host)
     _nginx(plan, host)
     _tls(plan, host)
     _web(plan, host)
@@ -182,6 +187,12 @@ def _apps(plan: HostPlan, host: HostSpec) -> None:
     if host.apps:
         plan.trees.append(Tree(WHEELHOUSE_REMOTE, None))
         plan.uploads.append(Upload(UV_REMOTE, uv_binary(), "0755"))
+
+
+def _shared(plan: HostPlan, host: HostSpec) -> None:
+    """The shared directories, as the data gives them (shared_state.py holds them closed to
+    every app not named); their generated files are rendered files."""
+    plan.directories += [Directory(d.path, d.mode, d.owner, d.group) for d in host.shared_dirs]
 
 
 def _nginx(plan: HostPlan, host: HostSpec) -> None:

@@ -11,10 +11,12 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from aitbc_infra import PROJECT_ROOT, lists
-from aitbc_infra.activation import NGINX, Activation, Journal, Load, Restart, Script
+from aitbc_infra.activation import NGINX, Activation, Journal, Load, ReadBy, Restart, Script
 from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.generated_env import Given, generated_env
+from aitbc_infra.generated_files import GeneratedFileError
+from aitbc_infra.generated_files import content as generated_content
 from aitbc_infra.host_names import (
     ACME_WEBROOT,
     CERTIFICATE_CHAIN,
@@ -36,9 +38,10 @@ from aitbc_infra.host_names import (
     SYSTEMD_DIR,
     candidate_unit,
 )
-from aitbc_infra.model import App, EnvValue, HostSpec, Route, Service, Site
+from aitbc_infra.model import App, EnvValue, GeneratedFile, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
 from aitbc_infra.secrets import RefusedSecretValues
+from aitbc_infra.shared_state import access
 from aitbc_infra.sshd import SSHD, UNIT, sections
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -46,7 +49,9 @@ FIREHOL = Journal(FIREHOL_JOURNAL, validate=Script("firehol-validate", (FIREHOL_
                   activate=Script("firehol-activate", (FIREHOL_APPLIED_DIGEST,)),
                   effect="firehol reload")
 
-SYSTEMD_KINDS = ("unit", "socket", "candidate")  # the rendered files systemd loads
+SYSTEMD_KINDS = ("unit", "socket", "candidate", "timer")  # the rendered files systemd loads
+# The file defining a unit the deploy starts: a service's unit file, or a scheduled job's timer.
+STARTED_KINDS = ("unit", "timer")
 
 # secret lookup: (host node, env var name) -> value
 SecretLookup = Callable[[str, str], str]
@@ -61,7 +66,8 @@ def redacted(_node: str, name: str) -> str:
 class RenderedFile:
     path: str  # absolute path on the host
     content: str
-    # the format, for the checks: nginx | unit | socket | candidate | env | program | firehol | sshd
+    # the format, for the checks: nginx | unit | socket | candidate | timer | env | program |
+    # firehol | sshd | json | text (a generated file's)
     kind: str
     activation: Activation  # what a change to it sets off (aitbc_infra/activation.py)
     mode: str = "0644"
@@ -181,18 +187,28 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
     steps = {svc.unit for _, svc in host.services if svc.oneshot}
     for app, svc in host.services:
         env_file = env_file_path(host, svc)
+        shared = access(host, app)
         unit = functools.partial(
             render_template, "systemd/service.j2", app=app, svc=svc,
             argv=service_argv(fleet, host, app, svc), workdir=app.workdir(svc), env_file=env_file,
-            read_write_paths=[f"{app.root}/{d}" for d in app.data_dirs],
+            read_write_paths=read_write_paths(host, app), shared_writes=shared.writes,
+            supplementary_groups=shared.groups, umask=shared.umask,
             steps=[f"{dep}.service" for dep in svc.after if dep in steps])
         socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
         listens = svc.port is not None
-        restart, load = Restart(svc.unit, app.name), Load(app.name)
+        restart, load = Restart(svc.started_unit, app.name), Load(app.name)
+        # A scheduled job's own files are loaded, restarting nothing: its timer starts it, with
+        # them, at its next run. A change to the timer restarts the timer.
+        own = load if svc.schedule else restart
         files.append(RenderedFile(
-            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", activation=restart,
+            path=f"{SYSTEMD_DIR}/{svc.unit}.service", kind="unit", activation=own,
             unit=svc.unit,
             content=unit(candidate=False, socket=f"{svc.unit}.socket" if listens else None)))
+        if svc.schedule:
+            files.append(RenderedFile(
+                path=f"{SYSTEMD_DIR}/{svc.started_unit}", kind="timer", activation=restart,
+                unit=svc.unit, content=render_template("systemd/timer.j2", svc=svc,
+                                                       schedule=svc.schedule)))
         if listens:
             files.append(RenderedFile(path=f"{SYSTEMD_DIR}/{svc.unit}.socket", kind="socket",
                                       activation=restart, unit=svc.unit,
@@ -209,7 +225,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
             ]
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
-            path=env_file, kind="env", activation=restart, unit=svc.unit, mode="0600",
+            path=env_file, kind="env", activation=own, unit=svc.unit, mode="0600",
             secret=bool(app.all_secrets),
             content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))
@@ -217,6 +233,35 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
         # Read by a process at its start only: a change reaches each at its next restart.
         files.append(RenderedFile(path=INHERIT_SOCKET, kind="program", activation=None,
                                   content=INHERIT_SOCKET_SOURCE.read_text()))
+    return files
+
+
+def read_write_paths(host: HostSpec, app: App) -> list[str]:
+    """Where an app's units may write under ProtectSystem=strict (ReadWritePaths=): its data
+    directories, then the shared directories it writes."""
+    return [*(f"{app.root}/{d}" for d in app.data_dirs), *access(host, app).writes]
+
+
+def file_readers(host: HostSpec, entry: GeneratedFile) -> ReadBy | None:
+    """What a change of a generated file sets off: a restart of every unit of its `used_by`
+    apps but their scheduled jobs (a job reads it afresh at its next run); None if no unit."""
+    units = tuple(Restart(svc.unit, app.name) for app in host.apps if app.name in entry.used_by
+                  for svc in app.services if not svc.schedule)
+    return ReadBy(units) if units else None
+
+
+def _generated_files(host: HostSpec, secrets: SecretLookup) -> list[RenderedFile]:
+    files = []
+    for i, entry in enumerate(host.generated_files):
+        try:
+            text = generated_content(host, entry, lambda name: secrets(host.node, name))
+        except GeneratedFileError as exc:
+            raise ModelError([Problem(f"host {host.node}", f"generated_files[{i}].template",
+                                      f"{entry.path}: {exc}")]) from None
+        files.append(RenderedFile(path=entry.path, content=text, kind=entry.format,
+                                  activation=file_readers(host, entry), mode=entry.mode,
+                                  owner=entry.owner, group=entry.group,
+                                  secret=entry.holds_secrets))
     return files
 
 
@@ -343,7 +388,8 @@ def _sshd_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
 
 def render_host(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> list[RenderedFile]:
     files = (_nginx_files(fleet, host) + _unit_files(fleet, host, secrets)
-             + _firehol_files(fleet, host) + _sshd_files(fleet, host))
+             + _generated_files(host, secrets) + _firehol_files(fleet, host)
+             + _sshd_files(fleet, host))
     return sorted(files, key=lambda f: f.path)
 
 

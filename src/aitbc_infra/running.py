@@ -32,9 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aitbc_infra.activation import Restart
+from aitbc_infra.activation import ReadBy, Restart
 from aitbc_infra.host_names import NGINX_CONFIG
-from aitbc_infra.model import HostSpec
+from aitbc_infra.model import HostSpec, systemd_unit
 from aitbc_infra.render import RenderedFile, certificate_files
 
 # An nginx worker's start is read in ticks and placed on the realtime clock within about one;
@@ -55,17 +55,26 @@ def unit_inputs(host: HostSpec, files: Iterable[RenderedFile]) -> dict[str, list
     """{unit: the paths it reads when it starts} for every unit of the host's apps.
 
     A service reads its unit, env and socket files (a changed socket is restarted, and its
-    service with it: the service holds the old listening socket) and runs its app's release,
-    the `.venv` link; a socket reads its own unit file only, and keeps running through its
-    service's restarts. Each is a file whose change the deploy answers with a restart."""
+    service with it: the service holds the old listening socket), the generated files its app
+    uses, and runs its app's release, the `.venv` link; a socket reads its own unit file only,
+    and keeps running through its service's restarts. Each is a file whose change the deploy
+    answers with a restart."""
     own: dict[str, list[RenderedFile]] = {}
     for f in files:
         if isinstance(f.activation, Restart):
             own.setdefault(f.activation.unit, []).append(f)
+        elif isinstance(f.activation, ReadBy):
+            for reader in f.activation.units:
+                own.setdefault(reader.unit, []).append(f)
     inputs = {}
     for app in host.apps:
         for svc in app.services:
-            mine = own.get(svc.unit, [])
+            mine = own.get(svc.started_unit, [])
+            if svc.schedule:
+                # A timer reads its own file; the job it starts reads its unit and env files
+                # and the release afresh at each run, and runs nothing in between.
+                inputs[svc.started_unit] = sorted(f.path for f in mine)
+                continue
             inputs[svc.unit] = [*sorted(f.path for f in mine), app.venv]
             if svc.port:
                 inputs[f"{svc.unit}.socket"] = [f.path for f in mine if f.kind == "socket"]
@@ -82,15 +91,11 @@ def nginx_inputs(host: HostSpec) -> list[str]:
 # The probes -----------------------------------------------------------------------------------
 
 
-def _systemd_name(unit: str) -> str:
-    return unit if "." in unit else f"{unit}.service"
-
-
 def units_command(units: Iterable[str]) -> str:
     """The state and start of each unit, in one systemctl call (realtime, microseconds)."""
     properties = [w for p in UNIT_PROPERTIES for w in ("-p", p)]
     return _quoted(["systemctl", "show", "--timestamp=us+utc", *properties, "--",
-                    *(_systemd_name(u) for u in units)])
+                    *map(systemd_unit, units)])
 
 
 def mtimes_command(paths: Iterable[str]) -> str:

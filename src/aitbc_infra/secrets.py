@@ -115,13 +115,17 @@ def read_secrets_file(path: Path) -> list[Secret]:
 
 
 def needed(fleet: Fleet) -> dict[tuple[str, str], list[str]]:
-    """(site, secret) -> the hosts and apps that need it ("host aitbc, app coordinator-api")."""
+    """(site, secret) -> the hosts and apps that need it ("host aitbc, app coordinator-api"),
+    and the generated files holding it ("host aitbc, file /var/lib/x/key")."""
     out: dict[tuple[str, str], list[str]] = {}
     for host in fleet.hosts.values():
         site = fleet.site_of(host.node)
         for app in host.apps:
             for name in app.all_secrets:
                 out.setdefault((site, name), []).append(f"host {host.node}, app {app.name}")
+        for entry in host.generated_files:
+            for name in entry.secret_names:
+                out.setdefault((site, name), []).append(f"host {host.node}, file {entry.path}")
     return dict(sorted(out.items()))
 
 

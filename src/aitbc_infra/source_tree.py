@@ -9,7 +9,9 @@ resolves: nothing is read that does not resolve inside the (resolved) source roo
 opened that is not a regular file, each directory is entered once (a link loop or a second way
 into one directory is named), and the walk gives up after MAX_ENTRIES entries or MAX_DEPTH
 levels, so it ends in bounded time whatever the tree. `check` and the readers share this walk:
-what `check` accepts is what a deploy reads, and a reader refuses what `check` would.
+what `check` accepts is what a deploy reads, and a reader refuses what `check` would. What it
+leaves out (`Skips`: debris by name, and the data's exclude patterns) it decides before it
+looks at an entry: a path left out is neither judged nor read, by any of them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Literal
+
+from aitbc_infra.excludes import Exclude
 
 # Far above any source tree or web build (the AITBC tree without its skipped directories holds
 # a few thousand entries), far below what would make `check` or `diff` slow.
@@ -43,17 +47,35 @@ class SourceTreeError(Exception):
 
 @dataclass(frozen=True)
 class Skips:
-    """Names a walk leaves out (never judged, never read): build, cache and VCS debris."""
+    """What a walk leaves out (never judged, never read): names of build, cache and VCS debris,
+    and the paths the data's exclude patterns name (excludes.py)."""
 
     dirs: frozenset[str] = frozenset()
     files: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = ()
+    exclude: Exclude = Exclude()
 
     def dir(self, name: str) -> bool:
         return name in self.dirs or name.endswith(self.suffixes)
 
     def file(self, name: str) -> bool:
         return name in self.files or name.endswith(self.suffixes)
+
+    def excluding(self, patterns: Iterable[str]) -> Skips:
+        """These skips, and the paths `patterns` match."""
+        return replace(self, exclude=Exclude(tuple(patterns)))
+
+    def left_out(self, path: str) -> str | None:
+        """Why the file `path` (under the tree) is left out by the walk, or None: a directory
+        above it or the file itself skipped by name, or matched by an exclude pattern."""
+        parts = path.split("/")
+        for depth, name in enumerate(parts, start=1):
+            here = "/".join(parts[:depth])
+            if self.dir(name) if depth < len(parts) else self.file(name):
+                return f"{here!r} is never copied (build, cache or VCS debris)"
+            if pattern := self.exclude.matching(here):
+                return f"{here!r} is left out by the exclude pattern {pattern!r}"
+        return None
 
 
 NOTHING = Skips()
@@ -148,6 +170,8 @@ def walk(root: Path, tree: Path, skips: Skips = NOTHING,
             if entries > max_entries:
                 return files, [*problems, f"{tree}: more than {max_entries} entries; not read"]
             path, target = named / name, here / name
+            if skips.exclude.matching(f"{prefix}{name}"):
+                continue  # the data leaves it out: never judged nor read, wherever it leads
             if skips.dir(name) if _is_dir(target) else skips.file(name):
                 continue  # left out of every copy, whatever it holds: never judged nor read
             try:

@@ -7,7 +7,9 @@ does not meet is a problem naming host, app, field and path; so is a path that c
 safely (it resolves outside the root, holds a FIFO, a device or a link loop: source_tree.py),
 judged by the very walk the release key, the release tar and the web copy read through. Every
 line of every requirements file is read and held to the rule of the data's `requirements`
-(model.requirement_problem).
+(model.requirement_problem). What the walk lists is then held against what the deploy will run
+and serve (used_files.py): each service's script, each alias, redirect and SPA route's file.
+The walk leaves out what the data's `exclude` patterns name, as the release and the web copy do.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Literal
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
 from aitbc_infra.host_names import STATIC_DIR
-from aitbc_infra.model import App, HostSpec, WebContent, requirement_file_problems
+from aitbc_infra.model import DEBIAN_RELEASES, App, HostSpec, WebContent, requirement_file_problems
 from aitbc_infra.source_tree import NOTHING, Skips, SourceFile, SourceTreeError, checked_files, walk
+from aitbc_infra.used_files import Copied, route_problems, script_problems
 from aitbc_infra.wheelhouse import (
     RELEASE_SKIPS,
     SKIPPED_DIRS,
@@ -61,7 +64,9 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
                *((f"{STATIC_DIR}/{PurePosixPath(f).name}", root / f) for f in app.static_files)),
         constraints=constraints_of(host, app),
         python=host.python.version,
+        glibc=DEBIAN_RELEASES[host.debian].glibc,
         root=root,
+        exclude=tuple(app.exclude),
     )
 
 
@@ -130,11 +135,14 @@ def _check_project(root: Path, project: Path, python: str | None, field: str,
     return problems
 
 
-def _release_problems(host: HostSpec, app: App, field: str, build: bool) -> list[str]:
+def _release_problems(host: HostSpec, app: App, field: str,
+                      build: bool) -> tuple[list[str], dict[str, frozenset[str] | None]]:
     """What the release key and tar read of the app, judged; with `build`, whether the host
-    can also build and run it."""
+    can also build and run it. Also the names each of its trees carries into the release
+    (None: a tree the walk could not read at all)."""
     root = source_root(host)
     problems = []
+    carried: dict[str, frozenset[str] | None] = {}
     for i, package in enumerate(app.packages):
         problems += _check_project(root, root / package, host.python.version if build else None,
                                    f"{field}.packages[{i}] {package!r}")
@@ -154,7 +162,9 @@ def _release_problems(host: HostSpec, app: App, field: str, build: bool) -> list
         problems += [f"{where}: {path} line {number}: {reason}"
                      for number, reason in requirement_file_problems(text)]
     for i, tree in enumerate(app.trees):
-        problems += _walk_problems(root, root / tree, f"{field}.trees[{i}]")
+        files, found = walk(root, root / tree, tree_skips(app), "dir")
+        problems += [f"{field}.trees[{i}]: {problem}" for problem in found]
+        carried[tree] = None if found and not files else frozenset(f.name for f in files)
     for i, name in enumerate(app.static_files):
         path = root / name
         if path.is_symlink():
@@ -164,16 +174,16 @@ def _release_problems(host: HostSpec, app: App, field: str, build: bool) -> list
     constraints = constraints_of(host, app)
     if constraints and not constraints.is_file():
         problems.append(f"{field}.constraints: {constraints} is not a file of this project")
-    return problems
+    return problems, carried
 
 
 def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
     root = source_root(host)
-    problems = _release_problems(host, app, field, build=True)
+    problems, carried = _release_problems(host, app, field, build=True)
     for j, svc in enumerate(app.services):
         if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
             problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")
-    return problems
+    return problems + script_problems(root, app, field, carried, tree_skips(app))
 
 
 def _root_problem(host: HostSpec) -> Problem | None:
@@ -195,15 +205,16 @@ def release_problems(fleet: Fleet) -> list[Problem]:
             continue
         for i, app in enumerate(host.apps):
             problems += [Problem(f"host {host.node}", f"apps[{i}] ({app.name})", msg)
-                         for msg in _release_problems(host, app, f"apps[{i}]", build=False)]
+                         for msg in _release_problems(host, app, f"apps[{i}]", build=False)[0]]
     return problems
 
 
-def _web_problems(host: HostSpec, i: int, content: WebContent) -> list[Problem]:
+def _web_problems(host: HostSpec, i: int, content: WebContent) -> tuple[list[Problem], Copied]:
+    """The content's problems, and what its copy will hold as far as `check` can know it."""
     root, where = source_root(host), f"host {host.node}"
     problems = []
     built = root / content.source / "index.html"
-    buildable = content.build and (root / content.build / "package.json").is_file()
+    buildable = bool(content.build) and (root / content.build / "package.json").is_file()
     if not built.is_file() and not buildable:
         how = f" and {root / content.build} has no package.json" if content.build else ""
         problems.append(Problem(where, f"web_content[{i}].source", f"{built} is missing{how}"))
@@ -214,10 +225,24 @@ def _web_problems(host: HostSpec, i: int, content: WebContent) -> list[Problem]:
         problems += [Problem(where, field, msg) for msg in walk(
             root, root / content.build, Skips(frozenset(SKIPPED_DIRS)), "dir")[1]]
     source = root / content.source
+    names = None  # what the copy will hold: unknown while the deploy's build has to write it
     if source.is_dir() or source.is_symlink():  # not there yet: the build writes it
-        problems += [Problem(where, f"web_content[{i}].source", msg)
-                     for msg in walk(root, source, NOTHING, "dir")[1]]
-    return problems
+        files, found = walk(root, source, web_skips(content), "dir")
+        problems += [Problem(where, f"web_content[{i}].source", msg) for msg in found]
+        if not buildable and (files or not found):
+            names = frozenset(f.name for f in files)
+    return problems, Copied(i, content, names, web_skips(content))
+
+
+def tree_skips(app: App) -> Skips:
+    """What the release leaves out of each of the app's trees: debris, and its `exclude`."""
+    return RELEASE_SKIPS.excluding(app.exclude)
+
+
+def web_skips(content: WebContent) -> Skips:
+    """What the copy of a web content leaves out: what its `exclude` names, nothing else (a
+    web root holds what its source holds)."""
+    return NOTHING.excluding(content.exclude)
 
 
 def web_files(host: HostSpec, content: WebContent) -> list[SourceFile]:
@@ -225,7 +250,7 @@ def web_files(host: HostSpec, content: WebContent) -> list[SourceFile]:
     otherwise, naming the host, the content and each path)."""
     root = source_root(host)
     try:
-        return checked_files(root, root / content.source, NOTHING, expect="dir")
+        return checked_files(root, root / content.source, web_skips(content), expect="dir")
     except SourceTreeError as exc:
         raise SourceTreeError([f"host {host.node}: web_content {content.source!r}: {p}"
                                for p in exc.problems]) from None
@@ -244,6 +269,10 @@ def check_sources(fleet: Fleet) -> list[Problem]:
         for i, app in enumerate(host.apps):
             problems += [Problem(where, f"apps[{i}] ({app.name})", msg)
                          for msg in _app_problems(host, app, f"apps[{i}]")]
+        copied = []
         for i, content in enumerate(host.web_content):
-            problems += _web_problems(host, i, content)
+            found, one = _web_problems(host, i, content)
+            problems += found
+            copied.append(one)
+        problems += route_problems(host, copied)
     return problems

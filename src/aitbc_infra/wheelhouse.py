@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import uv
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import VERSION_PATTERN, InvalidVersion, Version
 
@@ -56,10 +58,9 @@ from aitbc_infra.source_tree import (
 MANIFEST = "wheelhouse.json"
 TREES = "trees"
 FORMAT = 2
-# Debian 12's glibc is 2.36: every manylinux tag up to it installs there. pip matches the
-# --platform tags literally, so each one is named.
-TARGET_PLATFORMS = ("manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
-                    *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 37)))
+# uv resolves for one platform it names, and knows manylinux tags up to glibc 2.40; a newer
+# glibc installs those wheels too.
+UV_NEWEST_GLIBC = (2, 40)
 SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", "dist", "build",
               ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox"}
 _SKIP_FILES = {".env", ".DS_Store"}
@@ -83,17 +84,19 @@ def _sha256_file(path: Path) -> str:
     return sha256_file(path, follow=True)
 
 
-def source_files(tree: Path, root: Path | None = None) -> list[SourceFile]:
-    """The files of a source tree, build/cache/VCS debris left out, in a stable order; a
-    single file (an app's static file) is its own tree. Nothing outside `root` (by default
-    the tree itself) is ever listed: SourceTreeError names what would be."""
-    return checked_files(root or tree, tree, RELEASE_SKIPS)
+def source_files(tree: Path, root: Path | None = None,
+                 skips: Skips = RELEASE_SKIPS) -> list[SourceFile]:
+    """The files of a source tree, build/cache/VCS debris (and what `skips` excludes) left
+    out, in a stable order; a single file (an app's static file) is its own tree. Nothing
+    outside `root` (by default the tree itself) is ever listed: SourceTreeError names what
+    would be."""
+    return checked_files(root or tree, tree, skips)
 
 
-def source_hash(tree: Path, root: Path | None = None) -> str:
+def source_hash(tree: Path, root: Path | None = None, skips: Skips = RELEASE_SKIPS) -> str:
     """sha256 of a source tree: relative paths, exec bits and file contents."""
     h = hashlib.sha256()
-    for f in source_files(Path(tree), root):
+    for f in source_files(Path(tree), root, skips):
         exe = "x" if f.executable else "-"
         h.update(f"{f.name}\0{exe}\0{sha256_file(f.path)}\n".encode())
     return h.hexdigest()
@@ -329,9 +332,19 @@ class ReleaseInputs:
     requirement_files: tuple[Path, ...] = ()
     trees: tuple[tuple[str, Path], ...] = ()  # (path under the release's src/, directory)
     constraints: Path | None = None
-    python: str = "3.11"
+    python: str = "3.11.2"  # the host's CPython, X.Y or X.Y.Z (model.Python)
+    glibc: tuple[int, int] = (2, 36)  # the host's (model.DEBIAN_RELEASES)
     # The source root no project, requirement file or tree may leave (None: each is its own).
     root: Path | None = None
+    # Exclude patterns of the trees (model.App.exclude): what they leave out is neither in the
+    # release nor in its id. The patterns are not in the id themselves: one that leaves nothing
+    # out changes nothing.
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def tree_skips(self) -> Skips:
+        """What the walk of a tree leaves out (the projects leave out the debris only)."""
+        return RELEASE_SKIPS.excluding(self.exclude)
 
     def key(self) -> str:
         """Stable id of the inputs, computed before anything is built."""
@@ -341,17 +354,25 @@ class ReleaseInputs:
     def _key(self) -> str:  # hashes every source file: once per inputs object
         try:
             info = {
-                "format": FORMAT, "python": self.python,
+                "format": FORMAT, "python": self.python, "glibc": list(self.glibc),
                 "requirements": sorted(self.requirements),
                 "projects": sorted(self._project_hashes()),
                 "files": [sha256_file(f.path) for r in self.requirement_files
                           for f in checked_files(self.root or r, r, expect="file")],
-                "trees": [[rel, source_hash(d, self.root)] for rel, d in self.trees],
+                "trees": [[rel, source_hash(d, self.root, self.tree_skips)]
+                          for rel, d in self.trees],
                 "constraints": _sha256_file(self.constraints) if self.constraints else None,
             }
         except SourceTreeError as exc:
             raise WheelhouseError(f"app {self.app}: a source cannot be read safely:\n{exc}") from None
         return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:24]
+
+    def platforms(self) -> tuple[str, ...]:
+        """The host's manylinux x86_64 tags: every one up to its glibc installs there (pip
+        matches --platform tags literally, so each is named)."""
+        major, minor = self.glibc
+        return ("manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
+                *(f"manylinux_{major}_{m}_x86_64" for m in range(5, minor + 1)))
 
     def _project_hashes(self) -> list[str]:
         """Each project's hash, then its path dependencies': a project is walked (and so
@@ -456,7 +477,10 @@ def _build_local(projects: list[Path], into: Path) -> dict[str, Path]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(benv), os.environ.get("PYTHONPATH", "")) if p)}
     out = into / "local"
-    _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
+    # `requires-python` is judged for the host's interpreter by `check` (sources.py), not for
+    # the one building here: a project for 3.13 builds (as a pure wheel) on this 3.11.
+    _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--ignore-requires-python",
+         "--wheel-dir", str(out),
          *map(str, projects), env=env, what=f"building {', '.join(p.name for p in projects)}")
     pins = {canonical_name(n): v for n, v in map(project_metadata, projects)}
     wheels: dict[str, Path] = {}
@@ -488,9 +512,11 @@ def _local_closure(projects: Sequence[Path], local: dict[str, Path]) -> list[Pat
 
 
 def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> list[Path]:
-    """Every wheel the release installs: pip resolves its requirements for the host's Python."""
+    """Every wheel the release installs: resolved by uv for the host's interpreter and platform
+    (markers and `requires-python` judged as there, not as on this machine), then each pinned
+    wheel downloaded by pip for exactly those tags; the local wheels copied beside them."""
     args = [*inputs.requirements, *map(str, local_wheels)]
-    # The files' requirements, read and checked here, as arguments: pip reads no file of the data.
+    # The files' requirements, read and checked here: uv and pip read no file of the data.
     for f in inputs.requirement_files:
         try:
             args += requirement_file(f, inputs.root)
@@ -499,13 +525,16 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
     if not args:
         return []
     into.mkdir(parents=True)
-    extra = ["--constraint", str(inputs.constraints)] if inputs.constraints else []
-    # Isolated from this machine's pip config: only the index and these files count.
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    _pip("download", "--quiet", "--only-binary=:all:", "--implementation", "cp",
-         "--python-version", inputs.python,
-         *(arg for platform in TARGET_PLATFORMS for arg in ("--platform", platform)),
-         "--dest", str(into), *extra, *args, env=env, what=f"app {inputs.app}")
+    pins = _compile(inputs, args, into)
+    if pins:
+        # Isolated from this machine's pip config: only the index and these pins count.
+        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+        _pip("download", "--quiet", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
+             "--python-version", inputs.python,
+             *(arg for platform in inputs.platforms() for arg in ("--platform", platform)),
+             "--dest", str(into), *pins, env=env, what=f"app {inputs.app}")
+    for wheel in local_wheels:
+        shutil.copyfile(wheel, into / wheel.name)
     wheels = sorted(into.glob("*.whl"))
     bad = [w.name for w in wheels if not _target_compatible(w.name, inputs.python)]
     if bad:
@@ -514,14 +543,49 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
     return wheels
 
 
+_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)")
+_LOCAL_PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]* @ file://\S+")
+
+
+def _compile(inputs: ReleaseInputs, args: list[str], into: Path) -> list[str]:
+    """`name==version` for every third-party distribution of the release, as uv resolves it
+    for the host: its CPython version and its glibc's manylinux platform, binary wheels only."""
+    wanted = into / "requirements.in"
+    wanted.write_text("".join(f"{arg}\n" for arg in args))  # each line checked before
+    glibc = min(inputs.glibc, UV_NEWEST_GLIBC)
+    cmd = [uv.find_uv_bin(), "pip", "compile", str(wanted), "--quiet", "--no-config",
+           "--no-header", "--no-annotate", "--only-binary", ":all:",
+           "--python-version", inputs.python,
+           "--python-platform", f"x86_64-manylinux_{glibc[0]}_{glibc[1]}",
+           *(["--constraint", str(inputs.constraints)] if inputs.constraints else [])]
+    # Only the index and these files count: no uv setting of this machine's environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k == "UV_CACHE_DIR"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise WheelhouseError(f"app {inputs.app}: no set of wheels for CPython {inputs.python} "
+                              f"on manylinux_{glibc[0]}_{glibc[1]} x86_64 (uv pip compile):\n"
+                              f"{proc.stderr[-4000:]}")
+    local = {arg for arg in args if arg.endswith(".whl")}  # printed as given, or by file URL
+    pins = []
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line in local or _LOCAL_PIN.fullmatch(line):
+            continue
+        if not _PIN.fullmatch(line):
+            raise WheelhouseError(f"app {inputs.app}: uv pip compile printed {line!r}, "
+                                  "not a pinned requirement")
+        pins.append(line)
+    return pins
+
+
 def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path,
-                    root: Path | None = None) -> None:
+                    root: Path | None = None, skips: Skips = RELEASE_SKIPS) -> None:
     """One tar of the release's source trees; same sources, same bytes (no times, no owners).
     Written to disk as it is read, file by file: a large file never sits in memory whole."""
     tmp = dest.with_suffix(".tmp")
     try:
         members = [(f"{rel}/{f.name}" if f.name else rel, f)
-                   for rel, tree in trees for f in source_files(tree, root)]
+                   for rel, tree in trees for f in source_files(tree, root, skips)]
         with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for name, f in members:
                 with open_regular(f.path) as fh:
@@ -584,7 +648,8 @@ def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
                 tree = None
                 if inputs.trees:
                     tree = f"{TREES}/{release_id}.tar"
-                    _write_tree_tar(inputs.trees, out_dir / tree, inputs.root)
+                    _write_tree_tar(inputs.trees, out_dir / tree, inputs.root,
+                                    inputs.tree_skips)
                 for wheel in wheels:
                     os.replace(wheel, out_dir / wheel.name)
                 return key, {"app": inputs.app, "release_id": release_id, "tree": tree,

@@ -140,7 +140,8 @@ def host_state(inventory: Path) -> dict[str, dict]:
     state = {}
     for node, files in render_fleet(fleet).items():
         host = fleet.hosts[node]
-        units = [svc.unit for _, svc in host.services]
+        # A scheduled job starts at each run of its timer: the timer is the unit a deploy starts.
+        units = [svc.started_unit for _, svc in host.services]
         script = "; ".join(
             [f"echo file {f.path} $(sha256sum {f.path} | cut -c1-16)" for f in files]
             + [f"echo unit {u} $(systemctl show -p ActiveEnterTimestamp --value {u})"
@@ -224,6 +225,16 @@ def assert_noop(inventory: Path) -> None:
     run = deploy(inventory)
     assert run.returncode == 0, run.output[-3000:]
     assert run.changed == 0, run.changed_operations()
+
+
+def assert_verified(inventory: Path, report: Path, *checks: str) -> None:
+    """verify passes on every host, and ran each of `checks` (a part of a check's name, e.g.
+    "aitbc: unit X runs its files on disk")."""
+    assert verify_fleet(inventory, junit_xml=report, outside_view=outside_view) == 0, \
+        verify_failures(report)
+    names = [case.get("name", "") for case in ET.parse(report).getroot().iter("testcase")]
+    for check in checks:
+        assert any(check in name for name in names), f"verify ran no check {check!r}"
 
 
 # Faults verify must see ----------------------------------------------------------------

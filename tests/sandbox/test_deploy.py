@@ -30,7 +30,7 @@ def first_run(sandbox_inventory):
 def test_first_run_converges_and_every_unit_is_active(first_run, sandbox_inventory):
     fleet = load_fleet(sandbox_inventory)
     for node, host in fleet.hosts.items():
-        units = [svc.unit for _, svc in host.services]
+        units = [svc.started_unit for _, svc in host.services]
         if host.nginx_sites:
             units.append("nginx")
         if not units:

@@ -225,9 +225,10 @@ def test_directory_creation(shell, value):
     # The operations themselves (their generators, run on a plan whose state is given).
     entry = Directory(path, "0750", value, value)
     plan = HostPlan("n", [], directories=[entry])
-    assert list(directory(plan, _state({}), entry)) == [install_dir_command(path, "0750", value, value)]
-    there = _state({path: PathState("d", "0700", "root", "root", "-")})
-    assert list(directory(plan, there, entry)) == [ownership_command(path, "0750", value, value)]
+    # A directory's mode is given in five digits: a setgid bit it should not have is cleared.
+    assert list(directory(plan, _state({}), entry)) == [install_dir_command(path, "00750", value, value)]
+    there = _state({path: PathState("d", "2750", "root", "root", "-")})
+    assert list(directory(plan, there, entry)) == [ownership_command(path, "00750", value, value)]
 
 
 def test_an_operation_on_a_path_outside_the_plan_is_refused():
@@ -443,13 +444,19 @@ def test_activate_release_refuses_before_doing_anything(shell, args):
 
 
 def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
-              validate: str = "exit 1") -> tuple[subprocess.CompletedProcess, list]:
+              validate: str = "exit 1", timeout: str = "5",
+              programs: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, list]:
+    """activate-release run against stub programs (each call logged); `programs` replaces a
+    stub by a script of its own."""
     stubs = tmp_path / "stubs"
     for name in ("systemctl", "curl", "journalctl"):
         _stub(stubs / name)
+    for name, text in (programs or {}).items():
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "5", "app-x", validate, *units)],
+                                                     "r1", "3", timeout, "app-x", validate, *units)],
                             cwd=tmp_path, capture_output=True, text=True, env=env)
     log = tmp_path / "log"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -591,21 +598,74 @@ def test_a_first_release_failing_its_gate_says_nothing_was_there_to_restore(tmp_
     unit = tmp_path / "app.service"
     assert subprocess.run(["/bin/sh", "-c", add_command("app-x", str(unit), str(pending))]).returncode == 0
     unit.write_text("new\n")
-    stubs = tmp_path / "stubs"
-    for name in ("systemctl", "journalctl"):
-        _stub(stubs / name)
-    (stubs / "curl").write_text("#!/bin/sh\nexit 7\n")  # never healthy
-    (stubs / "curl").chmod(0o755)
-    env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
-    result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", "1", "app-x", "true", "app",
-                                                     "restart", "no", "yes", "http://x/h", "-")],
-                            cwd=tmp_path, capture_output=True, text=True, env=env)
-    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    result, calls = _activate(tmp_path, root, pending, "app", "restart", "no", "yes",
+                              "http://x/h", "-", validate="true", timeout="1",
+                              programs={"curl": "#!/bin/sh\nexit 7\n"})  # never healthy
     assert result.returncode == 1
     assert "NOTHING TO RESTORE for app: new with release r1" in result.stderr
     assert "RESTORED" not in result.stderr and "ROLLED BACK" not in result.stderr
     assert not unit.exists()  # its new file removed, as before the run
     restarts = [i for i, c in enumerate(calls) if c[:3] == ["systemctl", "restart", "app"]]
     assert len(restarts) == 1  # the cutover's only: never again with its files gone
-    assert calls.index(["systemctl", "stop", "app.service", "app.socket"]) > restarts[0]
+    assert calls.index(["systemctl", "stop", "app"]) > restarts[0]  # it has no socket
+
+
+# Scheduled jobs: their timers are the units, the jobs are never started -------------------
+
+
+def test_activate_release_restarts_a_timer_never_its_job(tmp_path):
+    """A timer owed a restart (its file changed) is enabled and restarted beside a service's
+    restart, gated on staying active; no candidate is made of it, and its job is never
+    started, stopped or restarted by the run."""
+    root, pending = tmp_path / "app", tmp_path / "pending"
+    (root / "releases" / "r1").mkdir(parents=True)
+    (root / ".venv").symlink_to("releases/r1")
+    result, calls = _activate(tmp_path, root, pending,
+                              "api", "restart", "yes", "no", "http://x/a", "-",
+                              "job.timer", "restart", "no", "no", "-", "-")
+    assert result.returncode == 0, result.stderr
+    assert "healthy after" in result.stdout and "api job.timer (release r1)" in result.stdout
+    assert ["systemctl", "enable", "-q", "api", "job.timer"] in calls
+    assert ["systemctl", "restart", "api", "job.timer"] in calls
+    assert ["systemctl", "show", "-p", "ActiveState", "--value", "job.timer"] in calls
+    assert not [c for c in calls if c[0] == "systemctl" and c[1] != "show"
+                and any(w.startswith("job.timer-candidate@") and "*" not in w for w in c)]
+    assert not [c for c in calls if "job" in c or "job.service" in c]
+
+
+def test_activate_release_switches_a_release_no_unit_restarts_for(tmp_path):
+    """An app whose units are all timers: a new release is pointed at all the same (the jobs
+    run it from their next run), the previous one kept, nothing started or restarted."""
+    root, pending = tmp_path / "app", tmp_path / "pending"
+    (root / "releases" / "r0").mkdir(parents=True)
+    (root / "releases" / "r1").mkdir()
+    (root / ".venv").symlink_to("releases/r0")
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "none", "no", "no", "-", "-")
+    assert result.returncode == 0, result.stderr
+    assert "switched to release r1, no unit restarted" in result.stdout
+    assert (root / ".venv").readlink() == Path("releases/r1")
+    assert sorted(p.name for p in (root / "releases").iterdir()) == ["r0", "r1"]
+    assert not [c for c in calls if c[:2] in (["systemctl", "restart"], ["systemctl", "start"],
+                                             ["systemctl", "stop"], ["systemctl", "enable"])]
+    # The same release already active: nothing at all.
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "none", "no", "no", "-", "-")
+    assert result.returncode == 0 and "switched" not in result.stdout
+    assert (root / ".venv").readlink() == Path("releases/r1")
+
+
+def test_a_new_timer_that_does_not_stay_up_is_stopped_by_its_own_name(tmp_path):
+    """A new timer failing its gate is stopped as itself (job.timer), not as a service or a
+    socket of that name."""
+    root, pending = tmp_path / "app", tmp_path / "pending"
+    (root / "releases" / "r1").mkdir(parents=True)
+    (root / ".venv").symlink_to("releases/r1")
+    # systemctl as the stub, but the timer never active.
+    never_active = f"#!{sys.executable}\n{_STUB}".replace('print("active")', 'print("failed")')
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "start", "no", "yes", "-", "-",
+                              validate="true", timeout="1", programs={"systemctl": never_active})
+    assert result.returncode == 1
+    assert "job.timer did not stay up" in result.stderr
+    assert "NOTHING TO RESTORE for job.timer" in result.stderr
+    assert ["systemctl", "start", "job.timer"] in calls
+    assert ["systemctl", "stop", "job.timer"] in calls
+    assert not [c for c in calls if any(w.startswith("job.timer.") for w in c)]

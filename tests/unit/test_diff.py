@@ -1,5 +1,6 @@
 """`aitbc-infra diff` in a throw-away git repository: names exactly what a commit changes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -106,3 +107,27 @@ def test_sshd_forwarding_change_names_one_file_and_an_ssh_reload(repo):
     assert "\n+AllowTcpForwarding local\n" in proc.stdout
     assert "+++ ns3-aitbc:/etc/ssh/sshd_config.d/00-aitbc.conf" in proc.stdout
     assert "ns3-aitbc  files 1   restart: –   reload: ssh reload" in proc.stdout
+
+
+def test_json_names_each_file_and_the_decision_and_validates(repo):
+    from aitbc_infra.json_schema import load, problems
+
+    none = _diff(repo, "--base", "HEAD", "--json")
+    assert none.returncode == 0, none.stderr
+    assert json.loads(none.stdout)["hosts"] == {}
+    _commit(repo, "group_data/aitbc_container.py", '"env": {"LEDGER_DB_PATH": ',
+            '"env": {"WALLET_NAME": "test", "LEDGER_DB_PATH": ', "wallet env")
+    proc = _diff(repo, "--base", "HEAD~1", "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)  # the whole of stdout is the document
+    assert problems(doc, load("diff")) == []
+    assert SECRET not in proc.stdout + proc.stderr
+    assert (doc["exit_code"], doc["changes"], list(doc["hosts"])) == (1, True, ["aitbc"])
+    aitbc = doc["hosts"]["aitbc"]
+    env = "/etc/aitbc/aitbc-wallet-daemon.env"
+    assert [(f["path"], f["change"]) for f in aitbc["files"]] == [(env, "changed")]
+    assert '+WALLET_NAME="test"' in aitbc["files"][0]["diff"]
+    assert aitbc["restarts"] == ["aitbc-wallet-daemon"] and aitbc["reloads"] == []
+    assert aitbc["decision"]["restarts"] == [{"unit": "aitbc-wallet-daemon", "app": "wallet-daemon",
+                                              "action": "restart", "reasons": [f"{env} changed"]}]
+    assert aitbc["decision"]["lines"] == [f"restart aitbc-wallet-daemon: {env} changed"]

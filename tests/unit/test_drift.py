@@ -162,7 +162,8 @@ def _chown(entry) -> list[str] | None:
         return None
     user = {Directory: getattr(entry, "user", ""), RenderedFile: getattr(entry, "owner", "")}.get(
         type(entry), "root")
-    return [managed.ownership_command(entry.path, entry.mode, user, getattr(entry, "group", "root"))]
+    mode = managed.exact_dir_mode(entry.mode) if isinstance(entry, Directory) else entry.mode
+    return [managed.ownership_command(entry.path, mode, user, getattr(entry, "group", "root"))]
 
 
 def test_the_deploy_changes_a_path_exactly_when_verify_reports_it(fleet):

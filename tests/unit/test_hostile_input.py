@@ -100,9 +100,31 @@ _SEEDS = {
         ("apps", 1, "sync_status"): "/rpc/sync",
         ("apps", 1, "env", "SEEDED_LIST"): ["first", "second"],
         ("apps", 1, "services", 0, "env"): {"SEEDED_VALUE": "seeded", "SEEDED_ITEMS": ["one", "two"]},
+        # A scheduled job (its timer's calendar event), after the app's own services.
+        ("apps", 1, "services"): lambda services: [*services, {
+            "unit": "aitbc-seeded-job", "command": '-c "print(1)"',
+            "schedule": {"calendar": "Mon..Fri *-*-* 03:00:00"}}],
+        ("apps", 1, "env_names"): {"peers": "DEFAULT_PEER_RPC_URL"},
+        ("apps", 1, "exclude"): ["**/tests/**"],
+        ("web_content", 0, "exclude"): ["*.map"],
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},
         "shared_secrets": ["JWT_SECRET"],
+        # Shared state: a directory the node writes and the coordinator reads, a JSON file
+        # generated from a template into it, and a key file holding a secret.
+        "unix_groups": [{"name": "aitbc-seeded-readers"}],
+        "shared_dirs": [{"path": "/var/lib/aitbc-seeded", "owner": "aitbc-chain",
+                         "group": "aitbc-seeded-readers", "mode": "2750",
+                         "writers": ["blockchain-node"], "readers": ["coordinator-api"]}],
+        "generated_files": [
+            {"path": "/var/lib/aitbc-seeded/genesis.json", "owner": "root",
+             "group": "aitbc-seeded-readers", "mode": "0640", "template": "genesis.json.j2",
+             "values": {"timestamp": "seeded-time", "proposers": ["seeded-node"]},
+             "secrets": ["SEEDED_SECRET"], "used_by": ["blockchain-node", "coordinator-api"]},
+            {"path": "/var/lib/aitbc-seeded/proposer.key", "owner": "root",
+             "group": "aitbc-chain", "mode": "0640", "secret": "SEEDED_KEY",
+             "used_by": ["blockchain-node"]},
+        ],
     },
     # One list on every host (the model refuses hosts that disagree on it).
     **{node: {"shared_secrets": ["JWT_SECRET"]} for node in ("at1", "ns3-root", "ns3-aitbc")},
@@ -116,6 +138,12 @@ _build = build_fleet
 
 
 def _set(data: dict, path: tuple, value) -> None:
+    """The value at `path` set; a callable value is computed from the one there now."""
+    if callable(value):
+        current = data
+        for step in path:
+            current = current[step]
+        value = value(current)
     for step in path[:-1]:
         data = data[step]
     data[path[-1]] = value
@@ -338,7 +366,9 @@ def _check_unit(new: RenderedFile, old: RenderedFile, argv_changes: bool) -> lis
             failures.append(f"{new.path}: {key}={value!r}: a '%' specifier systemd would expand")
         if key == "ExecStart" and any(value.count(c) > was.count(c) for c in "$\\"):
             failures.append(f"{new.path}: ExecStart={value!r}: '$' or '\\' systemd would expand")
-        free = key == "Description" or (key == "ExecStart" and argv_changes)
+        # A calendar event's parts are its own (the model's grammar holds them): "daily" and
+        # "Mon *-*-* 03:00" are one setting each.
+        free = key in ("Description", "OnCalendar") or (key == "ExecStart" and argv_changes)
         if not free and len(value.split()) != len(was.split()):
             failures.append(f"{new.path}: {key}={value!r}: {len(value.split())} words, "
                             f"was {len(was.split())}")
@@ -387,6 +417,31 @@ def _check_sshd(new: RenderedFile, old: RenderedFile) -> list[str]:
     return [f"{new.path}: {found}" for found in sshd_problems(new.content)]
 
 
+def _json_shape(value):
+    """A JSON document's structure: its objects' keys and its arrays' lengths, leaves aside."""
+    if isinstance(value, dict):
+        return {k: _json_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_shape(v) for v in value]
+    return "leaf"
+
+
+def _check_generated(new: RenderedFile, old: RenderedFile) -> list[str]:
+    """A generated JSON file still parses, with the same keys and arrays (a value stays one
+    JSON value); a text one keeps its lines."""
+    if new.kind == "json":
+        try:
+            parsed = json.loads(new.content)
+        except json.JSONDecodeError as exc:
+            return [f"{new.path}: no longer JSON: {exc}"]
+        if _json_shape(parsed) != _json_shape(json.loads(old.content)):
+            return [f"{new.path}: its JSON structure changed"]
+        return []
+    if len(_lines(new.content)) != len(_lines(old.content)):
+        return [f"{new.path}: {len(_lines(new.content))} lines, was {len(_lines(old.content))}"]
+    return []
+
+
 def _expected_env(slot: Slot, new: str, fleet: Fleet) -> tuple[str, str, object] | None:
     """(env key, the value the app must read, list index or None) for an env-value slot."""
     steps = FIELDS[slot.field]
@@ -423,7 +478,11 @@ def check(slot: Slot, new: str) -> Outcome:
     if sorted(rendered) != sorted(new_nodes):
         outcome.failures.append(f"hosts rendered {sorted(rendered)}, expected {sorted(new_nodes)}")
         return outcome
-    renamed = {slot.old: new} if slot.mode == "key" and FIELDS[slot.field][-2] == "env" else {}
+    # An env key, or the name an app's env_names gives one of the model's values, renames one
+    # line of the env files.
+    steps = FIELDS[slot.field]
+    renames = (slot.mode == "key" and steps[-2] == "env") or steps[-2:] == ("env_names", VALUE)
+    renamed = {slot.old: new} if renames else {}
     argv_changes = FIELDS[slot.field][-1] == "command"
     expected_env = _expected_env(slot, new, fleet)
     for old_node, node in zip(old_nodes, new_nodes, strict=True):
@@ -441,7 +500,7 @@ def check(slot: Slot, new: str) -> Outcome:
                 continue
             if f.kind == "nginx":
                 outcome.failures += _check_nginx(f, was)
-            elif f.kind in ("unit", "socket", "candidate"):
+            elif f.kind in ("unit", "socket", "candidate", "timer"):
                 outcome.failures += _check_unit(f, was, argv_changes)
             elif f.kind == "env":
                 outcome.failures += _check_env(f, was, renamed)
@@ -458,6 +517,8 @@ def check(slot: Slot, new: str) -> Outcome:
                 outcome.failures += _check_firehol(f, was)
             elif f.kind == "sshd":
                 outcome.failures += _check_sshd(f, was)
+            elif f.kind in ("json", "text"):
+                outcome.failures += _check_generated(f, was)
             else:
                 outcome.failures.append(f"{f.path}: unexpected change in a {f.kind} file")
     if slot.field == "nginx_sites[].routes[].body":
@@ -581,11 +642,6 @@ def _edit(edits: dict[str, list[tuple[tuple, object]]]):
     hosts = copy.deepcopy(_base()[0])
     for _, _, data in hosts:
         for path, value in edits.get(data["node"], []):
-            if callable(value):  # computed from the value there now
-                current = data
-                for step in path:
-                    current = current[step]
-                value = value(current)
             _set(data, path, value)
     return hosts
 

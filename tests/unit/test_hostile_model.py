@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,16 @@ import pytest
 import aitbc_infra
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import ModelError
-from aitbc_infra.generated_env import GENERATED_ENV, RESERVED_ENV
+from aitbc_infra.generated_env import (
+    GENERATED_ENV,
+    RESERVED_ENV,
+    SYSTEMD_ENV,
+    env_name,
+    reserved_env,
+)
 from aitbc_infra.incus import ProvisionError, container_plan
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.model import InjectedEnv
 from aitbc_infra.render import render_fleet
 from aitbc_infra.sandbox import inventory
 from aitbc_infra.sandbox.paths import Paths
@@ -233,8 +241,8 @@ def test_the_rendered_env_holds_the_models_values_under_the_one_list_of_names(fl
             env = _env(rendered, node, svc.unit)
             given = {*app.env, *svc.env, *app.all_secrets}
             # Every name the render adds is one of the table's, and the data gives none of them.
-            assert set(env) - given <= set(GENERATED_ENV), (node, svc.unit)
-            assert not given & set(RESERVED_ENV)
+            assert set(env) - given <= {env_name(app, key) for key in GENERATED_ENV}, svc.unit
+            assert not given & set(reserved_env(app))
     coordinator = _env(rendered, "aitbc", "coordinator-api")
     assert coordinator["ALLOW_ORIGINS"] == json.dumps(fleet.hosts["aitbc"].cors_origins)
     node = _env(rendered, "aitbc", "aitbc-blockchain-node-1")
@@ -243,6 +251,109 @@ def test_the_rendered_env_holds_the_models_values_under_the_one_list_of_names(fl
     rpc = _env(rendered, "aitbc", "aitbc-blockchain-rpc-1")
     assert (rpc["RPC_BIND_HOST"], rpc["RPC_BIND_PORT"]) == ("127.0.0.1", "8081")
     assert coordinator["JWT_SECRET"] == "<redacted:JWT_SECRET>"
+
+
+# --- 7. The model's names, renamed by an app ---------------------------------------------------
+
+
+def test_env_names_takes_every_name_of_the_table_and_no_other():
+    assert set(typing.get_args(InjectedEnv)) == set(GENERATED_ENV)
+    assert {g.name for g in GENERATED_ENV.values()} | set(SYSTEMD_ENV) == set(RESERVED_ENV)
+
+
+def test_renamed_values_render_under_the_apps_names_and_free_the_old_ones(data):
+    field, app = data.app("aitbc_container", "blockchain-node")
+    app["env_names"] = {"allow_origins": "CORS_ORIGINS", "peers": "DEFAULT_PEER_RPC_URL"}
+    # The names the app no longer gets are the data's again.
+    app["env"]["PEERS"] = "read by nothing"
+    fleet = data.load()
+    rendered = render_fleet(fleet)
+    node = _env(rendered, "aitbc", "aitbc-blockchain-node-1")
+    assert node["CORS_ORIGINS"] == json.dumps(fleet.hosts["aitbc"].cors_origins)
+    assert node["DEFAULT_PEER_RPC_URL"] == '["https://aitbc.keisanki.net"]'
+    assert "ALLOW_ORIGINS" not in node and node["PEERS"] == "read by nothing"
+    assert node["CHAIN_ID"] == fleet.hosts["aitbc"].chain.chain_id
+    # Another app keeps the table's names.
+    assert "ALLOW_ORIGINS" in _env(rendered, "aitbc", "aitbc-blockchain-node-2")
+
+
+def test_production_data_renames_nothing(fleet):
+    assert all(not app.env_names for host in fleet.hosts.values() for app in host.apps)
+
+
+@pytest.mark.parametrize("where", ["env", "secrets", "secret_lists", "service env"])
+def test_a_renamed_name_is_the_models(data, where):
+    field, app = data.app("aitbc_container", "blockchain-node")
+    app["env_names"] = {"allow_origins": "CORS_ORIGINS"}
+    if where == "service env":
+        app["services"][1]["env"] = {"CORS_ORIGINS": "*"}
+        place = f"{field}.services[1].env"
+    elif where == "env":
+        app["env"]["CORS_ORIGINS"] = "*"
+        place = f"{field}.env"
+    else:
+        app[where] = ["CORS_ORIGINS"]
+        place = f"{field}.{where}[0]"
+    _named(_refused(data), "aitbc", place, "app blockchain-node", "'CORS_ORIGINS' is set by the "
+           "model", "cors_origins", "env_names.allow_origins")
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMD_ENV))
+def test_no_model_value_takes_a_name_of_systemds(data, name):
+    field, app = data.app("aitbc_container", "blockchain-node")
+    app["env_names"] = {"peers": name}
+    _named(_refused(data), "aitbc", f"{field}.env_names.peers", "app blockchain-node",
+           f"{name!r} is set by systemd")
+
+
+@pytest.mark.parametrize(("renames", "key", "other"), [
+    ({"peers": "CHAIN_ID"}, "peers", "chain_id"),  # the other keeps its own name
+    ({"peers": "NODE_URLS", "allow_origins": "NODE_URLS"}, "allow_origins", "peers"),
+])
+def test_two_model_values_never_share_a_name(data, renames, key, other):
+    field, app = data.app("aitbc_container", "blockchain-node")
+    app["env_names"] = renames
+    _named(_refused(data), "aitbc", f"{field}.env_names.{key}", "app blockchain-node",
+           f"{renames[key]!r} is also the name of {other}")
+
+
+def test_two_model_values_may_trade_names(data):
+    field, app = data.app("aitbc_container", "blockchain-node")
+    app["env_names"] = {"peers": "CHAIN_ID", "chain_id": "PEERS"}
+    node = _env(render_fleet(data.load()), "aitbc", "aitbc-blockchain-node-1")
+    assert node["PEERS"] == "ait-devnet" and node["CHAIN_ID"] == '["https://aitbc.keisanki.net"]'
+
+
+@pytest.mark.parametrize(("app_name", "key", "given"), [
+    ("wallet-daemon", "chain_id", "for an app with chain"),
+    ("wallet-daemon", "allow_origins", "for an app with cors"),
+])
+def test_renaming_what_the_app_is_not_given_is_refused(data, app_name, key, given):
+    field, app = data.app("aitbc_container", app_name)
+    app["env_names"] = {key: "SOMETHING"}
+    _named(_refused(data), "aitbc", f"{field}.env_names.{key}", f"app {app_name}",
+           "'SOMETHING' renames nothing", given)
+
+
+def test_a_bind_name_is_renamed_only_for_an_app_that_listens(data):
+    field, app = data.app("incus_host", "blockchain-node")
+    app["env_names"] = {"rpc_bind_port": "PORT"}
+    rendered = render_fleet(data.load())
+    assert _env(rendered, "at1", "aitbc-blockchain-rpc")["PORT"] == "9080"
+    assert "RPC_BIND_PORT" not in _env(rendered, "at1", "aitbc-blockchain-rpc")
+
+
+@pytest.mark.parametrize(("renames", "place", "shown"), [
+    ({"allow_origins": "cors-origins"}, "env_names.allow_origins", "'cors-origins'"),
+    ({"allow_origins": "CORS\nX=1"}, "env_names.allow_origins", "'CORS\\nX=1'"),
+    ({"listen_fds": "FDS"}, "env_names.listen_fds", "allow_origins"),
+])
+def test_a_rename_is_an_env_name_of_a_model_value(data, renames, place, shown):
+    field, app = data.app("aitbc_container", "blockchain-node")
+    app["env_names"] = renames
+    problems = _refused(data)
+    assert any(p.where.startswith("host aitbc") and p.field.startswith(f"{field}.{place}")
+               and shown in str(p) for p in problems), [str(p) for p in problems]
 
 
 # --- 8. Peers ----------------------------------------------------------------------------------
@@ -391,3 +502,28 @@ def test_a_host_off_the_wan_is_told_to_set_its_public_address(data):
     _named(problems, "at1", "public_address", "an incus host faces the wan",
            "set public_address to the address the wan reaches it at")
     assert not [p for p in problems if "host at1" in p.where and "container.host" in str(p)]
+
+
+# --- The target a release is built for -------------------------------------------------------
+
+def test_a_hosts_python_follows_its_debian_release_unless_the_data_names_one(data):
+    fleet = data.load()
+    assert fleet.hosts["aitbc"].debian == 12 and fleet.hosts["aitbc"].python.version == "3.11.2"
+    data.groups["aitbc_container"]["debian"] = 13
+    fleet = data.load()
+    assert fleet.hosts["aitbc"].python.version == "3.13.5"  # trixie's python3
+    assert fleet.hosts["at1"].python.version == "3.11.2"  # the other hosts stay on bookworm
+    data.groups["aitbc_container"]["python"] = {"version": "3.13", "executable": "/usr/bin/python3"}
+    assert data.load().hosts["aitbc"].python.version == "3.13"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("debian", 11), ("debian", "13"), ("debian", 14),
+    ("python", {"version": "3.13.5.1"}), ("python", {"version": "3.13.x"}),
+    ("python", {"version": "3.13.5\nExecStart=/bin/sh"}), ("python", {"version": 3.13}),
+])
+def test_an_unknown_release_or_interpreter_is_refused(data, field, value):
+    data.groups["aitbc_container"][field] = value
+    problems = _refused(data)
+    assert any("host aitbc" in p.where and p.field.startswith(field) for p in problems), \
+        [str(p) for p in problems]

@@ -83,9 +83,10 @@ def _app(**sources) -> App:
 
 
 def _fleet(fleet: Fleet, root: Path, app: App) -> Fleet:
-    """The production host aitbc, its sources at `root` and one app: the one under test."""
+    """The production host aitbc, its sources at `root` and one app: the one under test (no
+    web content, nor the sites whose routes would serve it)."""
     host = fleet.hosts["aitbc"].model_copy(
-        update={"app_sources": str(root), "apps": [app], "web_content": []})
+        update={"app_sources": str(root), "apps": [app], "web_content": [], "nginx_sites": []})
     return Fleet({host.node: host})
 
 
@@ -206,16 +207,23 @@ def test_check_refuses_a_hostile_requirements_file_with_exit_2(payload_copy, tmp
     assert SECRET not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_the_wheelhouse_gives_pip_checked_requirements_not_files(root, tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr("aitbc_infra.wheelhouse._pip", lambda *args, **kw: calls.append(args))
+def test_the_wheelhouse_gives_the_resolver_checked_requirements_not_files(root, tmp_path,
+                                                                          monkeypatch):
+    resolved, downloaded = [], []
+
+    def compile_(inputs, args, into):
+        resolved.append(args)
+        return ["uvicorn==0.24.0"]
+    monkeypatch.setattr("aitbc_infra.wheelhouse._compile", compile_)
+    monkeypatch.setattr("aitbc_infra.wheelhouse._pip", lambda *args, **kw: downloaded.append(args))
     (root / "requirements.txt").write_text(GOOD_FILE)
     inputs = ReleaseInputs(app="exchange", requirement_files=(root / "requirements.txt",),
                            root=root)
     assert _resolve(inputs, [], tmp_path / "into") == []
-    args = calls[0]
-    assert "-r" not in args and "uvicorn==0.24.0" in args
-    assert 'typing-extensions; python_version < "3.12"' in args
+    assert "-r" not in resolved[0] and "uvicorn==0.24.0" in resolved[0]
+    assert 'typing-extensions; python_version < "3.12"' in resolved[0]
+    # pip only downloads what the resolver pinned, for the host's tags, resolving nothing.
+    assert downloaded[0][-1] == "uvicorn==0.24.0" and "--no-deps" in downloaded[0]
     # A file that check would refuse stops the build before pip runs, its content unsaid.
     secret = tmp_path / "secrets.env"
     secret.write_text(f"{SECRET}\n")
@@ -227,7 +235,7 @@ def test_the_wheelhouse_gives_pip_checked_requirements_not_files(root, tmp_path,
             _resolve(leak, [], tmp_path / name)
         assert str(info.value).startswith(f"app exchange: {root / name}") and what in str(info.value)
         assert SECRET not in str(info.value) and "files.example" not in str(info.value)
-    assert len(calls) == 1
+    assert len(resolved) == len(downloaded) == 1
 
 
 def test_release_inputs_carry_the_source_root(fleet):
@@ -288,11 +296,11 @@ def _poetry_project(path: Path, name: str, python: str | None = "^3.11", deps: s
 
 def test_an_or_constraint_is_checked_against_the_host(fleet, root):
     _poetry_project(root / "apps" / "a", "a", "~3.10 || ^3.11")
-    assert _problems(fleet, root, packages=["apps/a"]) == []  # the host builds with 3.11
+    assert _problems(fleet, root, packages=["apps/a"]) == []  # the host builds with 3.11.2
     _poetry_project(root / "apps" / "a", "a", "~3.8 || ^3.12")
     problems = _problems(fleet, root, packages=["apps/a"])
     assert problems == ["host aitbc: apps[0] (exchange): apps[0].packages[0] 'apps/a': a requires "
-                        "Python >=3.8,<3.9 || >=3.12,<4; the host builds with 3.11 (python.version)"]
+                        "Python >=3.8,<3.9 || >=3.12,<4; the host builds with 3.11.2 (python.version)"]
 
 
 @pytest.mark.parametrize("python", ["^3.x.1", "3.11 ||", "<>3.11", 311])

@@ -62,6 +62,8 @@ def _moved(fleet: Fleet, node: str, **changes) -> Fleet:
     ("at1", {"bridge_prefix": 16}, "host at1: bridge_address 10.1.223.1/16: the sandbox lays "
      "out bridges of /24 or narrower"),
     ("at1", {"bridge_address": IPv4Address("10.1.0.1")}, "the sandbox's internet"),
+    ("aitbc", {"debian": 13}, "host(s) aitbc: debian 13; the sandbox's machines run Debian 12 "
+     "(bookworm) only"),
 ])
 def test_a_node_the_rule_cannot_place_is_named(fleet, node, changes, message):
     with pytest.raises(PlanError, match=re.escape(message)):

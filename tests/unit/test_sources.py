@@ -14,8 +14,15 @@ import pytest
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.model import DEBIAN_RELEASES
 from aitbc_infra.sources import check_sources, release_inputs
-from aitbc_infra.wheelhouse import build_wheelhouse, poetry_specifiers, wheel_metadata
+from aitbc_infra.wheelhouse import (
+    ReleaseInputs,
+    WheelhouseError,
+    build_wheelhouse,
+    poetry_specifiers,
+    wheel_metadata,
+)
 
 PAYLOAD = PROJECT_ROOT / "payload"
 
@@ -52,7 +59,7 @@ def test_wrong_source_root_is_refused_before_connecting(tmp_path):
 
 def test_interpreter_that_cannot_run_an_app_is_refused(project_copy):
     all_py = project_copy / "group_data" / "all.py"
-    all_py.write_text(all_py.read_text().replace('"version": "3.11"', '"version": "3.10"'))
+    all_py.write_text(all_py.read_text().replace('python = {', 'python = {"version": "3.10", '))
     fleet = load_fleet(project_copy / "inventory.py", root=project_copy)
     problems = [str(p) for p in check_sources(fleet)]
     assert any("coordinator-api requires Python >=3.11,<4; the host builds with 3.10" in p
@@ -162,3 +169,36 @@ def test_link_loops_and_undecodable_names_are_named(payload_copy):
     problems = _source_problems()
     assert any("trees[0]" in p and "loop: broken or looping symlink" in p for p in problems)
     assert any("trees[0]" in p and "file name is not UTF-8" in p for p in problems), problems
+
+
+def _project(path, name: str, requires_python: str, dependencies: list[str]) -> None:
+    path.mkdir(parents=True)
+    (path / name.replace("-", "_")).mkdir()
+    (path / name.replace("-", "_") / "__init__.py").write_text("")
+    deps = ", ".join(json.dumps(d) for d in dependencies)
+    (path / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "1.0"\nrequires-python = "{requires_python}"\n'
+        f'dependencies = [{deps}]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n')
+
+
+def test_a_release_is_resolved_for_the_hosts_interpreter_not_this_one(tmp_path):
+    # A project for CPython 3.13 only, whose markers choose by the interpreter: built here (on
+    # another Python) and resolved as the host (Debian 13, 3.13.5) would resolve it.
+    root = tmp_path / "src"
+    _project(root / "apps" / "new", "new-app", ">=3.13.5,<3.15",
+             ['tomli; python_version >= "3.13"', 'exceptiongroup; python_version < "3.11"'])
+    for_trixie = ReleaseInputs(app="new", projects=(root / "apps" / "new",), python="3.13.5",
+                               glibc=DEBIAN_RELEASES[13].glibc, root=root)
+    for_bookworm = dataclasses.replace(for_trixie, python="3.11.2",
+                                       glibc=DEBIAN_RELEASES[12].glibc)
+    assert for_trixie.key() != for_bookworm.key()  # the target is part of the release's id
+    assert "manylinux_2_41_x86_64" in for_trixie.platforms()
+    assert "manylinux_2_37_x86_64" not in for_bookworm.platforms()
+    wheels = build_wheelhouse([for_trixie], tmp_path / "out")[for_trixie.key()]["wheels"]
+    assert "new_app-1.0-py3-none-any.whl" in wheels
+    assert any(w.startswith("tomli-") for w in wheels), wheels  # its marker holds on 3.13
+    assert not any(w.startswith("exceptiongroup-") for w in wheels), wheels
+    # For a 3.11 host the project itself cannot be resolved: uv says why, naming the app.
+    with pytest.raises(WheelhouseError, match=r"app new: no set of wheels for CPython 3\.11\.2"):
+        build_wheelhouse([for_bookworm], tmp_path / "out-bookworm")

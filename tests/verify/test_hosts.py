@@ -10,6 +10,8 @@ from conftest import checks, connect, fleet, q, rendered
 from aitbc_infra import sshd
 from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
+from aitbc_infra.render import read_write_paths
+from aitbc_infra.shared_state import access
 
 F = fleet()
 HOSTS = F.hosts
@@ -49,13 +51,89 @@ def test_user_exists(node, thing, probed):
     assert probed[0].rc == 0, f"{node}: user {thing} missing"
 
 
+@checks(((n, g.name, f"group {g.name}") for n, h in HOSTS.items() for g in h.unix_groups),
+        probe=lambda n, g: (f"getent group {q(g)}",))
+def test_group_exists(node, thing, probed):
+    assert probed[0].rc == 0, f"{node}: group {thing} missing"
+
+
+# A scheduled job is inactive between its runs and enabled by no target: its timer is.
 @checks(((n, unit, f"unit {unit} active and enabled") for n, (_, svc) in _services()
-         for unit in (svc.unit, *([f"{svc.unit}.socket"] if svc.port else []))),
+         for unit in (svc.started_unit, *([f"{svc.unit}.socket"] if svc.port else []))),
         probe=lambda n, u: (f"systemctl is-active {q(u)}", f"systemctl is-enabled {q(u)}"))
 def test_unit_active_and_enabled(node, thing, probed):
     active, enabled = probed
     assert active.rc == 0, f"{node}: {thing} is not active ({active.stdout.strip()})"
     assert enabled.rc == 0, f"{node}: {thing} is not enabled ({enabled.stdout.strip()})"
+
+
+def _show(unit: str, *properties: str) -> str:
+    return " ".join(["systemctl show", *(f"-p {p}" for p in properties), "--", q(unit)])
+
+
+def _shown(output: str) -> dict[str, str]:
+    return dict(line.partition("=")[::2] for line in output.splitlines() if "=" in line)
+
+
+# What a timer is while it waits: active, SubState "waiting" (or "running" while its job runs),
+# with a next run set, and triggering its job (the timer's Unit=).
+@checks(((n, svc, f"timer {svc.started_unit} waits to start {svc.unit}")
+         for n, (_, svc) in _services() if svc.schedule),
+        probe=lambda n, svc: (_show(svc.started_unit, "ActiveState", "SubState", "UnitFileState",
+                                    "Triggers", "NextElapseUSecRealtime",
+                                    "NextElapseUSecMonotonic"),))
+def test_timer_waits_for_its_next_run(node, thing, probed):
+    shown = _shown(probed[0].stdout)
+    state = f"{shown.get('ActiveState') or '?'} ({shown.get('SubState') or '?'})"
+    assert shown.get("ActiveState") == "active" and shown.get("SubState") in ("waiting", "running"), \
+        f"{node}: {thing.started_unit} is {state}, not waiting for its next run"
+    assert shown.get("UnitFileState") == "enabled", \
+        f"{node}: {thing.started_unit} is {shown.get('UnitFileState') or 'unknown'}, not enabled"
+    assert shown.get("Triggers") == f"{thing.unit}.service", \
+        f"{node}: {thing.started_unit} triggers {shown.get('Triggers') or 'nothing'}"
+    # A calendar timer shows its next run on the realtime clock, an interval on the monotonic
+    # (while its job runs, the next one is set once the run is over).
+    if shown.get("SubState") == "waiting":
+        assert any(shown.get(p) not in (None, "", "0", "n/a", "infinity") for p in
+                   ("NextElapseUSecRealtime", "NextElapseUSecMonotonic")), \
+            f"{node}: {thing.started_unit} has no next run: {probed[0].stdout.strip()}"
+
+
+# What systemd loaded for a scheduled job: its user and hardening, a one-shot run, and its last
+# run's result (a failed run also fails "systemd running, no failed unit").
+@checks(((n, (app, svc), f"job {svc.unit} loaded as {app.user}, hardened, last run ok")
+         for n, (app, svc) in _services() if svc.schedule),
+        probe=lambda n, t: (_show(f"{t[1].unit}.service", "User", "Type", "RemainAfterExit",
+                                  "NoNewPrivileges", "ProtectSystem", "PrivateTmp",
+                                  "NeedDaemonReload", "Result", "LoadState"),))
+def test_scheduled_job_as_declared(node, thing, probed):
+    app, svc = thing
+    shown = _shown(probed[0].stdout)
+    expected = {"LoadState": "loaded", "User": app.user, "Type": "oneshot", "RemainAfterExit": "no",
+                "NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
+                "NeedDaemonReload": "no", "Result": "success"}
+    wrong = {k: shown.get(k, "?") for k, v in expected.items() if shown.get(k) != v}
+    assert not wrong, f"{node}: {svc.unit}.service shows {wrong}; expected " + ", ".join(
+        f"{k}={expected[k]}" for k in wrong)
+
+
+# A unit writes its data directories and the shared directories its app writes, nothing else;
+# it holds the groups of the shared state it may read; what it makes there its readers read.
+@checks(((n, (app, svc), f"{svc.unit} writes {' '.join(read_write_paths(HOSTS[n], app)) or 'nothing'}")
+         for n, (app, svc) in _services()),
+        probe=lambda n, t: (_show(f"{t[1].unit}.service", "ReadWritePaths", "SupplementaryGroups",
+                                  "UMask", "ProtectSystem"),))
+def test_unit_writes_only_its_declared_paths(node, thing, probed):
+    app, svc = thing
+    shown = _shown(probed[0].stdout)
+    shared = access(HOSTS[node], app)
+    expected = {"ReadWritePaths": sorted(read_write_paths(HOSTS[node], app)),
+                "SupplementaryGroups": sorted(shared.groups), "UMask": [shared.umask],
+                "ProtectSystem": ["strict"]}
+    got = {key: sorted(shown.get(key, "").split()) for key in expected}
+    wrong = {key: " ".join(value) or "(none)" for key, value in got.items() if value != expected[key]}
+    assert not wrong, f"{node}: {svc.unit}.service has {wrong}; planned " + ", ".join(
+        f"{key}={' '.join(expected[key]) or '(none)'}" for key in wrong)
 
 
 def _listening(ss_output: str) -> set[tuple[str, int]]:

@@ -14,9 +14,10 @@ from functools import cache
 from conftest import checks, fleet, missing_secrets, plans
 
 from aitbc_infra import running
-from aitbc_infra.activation import Journal, Load, Restart
+from aitbc_infra.activation import Journal, Load, ReadBy, Restart
 from aitbc_infra.drift import entry_drift, tree_drift
 from aitbc_infra.host_names import PENDING_DIR
+from aitbc_infra.model import systemd_unit
 from aitbc_infra.plan import TREE_FILE_MODE
 from aitbc_infra.render import RenderedFile
 from deploys import state
@@ -52,12 +53,18 @@ def _group(activation) -> str:
         return f"app {activation.app}'s units and env files"
     if isinstance(activation, Journal):
         return f"{activation.name} files"
+    if isinstance(activation, ReadBy):
+        return "generated files apps read"
     return "files read at a start"
 
 
 def _entry_groups():
     for node, plan in PLANS.items():
-        groups = {"directories": list(plan.directories)} if plan.directories else {}
+        # The shared directories on their own line: who may enter each is its owner and mode.
+        shared = {d.path for d in HOSTS[node].shared_dirs}
+        groups = {"directories": [d for d in plan.directories if d.path not in shared],
+                  "shared directories": [d for d in plan.directories if d.path in shared]}
+        groups = {name: entries for name, entries in groups.items() if entries}
         for entry in (*plan.files, *plan.uploads, *plan.links):
             groups.setdefault(_group(entry.activation), []).append(entry)
         for name, entries in groups.items():
@@ -120,7 +127,7 @@ def _read_units(node, _unit) -> tuple[str, str]:
 def test_unit_runs_its_files(node, thing, probed):
     show, mtimes = probed
     units = running.parse_units(show.stdout)
-    name = thing if "." in thing else f"{thing}.service"
+    name = systemd_unit(thing)
     assert name in units, f"{node}: systemctl show {name}: {show.stdout.strip()[:300]}"
     changed = running.parse_mtimes(mtimes.stdout)
     mine = {p: changed[p] for p in _unit_inputs(node)[thing] if p in changed}

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import HOSTS_FILE
+from aitbc_infra.model import DEBIAN_RELEASES
 from aitbc_infra.sandbox.paths import IMAGE_CACHE
+from aitbc_infra.sandbox.plan import DEBIAN
 
-SUITE = "bookworm"
+SUITE = DEBIAN_RELEASES[DEBIAN].codename
 MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_ARGS = (
     "--variant=minbase",

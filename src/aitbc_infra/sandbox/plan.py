@@ -23,7 +23,10 @@ from dataclasses import asdict, dataclass
 from ipaddress import IPv4Address
 
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.model import HostSpec
+from aitbc_infra.model import DEBIAN_RELEASES, HostSpec
+
+# The Debian release every sandbox machine boots (image.py builds it).
+DEBIAN = 12
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,11 @@ def _mapped(address: IPv4Address, octet: int) -> str:
 
 def plan_for(fleet: Fleet) -> Plan:
     """The sandbox standing in for `fleet`; PlanError when the rule cannot place a node."""
+    other = [s.node for s in fleet.hosts.values() if s.debian != DEBIAN]
+    if other:
+        raise PlanError(f"host(s) {', '.join(other)}: debian {fleet.hosts[other[0]].debian}; the "
+                        f"sandbox's machines run Debian {DEBIAN} "
+                        f"({DEBIAN_RELEASES[DEBIAN].codename}) only")
     hosts = [s for s in fleet.hosts.values() if _is_host(s)]
     if len(hosts) > 254 - FIRST_HOST:
         raise PlanError(f"{len(hosts)} hosts do not fit on {WAN.subnet}")

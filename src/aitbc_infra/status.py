@@ -1,0 +1,439 @@
+"""What a deployed fleet looks like right now, read with one SSH command per host, every host at
+once: each app's live release and the releases kept, each declared unit's state, leftover
+candidate units, each site's certificate expiry, each chain node's head and its lag, whether the
+firewall runs the rendered rules, and the last deploy's result.
+
+Three steps, each testable alone: `ask` says what to read on a host (from the model only),
+deploys/scripts/status.sh reads it, `parse` turns its lines into a `HostStatus`; `problems` then
+names everything to look at, as (host, what, why). Everything shown came from a host: values are
+escaped where they are printed (history.printable), never trusted as text for a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.drift import sha256
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.history import parse_log, printable
+from aitbc_infra.host_names import (
+    CANDIDATE_INFIX,
+    DEPLOY_HISTORY,
+    FIREHOL_APPLIED_DIGEST,
+    FIREHOL_CONF,
+    RELEASE_MARKER,
+    RELEASES_DIR,
+    SCRIPT_ARGUMENTS,
+)
+from aitbc_infra.remote import Runner
+from aitbc_infra.render import certificate_files, certificate_lineage, render_host
+
+SCRIPTS = PROJECT_ROOT / "deploys" / "scripts"
+
+# A certificate closer to its end than this is named: certbot renews at 30 days left, so one
+# under 14 means renewal has been failing for two weeks.
+CERT_WARN_DAYS = 14
+# A node that follows its peers (its app declares `sync_status`) may trail the highest head of
+# its chain by what it fetches in this many sync intervals, as verify waits for a peer's head.
+LAG_SYNC_INTERVALS = 3
+# What `systemctl is-enabled` accepts as enabled (exit 0), as verify reads it.
+ENABLED = frozenset({"enabled", "enabled-runtime", "static", "alias", "indirect", "generated",
+                     "transient"})
+FIREHOL_UNIT = "firehol.service"
+# A chain node's RPC answers its head here (its health path; tests/verify reads it alike): the
+# chain app's other processes with a health path (at1's mock coordinator) are no nodes.
+HEAD_PATH = "/rpc/head"
+
+
+# What to read ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainNode:
+    unit: str
+    url: str  # the RPC's head: its health URL on the host itself
+    chain_id: str
+    lag_max: int | None  # blocks it may trail; None: it follows no peer, its lag is only shown
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What `status.sh` reads on one host, all from the model."""
+
+    apps: dict[str, str] = field(default_factory=dict)  # root -> app name
+    units: tuple[str, ...] = ()
+    keep_releases: int = 3
+    candidate_prefixes: dict[str, str] = field(default_factory=dict)  # UNIT-candidate@ -> app
+    certificates: dict[str, str] = field(default_factory=dict)  # lineage -> its chain file
+    chain: tuple[ChainNode, ...] = ()
+    firewall: str | None = None  # the rendered firehol.conf's digest; None: no firewall here
+
+
+def ask(fleet: Fleet, node: str) -> Asked:
+    host = fleet.hosts[node]
+    units = [u for _, svc in host.services
+             for u in (svc.started_unit, *([f"{svc.unit}.socket"] if svc.port else []))]
+    chain = tuple(
+        ChainNode(svc.unit, f"{fleet.endpoint(node, node, svc.unit).url}{svc.health}",
+                  host.chain.chain_id,
+                  LAG_SYNC_INTERVALS * host.chain.sync_interval_seconds
+                  // host.chain.block_time_seconds if app.sync_status else None)
+        for app, svc in host.services if app.chain and svc.health == HEAD_PATH)
+    certificates = {certificate_lineage(host, s): certificate_files(host, s)[0]
+                    for s in host.nginx_sites if s.tls}
+    firewall = None
+    if host.firewall:
+        conf = next(f for f in render_host(fleet, host) if f.path == FIREHOL_CONF)
+        firewall = sha256(conf.content.encode())  # as the deploy compares it
+        units.append(FIREHOL_UNIT)
+    return Asked(apps={app.root: app.name for app in host.apps}, units=tuple(units),
+                 keep_releases=host.rollout.keep_releases,
+                 candidate_prefixes={f"{svc.unit}{CANDIDATE_INFIX}": app.name
+                                     for app, svc in host.services},
+                 certificates=certificates, chain=chain, firewall=firewall)
+
+
+def arguments(asked: Asked) -> list[str]:
+    """status.sh's own arguments: its records (the script's header says each)."""
+    args = [RELEASE_MARKER]
+    for root in asked.apps:
+        args += ["app", root]
+    for unit in asked.units:
+        args += ["unit", unit]
+    args.append("candidates")
+    for lineage, path in asked.certificates.items():
+        args += ["cert", lineage, path]
+    for node in asked.chain:
+        args += ["head", node.unit, node.url]
+    if asked.firewall:
+        args += ["firewall", FIREHOL_CONF, FIREHOL_APPLIED_DIGEST]
+    return [*args, "history", DEPLOY_HISTORY]
+
+
+def command(asked: Asked) -> str:
+    """The one shell command run on the host: lib.sh and status.sh inline (as deploys/shell.py
+    runs every host script), each value one quoted argument."""
+    body = (SCRIPTS / "lib.sh").read_text() + (SCRIPTS / "status.sh").read_text()
+    return shlex.join(["sh", "-c", body, "status", *SCRIPT_ARGUMENTS, *arguments(asked)])
+
+
+# What was read ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Release:
+    name: str
+    kib: int | None
+    complete: bool
+
+
+@dataclass
+class AppStatus:
+    name: str
+    root: str
+    link: str | None = None  # what ROOT/.venv points at, as read
+    releases: list[Release] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)  # candidate units systemd still knows
+
+    @property
+    def live(self) -> str | None:
+        prefix = f"{RELEASES_DIR}/"
+        return self.link[len(prefix):] if self.link and self.link.startswith(prefix) else None
+
+
+@dataclass
+class UnitStatus:
+    unit: str
+    load: str = ""
+    active: str = ""
+    sub: str = ""
+    enabled: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.load == "loaded" and self.active == "active" and self.enabled in ENABLED
+
+
+@dataclass
+class CertStatus:
+    lineage: str
+    path: str
+    not_after: str | None = None  # as ISO 8601, UTC
+    days_left: int | None = None
+
+
+@dataclass
+class HeadStatus:
+    unit: str
+    url: str
+    chain_id: str
+    height: int | None = None
+    lag: int | None = None  # blocks behind the highest head of its chain in the fleet
+    lag_max: int | None = None
+
+
+@dataclass
+class FirewallStatus:
+    rendered: bool  # firehol.conf on disk is the rendered one
+    present: bool  # there is a firehol.conf at all
+    applied_recorded: bool  # the deploy recorded the rules it applied
+    live_as_applied: bool  # the live rules are those
+
+
+@dataclass
+class HostStatus:
+    node: str
+    error: str | None = None  # the host could not be read: why
+    keep_releases: int = 3  # the model's rollout.keep_releases: more kept is named
+    apps: list[AppStatus] = field(default_factory=list)
+    units: list[UnitStatus] = field(default_factory=list)
+    unknown_candidates: list[str] = field(default_factory=list)  # of no app of the model
+    certificates: list[CertStatus] = field(default_factory=list)
+    chain: list[HeadStatus] = field(default_factory=list)
+    firewall: FirewallStatus | None = None
+    last_deploy: dict | None = None  # time, operator, message, result, step
+    unreadable_history: str | None = None  # the last line is not an entry: why
+
+
+def _fields(line: str, count: int) -> list[str] | None:
+    """A line's `count` tab-separated fields, the last holding the rest (a host's value)."""
+    parts = line.split("\t", count - 1)
+    return parts if len(parts) == count else None
+
+
+def _height(body: str) -> int | None:
+    try:
+        height = json.loads(body)["height"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return height if isinstance(height, int) and not isinstance(height, bool) else None
+
+
+def _not_after(text: str) -> datetime | None:
+    """openssl's `notAfter=Mar 10 12:00:00 2026 GMT`."""
+    _, equals, value = text.partition("=")
+    try:
+        return datetime.strptime(value.strip(), "%b %d %H:%M:%S %Y GMT").replace(tzinfo=UTC) \
+            if equals else None
+    except ValueError:
+        return None
+
+
+def parse(node: str, asked: Asked, output: str) -> HostStatus:
+    """status.sh's lines as a HostStatus; what the host did not answer stays unknown (None)."""
+    status = HostStatus(node, keep_releases=asked.keep_releases)
+    apps = {root: AppStatus(name, root) for root, name in asked.apps.items()}
+    units = {u: UnitStatus(u) for u in asked.units}
+    certs = {lineage: CertStatus(lineage, path) for lineage, path in asked.certificates.items()}
+    heads = {n.unit: HeadStatus(n.unit, n.url, n.chain_id, lag_max=n.lag_max) for n in asked.chain}
+    digests: dict[str, str] = {}
+    now: datetime | None = None
+    history: list[str] = []
+    # Lines end at a newline only (a host's value may hold \x1c or \u2028).
+    for line in output.removesuffix("\n").split("\n") if output else []:
+        kind, _, rest = line.partition("\t")
+        if kind == "now" and rest.isdigit():
+            now = datetime.fromtimestamp(int(rest), UTC)
+        elif kind == "live" and (f := _fields(rest, 2)) and f[0] in apps:
+            apps[f[0]].link = f[1] or None
+        elif kind == "release" and (f := _fields(rest, 4)) and f[0] in apps:
+            apps[f[0]].releases.append(Release(f[3], int(f[2]) if f[2].isdigit() else None,
+                                               f[1] == "1"))
+        elif kind == "unit" and (f := _fields(rest, 2)) and f[0] in units:
+            key, _, value = f[1].partition("=")
+            attribute = {"LoadState": "load", "ActiveState": "active", "SubState": "sub",
+                         "UnitFileState": "enabled"}.get(key)
+            if attribute:
+                setattr(units[f[0]], attribute, value)
+        # A stopped candidate is only waiting for systemd to unload it: not left over.
+        elif kind == "candidate" and (f := _fields(rest, 2)) and f[0] != "inactive":
+            owner = next((a for prefix, a in asked.candidate_prefixes.items()
+                          if f[1].startswith(prefix)), None)
+            target = next((a for a in apps.values() if a.name == owner), None)
+            (target.candidates if target else status.unknown_candidates).append(f[1])
+        elif kind == "cert" and (f := _fields(rest, 2)) and f[0] in certs:
+            end = _not_after(f[1])
+            if end:
+                certs[f[0]].not_after = end.isoformat().replace("+00:00", "Z")
+                certs[f[0]].days_left = ((end - now).days if now else None)
+        elif kind == "head" and (f := _fields(rest, 2)) and f[0] in heads:
+            heads[f[0]].height = _height(f[1])
+        elif kind == "firewall" and (f := _fields(rest, 2)):
+            digests[f[0]] = f[1]
+        elif kind == "history":
+            history.append(rest)
+    status.apps, status.units = list(apps.values()), list(units.values())
+    status.certificates, status.chain = list(certs.values()), list(heads.values())
+    if asked.firewall:
+        conf, live, applied = (digests.get(k, "") for k in ("conf", "live", "applied"))
+        status.firewall = FirewallStatus(rendered=conf == asked.firewall, present=bool(conf),
+                                         applied_recorded=bool(applied),
+                                         live_as_applied=bool(applied) and live == applied)
+    _last_deploy(status, history)
+    return status
+
+
+def _last_deploy(status: HostStatus, history: list[str]) -> None:
+    entries, skipped = parse_log(status.node, "\n".join(history[-1:]))
+    if entries:
+        data = entries[-1].data
+        status.last_deploy = {k: data.get(k) for k in ("time", "operator", "message", "result",
+                                                        "step")}
+    elif skipped:
+        status.unreadable_history = skipped[0].removeprefix(f"{status.node}: ")
+
+
+def link_chains(statuses: list[HostStatus]) -> None:
+    """Each head's lag: how far it trails the highest head of its chain, of every host read."""
+    highest: dict[str, int] = {}
+    for head in (h for s in statuses for h in s.chain if h.height is not None):
+        highest[head.chain_id] = max(highest.get(head.chain_id, head.height), head.height)
+    for head in (h for s in statuses for h in s.chain if h.height is not None):
+        head.lag = highest[head.chain_id] - head.height
+
+
+# Reading a fleet -------------------------------------------------------------------------------
+
+
+def gather(fleet: Fleet, run: Runner, nodes: list[str] | None = None) -> list[HostStatus]:
+    """Every host read at once through `run`, one command each, in the fleet's order."""
+    nodes = list(fleet.hosts) if nodes is None else nodes
+    asked = {node: ask(fleet, node) for node in nodes}
+
+    def read(node: str) -> HostStatus:
+        done = run(node, command(asked[node]))
+        if done.returncode != 0 or not done.stdout.startswith("now\t"):
+            said = (done.stderr or "").strip().splitlines()
+            return HostStatus(node, error=printable(said[-1] if said else
+                                                    f"exit status {done.returncode}"))
+        return parse(node, asked[node], done.stdout)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        statuses = list(pool.map(read, nodes))
+    link_chains(statuses)
+    return statuses
+
+
+# What to look at ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    host: str
+    what: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.what}: {self.why}"
+
+
+def problems(status: HostStatus) -> list[Problem]:
+    """Everything on one host to look at, each named; [] for a healthy host."""
+    if status.error:
+        return [Problem(status.node, "host", f"cannot be read: {status.error}")]
+    found: list[tuple[str, str]] = []
+    for app in status.apps:
+        found += _app_problems(app, status.keep_releases)
+    for unit in status.units:
+        if not unit.ok:
+            found.append((f"unit {unit.unit}", _unit_state(unit)))
+    found += [(f"unit {u}", "a candidate unit no app of the model runs (left by a deploy)")
+              for u in status.unknown_candidates]
+    for cert in status.certificates:
+        if cert.days_left is None:
+            found.append((f"certificate {cert.lineage}", f"none readable at {cert.path}"))
+        elif cert.days_left < 0:
+            found.append((f"certificate {cert.lineage}", f"expired on {cert.not_after}"))
+        elif cert.days_left < CERT_WARN_DAYS:
+            found.append((f"certificate {cert.lineage}", f"expires in {cert.days_left} day(s), "
+                          f"on {cert.not_after} (under {CERT_WARN_DAYS})"))
+    for head in status.chain:
+        if head.height is None:
+            found.append((f"chain node {head.unit}", f"no head height from {head.url}"))
+        elif head.lag_max is not None and head.lag is not None and head.lag > head.lag_max:
+            found.append((f"chain node {head.unit}", f"{head.lag} blocks behind the highest head "
+                          f"of {head.chain_id} (at most {head.lag_max})"))
+    found += _firewall_problems(status.firewall)
+    if status.unreadable_history:
+        found.append(("last deploy", status.unreadable_history))
+    elif status.last_deploy is None:
+        found.append(("last deploy", "no deploy recorded in the history"))
+    elif status.last_deploy.get("result") != "ok":
+        step = status.last_deploy.get("step")
+        found.append(("last deploy", f"{status.last_deploy.get('result')} at "
+                      f"{status.last_deploy.get('time')}" + (f", step {step}" if step else "")))
+    return [Problem(status.node, printable(what), printable(why)) for what, why in found]
+
+
+def _unit_state(unit: UnitStatus) -> str:
+    if unit.load and unit.load != "loaded":
+        return f"{unit.load}, not loaded"
+    if not unit.active:
+        return "no state read"
+    state = f"{unit.active} ({unit.sub or '?'})"
+    return state + ("" if unit.enabled in ENABLED else f", {unit.enabled or 'not enabled'}")
+
+
+def _app_problems(app: AppStatus, keep_releases: int) -> list[tuple[str, str]]:
+    what = f"app {app.name}"
+    found = []
+    releases = {r.name: r for r in app.releases}
+    if app.link is None:
+        found.append((what, f"no live release ({app.root} has no release link)"))
+    elif app.live is None:
+        found.append((what, f"its release link points at {app.link}, not a release"))
+    elif app.live not in releases:
+        found.append((what, f"the live release {app.live} is missing"))
+    elif not releases[app.live].complete:
+        found.append((what, f"the live release {app.live} is an unfinished build"))
+    if len(releases) > keep_releases:
+        found.append((what, f"keeps {len(releases)} releases (at most {keep_releases})"))
+    found += [(f"unit {u}", f"a candidate of {app.name} left running or failed (by an "
+               "interrupted deploy?)") for u in app.candidates]
+    return found
+
+
+def _firewall_problems(firewall: FirewallStatus | None) -> list[tuple[str, str]]:
+    if firewall is None:
+        return []
+    found = []
+    if not firewall.present:
+        found.append(("firewall", f"no {FIREHOL_CONF}"))
+    elif not firewall.rendered:
+        found.append(("firewall", f"{FIREHOL_CONF} differs from the rendered rules (edited by "
+                      "hand, or a deploy is owed)"))
+    if not firewall.applied_recorded:
+        found.append(("firewall", "no record of the rules the deploy applied"))
+    elif not firewall.live_as_applied:
+        found.append(("firewall", "the live rules differ from those the deploy applied "
+                      "(changed by hand)"))
+    return found
+
+
+# The document ----------------------------------------------------------------------------------
+
+VERSION = 1  # of the --json document's shape (schemas/status.json)
+
+
+def document(statuses: list[HostStatus], found: list[Problem], inventory: str) -> dict:
+    return {"version": VERSION, "command": "status", "inventory": inventory,
+            "exit_code": exit_code(found), "cert_warn_days": CERT_WARN_DAYS,
+            "hosts": {s.node: _host_document(s) for s in statuses},
+            "problems": [asdict(p) for p in found]}
+
+
+def _host_document(status: HostStatus) -> dict:
+    data = asdict(status)
+    for app, shown in zip(status.apps, data["apps"], strict=True):
+        shown["live"] = app.live
+    return data
+
+
+def exit_code(found: list[Problem]) -> int:
+    return 1 if found else 0
+
