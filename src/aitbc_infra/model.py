@@ -436,8 +436,9 @@ Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
 CalendarEvent = Annotated[str, AfterValidator(_calendar)]
-# Paths of a tree left out of it (excludes.py): relative, bounded, `*`, `?` and `**` only.
-Excludes = Annotated[list[Annotated[str, AfterValidator(_exclude_pattern)]],
+# Paths of a tree left out of it (excludes.py): relative, bounded, `*`, `?` and `**` only. A
+# tuple: a web content is hashed (its build is cached per run), and a list is not hashable.
+Excludes = Annotated[tuple[Annotated[str, AfterValidator(_exclude_pattern)], ...],
                      Field(max_length=MAX_PATTERNS)]
 # The env names the model sets itself (generated_env.py), by the key an app's `env_names`
 # renames one with: a release that reads another name (a newer AITBC node reads CORS_ORIGINS
@@ -571,7 +572,7 @@ class App(Strict):
     # Paths under each of the `trees` the release leaves out (excludes.py), e.g. tests or large
     # data files: neither checked, nor part of the release id, nor in the release. (Not for
     # `packages`: pip builds a project from all of it.)
-    exclude: Excludes = []
+    exclude: Excludes = ()
     # Files a static server of the app serves, copied into the release's own `static/`
     # directory (the `{static}` placeholder): such a server is given that directory, never a
     # source tree, so it cannot hand out the app's code or settings.
@@ -953,7 +954,7 @@ class WebContent(Strict):
     build: SourcePath | None = None
     # Paths under `source` left out of the web root (excludes.py): neither checked nor copied.
     # (Not for `build`: npm reads its project whole.)
-    exclude: Excludes = []
+    exclude: Excludes = ()
 
     @model_validator(mode="after")
     def _relative(self) -> WebContent:

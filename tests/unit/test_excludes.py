@@ -198,3 +198,11 @@ def test_exclude_is_not_for_packages(data, payload_copy, tmp_path):
     app["exclude"] = ["key"]
     assert any("packages[0]" in str(p) and "outside the source root" in str(p)
                for p in check_sources(data.load()))
+
+
+def test_a_web_content_with_excludes_stays_hashable(fleet):
+    # Its build is cached per run by the content itself (deploys/context.py).
+    content = next(c for spec in fleet.hosts.values() for c in spec.web_content)
+    changed = content.model_copy(update={"exclude": ("*.map",)})
+    assert hash(changed) != hash(content)
+    assert type(content.model_validate({**content.model_dump(), "exclude": ["*.map"]}).exclude) is tuple
