@@ -9,25 +9,10 @@ arguments quoted.
 
 from __future__ import annotations
 
-import shlex
-from pathlib import Path
-
 from aitbc_infra.activation import Script, Step
-from aitbc_infra.host_names import SCRIPT_ARGUMENTS
+from aitbc_infra.host_scripts import SCRIPTS, quoted, script
 
-SCRIPTS = Path(__file__).parent / "scripts"
-
-
-def quoted(*args: object) -> str:
-    """The words as one command line; plain words (options, safe paths) print unchanged."""
-    return " ".join(shlex.quote(str(a)) for a in args)
-
-
-def script(name: str, *args: str) -> str:
-    """deploys/scripts/NAME.sh, run inline on the host after lib.sh, with the names it shares
-    with this code (host_names.SCRIPT_ARGUMENTS) and then its own arguments."""
-    body = (SCRIPTS / "lib.sh").read_text() + (SCRIPTS / f"{name}.sh").read_text()
-    return quoted("sh", "-c", body, name, *SCRIPT_ARGUMENTS, *args)
+__all__ = ["SCRIPTS", "command", "describe", "quoted", "script"]
 
 
 def command(step: Step) -> str:

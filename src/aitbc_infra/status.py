@@ -12,12 +12,10 @@ escaped where they are printed (history.printable), never trusted as text for a 
 from __future__ import annotations
 
 import json
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.drift import sha256
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.history import parse_log, printable
@@ -28,12 +26,10 @@ from aitbc_infra.host_names import (
     FIREHOL_CONF,
     RELEASE_MARKER,
     RELEASES_DIR,
-    SCRIPT_ARGUMENTS,
 )
+from aitbc_infra.host_scripts import script
 from aitbc_infra.remote import Runner
 from aitbc_infra.render import certificate_files, certificate_lineage, render_host
-
-SCRIPTS = PROJECT_ROOT / "deploys" / "scripts"
 
 # A certificate closer to its end than this is named: certbot renews at 30 days left, so one
 # under 14 means renewal has been failing for two weeks.
@@ -118,8 +114,7 @@ def arguments(asked: Asked) -> list[str]:
 def command(asked: Asked) -> str:
     """The one shell command run on the host: lib.sh and status.sh inline (as deploys/shell.py
     runs every host script), each value one quoted argument."""
-    body = (SCRIPTS / "lib.sh").read_text() + (SCRIPTS / "status.sh").read_text()
-    return shlex.join(["sh", "-c", body, "status", *SCRIPT_ARGUMENTS, *arguments(asked)])
+    return script("status", *arguments(asked))
 
 
 # What was read ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pyinfra.api import Config
 from pyinfra.api import State as PyinfraState
 from pyinfra.context import ctx_state
 
+from aitbc_infra import host_scripts
 from aitbc_infra.activation import Journal
 from aitbc_infra.host_names import RELEASE_MARKER
 from aitbc_infra.model import User
@@ -384,7 +385,7 @@ def test_script_passes_each_argument_as_one(shell, tmp_path, monkeypatch):
     (tmp_path / "scripts").mkdir()
     shutil.copy(shell_module.SCRIPTS / "lib.sh", tmp_path / "scripts")
     (tmp_path / "scripts" / "args.sh").write_text('exec record "$0" "$@"\n')
-    monkeypatch.setattr(shell_module, "SCRIPTS", tmp_path / "scripts")
+    monkeypatch.setattr(host_scripts, "SCRIPTS", tmp_path / "scripts")  # script() reads it there
     assert shell.run(script("args", *HOSTILE, "")) == [["record", "args", *HOSTILE, ""]]
 
 

@@ -1,0 +1,28 @@
+"""The host scripts of deploys/scripts/ as command lines: one way to run them, for the deploy
+and for the read-only commands (status).
+
+Each script runs inline after lib.sh (`sh -c BODY NAME ...`), with the names it shares with this
+code (host_names.SCRIPT_ARGUMENTS) and then its own arguments, every one quoted: a value from
+the inventory reaches the script as exactly one argument, whatever characters it holds.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.host_names import SCRIPT_ARGUMENTS
+
+SCRIPTS = PROJECT_ROOT / "deploys" / "scripts"
+
+
+def quoted(*args: object) -> str:
+    """The words as one command line; plain words (options, safe paths) print unchanged."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+def script(name: str, *args: str) -> str:
+    """deploys/scripts/NAME.sh, run inline on the host after lib.sh, with the names it shares
+    with this code (host_names.SCRIPT_ARGUMENTS) and then its own arguments."""
+    body = (SCRIPTS / "lib.sh").read_text() + (SCRIPTS / f"{name}.sh").read_text()
+    return quoted("sh", "-c", body, name, *SCRIPT_ARGUMENTS, *args)
