@@ -8,13 +8,12 @@ through pyinfra.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
+from aitbc_infra.health import Runner  # (node, shell command) -> the finished run
 from aitbc_infra.loader import load_pyinfra_inventory
 
-# (node, shell command) -> the finished run, as aitbc_infra/health.py takes one.
-Runner = Callable[[str, str], subprocess.CompletedProcess]
+__all__ = ["SSH_FAILED", "Runner", "connections", "ssh_argv"]
 
 SSH_FAILED = 255  # ssh's own status when it cannot connect (and this runner's on a timeout)
 
