@@ -1165,7 +1165,9 @@ class HostSpec(Strict):
         (a trixie host is not built for bookworm's 3.11)."""
         if not isinstance(data, dict):
             return data
-        release = DEBIAN_RELEASES.get(data.get("debian", 12))
+        debian = data.get("debian", 12)
+        # Any other value is refused by the field itself (a list would not even be a key).
+        release = DEBIAN_RELEASES.get(debian) if type(debian) is int else None
         python = data.get("python", {})
         if release and isinstance(python, dict) and "version" not in python:
             data = {**data, "python": {**python, "version": release.python}}

@@ -518,7 +518,7 @@ def test_a_hosts_python_follows_its_debian_release_unless_the_data_names_one(dat
 
 
 @pytest.mark.parametrize("field, value", [
-    ("debian", 11), ("debian", "13"), ("debian", 14),
+    ("debian", 11), ("debian", "13"), ("debian", 14), ("debian", [13]), ("debian", {"13": 1}),
     ("python", {"version": "3.13.5.1"}), ("python", {"version": "3.13.x"}),
     ("python", {"version": "3.13.5\nExecStart=/bin/sh"}), ("python", {"version": 3.13}),
 ])
