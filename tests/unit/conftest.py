@@ -25,10 +25,13 @@ def project_copy(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def payload_copy(tmp_path: Path, monkeypatch) -> Path:
-    """AITBC_SRC at a copy of the payload (without its installed node_modules)."""
+    """AITBC_SRC at a copy of the payload as git holds it: without what payload/.gitignore
+    leaves out (installed node_modules, SPA builds a deploy made here, run state)."""
     copy = tmp_path / "src"
-    shutil.copytree(PROJECT_ROOT / "payload", copy,
-                    ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    ignored = [line.strip().rstrip("/") for line in
+               (PROJECT_ROOT / "payload" / ".gitignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    shutil.copytree(PROJECT_ROOT / "payload", copy, ignore=shutil.ignore_patterns(*ignored))
     monkeypatch.setenv("AITBC_SRC", str(copy))
     return copy
 
