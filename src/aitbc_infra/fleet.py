@@ -107,7 +107,9 @@ class Fleet:
                                if {h.name for h in hosts_list if g in h.groups} == every
                                and g not in (known_groups or ()) and g != "all"), None)
         for host in hosts_list:
-            groups = sorted(g for g in host.groups if g != "all")
+            # A set, and no connector group: pyinfra puts `@local` in a group of its own name
+            # and, expanding the connector's hosts (inventory.py), adds each of its groups again.
+            groups = sorted({g for g in host.groups if g != "all" and not g.startswith("@")})
             data = _model_data(host.data.dict())
             node = data.pop("node", host.name)
             # A node name that is itself malformed is refused below; name the host by pyinfra's.

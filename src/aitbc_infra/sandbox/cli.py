@@ -1,4 +1,5 @@
-"""`aitbc-infra sandbox up | down | status | reboot HOST...|--all | ssh HOST [CMD...] | deploy`."""
+"""`aitbc-infra sandbox up | down | status | reboot HOST...|--all | ssh HOST [CMD...] | deploy |
+from-host HOST [-- COMMAND...]`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.deploy import SITE, run_pyinfra
 from aitbc_infra.errors import UserError
 from aitbc_infra.health import health_table, print_table
 from aitbc_infra.inventory_option import DEFAULT_INVENTORY, load_or_explain
 from aitbc_infra.provision import provision
-from aitbc_infra.sandbox import incus
+from aitbc_infra.sandbox import from_host, incus
 from aitbc_infra.sandbox.fleet import (
     SandboxError,
     UnknownMachines,
@@ -90,6 +92,19 @@ def _ssh(args: argparse.Namespace) -> int:
     os.execvp(argv[0], argv)  # interactive: hand the terminal to ssh
 
 
+def _from_host(args: argparse.Namespace) -> int:
+    require_root()
+    command = args.command_args[1:] if args.command_args[:1] == ["--"] else args.command_args
+    from_host.lay_out(paths(), args.inventory.resolve(), args.host)
+    if not command:
+        print(f"The operator's checkout is ready on {args.host} at {PROJECT_ROOT}, with "
+              f"{args.host} as @local in .sandbox/inventory.py. Run for example:\n"
+              f"  aitbc-infra sandbox from-host {args.host} -- deploy --inventory "
+              ".sandbox/inventory.py")
+        return 0
+    return from_host.run_there(args.host, command)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     sandbox = subparsers.add_parser(
         "sandbox",
@@ -149,6 +164,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "a health table of every service and where to look.")
     _add_source_inventory(p)
     p.set_defaults(func=_deploy)
+
+    p = sub.add_parser("from-host", help="run aitbc-infra on a sandbox host, that host @local",
+                       description="Where the document's operator works: lay out this checkout "
+                       "(with its build caches, the sandbox's keys and secrets, and a venv of "
+                       "the machine's own python3 installed offline) on HOST at the same path, "
+                       "with a sandbox inventory in which HOST is pyinfra's @local and every "
+                       "other machine is reached over SSH from HOST; then run `aitbc-infra "
+                       "COMMAND...` there, its output shown here, its exit status returned. "
+                       "Each call lays out the checkout again (a few seconds; the venv is kept "
+                       "while the requirements are unchanged). Needs a sandbox of nspawn "
+                       "machines that is up.")
+    p.add_argument("host", metavar="HOST", help="a host of the sandbox (not a container), "
+                   "e.g. at1")
+    p.add_argument("command_args", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="an aitbc-infra command and its arguments, run on HOST (e.g. `-- "
+                   "deploy --inventory .sandbox/inventory.py`); none: only lay out")
+    p.add_argument("--inventory", "-i", type=Path, default=DEFAULT_INVENTORY,
+                   help="the inventory the running sandbox stands in for (default: the "
+                   "production inventory.py)")
+    p.set_defaults(func=_from_host)
 
 
 def _add_source_inventory(parser: argparse.ArgumentParser) -> None:

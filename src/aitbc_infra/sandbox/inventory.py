@@ -38,7 +38,10 @@ def incus_overrides(p: Paths, production: Fleet, plan: Plan, image: Path) -> dic
     return out
 
 
-def render(p: Paths, production: Fleet, plan: Plan, incus_image: Path | None = None) -> str:
+def render(p: Paths, production: Fleet, plan: Plan, incus_image: Path | None = None,
+           local: str | None = None) -> str:
+    """`local`: the machine this inventory runs on, as pyinfra's `@local` (its node name kept
+    as data), the others reached from it over SSH (`sandbox from-host`)."""
     ssh = {
         "ssh_user": "root",
         "ssh_key": str(p.key),
@@ -64,7 +67,10 @@ def render(p: Paths, production: Fleet, plan: Plan, incus_image: Path | None = N
         for m in members:
             data = {"ssh_hostname": m.name, **inventory_addresses(m), **overrides.get(m.name, {})}
             items = ", ".join(f"{k!r}: {v!r}" for k, v in data.items())
-            hosts.append(f"({m.name!r}, {{**_ssh, **_env, {items}}})")
+            name = m.name
+            if m.name == local:
+                name, items = "@local", f"'node': {m.name!r}, {items}"
+            hosts.append(f"({name!r}, {{**_ssh, **_env, {items}}})")
         lines.append(f"{group} = [{', '.join(hosts)}]")
     lines += ["", "# Validate the whole model before pyinfra connects anywhere.",
               "from aitbc_infra.loader import validate_inventory  # noqa: E402", "",
