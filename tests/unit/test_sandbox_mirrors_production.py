@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from ipaddress import IPv4Address
@@ -62,30 +63,44 @@ def _moved(fleet: Fleet, node: str, **changes) -> Fleet:
     ("at1", {"bridge_prefix": 16}, "host at1: bridge_address 10.1.223.1/16: the sandbox lays "
      "out bridges of /24 or narrower"),
     ("at1", {"bridge_address": IPv4Address("10.1.0.1")}, "the sandbox's internet"),
-    ("aitbc", {"debian": 13}, "host(s) aitbc: debian 13; the sandbox's machines run Debian 12 "
-     "(bookworm) only"),
 ])
 def test_a_node_the_rule_cannot_place_is_named(fleet, node, changes, message):
     with pytest.raises(PlanError, match=re.escape(message)):
         plan_for(_moved(fleet, node, **changes))
 
 
+def test_each_machine_boots_its_hosts_debian_release(fleet):
+    plan = plan_for(_moved(_moved(fleet, "ns3-root", debian=13), "ns3-aitbc", debian=13))
+    assert {m.name: m.debian for m in plan.machines} == \
+        {"at1": 12, "aitbc": 12, "ns3-root": 13, "ns3-aitbc": 13}
+    assert Plan.from_json(plan.to_json()) == plan
+    # A plan recorded before machines had a release: they all booted Debian 12.
+    old = json.loads(plan_for(fleet).to_json())
+    for m in old["machines"]:
+        del m["debian"]
+    assert Plan.from_json(json.dumps(old)) == plan_for(fleet)
+
+
 def test_image_holds_every_package_any_host_installs_and_no_other(fleet):
     installed = {name for spec in fleet.hosts.values()
                  for name in (*spec.base_packages, *spec.packages)}  # as deploys/base.py installs
-    packages = image.deploy_packages(fleet)
+    assert image.releases(fleet) == (12,)
+    packages = image.deploy_packages(fleet, 12)
     assert set(packages) == installed
+    assert image.deploy_packages(fleet, 13) == ()
     assert {"nginx", "firehol", "certbot", "ca-certificates"} <= installed  # from group_data/
-    # Another package in group_data/ is another image.
-    assert image.cache_key((*packages, "htop")) != image.cache_key(packages)
-    assert image.cache_key(tuple(reversed(packages))) == image.cache_key(packages)
+    # Another package in group_data/ is another image, and so is another Debian release.
+    assert image.cache_key(12, (*packages, "htop")) != image.cache_key(12, packages)
+    assert image.cache_key(12, tuple(reversed(packages))) == image.cache_key(12, packages)
+    assert image.cache_key(13, packages) != image.cache_key(12, packages)
+    assert "trixie-security" in image.sources(13) and "bookworm" not in image.sources(13)
 
 
 def test_three_sites_example_boots_from_the_production_image(fleet):
     """Its third site installs nothing the production hosts do not: the running sandbox's
     machines and image stay when it is brought up for the example."""
     example = load_fleet(PROJECT_ROOT / "examples" / "three-sites" / "inventory.py")
-    assert image.deploy_packages(example) == image.deploy_packages(fleet)
+    assert image.image_dirs(example) == image.image_dirs(fleet)
 
 
 def test_a_running_machines_files_keep_their_times_unless_they_change(tmp_path):

@@ -110,6 +110,9 @@ def ensure_up(progress: Progress = print, inventory: Path | None = None,
     p = paths()
     source = Path(inventory or PROJECT_ROOT / "inventory.py").resolve()
     production, plan = load_plan(source)
+    if with_incus and image.releases(production) != (12,):
+        raise UserError(f"{source}: --incus stands in for Debian 12 hosts only; this inventory's "
+                        f"hosts run Debian {', '.join(map(str, image.releases(production)))}")
     with _locked(p):
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
@@ -120,23 +123,31 @@ def ensure_up(progress: Progress = print, inventory: Path | None = None,
                      "containers: down first")
             _down(p, progress)
         incus.set_containers(p, wanted)
-        img = image.image_dir(image.deploy_packages(production))
-        if is_up(p, plan) and not any(_on_other_image(p, m, img) for m in plan.machines):
+        images = image.image_dirs(production)
+        if is_up(p, plan) and not any(_on_other_image(p, m, images) for m in plan.machines):
             # Rewritten (when it changed) so a running fleet's inventory follows the model.
-            _write_if_changed(p.inventory, _render(p, production, plan, img))
+            _write_if_changed(p.inventory, _render(p, production, plan, images))
             progress("[up] sandbox already running")
             return p.inventory
         _up(p, production, plan, progress)
     return p.inventory
 
 
-def _render(p: Paths, production: Fleet, plan: Plan, img: Path) -> str:
-    return inventory_file.render(p, production, plan, img if incus.enabled(p) else None)
+def _render(p: Paths, production: Fleet, plan: Plan, images: dict[int, Path]) -> str:
+    return inventory_file.render(p, production, plan,
+                                 _incus_image(images) if incus.enabled(p) else None)
 
 
-def _on_other_image(p: Paths, m: Machine, img: Path) -> bool:
-    """The machine's disk was made on another image than `img` (the package list changed)."""
-    return machines.image_of(p, m) not in (None, img)
+def _incus_image(images: dict[int, Path]) -> Path:
+    """The image the incus containers are created from: incus mode stands in for the document's
+    Debian 12 hosts only (`ensure_up` refuses another release first)."""
+    return images[12]
+
+
+def _on_other_image(p: Paths, m: Machine, images: dict[int, Path]) -> bool:
+    """The machine's disk was made on another image than its release's (the package list or
+    its host's Debian release changed)."""
+    return machines.image_of(p, m) not in (None, images.get(m.debian))
 
 
 def _link_group_data(p: Paths, source: Path) -> None:
@@ -152,10 +163,10 @@ def _link_group_data(p: Paths, source: Path) -> None:
         link.symlink_to(wanted)
 
 
-def _retire(p: Paths, old: Plan, new: Plan, img: Path, progress: Progress) -> None:
+def _retire(p: Paths, old: Plan, new: Plan, images: dict[int, Path], progress: Progress) -> None:
     """Stop the machines and remove the bridges of `old` that `new` does not have as they are,
     and the machines booted from another image (the package list changed)."""
-    leaving = [m for m in old.machines if m not in new.machines or _on_other_image(p, m, img)]
+    leaving = [m for m in old.machines if m not in new.machines or _on_other_image(p, m, images)]
     for m in leaving:
         progress(f"[down] {m.name} (not in the sandbox for this inventory and image as it is)")
     _parallel(lambda m: _stop(p, m, progress), leaving)
@@ -165,8 +176,9 @@ def _retire(p: Paths, old: Plan, new: Plan, img: Path, progress: Progress) -> No
 
 def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
     t0 = time.monotonic()
-    img = image.ensure_image(image.deploy_packages(production), progress)
-    _retire(p, ssh.current_plan(p), plan, img, progress)
+    images = {debian: image.ensure_image(debian, image.deploy_packages(production, debian), progress)
+              for debian in image.releases(production)}
+    _retire(p, ssh.current_plan(p), plan, images, progress)
     # Written before the first boot: it is what `down` removes, even after a failed `up`.
     p.plan.write_text(plan.to_json())
     ssh.ensure_keys(p, plan)
@@ -178,14 +190,14 @@ def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
     pebble.start(p, plan.hosts_entries)
     if incus.enabled(p):
         incus.ensure_daemon(p, progress)
-        incus.ensure_image(p, img, progress)
+        incus.ensure_image(p, _incus_image(images), progress)
     for m in nspawn_machines(p, plan):
         if machines.running_pid(p, m) is not None:
             machines.configure(p, m, plan)  # /etc/hosts follows the sites of this inventory
             machines.attach_extra(m)  # in case only the bridge was lost
             continue
         progress(f"[boot] {m.name} ({', '.join(link.address for link in m.links)})")
-        machines.mount_overlay(p, m, img)
+        machines.mount_overlay(p, m, images[m.debian])
         machines.configure(p, m, plan)
         machines.start(p, m)
     states = _parallel(lambda m: (m.name, ssh.wait_running(m.name)), nspawn_machines(p, plan))
@@ -197,7 +209,7 @@ def _up(p: Paths, production: Fleet, plan: Plan, progress: Progress) -> None:
             detail.append(f"{name}: {state} {failed.strip()}")
         raise SandboxError("machines did not reach 'running' (logs in "
                            f"{p.logs}):\n  " + "\n  ".join(detail))
-    _write_if_changed(p.inventory, _render(p, production, plan, img))
+    _write_if_changed(p.inventory, _render(p, production, plan, images))
     progress(f"[up] sandbox of {len(plan.machines)} machines running in "
              f"{time.monotonic() - t0:.1f} s; inventory {p.inventory}")
 

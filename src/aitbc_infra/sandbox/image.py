@@ -1,8 +1,9 @@
-"""The one Debian 12 image every sandbox machine boots (read-only lower layer of its overlay).
+"""The Debian images the sandbox machines boot (read-only lower layer of each overlay): one per
+Debian release the inventory's hosts run (`debian: 12 | 13`).
 
-Built once per package list (what the deploy installs, from group_data/) and cached under
-/var/cache/aitbc-infra/images/<key>/, so fresh clones on the same machine skip the ~70 s
-debootstrap.
+Built once per release and package list (what the deploy installs on hosts of that release,
+from group_data/) and cached under /var/cache/aitbc-infra/images/<key>/, so fresh clones on the
+same machine skip the ~70 s debootstrap.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import HOSTS_FILE
 from aitbc_infra.model import DEBIAN_RELEASES
 from aitbc_infra.sandbox.paths import IMAGE_CACHE
-from aitbc_infra.sandbox.plan import DEBIAN
+from aitbc_infra.sandbox.plan import SANDBOX_DEBIAN
 
-SUITE = DEBIAN_RELEASES[DEBIAN].codename
 MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_ARGS = (
     "--variant=minbase",
@@ -31,16 +31,26 @@ DEBOOTSTRAP_ARGS = (
 # Bump when the customisation below changes in a way old images lack.
 RECIPE_VERSION = 1
 
-SOURCES = f"""\
+
+
+def suite(debian: int) -> str:
+    if debian not in SANDBOX_DEBIAN:
+        raise ValueError(f"the sandbox builds Debian {' and '.join(map(str, SANDBOX_DEBIAN))} "
+                         f"images, not {debian}")
+    return DEBIAN_RELEASES[debian].codename
+
+
+def sources(debian: int) -> str:
+    return f"""\
 Types: deb
 URIs: {MIRROR}
-Suites: {SUITE} {SUITE}-updates
+Suites: {suite(debian)} {suite(debian)}-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: http://deb.debian.org/debian-security
-Suites: {SUITE}-security
+Suites: {suite(debian)}-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
@@ -72,17 +82,28 @@ MASKED_UNITS = (
 )
 
 
-def deploy_packages(production: Fleet) -> tuple[str, ...]:
-    """What the deploy installs with apt: every host's `base_packages` and `packages`. The
-    machines have no internet, so these .debs (and their dependencies) are downloaded into the
-    image's apt cache and installed offline later; a change to the list builds a new image."""
-    return tuple(sorted({name for spec in production.hosts.values()
+def deploy_packages(production: Fleet, debian: int) -> tuple[str, ...]:
+    """What the deploy installs with apt on the hosts of one Debian release: their
+    `base_packages` and `packages`. The machines have no internet, so these .debs (and their
+    dependencies) are downloaded into the image's apt cache and installed offline later; a
+    change to the list builds a new image."""
+    return tuple(sorted({name for spec in production.hosts.values() if spec.debian == debian
                          for name in (*spec.base_packages, *spec.packages)}))
 
 
-def cache_key(packages: tuple[str, ...]) -> str:
+def releases(production: Fleet) -> tuple[int, ...]:
+    """The Debian releases the fleet's hosts run: one image each."""
+    return tuple(sorted({spec.debian for spec in production.hosts.values()}))
+
+
+def image_dirs(production: Fleet, cache: Path = IMAGE_CACHE) -> dict[int, Path]:
+    """{Debian release: the image its machines boot}."""
+    return {d: image_dir(d, deploy_packages(production, d), cache) for d in releases(production)}
+
+
+def cache_key(debian: int, packages: tuple[str, ...]) -> str:
     recipe = {
-        "suite": SUITE,
+        "suite": suite(debian),
         "debootstrap": DEBOOTSTRAP_ARGS,
         "packages": sorted(packages),
         "recipe": RECIPE_VERSION,
@@ -90,8 +111,8 @@ def cache_key(packages: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def image_dir(packages: tuple[str, ...], cache: Path = IMAGE_CACHE) -> Path:
-    return cache / cache_key(packages)
+def image_dir(debian: int, packages: tuple[str, ...], cache: Path = IMAGE_CACHE) -> Path:
+    return cache / cache_key(debian, packages)
 
 
 class ImageBuildError(RuntimeError):
@@ -111,10 +132,11 @@ def _in_image(root: Path, *cmd: str) -> None:
         raise ImageBuildError(f"in image: {' '.join(cmd)} failed:\n{res.stdout}{res.stderr}")
 
 
-def ensure_image(packages: tuple[str, ...], progress: Callable[[str], None] = print,
+def ensure_image(debian: int, packages: tuple[str, ...], progress: Callable[[str], None] = print,
                  cache: Path = IMAGE_CACHE) -> Path:
-    """The cached image directory, building it first if this package list has none yet."""
-    final = image_dir(packages, cache)
+    """The cached image directory, building it first if this release and package list have
+    none yet."""
+    final = image_dir(debian, packages, cache)
     if (final / ".aitbc-image").exists():
         return final
     cache.mkdir(parents=True, exist_ok=True)
@@ -123,31 +145,34 @@ def ensure_image(packages: tuple[str, ...], progress: Callable[[str], None] = pr
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / ".aitbc-image").exists():  # another checkout just built it
             return final
-        _build(final, packages, progress)
+        _build(final, debian, packages, progress)
     return final
 
 
-def _build(final: Path, packages: tuple[str, ...], progress: Callable[[str], None]) -> None:
+def _build(final: Path, debian: int, packages: tuple[str, ...],
+           progress: Callable[[str], None]) -> None:
     tmp = final.with_name(final.name + ".building")
     if tmp.exists():  # a build interrupted earlier: start over, debootstrap does not resume
         shutil.rmtree(tmp)
     t0 = time.monotonic()
-    progress(f"[image] debootstrap {SUITE} into {final} (first run, ~70 s)…")
+    progress(f"[image] debootstrap {suite(debian)} into {final} (first run, ~70 s)…")
     subprocess.run(
-        ["debootstrap", *DEBOOTSTRAP_ARGS, SUITE, str(tmp), MIRROR],
+        ["debootstrap", *DEBOOTSTRAP_ARGS, suite(debian), str(tmp), MIRROR],
         check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
     )
-    _customise(tmp, packages, progress)
-    (tmp / ".aitbc-image").write_text(json.dumps({"key": cache_key(packages),
+    _customise(tmp, debian, packages, progress)
+    (tmp / ".aitbc-image").write_text(json.dumps({"key": cache_key(debian, packages),
+                                                  "debian": debian,
                                                   "packages": packages}) + "\n")
     tmp.rename(final)
     progress(f"[image] ready in {time.monotonic() - t0:.0f} s")
 
 
-def _customise(root: Path, packages: tuple[str, ...], progress: Callable[[str], None]) -> None:
+def _customise(root: Path, debian: int, packages: tuple[str, ...],
+               progress: Callable[[str], None]) -> None:
     etc = root / "etc"
     (etc / "apt/sources.list").unlink(missing_ok=True)
-    (etc / "apt/sources.list.d/debian.sources").write_text(SOURCES)
+    (etc / "apt/sources.list.d/debian.sources").write_text(sources(debian))
     # Docker-style images ship an auto-clean hook that deletes downloaded .debs: drop it.
     (etc / "apt/apt.conf.d/docker-clean").unlink(missing_ok=True)
     (etc / "apt/apt.conf.d/10aitbc-keep-debs").write_text(APT_KEEP)

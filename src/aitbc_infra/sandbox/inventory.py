@@ -65,7 +65,10 @@ def render(p: Paths, production: Fleet, plan: Plan, incus_image: Path | None = N
     for group, members in role_groups(production, plan).items():
         hosts = []
         for m in members:
-            data = {"ssh_hostname": m.name, **inventory_addresses(m), **overrides.get(m.name, {})}
+            # The machine's Debian release, as the node's (wherever the production inventory
+            # says it): the deploy builds for the Python of the release the machine boots.
+            data = {"ssh_hostname": m.name, **inventory_addresses(m), "debian": m.debian,
+                    **overrides.get(m.name, {})}
             items = ", ".join(f"{k!r}: {v!r}" for k, v in data.items())
             name = m.name
             if m.name == local:

@@ -25,8 +25,9 @@ from ipaddress import IPv4Address
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.model import DEBIAN_RELEASES, HostSpec
 
-# The Debian release every sandbox machine boots (image.py builds it).
-DEBIAN = 12
+# The Debian releases the sandbox's machines can boot (image.py builds one image per release):
+# each machine boots its host's `debian`.
+SANDBOX_DEBIAN = (12, 13)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Machine:
     links: tuple[Link, ...]  # first link = --network-bridge (host0), the rest = veth-extra
     gateway: str | None = None  # default route; None = no default route (no internet anyway)
     proxy_jump: str | None = None  # containers are only reachable through their host
+    debian: int = 12  # the Debian release it boots: its host's (one image per release)
 
     @property
     def ssh_address(self) -> str:
@@ -107,7 +109,8 @@ class Plan:
         return cls(
             bridges=tuple(Bridge(**b) for b in raw["bridges"]),
             machines=tuple(Machine(m["name"], tuple(Link(**link) for link in m["links"]),
-                                   m["gateway"], m["proxy_jump"]) for m in raw["machines"]),
+                                   m["gateway"], m["proxy_jump"], m.get("debian", 12))
+                           for m in raw["machines"]),
             hosts_entries=tuple(tuple(e) for e in raw["hosts_entries"]),
         )
 
@@ -135,11 +138,11 @@ def _mapped(address: IPv4Address, octet: int) -> str:
 
 def plan_for(fleet: Fleet) -> Plan:
     """The sandbox standing in for `fleet`; PlanError when the rule cannot place a node."""
-    other = [s.node for s in fleet.hosts.values() if s.debian != DEBIAN]
+    other = [s.node for s in fleet.hosts.values() if s.debian not in SANDBOX_DEBIAN]
     if other:
         raise PlanError(f"host(s) {', '.join(other)}: debian {fleet.hosts[other[0]].debian}; the "
-                        f"sandbox's machines run Debian {DEBIAN} "
-                        f"({DEBIAN_RELEASES[DEBIAN].codename}) only")
+                        "sandbox's machines run Debian "
+                        + " or ".join(f"{d} ({DEBIAN_RELEASES[d].codename})" for d in SANDBOX_DEBIAN))
     hosts = [s for s in fleet.hosts.values() if _is_host(s)]
     if len(hosts) > 254 - FIRST_HOST:
         raise PlanError(f"{len(hosts)} hosts do not fit on {WAN.subnet}")
@@ -158,7 +161,7 @@ def plan_for(fleet: Fleet) -> Plan:
             bridges.append(bridge)
             links.append(Link(bridge.name, _mapped(spec.bridge_address, octet),
                               spec.bridge_interface, host_ifname=f"aitbc-v{octet}"))
-        machines.append(Machine(spec.node, tuple(links)))
+        machines.append(Machine(spec.node, tuple(links), debian=spec.debian))
     for spec in fleet.hosts.values():
         if _is_host(spec):
             continue
@@ -178,7 +181,8 @@ def _container(fleet: Fleet, spec: HostSpec, octets: dict[str, int]) -> Machine:
                         "(a container needs the host it runs on in the inventory)")
     octet = octets[host.node]
     return Machine(spec.node, (Link(f"aitbc-br{octet}", _mapped(address, octet), WAN_IFNAME),),
-                   gateway=_mapped(host.bridge_address, octet), proxy_jump=host.node)
+                   gateway=_mapped(host.bridge_address, octet), proxy_jump=host.node,
+                   debian=spec.debian)
 
 
 def _hosts_entries(hosts: list[HostSpec], machines: list[Machine]) -> tuple[tuple[str, str], ...]:
