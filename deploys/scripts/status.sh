@@ -9,6 +9,7 @@
 #   candidates         candidate ACTIVE UNIT: each candidate unit systemd still knows
 #   cert LINEAGE FILE  cert LINEAGE notAfter=... (empty: no certificate there)
 #   head UNIT URL      head UNIT BODY (empty: no answer within 2 s)
+#   sync UNIT URL      sync UNIT BODY: a following node's sync status, as `head`
 #   firewall CONF APPLIED_DIGEST_FILE
 #                      firewall conf|live|applied DIGEST
 #   history LOG        history NUMBER LINE: the log's last line, if any
@@ -42,6 +43,9 @@ while [ $# -gt 0 ]; do
       shift 3 ;;
     head)
       printf 'head\t%s\t%s\n' "$2" "$(curl -s -m 2 "$3" 2>/dev/null | head -c 4096 | tr -d '\n')"
+      shift 3 ;;
+    sync)
+      printf 'sync\t%s\t%s\n' "$2" "$(curl -s -m 2 "$3" 2>/dev/null | head -c 16384 | tr -d '\n')"
       shift 3 ;;
     firewall)
       conf=

@@ -1,6 +1,14 @@
 """`aitbc-infra deploy`: pyinfra's run of deploys/site.py over an inventory, ending with one line
 per host (converged, or what failed; a dry run: whether anything would change), an exit status
-CI can gate on, and with --json one document for a machine (aitbc_infra/deploy_report.py)."""
+CI can gate on, and with --json one document for a machine (aitbc_infra/deploy_report.py).
+
+`--serial` runs it site by site (`Fleet.sites`, in the inventory's order): one pyinfra run per
+site, limited to the site's hosts with `--limit`. pyinfra still loads the whole inventory (its
+limit only decides whom it connects to), so the model, every cross-site fact (a peer site's
+URL, a forward's source address) and every rendered file are those of a run of every host; what
+a run builds on this machine once (the wheelhouse, the SPAs) is cached by content and reused by
+the next site's run. The first site that fails ends the run: no later site is connected to.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,20 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.deploy_report import document, exit_status
+from aitbc_infra.deploy_report import (
+    FAILED,
+    SiteRun,
+    document,
+    exit_status,
+    serial_status,
+    serial_summary,
+)
+from aitbc_infra.errors import UserError
+from aitbc_infra.fleet import Fleet
 from aitbc_infra.history import MESSAGE_ENV, MESSAGE_MAX, OPERATOR_ENV, operator, run_message
 from aitbc_infra.inventory_option import add_inventory_option, load_with_sources
 from aitbc_infra.summary import RECORDS_ENV, outcomes, read_records, run_results, summary_text
@@ -78,6 +96,63 @@ def run_pyinfra(inventory: Path, *extra: str, deploy: str = SITE) -> int:
     return run.returncode
 
 
+# Site by site -------------------------------------------------------------------------------
+
+
+def serial_sites(fleet: Fleet) -> list[SiteRun]:
+    """Every site, in the inventory's order, with its hosts ({pyinfra's name: node}); none run."""
+    return [SiteRun(site, {fleet.hosts[node].name: node for node in nodes})
+            for site, nodes in fleet.sites().items()]
+
+
+def limit_arguments(fleet: Fleet, hosts: list[str]) -> list[str]:
+    """pyinfra's `--limit NAME` for each host. pyinfra reads a limit as a group's name first,
+    then as a pattern of host names: each must select that one host, or the run would reach
+    others than the site's (refused, naming the host, before anything connects)."""
+    groups = {"all", *(g for spec in fleet.hosts.values() for g in spec.groups)}
+    names = [spec.name for spec in fleet.hosts.values()]
+    for name in hosts:
+        if name in groups:
+            raise UserError(f"host {name}: its name is also a group's, which `pyinfra --limit "
+                            f"{name}` would take: rename the host or the group to deploy "
+                            "site by site")
+        if [other for other in names if fnmatchcase(other, name)] != [name]:
+            raise UserError(f"host {name}: `pyinfra --limit {name}` would select other hosts "
+                            "as well: rename it to deploy site by site")
+    return [arg for name in hosts for arg in ("--limit", name)]
+
+
+def run_serial(inventory: Path, fleet: Fleet, *extra: str, dry: bool,
+               message: str | None = None) -> list[SiteRun]:
+    """Each site's own run, in order, until one fails: every site, those after it unattempted."""
+    sites = serial_sites(fleet)
+    limits = [limit_arguments(fleet, list(site.hosts)) for site in sites]  # all, before any run
+    for number, (site, limit) in enumerate(zip(sites, limits, strict=True), 1):
+        print(f"\n--> Site {site.site} ({number} of {len(sites)}): {', '.join(site.hosts)}",
+              file=sys.stderr, flush=True)
+        run = execute(inventory, *extra, *limit, message=message)
+        print(summary_text(run.results), flush=True)
+        site.returncode, site.rows = run.returncode, outcomes(run.results)
+        if site.status(dry) == FAILED:
+            break
+    return sites
+
+
+def cmd_serial(args: argparse.Namespace, extra: list[str], message: str | None) -> int:
+    if not args.json:
+        fleet = load_with_sources(args.inventory)
+        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message)
+        print(serial_summary(sites, args.dry), flush=True)
+        return serial_status(sites, args.dry)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
+        fleet = load_with_sources(args.inventory)
+        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message)
+        print(serial_summary(sites, args.dry), flush=True)
+    report = document([], dry=args.dry, returncode=0, inventory=str(args.inventory), sites=sites)
+    print(json.dumps(report, indent=2), flush=True)
+    return report["exit_code"]
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     # The message and the operator are a person's words: refused before anything is loaded.
     message = run_message(args.message)
@@ -85,6 +160,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     extra = ["--dry"] if args.dry else []
     if args.diff:
         extra.append("--diff")
+    if args.serial:
+        return cmd_serial(args, extra, message)
     if not args.json:
         load_with_sources(args.inventory)
         run = execute(args.inventory, *extra, message=message)
@@ -111,7 +188,10 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
         "owed); 1 a host failed (the others still converge) or the run stopped; 2 bad input, "
         "nothing connected to. With --json: one JSON document on stdout (schemas/deploy.json), "
         "every log line on stderr. Each host keeps a line for every run that is not --dry "
-        "(`aitbc-infra history`).")
+        "(`aitbc-infra history`). With --serial: one site at a time (a wan-facing host and "
+        "the containers behind it, in the inventory's order), each its own pyinfra run, "
+        "stopping at the first site that fails; the later sites are not connected to, and the "
+        "summary says which sites converged, which failed and which were not attempted.")
     add_inventory_option(deploy)
     deploy.add_argument("--message", "-m", metavar="TEXT",
                         help="why this run: kept in each host's deploy history, and named to a "
@@ -121,6 +201,10 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
     deploy.add_argument("--dry", action="store_true",
                         help="show what would change, change nothing; exit 3 when anything would")
     deploy.add_argument("--diff", action="store_true", help="with --dry: show file diffs")
+    deploy.add_argument("--serial", action="store_true",
+                        help="one site at a time, in the inventory's order (at1 and its "
+                        "container, then ns3-root and its own): stop at the first site that "
+                        "fails, leaving the later ones untouched (with --dry: each site's plan)")
     deploy.add_argument("--json", action="store_true",
                         help="print one JSON document on stdout: per host its operations, what "
                         "changed, the decision (restarts, reloads and why) and its result")

@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from aitbc_infra.deploy import run_pyinfra
+from aitbc_infra.deploy import limit_arguments, run_pyinfra
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.incus import ProvisionError, container_plan
@@ -50,8 +50,7 @@ def provision(inventory: Path, dry: bool = False, prune: bool = False) -> int:
     code = 0
     remote = [h.name for h in incus if h.incus.daemon == "self"]
     if remote:
-        limits = [w for name in remote for w in ("--limit", name)]
-        code = run_pyinfra(inventory, *extra, *limits, deploy=PROVISION)
+        code = run_pyinfra(inventory, *extra, *limit_arguments(fleet, remote), deploy=PROVISION)
     local = [h.node for h in incus if h.incus.daemon == "control"]
     if local:
         with tempfile.TemporaryDirectory(prefix="aitbc-provision-") as tmp:

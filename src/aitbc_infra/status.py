@@ -3,6 +3,12 @@ once: each app's live release and the releases kept, each declared unit's state,
 candidate units, each site's certificate expiry, each chain node's head and its lag, whether the
 firewall runs the rendered rules, and the last deploy's result.
 
+A chain node's lag is how far its head trails the highest head of its chain: shown, never named
+on its own, since independent proposers' heads differ by design. A node that follows its peers
+(its app declares `sync_status`, where it reports the height it last saw of each) is named when
+what it saw of a peer trails that peer's head, as read in the same round from the peer's own
+host, by more than it fetches in LAG_SYNC_INTERVALS sync intervals: its sync has stopped.
+
 Three steps, each testable alone: `ask` says what to read on a host (from the model only),
 deploys/scripts/status.sh reads it, `parse` turns its lines into a `HostStatus`; `problems` then
 names everything to look at, as (host, what, why). Everything shown came from a host: values are
@@ -28,15 +34,19 @@ from aitbc_infra.host_names import (
     RELEASES_DIR,
 )
 from aitbc_infra.host_scripts import script
+from aitbc_infra.model import HostSpec
 from aitbc_infra.remote import Runner
 from aitbc_infra.render import certificate_files, certificate_lineage, render_host
 
 # A certificate closer to its end than this is named: certbot renews at 30 days left, so one
 # under 14 means renewal has been failing for two weeks.
 CERT_WARN_DAYS = 14
-# A node that follows its peers (its app declares `sync_status`) may trail the highest head of
-# its chain by what it fetches in this many sync intervals, as verify waits for a peer's head.
+# What a node that follows its peers (its app declares `sync_status`) saw of a peer may trail
+# that peer's head by what it fetches in this many sync intervals, as verify waits for a peer's
+# head: one interval between two fetches, and two missed before it is named.
 LAG_SYNC_INTERVALS = 3
+# What a node says its last fetch of a peer met is shown up to this length (an exception's text).
+ERROR_CHARS = 200
 # What `systemctl is-enabled` accepts as enabled (exit 0), as verify reads it.
 ENABLED = frozenset({"enabled", "enabled-runtime", "static", "alias", "indirect", "generated",
                      "transient"})
@@ -50,11 +60,25 @@ HEAD_PATH = "/rpc/head"
 
 
 @dataclass(frozen=True)
+class Peer:
+    """A peer a node follows: the URL it reports it by, and the unit answering that URL's head
+    in the model (None: nothing of the fleet does; what the node saw of it is only shown)."""
+
+    url: str
+    node: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
 class ChainNode:
     unit: str
     url: str  # the RPC's head: its health URL on the host itself
     chain_id: str
-    lag_max: int | None  # blocks it may trail; None: it follows no peer, its lag is only shown
+    # Blocks what it saw of a peer may trail that peer's head; None: it declares no sync status
+    # (its lag is only shown).
+    lag_max: int | None
+    sync_url: str | None = None  # its sync status (the app's `sync_status`) on the host itself
+    peers: tuple[Peer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,12 +98,19 @@ def ask(fleet: Fleet, node: str) -> Asked:
     host = fleet.hosts[node]
     units = [u for _, svc in host.services
              for u in (svc.started_unit, *([f"{svc.unit}.socket"] if svc.port else []))]
-    chain = tuple(
-        ChainNode(svc.unit, f"{fleet.endpoint(node, node, svc.unit).url}{svc.health}",
-                  host.chain.chain_id,
-                  LAG_SYNC_INTERVALS * host.chain.sync_interval_seconds
-                  // host.chain.block_time_seconds if app.sync_status else None)
-        for app, svc in host.services if app.chain and svc.health == HEAD_PATH)
+    chain = []
+    for app, svc in host.services:
+        if not (app.chain and svc.health == HEAD_PATH):
+            continue
+        rpc = fleet.endpoint(node, node, svc.unit).url
+        if app.sync_status is None:
+            chain.append(ChainNode(svc.unit, rpc + svc.health, host.chain.chain_id, None))
+            continue
+        chain.append(ChainNode(
+            svc.unit, rpc + svc.health, host.chain.chain_id,
+            LAG_SYNC_INTERVALS * host.chain.sync_interval_seconds // host.chain.block_time_seconds,
+            sync_url=rpc + app.sync_status,
+            peers=tuple(_peer(fleet, host, peer) for peer in app.peers)))
     certificates = {certificate_lineage(host, s): certificate_files(host, s)[0]
                     for s in host.nginx_sites if s.tls}
     firewall = None
@@ -91,7 +122,15 @@ def ask(fleet: Fleet, node: str) -> Asked:
                  keep_releases=host.rollout.keep_releases,
                  candidate_prefixes={f"{svc.unit}{CANDIDATE_INFIX}": app.name
                                      for app, svc in host.services},
-                 certificates=certificates, chain=chain, firewall=firewall)
+                 certificates=certificates, chain=tuple(chain), firewall=firewall)
+
+
+def _peer(fleet: Fleet, host: HostSpec, peer: str) -> Peer:
+    """A peer as the node names it (its URL, fleet.peer_url) and the unit whose head that URL
+    gives: through every proxy of a public site, or a unit of the same host."""
+    url = fleet.peer_url(host, peer)
+    answered = fleet.answered_by(peer, HEAD_PATH) if peer in host.sites else (host.node, peer)
+    return Peer(url, *(answered or (None, None)))
 
 
 def arguments(asked: Asked) -> list[str]:
@@ -106,6 +145,8 @@ def arguments(asked: Asked) -> list[str]:
         args += ["cert", lineage, path]
     for node in asked.chain:
         args += ["head", node.unit, node.url]
+        if node.sync_url:
+            args += ["sync", node.unit, node.sync_url]
     if asked.firewall:
         args += ["firewall", FIREHOL_CONF, FIREHOL_APPLIED_DIGEST]
     return [*args, "history", DEPLOY_HISTORY]
@@ -163,13 +204,29 @@ class CertStatus:
 
 
 @dataclass
+class PeerView:
+    """What a following node last saw of one peer, against that peer's head now."""
+
+    url: str
+    node: str | None  # who answers the URL in the model
+    unit: str | None
+    seen: int | None = None  # the height the node reports for the peer; None: none yet
+    error: str | None = None  # what the node's last fetch of it said went wrong
+    head: int | None = None  # the peer's head as read in this round; None: not read
+    behind: int | None = None  # head - seen
+
+
+@dataclass
 class HeadStatus:
     unit: str
     url: str
     chain_id: str
     height: int | None = None
-    lag: int | None = None  # blocks behind the highest head of its chain in the fleet
-    lag_max: int | None = None
+    lag: int | None = None  # blocks behind the highest head of its chain in the fleet: shown
+    lag_max: int | None = None  # what a peer's view may trail (None: no sync status declared)
+    sync_url: str | None = None
+    # None: no sync status declared, or none could be read (then sync_url says where from).
+    peers: list[PeerView] | None = None
 
 
 @dataclass
@@ -209,6 +266,25 @@ def _height(body: str) -> int | None:
     return height if isinstance(height, int) and not isinstance(height, bool) else None
 
 
+def _peer_views(body: str, asked: ChainNode) -> list[PeerView] | None:
+    """The node's sync status (`{"peers": [{"url", "height", "error"}]}`) for the peers it is
+    declared to follow; None when the body is no such status."""
+    try:
+        reported = json.loads(body)["peers"]
+        by_url = {p["url"]: p for p in reported if isinstance(p, dict) and isinstance(p.get("url"), str)}
+    except (ValueError, KeyError, TypeError):
+        return None
+    views = []
+    for peer in asked.peers:
+        found = by_url.get(peer.url, {})
+        seen, error = found.get("height"), found.get("error")
+        views.append(PeerView(peer.url, peer.node, peer.unit,
+                              seen if isinstance(seen, int) and not isinstance(seen, bool) else None,
+                              error[:ERROR_CHARS] if isinstance(error, str) else
+                              (None if found else "the node reports no such peer")))
+    return views
+
+
 def _not_after(text: str) -> datetime | None:
     """openssl's `notAfter=Mar 10 12:00:00 2026 GMT`."""
     _, equals, value = text.partition("=")
@@ -225,7 +301,9 @@ def parse(node: str, asked: Asked, output: str) -> HostStatus:
     apps = {root: AppStatus(name, root) for root, name in asked.apps.items()}
     units = {u: UnitStatus(u) for u in asked.units}
     certs = {lineage: CertStatus(lineage, path) for lineage, path in asked.certificates.items()}
-    heads = {n.unit: HeadStatus(n.unit, n.url, n.chain_id, lag_max=n.lag_max) for n in asked.chain}
+    heads = {n.unit: HeadStatus(n.unit, n.url, n.chain_id, lag_max=n.lag_max, sync_url=n.sync_url)
+             for n in asked.chain}
+    followers = {n.unit: n for n in asked.chain if n.sync_url}
     digests: dict[str, str] = {}
     now: datetime | None = None
     history: list[str] = []
@@ -258,6 +336,8 @@ def parse(node: str, asked: Asked, output: str) -> HostStatus:
                 certs[f[0]].days_left = ((end - now).days if now else None)
         elif kind == "head" and (f := _fields(rest, 2)) and f[0] in heads:
             heads[f[0]].height = _height(f[1])
+        elif kind == "sync" and (f := _fields(rest, 2)) and f[0] in followers:
+            heads[f[0]].peers = _peer_views(f[1], followers[f[0]])
         elif kind == "firewall" and (f := _fields(rest, 2)):
             digests[f[0]] = f[1]
         elif kind == "history":
@@ -284,12 +364,21 @@ def _last_deploy(status: HostStatus, history: list[str]) -> None:
 
 
 def link_chains(statuses: list[HostStatus]) -> None:
-    """Each head's lag: how far it trails the highest head of its chain, of every host read."""
+    """Each head's lag: how far it trails the highest head of its chain, of every host read;
+    and for a following node, how far what it saw of each peer trails that peer's head (read
+    in the same round, when the peer's host was read)."""
     highest: dict[str, int] = {}
     for head in (h for s in statuses for h in s.chain if h.height is not None):
         highest[head.chain_id] = max(highest.get(head.chain_id, head.height), head.height)
     for head in (h for s in statuses for h in s.chain if h.height is not None):
         head.lag = highest[head.chain_id] - head.height
+    heights = {(s.node, h.unit): h.height for s in statuses for h in s.chain}
+    for view in (v for s in statuses for h in s.chain for v in h.peers or []):
+        view.head = heights.get((view.node, view.unit))
+        if view.head is not None and view.seen is not None:
+            # The node fetched it up to an interval before this round read the head; a fetch
+            # between the two can see it ahead.
+            view.behind = max(0, view.head - view.seen)
 
 
 # Reading a fleet -------------------------------------------------------------------------------
@@ -350,9 +439,7 @@ def problems(status: HostStatus) -> list[Problem]:
     for head in status.chain:
         if head.height is None:
             found.append((f"chain node {head.unit}", f"no head height from {head.url}"))
-        elif head.lag_max is not None and head.lag is not None and head.lag > head.lag_max:
-            found.append((f"chain node {head.unit}", f"{head.lag} blocks behind the highest head "
-                          f"of {head.chain_id} (at most {head.lag_max})"))
+        found += [(f"chain node {head.unit}", why) for why in _sync_problems(head)]
     found += _firewall_problems(status.firewall)
     if status.unreadable_history:
         found.append(("last deploy", status.unreadable_history))
@@ -363,6 +450,25 @@ def problems(status: HostStatus) -> list[Problem]:
         found.append(("last deploy", f"{status.last_deploy.get('result')} at "
                       f"{status.last_deploy.get('time')}" + (f", step {step}" if step else "")))
     return [Problem(status.node, printable(what), printable(why)) for what, why in found]
+
+
+def _sync_problems(head: HeadStatus) -> list[str]:
+    """What is wrong with a following node's view of its peers: its sync has stopped."""
+    if head.sync_url is None:
+        return []
+    if head.peers is None:
+        return [f"no sync status from {head.sync_url}"]
+    found = []
+    for view in head.peers:
+        if view.seen is None:
+            found.append(f"has seen no head of its peer {view.url}"
+                         + (f" ({view.error})" if view.error else ""))
+        elif view.behind is not None and view.behind > (head.lag_max or 0):
+            found.append(f"saw its peer {view.url} at height {view.seen}, {view.behind} blocks "
+                         f"behind that peer's head ({view.unit} on {view.node}: {view.head}; at "
+                         f"most {head.lag_max}): its sync has stopped"
+                         + (f" ({view.error})" if view.error else ""))
+    return found
 
 
 def _unit_state(unit: UnitStatus) -> str:
@@ -412,7 +518,9 @@ def _firewall_problems(firewall: FirewallStatus | None) -> list[tuple[str, str]]
 
 # The document ----------------------------------------------------------------------------------
 
-VERSION = 1  # of the --json document's shape (schemas/status.json)
+# Of the --json document's shape (schemas/status.json). 2: a chain node's lag_max bounds what it
+# saw of each peer (`peers`), no longer its lag behind the highest head.
+VERSION = 2
 
 
 def document(statuses: list[HostStatus], found: list[Problem], inventory: str) -> dict:

@@ -60,6 +60,9 @@ def host_table(status: HostStatus, found: list[Problem]) -> str:
     for head in status.chain:
         rows.append(("chain", head.unit, f"{head.chain_id} height {head.height}, lag {head.lag}"
                      if head.height is not None else f"{head.chain_id} no head"))
+        for view in head.peers or []:
+            rows.append(("sync", head.unit, p(f"saw {view.url} at {view.seen}, its head "
+                                              f"{view.head if view.head is not None else '?'}")))
     if status.firewall:
         fw = status.firewall
         rows.append(("firewall", "firehol", ("rendered rules" if fw.rendered else "NOT the "
@@ -113,8 +116,10 @@ def register_status(sub: argparse._SubParsersAction) -> None:
         "the releases kept and their disk use, leftover candidate units; every declared unit's "
         "state (a scheduled job's timer); each TLS site's certificate expiry (named under "
         f"{CERT_WARN_DAYS} days); each chain node's head height and its lag behind the highest "
-        "of its chain; whether firehol.conf is the rendered one and the live rules those the "
-        "deploy applied; the last deploy's result. Exit status: 0 healthy; 1 something to look "
+        "of its chain, and for a node following its peers (sync_status) what it saw of each "
+        "against that peer's head (named past three sync intervals' blocks); whether "
+        "firehol.conf is the rendered one and the live rules those the deploy applied; the "
+        "last deploy's result. Exit status: 0 healthy; 1 something to look "
         "at, each named as host: what: why; 2 bad input (nothing connected). With --json: one "
         "JSON document on stdout (schemas/status.json).")
     add_inventory_option(status)

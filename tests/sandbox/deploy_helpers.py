@@ -124,6 +124,18 @@ def changed_tree(tmp: Path, path: str, old: str, new: str,
     return tree
 
 
+# A release of the coordinator API that fails its gate: COORDINATOR_MAIN edited (old, new).
+COORDINATOR_MAIN = "payload/apps/coordinator-api/src/app/main.py"
+BROKEN_COORDINATOR = {
+    # The process exits at import.
+    "cannot start": ('SERVICE = "coordinator-api"\n',
+                     'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n'),
+    # It runs but says it is unwell: the candidate's gate waits out its timeout.
+    "unhealthy": ('        return await respond(send, 200, body, cors)\n',
+                  '        return await respond(send, 503, body, cors)\n'),
+}
+
+
 def variant_inventory(tmp: Path, group: str, old: str, new: str) -> Path:
     """The sandbox inventory beside a copy of one group_data module with one fact changed."""
     shutil.copy(paths().inventory, tmp / "inventory.py")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from deploy_helpers import (
+    BROKEN_COORDINATOR,
+    COORDINATOR_MAIN,
     ROUTES,
     assert_clean,
     assert_noop,
@@ -141,20 +143,9 @@ def test_release_of_every_app_and_back_costs_no_request(deployed_inventory, tmp_
     assert_clean(deployed_inventory)
 
 
-BROKEN_COORDINATOR = {
-    # The process exits at import.
-    "cannot start": ('SERVICE = "coordinator-api"\n',
-                     'SERVICE = "coordinator-api"\nraise RuntimeError("this release cannot start")\n'),
-    # It runs but says it is unwell: the candidate's gate waits out its timeout.
-    "unhealthy": ('        return await respond(send, 200, body, cors)\n',
-                  '        return await respond(send, 503, body, cors)\n'),
-}
-
-
 @pytest.mark.parametrize("fault", sorted(BROKEN_COORDINATOR))
 def test_release_failing_as_a_candidate_never_takes_traffic(deployed_inventory, tmp_path, fault):
-    tree = changed_tree(tmp_path, "payload/apps/coordinator-api/src/app/main.py",
-                        *BROKEN_COORDINATOR[fault])
+    tree = changed_tree(tmp_path, COORDINATOR_MAIN, *BROKEN_COORDINATOR[fault])
     fleet = load_fleet(deployed_inventory)
     runs_coordinator = {n for n, h in fleet.hosts.items() if any(a.name == "coordinator-api"
                                                                  for a in h.apps)}

@@ -237,7 +237,7 @@ def test_a_real_run_document_reports_what_ran_and_what_failed():
 
 def _args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**{"inventory": "inventory.py", "dry": True, "diff": False,
-                                 "json": True, "message": None, **kw})
+                                 "json": True, "message": None, "serial": False, **kw})
 
 
 def test_deploy_json_prints_one_document_on_stdout_and_the_summary_on_stderr(monkeypatch, capsys):

@@ -5,8 +5,11 @@ tests/sandbox/test_status.py."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import os
 import subprocess
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +25,7 @@ from aitbc_infra.status import (
     CERT_WARN_DAYS,
     Asked,
     ChainNode,
+    Peer,
     arguments,
     ask,
     command,
@@ -57,6 +61,10 @@ def healthy(asked: Asked, heights: dict[str, int] | None = None) -> str:
     lines += [f"cert\t{lineage}\tnotAfter={end}" for lineage in asked.certificates]
     lines += [f"head\t{n.unit}\t" + json.dumps({"height": (heights or {}).get(n.unit, 100),
                                                    "hash": "0x1"}) for n in asked.chain]
+    # A following node saw each peer's head two blocks ago (it fetches every few seconds).
+    lines += [f"sync\t{n.unit}\t" + json.dumps({"height": 100, "peers": [
+        {"url": p.url, "height": (heights or {}).get(p.unit, 100) - 2, "error": None}
+        for p in n.peers]}) for n in asked.chain if n.sync_url]
     if asked.firewall:
         lines += [f"firewall\tconf\t{asked.firewall}", f"firewall\tlive\t{RULES}",
                   f"firewall\tapplied\t{RULES}"]
@@ -69,15 +77,19 @@ def _edited(output: str, old: str, new: str) -> str:
     return output.replace(old, new)
 
 
-# A host with one of each thing status reads, and a node that follows its peers.
+# A host with one of each thing status reads, and a node (rpc-2) that follows another (rpc-1).
+PEER = Peer("http://127.0.0.1:8081", "h", "rpc-1")
+SYNC_URL = "http://127.0.0.1:8082/rpc/syncStatus"
 ASKED = Asked(apps={"/opt/coordinator-api": "coordinator-api"},
               units=("coordinator-api", "coordinator-api.socket", "aitbc-sync.timer",
                      "firehol.service"),
               candidate_prefixes={"coordinator-api-candidate@": "coordinator-api"},
               certificates={"bubuit.net": "/etc/letsencrypt/live/bubuit.net/fullchain.pem"},
               chain=(ChainNode("rpc-1", "http://127.0.0.1:8081/rpc/head", "devnet", None),
-                     ChainNode("rpc-2", "http://127.0.0.1:8082/rpc/head", "devnet", 15)),
+                     ChainNode("rpc-2", "http://127.0.0.1:8082/rpc/head", "devnet", 15,
+                               sync_url=SYNC_URL, peers=(PEER,))),
               firewall="f" * 64)
+SEEN = f'"url": "{PEER.url}", "height": 98, "error": null'
 
 SOON = (NOW + timedelta(days=CERT_WARN_DAYS - 4)).strftime("%b %e %H:%M:%S %Y GMT")
 PAST = (NOW - timedelta(days=2)).strftime("%b %e %H:%M:%S %Y GMT")
@@ -107,11 +119,25 @@ CASES = [
     ("missing certificate", lambda o: o.replace(o.split("cert\tbubuit.net\t")[1].split("\n")[0],
                                                 ""),
      ["certificate bubuit.net: none readable at /etc/letsencrypt/live/bubuit.net/fullchain.pem"]),
-    ("lagging node", lambda o: _edited(o, 'rpc-2\t{"height": 100', 'rpc-2\t{"height": 60'),
-     ["chain node rpc-2: 40 blocks behind the highest head of devnet (at most 15)"]),
-    # A node that follows no peer (its own proposer) trails by any amount: shown, not named.
+    # Its last fetches of its peer failed: what it saw is 40 blocks old.
+    ("sync stopped", lambda o: _edited(o, SEEN, f'"url": "{PEER.url}", "height": 60, '
+                                       '"error": "URLError: refused"'),
+     [f"chain node rpc-2: saw its peer {PEER.url} at height 60, 40 blocks behind that peer's "
+      "head (rpc-1 on h: 100; at most 15): its sync has stopped (URLError: refused)"]),
+    ("sync never fetched", lambda o: _edited(o, SEEN, f'"url": "{PEER.url}", "height": null, '
+                                             '"error": "not polled yet"'),
+     [f"chain node rpc-2: has seen no head of its peer {PEER.url} (not polled yet)"]),
+    ("peer not reported", lambda o: _edited(o, SEEN, '"url": "http://elsewhere", "height": 1'),
+     [f"chain node rpc-2: has seen no head of its peer {PEER.url} (the node reports no such "
+      "peer)"]),
+    ("no sync status", lambda o: _edited(o, o.split("sync\trpc-2\t")[1].split("\n")[0], ""),
+     [f"chain node rpc-2: no sync status from {SYNC_URL}"]),
+    # Heads of independent proposers differ by any amount, a follower's own too: shown, not
+    # named, as long as what it saw of its peer is recent.
     ("independent node behind", lambda o: _edited(o, 'rpc-1\t{"height": 100', 'rpc-1\t{"height": 3'),
      []),
+    ("follower's own head behind", lambda o: _edited(o, 'rpc-2\t{"height": 100',
+                                                     'rpc-2\t{"height": 60'), []),
     ("node silent", lambda o: _edited(o, 'rpc-1\t{"height": 100, "hash": "0x1"}', "rpc-1\t"),
      ["chain node rpc-1: no head height from http://127.0.0.1:8081/rpc/head"]),
     ("firewall conf edited", lambda o: _edited(o, f"conf\t{'f' * 64}", f"conf\t{'e' * 64}"),
@@ -171,18 +197,47 @@ def test_a_healthy_host_is_read_whole():
     assert status.firewall and status.firewall.rendered and status.firewall.live_as_applied
 
 
-def test_lag_is_measured_against_the_highest_head_of_the_same_chain_across_hosts():
+def test_lag_is_measured_against_the_highest_head_and_a_peers_view_against_its_own_host():
+    remote = Peer("https://peer.example", "t", "rpc-9")
+    asked = replace(ASKED, chain=(ASKED.chain[0], replace(ASKED.chain[1], peers=(remote,))))
     other = replace(ASKED, chain=(ChainNode("rpc-9", "http://10.0.0.9:8082/rpc/head", "devnet",
                                             None),
                                   ChainNode("rpc-x", "http://10.0.0.9:9000/rpc/head", "other",
                                             None)))
-    here = parse("h", ASKED, healthy(ASKED))
+    # rpc-2 last saw rpc-9 at 98 (healthy() writes every peer two below 100); rpc-9 is at 130.
+    here = parse("h", asked, healthy(asked))
     there = parse("t", other, healthy(other, {"rpc-9": 130, "rpc-x": 5000}))
     link_chains([here, there])
     assert {h.unit: h.lag for s in (here, there) for h in s.chain} == \
         {"rpc-1": 30, "rpc-2": 30, "rpc-9": 0, "rpc-x": 0}
+    view = here.chain[1].peers[0]
+    assert (view.seen, view.head, view.behind) == (98, 130, 32)
     assert [f"{p.what}: {p.why}" for p in problems(here)] == \
-        ["chain node rpc-2: 30 blocks behind the highest head of devnet (at most 15)"]
+        ["chain node rpc-2: saw its peer https://peer.example at height 98, 32 blocks behind "
+         "that peer's head (rpc-9 on t: 130; at most 15): its sync has stopped"]
+    # The peer's host not read (`--host h`): its head is unknown, nothing is named.
+    alone = parse("h", asked, healthy(asked))
+    link_chains([alone])
+    assert (alone.chain[1].peers[0].head, problems(alone)) == (None, [])
+
+
+def test_a_following_node_is_asked_its_sync_status_and_its_peers_head_where_it_answers(data):
+    """The sandbox's nodes follow their peers (the payload reports them at /rpc/syncStatus):
+    declared on ns3's node, its peer site is followed through at1's proxy to node 1's RPC."""
+    _, app = data.app("ns3_container", "blockchain-node")
+    app["sync_status"] = "/rpc/syncStatus"
+    fleet = data.load()
+    rpcs = [n for n in ask(fleet, "ns3-aitbc").chain]
+    assert [n.unit for n in rpcs] == ["aitbc-blockchain-rpc-3", "aitbc-blockchain-rpc-3-8081",
+                                      "aitbc-blockchain-rpc-3-9080"]
+    assert all(n.sync_url == n.url.removesuffix("/rpc/head") + "/rpc/syncStatus" for n in rpcs)
+    assert {n.peers for n in rpcs} == {(Peer("https://aitbc.bubuit.net", "aitbc",
+                                             "aitbc-blockchain-rpc-1"),)}
+    assert {n.lag_max for n in rpcs} == {3 * 10 // 2}  # three sync intervals' blocks
+    assert arguments(ask(fleet, "ns3-aitbc")).count("sync") == 3
+    # A node declaring none is asked its head only.
+    assert {(n.sync_url, n.peers, n.lag_max) for n in ask(fleet, "aitbc").chain} == \
+        {(None, (), None)}
 
 
 def test_a_host_that_cannot_be_read_is_named(fleet):
@@ -241,6 +296,48 @@ def test_the_script_runs_here_and_its_output_parses(tmp_path):
     assert [f"{p.what}: {p.why}" for p in problems(status)] == \
         [f"certificate t: expires in {status.certificates[0].days_left} day(s), on "
          f"{status.certificates[0].not_after} (under {CERT_WARN_DAYS})"]
+
+
+class _Node(http.server.BaseHTTPRequestHandler):
+    """Two nodes' RPCs on one port: /1/ (head 130) and /2/ (head 100; it last saw /1/ at 100)."""
+
+    answers = {"/1/rpc/head": {"height": 130}, "/2/rpc/head": {"height": 100},
+               "/2/rpc/syncStatus": {"height": 100, "peers": [
+                   {"url": "https://peer.example", "height": 100, "error": "timed out"}]}}
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = json.dumps(self.answers[self.path]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_script_reads_a_nodes_head_and_sync_status_here():
+    """status.sh's `head` and `sync` records with curl, against two RPCs served here."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Node)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        asked = Asked(chain=(
+            ChainNode("rpc-1", f"{url}/1/rpc/head", "devnet", None),
+            ChainNode("rpc-2", f"{url}/2/rpc/head", "devnet", 15, sync_url=f"{url}/2/rpc/syncStatus",
+                      peers=(Peer("https://peer.example", "h", "rpc-1"),))))
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        done = subprocess.run(["sh", "-c", command(asked)], capture_output=True, text=True,
+                              check=True, env=env)
+    finally:
+        server.shutdown()
+    status = parse("h", asked, done.stdout)
+    link_chains([status])
+    assert [h.height for h in status.chain] == [130, 100]
+    view = status.chain[1].peers[0]
+    assert (view.seen, view.error, view.head, view.behind) == (100, "timed out", 130, 30)
+    assert "chain node rpc-2: saw its peer https://peer.example at height 100, 30 blocks behind" \
+        in [f"{p.what}: {p.why}" for p in problems(status)][0]
 
 
 # The command line ---------------------------------------------------------------------------------

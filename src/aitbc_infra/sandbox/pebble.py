@@ -12,6 +12,8 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aitbc_infra.sandbox import procs
@@ -23,6 +25,7 @@ from aitbc_infra.sandbox.plan import (
     CONTROL_IP,
     PEBBLE_ACME_PORT,
     PEBBLE_MGMT_PORT,
+    PEBBLE_SHORT_LIVED_PORT,
 )
 
 ACME_URL = f"https://{CONTROL_IP}:{PEBBLE_ACME_PORT}/dir"
@@ -62,24 +65,63 @@ def ensure_listener_cert(p: Paths) -> None:
 
 
 CERT_VALIDITY_SECONDS = 90 * 24 * 3600
+# pebble's environment: issue right away; the sandbox has no use for pebble's random authz reuse
+# and nonce rejection tests.
+_ENV = {"PATH": "/usr/bin:/bin", "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_AUTHZREUSE": "0",
+        "PEBBLE_WFE_NONCEREJECT": "0"}
+SHORT_LIVED_URL = f"https://{CONTROL_IP}:{PEBBLE_SHORT_LIVED_PORT}/dir"
 
 
-def write_config(p: Paths) -> Path:
-    cfg = {"pebble": {
-        "listenAddress": f"{CONTROL_IP}:{PEBBLE_ACME_PORT}",
-        "managementListenAddress": f"{CONTROL_IP}:{PEBBLE_MGMT_PORT}",
+def _config(p: Paths, port: int, validity_seconds: int, management: bool) -> dict:
+    return {"pebble": {
+        "listenAddress": f"{CONTROL_IP}:{port}",
+        # pebble 2.4 serves no management API when its address is empty.
+        "managementListenAddress": f"{CONTROL_IP}:{PEBBLE_MGMT_PORT}" if management else "",
         "certificate": str(p.pebble / "cert.pem"),
         "privateKey": str(p.pebble / "key.pem"),
         "httpPort": 80,  # HTTP-01 against the real nginx on at1 / ns3-root
         "tlsPort": 443,
         "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
-        # Let's Encrypt's 90 days, not pebble's 5 years: Mozilla's profile caps lifetimes.
-        "certificateValidityPeriod": CERT_VALIDITY_SECONDS,
+        # Seconds from issue to notAfter (pebble 2.4's ca.New; its default is 5 years).
+        "certificateValidityPeriod": validity_seconds,
     }}
+
+
+def write_config(p: Paths) -> Path:
+    # Let's Encrypt's 90 days, not pebble's 5 years: Mozilla's profile caps lifetimes.
+    cfg = _config(p, PEBBLE_ACME_PORT, CERT_VALIDITY_SECONDS, management=True)
     path = p.pebble / "pebble-config.json"
     path.write_text(json.dumps(cfg, indent=2) + "\n")
     return path
+
+
+def _short_lived_pidfile(p: Paths) -> Path:
+    # Beside pebble's files, not in p.pids: `down` takes every pid file there for a machine's.
+    return p.pebble / "short-lived.pid"
+
+
+@contextmanager
+def short_lived(p: Paths, validity_seconds: int) -> Iterator[str]:
+    """A second ACME server beside the sandbox's, for a test: pebble on the same listener
+    certificate (which the hosts trust already) and the same mock DNS, whose certificates live
+    `validity_seconds`. The sandbox's own pebble cannot be restarted with a shorter lifetime
+    instead: pebble makes a new root and forgets every account at each start. Yields its
+    directory URL; stopped when the block ends (or by `stop`, when a test dies within it).
+    Its root is never fetched: nothing needs to trust what it issues."""
+    config = p.pebble / "short-lived-config.json"
+    config.write_text(json.dumps(_config(p, PEBBLE_SHORT_LIVED_PORT, validity_seconds,
+                                         management=False), indent=2) + "\n")
+    pidfile = _short_lived_pidfile(p)
+    procs.stop(pidfile, timeout=5)  # one a dead test left behind
+    procs.spawn(["pebble", "-config", str(config),
+                 "-dnsserver", f"{CONTROL_IP}:{CHALLTESTSRV_DNS_PORT}"],
+                pidfile, p.logs / "pebble-short-lived.log", env=_ENV)
+    try:
+        _wait_port(SHORT_LIVED_URL, ca=p.pebble_ca)
+        yield SHORT_LIVED_URL
+    finally:
+        procs.stop(pidfile, timeout=5)
 
 
 def running(p: Paths) -> bool:
@@ -129,13 +171,9 @@ def start(p: Paths, hosts_entries: tuple[tuple[str, str], ...]) -> None:
         body = json.dumps({"host": name, "addresses": [addr]}).encode()
         _fetch(f"{mgmt}/add-a", data=body)
     if not procs.read_pid(_pidfile(p, "pebble")):
-        env = {"PATH": "/usr/bin:/bin", "PEBBLE_VA_NOSLEEP": "1",
-               # Issue right away; the sandbox has no use for pebble's random authz reuse
-               # and nonce rejection tests.
-               "PEBBLE_AUTHZREUSE": "0", "PEBBLE_WFE_NONCEREJECT": "0"}
         procs.spawn(["pebble", "-config", str(config),
                      "-dnsserver", f"{CONTROL_IP}:{CHALLTESTSRV_DNS_PORT}"],
-                    _pidfile(p, "pebble"), p.logs / "pebble.log", env=env)
+                    _pidfile(p, "pebble"), p.logs / "pebble.log", env=_ENV)
         _wait_port(ACME_URL, ca=p.pebble_ca)
     # pebble makes a new root at every start: the copy hosts and tests trust must follow it.
     root = _fetch(ROOT_URL, ca=p.pebble_ca)
@@ -156,5 +194,6 @@ def _wait_for_tcp(host: str, port: int, timeout: float = 10) -> None:
 
 
 def stop(p: Paths) -> None:
+    procs.stop(_short_lived_pidfile(p), timeout=5)
     for name in DAEMONS:
         procs.stop(_pidfile(p, name), timeout=5)

@@ -80,6 +80,7 @@ ACME_NAME = "acme.sandbox"  # pebble's listener, on the control machine
 # ACME test server (pebble) on the control side of aitbc-wan.
 PEBBLE_ACME_PORT = 14000
 PEBBLE_MGMT_PORT = 15000
+PEBBLE_SHORT_LIVED_PORT = 14001  # a second pebble a test starts: short-lived certificates
 CHALLTESTSRV_DNS_PORT = 8053  # pebble resolves challenge names here, not through the host
 CHALLTESTSRV_MGMT_PORT = 8055
 
