@@ -31,6 +31,8 @@ JOURNALS = {name for name in vars(host_names) if name.endswith("_JOURNAL")}
 ELSEWHERE = {
     ("src/aitbc_infra/wheelhouse.py", host_names.VENV_LINK):
         "a virtualenv inside a source tree on this machine, left out of the release",
+    ("src/aitbc_infra/sandbox/from_host.py", host_names.VENV_LINK):
+        "this project's own venv in the operator's checkout (./dev setup's), not an app's",
 }
 
 

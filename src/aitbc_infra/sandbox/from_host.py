@@ -28,11 +28,13 @@ from aitbc_infra.sandbox.fleet import is_up, load_plan
 from aitbc_infra.sandbox.paths import Paths
 from aitbc_infra.sandbox.ssh import current_plan, ssh_argv, ssh_run
 
-# Not part of an operator's checkout: this machine's venv (built for this
-# machine's Python), the sandbox's own state (machines, image) and render output.
-LEFT_OUT = (".venv", ".sandbox", "out")
+# The checkout's own venv, where `./dev setup` makes it: one per machine, for its Python.
+VENV = ".venv"
+# Not part of an operator's checkout: this machine's venv (built for this machine's Python),
+# the sandbox's own state (machines, image) and render output.
+LEFT_OUT = (VENV, ".sandbox", "out")
 WHEELS = "operator-wheels"  # under .sandbox/, on both sides
-INSTALLED_STAMP = ".venv/.operator-wheels"
+INSTALLED_STAMP = f"{VENV}/.operator-wheels"
 
 
 def requirements() -> list[str]:
@@ -69,7 +71,7 @@ def _copy_tree(source: Path, dest: Path) -> None:
     lay-out left there removed, the machine's venv kept. tar to tar: one pass, modes kept."""
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.iterdir():
-        if old.name != ".venv":
+        if old.name != VENV:
             shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
     excludes = [f"--exclude=./{name}" for name in LEFT_OUT]
     pack = subprocess.Popen(["tar", "-C", str(source), *excludes, "-cf", "-", "."],
@@ -125,11 +127,11 @@ def _install_venv(node: str, stamp: str, log) -> None:
         f"cd {quoted(here)}",
         f"{{ [ \"$(cat {INSTALLED_STAMP} 2>/dev/null)\" = {quoted(stamp)} ] || {{ "
         + " && ".join([
-            "rm -rf .venv",
-            quoted(uv, "venv", "--quiet", "--no-config", "--python", "/usr/bin/python3", ".venv"),
-            quoted(uv, "pip", "install", *offline, "--python", ".venv/bin/python",
+            quoted("rm", "-rf", VENV),
+            quoted(uv, "venv", "--quiet", "--no-config", "--python", "/usr/bin/python3", VENV),
+            quoted(uv, "pip", "install", *offline, "--python", f"{VENV}/bin/python",
                    "-r", f"{wheels}/requirements.txt", "-c", f"{wheels}/constraints.txt"),
-            quoted(uv, "pip", "install", *offline, "--python", ".venv/bin/python",
+            quoted(uv, "pip", "install", *offline, "--python", f"{VENV}/bin/python",
                    "--no-deps", "-e", here),
             f"printf %s {quoted(stamp)} > {INSTALLED_STAMP}",
         ]) + "; }; }",
@@ -143,5 +145,5 @@ def _install_venv(node: str, stamp: str, log) -> None:
 def run_there(node: str, args: list[str]) -> int:
     """`aitbc-infra ARGS` in the operator's checkout on `node`, its output streamed here; its
     exit status."""
-    command = f"cd {quoted(str(PROJECT_ROOT))} && .venv/bin/aitbc-infra {quoted(*args)}"
+    command = f"cd {quoted(str(PROJECT_ROOT))} && {VENV}/bin/aitbc-infra {quoted(*args)}"
     return subprocess.run(ssh_argv(node, command)).returncode
