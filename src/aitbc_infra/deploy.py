@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.decision import KEEP_ROLLBACKS_ENV
 from aitbc_infra.deploy_report import document, exit_status
 from aitbc_infra.history import MESSAGE_ENV, MESSAGE_MAX, OPERATOR_ENV, operator, run_message
 from aitbc_infra.inventory_option import add_inventory_option, load_with_sources
@@ -47,16 +48,19 @@ class PyinfraRun:
 
 
 def execute(inventory: Path, *extra: str, deploy: str = SITE,
-            message: str | None = None) -> PyinfraRun:
+            message: str | None = None, keep_rollbacks: bool = False) -> PyinfraRun:
     """Run pyinfra from the project root, so group_data/ and deploys/ resolve; its log is shown
     as it comes and kept, with its JSON and what deploys/site.py recorded of each host.
-    `message` is the run's, for each host's deploy history and its lock (checked already)."""
+    `message` is the run's, for each host's deploy history and its lock (checked already);
+    `keep_rollbacks`: leave each app a rollback put on a kept release there."""
     command = pyinfra_command(inventory, *extra, deploy=deploy)
     with tempfile.TemporaryDirectory(prefix="aitbc-deploy-") as tmp:
         records = Path(tmp) / "records.jsonl"
         env = {**os.environ, RECORDS_ENV: str(records)}
         if message is not None:
             env[MESSAGE_ENV] = message
+        if keep_rollbacks:
+            env[KEEP_ROLLBACKS_ENV] = "1"
         # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.
         with tempfile.TemporaryFile("w+", dir=tmp) as out:
             proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.PIPE,
@@ -87,12 +91,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         extra.append("--diff")
     if not args.json:
         load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra, message=message)
+        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
         print(summary_text(run.results), flush=True)
         return exit_status(run.returncode, outcomes(run.results), args.dry)
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
         load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra, message=message)
+        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
         print(summary_text(run.results), flush=True)
     report = document(outcomes(run.results), dry=args.dry, returncode=run.returncode,
                       inventory=str(args.inventory))
@@ -111,7 +115,9 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
         "owed); 1 a host failed (the others still converge) or the run stopped; 2 bad input, "
         "nothing connected to. With --json: one JSON document on stdout (schemas/deploy.json), "
         "every log line on stderr. Each host keeps a line for every run that is not --dry "
-        "(`aitbc-infra history`).")
+        "(`aitbc-infra history`). An app `aitbc-infra rollback` put on a kept release is "
+        "drift: the run says so and puts the data's release back (candidate, cutover, health "
+        "gate), unless --keep-rollbacks.")
     add_inventory_option(deploy)
     deploy.add_argument("--message", "-m", metavar="TEXT",
                         help="why this run: kept in each host's deploy history, and named to a "
@@ -121,6 +127,10 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
     deploy.add_argument("--dry", action="store_true",
                         help="show what would change, change nothing; exit 3 when anything would")
     deploy.add_argument("--diff", action="store_true", help="with --dry: show file diffs")
+    deploy.add_argument("--keep-rollbacks", action="store_true",
+                        help="leave each app `aitbc-infra rollback` put on a kept release on "
+                        "that release, and say so (default: put the data's release back); "
+                        f"a plain pyinfra run: {KEEP_ROLLBACKS_ENV}=1")
     deploy.add_argument("--json", action="store_true",
                         help="print one JSON document on stdout: per host its operations, what "
                         "changed, the decision (restarts, reloads and why) and its result")
