@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
         [ ! -e "$release/$marker" ] || complete=1
         printf 'release\t%s\t%s\t%s\t%s\t%s\n' "$2" "$complete" \
           "$(du -sk -- "$release" 2>/dev/null | cut -f1)" \
-          "$(stat -c %Y -- "$release" 2>/dev/null)" "${release##*/}"
+          "$(stat -c %.9Y -- "$release" 2>/dev/null)" "${release##*/}"
       done
       [ ! -f "$3" ] || printf 'rollback\t%s\t%s\n' "$2" "$(head -n 1 -- "$3" | head -c 4096)"
       shift 3 ;;

@@ -223,10 +223,14 @@ def _height(body: str) -> int | None:
 
 
 def _epoch(text: str) -> str | None:
-    """Seconds since the epoch (stat's %Y) as UTC, ISO 8601."""
-    if not text.isdigit():
+    """Seconds since the epoch (stat's %.9Y) as UTC, ISO 8601 to the microsecond, always: two
+    releases touched within a second still sort as they were touched, as strings."""
+    whole, _, fraction = text.partition(".")
+    if not whole.isdigit() or not (fraction == "" or fraction.isdigit()):
         return None
-    return datetime.fromtimestamp(int(text), UTC).isoformat().replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(int(whole), UTC).replace(
+        microsecond=int(fraction[:6].ljust(6, "0")) if fraction else 0)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _not_after(text: str) -> datetime | None:

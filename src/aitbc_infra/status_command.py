@@ -55,7 +55,7 @@ def host_table(status: HostStatus, found: list[Problem]) -> str:
                      + (f"; {p(rolled_back(app.rollback))}" if app.rollback else "")))
         # Each kept release, the most recently activated first: what `rollback --to` takes.
         rows += [("", f"  {p(r.name)}", f"{'live' if r.name == app.live else 'kept'}, "
-                  f"activated {p(r.activated or '?')}, {_size(r.kib)}"
+                  f"activated {p((r.activated or '?')[:19])}, {_size(r.kib)}"
                   + ("" if r.complete else ", unfinished build")) for r in app.by_activation()]
     for unit in status.units:
         rows.append(("unit", unit.unit, p(f"{unit.active or '?'} ({unit.sub or '?'}), "
