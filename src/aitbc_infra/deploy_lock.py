@@ -2,7 +2,7 @@
 
 `flock` on host_names.DEPLOY_LOCK, held by a command that lives as long as its input: the
 deploy runs it on a channel of pyinfra's own connection (deploys/lock.py), `aitbc-infra
-rollback` over its own OpenSSH session (aitbc_infra/rollback_session.py). A second holder finds
+rollback` over its own OpenSSH session (aitbc_infra/rollback_command.py). A second holder finds
 it held and is refused at once, naming who holds it (the holder's file), rather than waiting.
 No pyinfra here: the rollback's command line imports it.
 """

@@ -27,6 +27,7 @@ from aitbc_infra.deploy_lock import lock_command
 from aitbc_infra.drift import PathState
 from aitbc_infra.errors import UserError
 from aitbc_infra.history import Run, holder, parse_log
+from aitbc_infra.history_command import changed
 from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, ROLLBACK_RECORD
 from aitbc_infra.host_scripts import script
 from aitbc_infra.json_schema import load
@@ -293,6 +294,7 @@ def test_a_rollback_goes_back_under_the_lock_and_never_prunes_the_release_it_lea
         "rollback", "ok", "ops@ci", RUN.message)
     assert data["changes"]["releases"] == {"coordinator-api": {"before": "r2", "after": "r1"}}
     assert [r["unit"] for r in data["changes"]["restarts"]] == ["coordinator-api"]
+    assert changed(data) == ["rollback coordinator-api r2 -> r1", "restart coordinator-api"]
     assert not host.holder.exists()  # the lock let go
 
 
