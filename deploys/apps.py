@@ -8,6 +8,8 @@ an unfinished run left it owed, it does not run. Before a restart, a release of 
 service runs beside the live one as a candidate and must be healthy; after it (its socket kept
 open, so no connection is refused) it must pass its health gate, else the previous release and
 files come back (deploys/scripts/activate-release.sh, told what to do with each unit).
+An app `aitbc-infra rollback` put on a kept release gets the data's release back the same way,
+then its rollback record is removed; a run told to keep rollbacks leaves it on its release.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.operations import server
 
-from aitbc_infra import PROJECT_ROOT, endpoints
-from aitbc_infra.activation import Load, Restart, app_journal
+from aitbc_infra import PROJECT_ROOT, release_activation
+from aitbc_infra.activation import Load, Restart
 from aitbc_infra.decision import AppOwed, Decision
 from aitbc_infra.drift import State
 from aitbc_infra.host_names import (
-    PENDING_DIR,
     RELEASE_MARKER,
     RELEASE_SOURCES,
     UV_REMOTE,
@@ -34,7 +35,7 @@ from aitbc_infra.sources import release_inputs
 from aitbc_infra.wheelhouse import build_wheelhouse
 from deploys import apply, managed
 from deploys.context import fleet, once_per_run
-from deploys.shell import quoted, script
+from deploys.shell import quoted
 from deploys.state import of
 
 WHEELHOUSE_LOCAL = PROJECT_ROOT / "build" / "wheelhouse"
@@ -107,31 +108,19 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
 
 
 def unit_arguments(spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
-    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh); a
-    scheduled job's UNIT is its timer, with no health URL and no candidate."""
-    args = []
-    for svc, unit in zip(app.services, owed.units, strict=True):
-        live = fleet().endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
-        candidate = "-"
-        if app.candidate(svc):
-            candidate = endpoints.candidate(spec, svc).url + svc.health if svc.health else "up"
-        args += [unit.unit, unit.action, "yes" if unit.listens else "no",
-                 "yes" if unit.new else "no", live, candidate]
-    return args
+    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (release_activation.py)."""
+    return release_activation.unit_arguments(fleet(), spec, app, owed)
 
 
-def _activate(spec: HostSpec, app: App, plan: HostPlan, owed: AppOwed):
+def _activate(spec: HostSpec, app: App, plan: HostPlan, owed: AppOwed, release: str):
     """Validate the app's units, prove the release beside the running one, cut over, gate it:
     each unit as the decision says."""
-    release = release_of(spec, app)["release_id"]
     units = sorted(f.path for f in plan.files
                    if _of_app(f.activation, app) and f.kind in SYSTEMD_KINDS)
     return server.shell(
         name=f"{app.name}: activate release {release} (candidate, cutover, health gate)",
-        commands=[script("activate-release", PENDING_DIR, app.root, release,
-                         str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
-                         app_journal(app.name), quoted("systemd-analyze", "verify", *units),
-                         *unit_arguments(spec, app, owed))],
+        commands=[release_activation.activate_command(
+            fleet(), spec, app, release, owed, quoted("systemd-analyze", "verify", *units))],
     )
 
 
@@ -151,6 +140,15 @@ def deploy(spec: HostSpec, plan: HostPlan, state: State, decision: Decision) -> 
         # Journaled: the activation keeps the old copies until the release is healthy with them.
         apply.entries(plan, state, lambda activation, app=app: _of_app(activation, app),
                       f"{app.name}: unit, socket and env files")
-        _build(spec, app, plan, state)
+        rolled = decision.rollbacks.get(app.name)
+        if rolled is not None and rolled.kept:
+            release = rolled.live  # left on the kept release a rollback put back: none built
+        else:
+            _build(spec, app, plan, state)
+            release = release_of(spec, app)["release_id"]
         if app.name in decision.apps:  # else as running: no operation at all
-            _activate(spec, app, plan, decision.apps[app.name])
+            _activate(spec, app, plan, decision.apps[app.name], release)
+        if rolled is not None and not rolled.kept:
+            # After the activation: a failed gate stops the host first, the record stays true.
+            server.shell(name=f"{app.name}: the data's release is live again: forget the rollback",
+                         commands=[quoted("rm", "-f", "--", app.rollback_record)])

@@ -15,7 +15,6 @@ the lock's channel, which the run holds open anyway (`send`, `release`).
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -27,19 +26,17 @@ from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.ssh import SSHConnector
 
-from aitbc_infra.host_names import DEPLOY_LOCK, DEPLOY_LOCK_HOLDER
+# The lock's command itself is aitbc_infra/deploy_lock.py's (the rollback takes it too).
+from aitbc_infra.deploy_lock import BUSY, READ_END, lock_command
+
+__all__ = ["BUSY", "READ_END", "Held", "Taken", "acquire", "lock_command", "release", "send",
+           "ssh_client"]
 
 # The pyinfra releases whose connectors/ssh.py `ssh_client` was checked against (a unit test
 # fails when the installed one is not among them: read that file again, then add it here).
 CHECKED_PYINFRA = ("3.9.2",)
 
-BUSY = 75  # flock's exit status when the lock is held (EX_TEMPFAIL)
-
 _held: dict[str, object] = {}  # host name -> what keeps its lock: a channel or a process
-
-
-# Ends the output of the command run once the lock is taken, with that command's exit status.
-READ_END = "::aitbc-lock:read-status:"
 
 
 @dataclass
@@ -55,23 +52,6 @@ class Held:
     `describe_holder`, reads it)."""
 
     holder: str
-
-
-def lock_command(holder: str, lock_file: str = DEPLOY_LOCK,
-                 holder_file: str = DEPLOY_LOCK_HOLDER, *, then: str = "true",
-                 after: str = "cat > /dev/null") -> str:
-    """Take the lock or exit BUSY printing the holder's file; once taken, record `holder`
-    there, say so, run `then` in a subshell (its output, then READ_END and its status), and
-    keep the lock until stdin closes: `after` reads stdin to its end, and its status is the
-    command's. `then` reads nothing of stdin, which is the run's to send to `after`."""
-    inner = (f"printf '%s\\n' {shlex.quote(holder)} > {shlex.quote(holder_file)}; echo locked; "
-             f"(\n{then}\n) < /dev/null; echo \"{READ_END}$?\"; "
-             # The run may be gone by the time stdin ends: a failure's words must not kill
-             # what still has to let the lock go.
-             f"trap '' PIPE; {after}\ns=$?; rm -f -- {shlex.quote(holder_file)}; exit \"$s\"")
-    return (f"flock -n -E {BUSY} {shlex.quote(lock_file)} sh -c {shlex.quote(inner)} "
-            f"|| {{ s=$?; [ \"$s\" -ne {BUSY} ] || cat -- {shlex.quote(holder_file)} 2>/dev/null; "
-            "exit \"$s\"; }")
 
 
 def ssh_client(connector: BaseConnector) -> SSHClient | None:

@@ -4,26 +4,29 @@ Lock the host and read the state of every path of its plan (one round trip), dec
 and state what the run sets off (aitbc_infra/decision.py) and print it, one `owed:` line each
 (and record it as data for `aitbc-infra deploy`: aitbc_infra/summary.py, `record`), then apply
 the plan: each group of paths written, then what the decision owes for it (a journal
-validated and loaded, an app's release proven and cut over). Roles hold only what is not a file:
+validated and loaded, an app's release proven and cut over; an app a rollback put on a kept
+release gets the data's release back, or with AITBC_KEEP_ROLLBACKS=1 is left on it).
+Roles hold only what is not a file:
 packages and users, release builds, the first certificate. A host another deploy holds locked
 gets a single failing operation that names the holder (its operator, message and since when),
 and nothing else. A run leaves a line in each host's deploy history (deploys/history.py), sent
 over the lock's own channel.
 """
 
+import os
 import shlex
 import time
 
 from pyinfra import host
 from pyinfra.operations import server
 
-from aitbc_infra.decision import Decision, decide
+from aitbc_infra.decision import KEEP_ROLLBACKS_ENV, Decision, decide, rollbacks
 from aitbc_infra.drift import State
 from aitbc_infra.history import describe_holder, holder
 from aitbc_infra.host_names import DEPLOY_LOCK
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import TRUSTED_CAS, HostPlan
-from aitbc_infra.summary import OWED, record
+from aitbc_infra.summary import NOTE, OWED, record
 from deploys import (
     apply,
     apps,
@@ -72,9 +75,16 @@ if isinstance(lock_state, lock.Taken):
     # Decided once, from the state read before any change: each write of this run makes a path
     # what the plan says, so what the writes set off is known before the first of them.
     releases = apps.releases(spec)
-    decision = decide(spec, host_plan, host_state, releases)
+    # An app a rollback put on a kept release: drift, put back unless told to keep it there
+    # (then it stays on that release, nothing built for it).
+    rolled_back = rollbacks(spec, host_state, releases,
+                            keep=os.environ.get(KEEP_ROLLBACKS_ENV) == "1")
+    releases = {**releases, **{app: r.live for app, r in rolled_back.items() if r.kept}}
+    decision = decide(spec, host_plan, host_state, releases, rolled_back)
     for line in decision.lines():  # in --dry output too: `[HOST] owed: restart UNIT: why`
         host.log(f"{OWED}{line}")
+    for line in decision.notes():  # what is left as it is on purpose: no drift
+        host.log(f"{NOTE}{line}")
     # The same as data, for `aitbc-infra deploy`: its --json document and its --dry exit status.
     record(host.name, node=spec.node, decision=decision.as_dict())
     history.begin(spec, host_state, decision, releases, started)

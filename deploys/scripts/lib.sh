@@ -41,3 +41,11 @@ live_rules_digest() {  # the live iptables rules (both backends), packet counter
   { iptables-save; iptables-legacy-save; } 2>/dev/null | grep -v '^#' \
     | sed 's/\[[0-9]*:[0-9]*\]//' | sha256sum | cut -d' ' -f1
 }
+
+run_inline() {  # BODY NAME ARG...: another host script, its lib.sh and text handed over as BODY
+  # (aitbc_infra/host_scripts.py `body`), with the shared names first as the caller got them.
+  inline_body=$1 inline_name=$2
+  shift 2
+  sh -c "$inline_body" "$inline_name" "$prev_suffix" "$temp_suffix" "$restart_mark" \
+    "$candidate_infix" "$releases_dir" "$venv_link" "$@"
+}

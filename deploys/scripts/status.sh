@@ -4,7 +4,9 @@
 # it): each RECORD is a word and its arguments, answered by tab-separated lines that begin with
 # a word of their own. Nothing on the host changes. A value read from the host (a link target,
 # a response body, a log line) always ends its line, so a tab in it cannot shift a field.
-#   app ROOT           live ROOT TARGET; release ROOT COMPLETE KIB NAME, one per release kept
+#   app ROOT RECORD    live ROOT TARGET; release ROOT COMPLETE KIB MTIME NAME, one per release
+#                      kept (MTIME: when it was last activated, or built: activate-release
+#                      touches it); rollback ROOT LINE when the rollback record RECORD is there
 #   unit UNIT          unit UNIT KEY=VALUE: its LoadState, ActiveState, SubState, UnitFileState
 #   candidates         candidate ACTIVE UNIT: each candidate unit systemd still knows
 #   cert LINEAGE FILE  cert LINEAGE notAfter=... (empty: no certificate there)
@@ -26,10 +28,12 @@ while [ $# -gt 0 ]; do
         release=${release%/}
         complete=0
         [ ! -e "$release/$marker" ] || complete=1
-        printf 'release\t%s\t%s\t%s\t%s\n' "$2" "$complete" \
-          "$(du -sk -- "$release" 2>/dev/null | cut -f1)" "${release##*/}"
+        printf 'release\t%s\t%s\t%s\t%s\t%s\n' "$2" "$complete" \
+          "$(du -sk -- "$release" 2>/dev/null | cut -f1)" \
+          "$(stat -c %.9Y -- "$release" 2>/dev/null)" "${release##*/}"
       done
-      shift 2 ;;
+      [ ! -f "$3" ] || printf 'rollback\t%s\t%s\n' "$2" "$(head -n 1 -- "$3" | head -c 4096)"
+      shift 3 ;;
     unit)
       systemctl show -p LoadState -p ActiveState -p SubState -p UnitFileState -- "$2" 2>/dev/null \
         | while IFS= read -r line; do printf 'unit\t%s\t%s\n' "$2" "$line"; done

@@ -12,6 +12,7 @@ from aitbc_infra.diff import register_diff
 from aitbc_infra.errors import UserError
 from aitbc_infra.history_command import register_history
 from aitbc_infra.provision import register_provision
+from aitbc_infra.rollback_command import register_rollback
 from aitbc_infra.sandbox import outside_view
 from aitbc_infra.sandbox.cli import register as register_sandbox
 from aitbc_infra.status_command import register_status
@@ -21,7 +22,7 @@ from aitbc_infra.verify import register_verify
 # (tests/unit/test_layering.py): its subcommands, and the outside view `verify` sees it from.
 REGISTRARS = (register_offline, register_diff, register_deploy, register_provision,
               functools.partial(register_verify, outside_view=outside_view), register_history,
-              register_status, register_sandbox)
+              register_status, register_rollback, register_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:

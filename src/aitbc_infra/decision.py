@@ -23,6 +23,12 @@ render for the state (aitbc_infra/diff.py), and a run's summary repeats what it 
   for a new release: the release is switched, nothing restarted.
 - An ACME certificate not issued yet is issued (deploys/tls.py), which takes its site's link
   away meanwhile: nginx owes a reload with the link back.
+- An app `aitbc-infra rollback` put on a kept release (its rollback record is there) is drift
+  from the data, said as such (`rollbacks`): by default the run puts the data's release back,
+  as any release change (candidate, cutover, gate: each unit restarted), and forgets the
+  record once that passed; told to keep rollbacks (deploy --keep-rollbacks), the run leaves
+  the app on its release (the caller brings it to that release: nothing built, nothing owed
+  for the release) and says so in a note, which is no drift.
 Files without an activation (read by a process when it next starts) and the synced trees (the
 web content, the wheelhouse) set off nothing. Only what a process reads counts: a mode or owner
 fixed in place restarts nothing. No pyinfra and nothing read here: a function of its arguments.
@@ -31,7 +37,7 @@ fixed in place restarts nothing. No pyinfra and nothing read here: a function of
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from aitbc_infra.activation import NGINX, Journal, Load, ReadBy, Restart, app_journal
@@ -42,6 +48,9 @@ from aitbc_infra.plan import Directory, HostPlan, Link, Upload, release_marker
 from aitbc_infra.render import FIREHOL, STARTED_KINDS, certificate_files, certificate_lineage
 
 RESTART, SOCKET, START, NOTHING = "restart", "socket", "start", "none"
+# Set to 1 (`aitbc-infra deploy --keep-rollbacks`): the run leaves each rolled-back app on the
+# release a rollback put back instead of putting the data's back (deploys/site.py reads it).
+KEEP_ROLLBACKS_ENV = "AITBC_KEEP_ROLLBACKS"
 
 # The journals whose configuration is live only while their service runs.
 SERVICE_OF = {NGINX.name: "nginx", FIREHOL.name: "firehol"}
@@ -101,17 +110,66 @@ class CertificateOwed:
 
 
 @dataclass(frozen=True)
+class RolledBack:
+    """An app whose live release `aitbc-infra rollback` put back: its record is on the host."""
+
+    app: str
+    node: str
+    live: str | None  # the release its .venv links to; None: no release link
+    data: str  # the release the data gives it, as this run builds it
+    kept: bool = False  # the run leaves it on `live` (deploy --keep-rollbacks)
+
+    @property
+    def line(self) -> str:
+        where = f"{self.app} on {self.node}"
+        if self.kept:
+            return (f"{where}: live release {self.live} was rolled back; left on it "
+                    f"(--keep-rollbacks), the data's release is {self.data}")
+        if self.live == self.data:
+            return (f"{where}: live release {self.live} was rolled back to the data's release; "
+                    "its rollback record is removed")
+        return (f"{where}: live release {self.live} was rolled back; putting the data's "
+                f"release {self.data} back")
+
+
+def rollbacks(spec: HostSpec, state: State, releases: Mapping[str, str],
+              keep: bool = False) -> dict[str, RolledBack]:
+    """The apps of `spec` a rollback put on another release (their record is there), each
+    with the data's release (`releases`); `keep`: each is left on its live release, when that
+    is a whole release other than the data's."""
+    prefix = release_link("")
+    found = {}
+    for app in spec.apps:
+        if app.rollback_record not in state.paths:
+            continue
+        link = state.paths.get(app.venv)
+        live = (link.sha256.removeprefix(prefix) if link and link.kind == "l"
+                and link.sha256.startswith(prefix) else None)
+        # Kept only on a whole release other than the data's: anything else is put back.
+        whole = live is not None and release_marker(app.releases, live) in state.paths
+        found[app.name] = RolledBack(app.name, spec.node, live, releases[app.name],
+                                     keep and whole and live != releases[app.name])
+    return found
+
+
+@dataclass(frozen=True)
 class Decision:
     """What is owed on one host; what is not owed is absent."""
 
     apps: dict[str, AppOwed]
     journals: dict[str, JournalOwed]
     certificates: dict[str, CertificateOwed]  # by site name
+    rollbacks: dict[str, RolledBack] = field(default_factory=dict)  # by app name
 
     def lines(self) -> list[str]:
-        return [*(line for a in self.apps.values() for line in a.lines()),
+        return [*(r.line for r in self.rollbacks.values() if not r.kept),
+                *(line for a in self.apps.values() for line in a.lines()),
                 *(c.line for c in self.certificates.values()),
                 *(j.line for _, j in sorted(self.journals.items()))]
+
+    def notes(self) -> list[str]:
+        """What the run leaves as it is on purpose, said but owed nothing: no drift."""
+        return [r.line for r in self.rollbacks.values() if r.kept]
 
     @property
     def restarts(self) -> set[str]:
@@ -133,13 +191,18 @@ class Decision:
                       for a in self.apps.values() if a.reasons],
             "certificates": [{"site": c.site, "lineage": c.lineage, "reason": c.reason}
                              for c in self.certificates.values()],
+            "rollbacks": [{"app": r.app, "live": r.live, "data": r.data, "kept": r.kept}
+                          for r in self.rollbacks.values()],
             "lines": self.lines(),
         }
 
 
-def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, str]) -> Decision:
+def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, str],
+           rolled_back: Mapping[str, RolledBack] | None = None) -> Decision:
     """What the run owes the host `spec` whose plan is `plan`, found in `state`, bringing each
-    app to the release `releases[app name]`."""
+    app to the release `releases[app name]`; `rolled_back`: the apps a rollback put on another
+    release (`rollbacks`), the kept ones already at their live release in `releases`."""
+    rolled_back = dict(rolled_back or {})
     changed = _changed(plan, state)
     certificates = _certificates(spec, state)
     journals = _journals(plan, state, changed)
@@ -149,8 +212,9 @@ def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, 
             *(f"{c.site} enabled again once its certificate is issued"
               for c in certificates.values())))
     apps = {app.name: owed for app in spec.apps
-            if (owed := _app(app, plan, state, changed, releases[app.name]))}
-    return Decision(apps, journals, certificates)
+            if (owed := _app(app, plan, state, changed, releases[app.name],
+                             rolled_back.get(app.name)))}
+    return Decision(apps, journals, certificates, rolled_back)
 
 
 def _changed(plan: HostPlan, state: State) -> dict[str, str]:
@@ -197,18 +261,21 @@ def _journals(plan: HostPlan, state: State, changed: dict[str, str]) -> dict[str
     return {j.name: JournalOwed(j, tuple(found)) for j, found in reasons.items() if found}
 
 
-def _release(state: State, app: App, release: str) -> list[str]:
+def _release(state: State, app: App, release: str, rolled: RolledBack | None) -> list[str]:
     want = release_link(release)
     link = state.paths.get(app.venv)
     if link is None:
         return [f"first release {want}"]
     if link.kind != "l":
         return [f"release {want} replaces the venv installed at {app.venv}"]
-    return [f"release {link.sha256} -> {want}"] if link.sha256 != want else []
+    if link.sha256 == want:
+        return []
+    was = "rolled-back release" if rolled else "release"
+    return [f"{was} {link.sha256} -> {want}"]
 
 
 def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
-         release: str) -> AppOwed | None:
+         release: str, rolled: RolledBack | None) -> AppOwed | None:
     journal = app_journal(app.name)
     pending = state.pending(journal)
     files = [f for f in plan.files
@@ -218,7 +285,7 @@ def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
     # Files other apps may read too (generated files): a change restarts each unit reading it.
     # What a killed run wrote of them is owed by the restart marks set before each write.
     read = [f for f in plan.files if isinstance(f.activation, ReadBy) and f.path in changed]
-    release_reasons = _release(state, app, release)
+    release_reasons = _release(state, app, release, rolled)
     units = []
     for svc in app.services:
         name = svc.started_unit  # a scheduled job's timer: the job itself is the timer's to start

@@ -24,6 +24,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.decision import KEEP_ROLLBACKS_ENV
 from aitbc_infra.deploy_report import (
     FAILED,
     SiteRun,
@@ -65,16 +66,19 @@ class PyinfraRun:
 
 
 def execute(inventory: Path, *extra: str, deploy: str = SITE,
-            message: str | None = None) -> PyinfraRun:
+            message: str | None = None, keep_rollbacks: bool = False) -> PyinfraRun:
     """Run pyinfra from the project root, so group_data/ and deploys/ resolve; its log is shown
     as it comes and kept, with its JSON and what deploys/site.py recorded of each host.
-    `message` is the run's, for each host's deploy history and its lock (checked already)."""
+    `message` is the run's, for each host's deploy history and its lock (checked already);
+    `keep_rollbacks`: leave each app a rollback put on a kept release there."""
     command = pyinfra_command(inventory, *extra, deploy=deploy)
     with tempfile.TemporaryDirectory(prefix="aitbc-deploy-") as tmp:
         records = Path(tmp) / "records.jsonl"
         env = {**os.environ, RECORDS_ENV: str(records)}
         if message is not None:
             env[MESSAGE_ENV] = message
+        if keep_rollbacks:
+            env[KEEP_ROLLBACKS_ENV] = "1"
         # The JSON lands in a file: a pipe nobody reads while the log streams could fill and block.
         with tempfile.TemporaryFile("w+", dir=tmp) as out:
             proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.PIPE,
@@ -123,14 +127,14 @@ def limit_arguments(fleet: Fleet, hosts: list[str]) -> list[str]:
 
 
 def run_serial(inventory: Path, fleet: Fleet, *extra: str, dry: bool,
-               message: str | None = None) -> list[SiteRun]:
+               message: str | None = None, keep_rollbacks: bool = False) -> list[SiteRun]:
     """Each site's own run, in order, until one fails: every site, those after it unattempted."""
     sites = serial_sites(fleet)
     limits = [limit_arguments(fleet, list(site.hosts)) for site in sites]  # all, before any run
     for number, (site, limit) in enumerate(zip(sites, limits, strict=True), 1):
         print(f"\n--> Site {site.site} ({number} of {len(sites)}): {', '.join(site.hosts)}",
               file=sys.stderr, flush=True)
-        run = execute(inventory, *extra, *limit, message=message)
+        run = execute(inventory, *extra, *limit, message=message, keep_rollbacks=keep_rollbacks)
         print(summary_text(run.results), flush=True)
         site.returncode, site.rows = run.returncode, outcomes(run.results)
         if site.status(dry) == FAILED:
@@ -141,12 +145,14 @@ def run_serial(inventory: Path, fleet: Fleet, *extra: str, dry: bool,
 def cmd_serial(args: argparse.Namespace, extra: list[str], message: str | None) -> int:
     if not args.json:
         fleet = load_with_sources(args.inventory)
-        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message)
+        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message,
+                           keep_rollbacks=args.keep_rollbacks)
         print(serial_summary(sites, args.dry), flush=True)
         return serial_status(sites, args.dry)
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
         fleet = load_with_sources(args.inventory)
-        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message)
+        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message,
+                           keep_rollbacks=args.keep_rollbacks)
         print(serial_summary(sites, args.dry), flush=True)
     report = document([], dry=args.dry, returncode=0, inventory=str(args.inventory), sites=sites)
     print(json.dumps(report, indent=2), flush=True)
@@ -164,12 +170,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return cmd_serial(args, extra, message)
     if not args.json:
         load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra, message=message)
+        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
         print(summary_text(run.results), flush=True)
         return exit_status(run.returncode, outcomes(run.results), args.dry)
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
         load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra, message=message)
+        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
         print(summary_text(run.results), flush=True)
     report = document(outcomes(run.results), dry=args.dry, returncode=run.returncode,
                       inventory=str(args.inventory))
@@ -188,8 +194,10 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
         "owed); 1 a host failed (the others still converge) or the run stopped; 2 bad input, "
         "nothing connected to. With --json: one JSON document on stdout (schemas/deploy.json), "
         "every log line on stderr. Each host keeps a line for every run that is not --dry "
-        "(`aitbc-infra history`). With --serial: one site at a time (a wan-facing host and "
-        "the containers behind it, in the inventory's order), each its own pyinfra run, "
+        "(`aitbc-infra history`). An app `aitbc-infra rollback` put on a kept release is "
+        "drift: the run says so and puts the data's release back (candidate, cutover, health "
+        "gate), unless --keep-rollbacks. With --serial: one site at a time (a wan-facing host "
+        "and the containers behind it, in the inventory's order), each its own pyinfra run, "
         "stopping at the first site that fails; the later sites are not connected to, and the "
         "summary says which sites converged, which failed and which were not attempted.")
     add_inventory_option(deploy)
@@ -205,6 +213,10 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
                         help="one site at a time, in the inventory's order (at1 and its "
                         "container, then ns3-root and its own): stop at the first site that "
                         "fails, leaving the later ones untouched (with --dry: each site's plan)")
+    deploy.add_argument("--keep-rollbacks", action="store_true",
+                        help="leave each app `aitbc-infra rollback` put on a kept release on "
+                        "that release, and say so (default: put the data's release back); "
+                        f"a plain pyinfra run: {KEEP_ROLLBACKS_ENV}=1")
     deploy.add_argument("--json", action="store_true",
                         help="print one JSON document on stdout: per host its operations, what "
                         "changed, the decision (restarts, reloads and why) and its result")

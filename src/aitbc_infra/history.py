@@ -1,10 +1,12 @@
-"""The deploy history: one JSON line on each host for every deploy run that held its lock.
+"""The deploy history: one JSON line on each host for every deploy run that held its lock,
+and for every `aitbc-infra rollback` that changed something there (aitbc_infra/rollback.py).
 
 A line, as deploys/history.py writes it and `aitbc-infra history` reads it (one JSON object,
 ASCII only: every value JSON-encoded, so nothing in it can end the line or reach a terminal as
 a control character):
 
   v         1, the line's shape
+  kind      deploy or rollback (a line without it is a deploy's: lines before rollbacks existed)
   time      when the run began (as it locked its first host): UTC, ISO 8601
             (`2026-05-04T10:11:12Z`); the same on every host of the run
   seconds   from the host's lock to the run's end there
@@ -58,6 +60,7 @@ STEP_MAX = 300  # an operation's name, as the line holds it
 # `encode` drops detail (reasons first) until a line fits.
 LINE_MAX = 16384
 
+DEPLOY, ROLLBACK = "deploy", "rollback"  # what wrote a line: its `kind`
 OK, FAILED, INTERRUPTED = "ok", "failed", "interrupted"
 RESULTS = (OK, FAILED, INTERRUPTED)
 UNKNOWN = "unknown"  # the commit of a tree git cannot describe
@@ -244,9 +247,9 @@ def outcome(operations: Iterable[Operation]) -> tuple[str, str | None, int]:
 # The line ------------------------------------------------------------------------------------
 
 
-def entry(run: Run, commits: Mapping[str, str | None], changed: dict) -> dict:
+def entry(run: Run, commits: Mapping[str, str | None], changed: dict, kind: str = DEPLOY) -> dict:
     """A host's line before the run's end: the result "interrupted" until `finished` says."""
-    return {"v": VERSION, "time": run.time, "seconds": None,
+    return {"v": VERSION, "kind": kind, "time": run.time, "seconds": None,
             "operator": run.operator, "message": run.message,
             "commits": {"project": commits.get("project") or UNKNOWN,
                         "sources": commits.get("sources")},
@@ -310,9 +313,14 @@ class Entry:
     def time(self) -> str:
         return self.data["time"]
 
+    @property
+    def kind(self):
+        return self.data.get("kind", DEPLOY)
+
     def document(self) -> dict:
         """The entry in `history --json` (schemas/history.json, `$defs/entry`)."""
-        return {"host": self.host, "line": self.line, **{k: self.data[k] for k in FIELDS}}
+        return {"host": self.host, "line": self.line, "kind": self.kind,
+                **{k: self.data[k] for k in FIELDS}}
 
 
 def parse_log(host: str, numbered: str) -> tuple[list[Entry], list[str]]:

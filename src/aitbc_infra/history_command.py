@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aitbc_infra.errors import UserError
-from aitbc_infra.history import Entry, parse_log, printable
+from aitbc_infra.history import ROLLBACK, Entry, parse_log, printable
 from aitbc_infra.host_names import DEPLOY_HISTORY
 from aitbc_infra.inventory_option import add_inventory_option
 from aitbc_infra.loader import InventoryError
@@ -88,7 +88,9 @@ def changed(data: dict) -> list[str]:
     The entry has the shape of schemas/history.json (`parse_log` held it to it); a key a line
     cut to fit left out counts as none."""
     changes = data["changes"]
-    items = [f"{printable(app)} {_short(r.get('before'))} -> {_short(r.get('after'))}"
+    # A rollback's release change says so: it went back to a kept release, built nothing.
+    verb = "rollback " if data.get("kind") == ROLLBACK else ""
+    items = [f"{verb}{printable(app)} {_short(r.get('before'))} -> {_short(r.get('after'))}"
              for app, r in changes.get("releases", {}).items()]
     for r in changes.get("restarts", []):
         unit = printable(r.get("unit", "?"))
@@ -199,9 +201,10 @@ def cmd_history(args: argparse.Namespace,
 
 def register_history(sub: argparse._SubParsersAction) -> None:
     history = sub.add_parser(
-        "history", help="what each deploy did on each host, newest last",
+        "history", help="what each deploy and rollback did on each host, newest last",
         description="Read each host's deploy history (one SSH command per host, all hosts at "
-        f"once; {DEPLOY_HISTORY}): for every deploy run that was not --dry, its time (UTC), "
+        f"once; {DEPLOY_HISTORY}): for every deploy run that was not --dry and every rollback "
+        "(`aitbc-infra rollback`, its releases shown as 'rollback APP BEFORE -> AFTER'), its time (UTC), "
         "host, operator, the commits of this project and of the app sources, its --message, "
         "what changed (releases before and after, units restarted or started, reloads) and its "
         "result (ok, failed at an operation, interrupted). A line that is not an entry is "

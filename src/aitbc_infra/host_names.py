@@ -43,6 +43,10 @@ APP_JOURNAL_PREFIX = "app-"  # app-APP: an app's unit, socket and env files
 RELEASES_DIR = "releases"  # APP_ROOT/releases/RELEASE: one venv per release
 VENV_LINK = ".venv"
 RELEASE_MARKER = ".aitbc-release"  # written last into a release: the release is whole
+# APP_ROOT/.aitbc-rollback: the app runs a release `aitbc-infra rollback` put back (to what, by
+# whom, when, the data's release), one JSON line; the deploy that puts the data's release back
+# removes it (aitbc_infra/rollback.py).
+ROLLBACK_RECORD = ".aitbc-rollback"
 RELEASE_SOURCES = "src"  # RELEASE/src: the app's source trees, unpacked
 STATIC_DIR = "static"  # RELEASE/src/static: the app's `static_files`, beside its trees
 CANDIDATE_INFIX = "-candidate@"  # UNIT-candidate@RELEASE: a release on trial beside UNIT

@@ -21,8 +21,19 @@ def quoted(*args: object) -> str:
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
+def body(name: str) -> str:
+    """deploys/scripts/NAME.sh as it runs: lib.sh, then the script."""
+    return (SCRIPTS / "lib.sh").read_text() + (SCRIPTS / f"{name}.sh").read_text()
+
+
 def script(name: str, *args: str) -> str:
     """deploys/scripts/NAME.sh, run inline on the host after lib.sh, with the names it shares
     with this code (host_names.SCRIPT_ARGUMENTS) and then its own arguments."""
-    body = (SCRIPTS / "lib.sh").read_text() + (SCRIPTS / f"{name}.sh").read_text()
-    return quoted("sh", "-c", body, name, *SCRIPT_ARGUMENTS, *args)
+    return quoted("sh", "-c", body(name), name, *SCRIPT_ARGUMENTS, *args)
+
+
+def function(name: str) -> str:
+    """A shell function (NAME with `_` for `-`) that runs deploys/scripts/NAME.sh as `script`
+    does with the arguments it is given: for a command line that runs one script several
+    times, its text written once (a host's command line is one argument of at most 128 KiB)."""
+    return f"{name.replace('-', '_')}() {{ {script(name)} \"$@\"; }}"

@@ -24,7 +24,14 @@ from pydantic import (
 )
 
 from aitbc_infra.excludes import MAX_PATTERNS, pattern_problem
-from aitbc_infra.host_names import ENV_DIR, RELEASE_SOURCES, RELEASES_DIR, STATIC_DIR, VENV_LINK
+from aitbc_infra.host_names import (
+    ENV_DIR,
+    RELEASE_SOURCES,
+    RELEASES_DIR,
+    ROLLBACK_RECORD,
+    STATIC_DIR,
+    VENV_LINK,
+)
 
 # Every pattern is matched whole (fullmatch): `$` would also accept a trailing newline.
 # systemd accepts ASCII letters, digits and ":-_.\\" in unit names; we keep to the safe part.
@@ -645,6 +652,11 @@ class App(Strict):
     @property
     def releases(self) -> str:
         return f"{self.root}/{RELEASES_DIR}"
+
+    @property
+    def rollback_record(self) -> str:
+        """There while the app runs a release `aitbc-infra rollback` put back."""
+        return f"{self.root}/{ROLLBACK_RECORD}"
 
     @property
     def static_dir(self) -> str:

@@ -101,6 +101,9 @@ class HostPlan:
     uploads: list[Upload] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)  # read only: what tells a step is owed
     probe_globs: list[str] = field(default_factory=list)  # DIR/*/NAME: read for every match
+    # Each app's rollback record (aitbc_infra/rollback_record.py): there while a rollback's
+    # release runs. Read, never planned: a converged host has none.
+    rollback_records: list[str] = field(default_factory=list)
     # Read with the paths: the host's units (services, their sockets, nginx, firehol), its users,
     # groups and the packages it must have.
     units: list[str] = field(default_factory=list)
@@ -118,7 +121,7 @@ class HostPlan:
         """Every single path whose state the deploy reads (trees are walked besides)."""
         return tuple(sorted({*(f.path for f in self.files), *(d.path for d in self.directories),
                              *(link.path for link in self.links), *(u.path for u in self.uploads),
-                             *self.probes}))
+                             *self.probes, *self.rollback_records}))
 
     @cached_property
     def tree_paths(self) -> tuple[str, ...]:
@@ -182,6 +185,7 @@ def _apps(plan: HostPlan, host: HostSpec) -> None:
         plan.directories += [Directory(f"{app.root}/{d}", "0750", app.user, app.user)
                              for d in app.data_dirs]
         plan.probes.append(app.venv)
+        plan.rollback_records.append(app.rollback_record)
         plan.probe_globs.append(f"{app.releases}/*/{RELEASE_MARKER}")
         plan.units += app_units(app)
     if host.apps:

@@ -1,5 +1,6 @@
 """What a deployed fleet looks like right now, read with one SSH command per host, every host at
-once: each app's live release and the releases kept, each declared unit's state, leftover
+once: each app's live release, the releases kept and whether `aitbc-infra rollback` put the
+live one back, each declared unit's state, leftover
 candidate units, each site's certificate expiry, each chain node's head and its lag, whether the
 firewall runs the rendered rules, and the last deploy's result.
 
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 
 from aitbc_infra.drift import sha256
 from aitbc_infra.fleet import Fleet
-from aitbc_infra.history import parse_log, printable
+from aitbc_infra.history import DEPLOY, parse_log, printable
 from aitbc_infra.host_names import (
     CANDIDATE_INFIX,
     DEPLOY_HISTORY,
@@ -32,11 +33,14 @@ from aitbc_infra.host_names import (
     FIREHOL_CONF,
     RELEASE_MARKER,
     RELEASES_DIR,
+    ROLLBACK_RECORD,
 )
 from aitbc_infra.host_scripts import script
 from aitbc_infra.model import HostSpec
 from aitbc_infra.remote import Runner
 from aitbc_infra.render import certificate_files, certificate_lineage, render_host
+from aitbc_infra.rollback_record import Record
+from aitbc_infra.rollback_record import parse as parse_record
 
 # A certificate closer to its end than this is named: certbot renews at 30 days left, so one
 # under 14 means renewal has been failing for two weeks.
@@ -137,7 +141,7 @@ def arguments(asked: Asked) -> list[str]:
     """status.sh's own arguments: its records (the script's header says each)."""
     args = [RELEASE_MARKER]
     for root in asked.apps:
-        args += ["app", root]
+        args += ["app", root, f"{root}/{ROLLBACK_RECORD}"]
     for unit in asked.units:
         args += ["unit", unit]
     args.append("candidates")
@@ -166,6 +170,9 @@ class Release:
     name: str
     kib: int | None
     complete: bool
+    # When it was last activated (activate-release touches it) or, never activated, built:
+    # UTC, ISO 8601; None when the host did not say.
+    activated: str | None = None
 
 
 @dataclass
@@ -175,11 +182,17 @@ class AppStatus:
     link: str | None = None  # what ROOT/.venv points at, as read
     releases: list[Release] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)  # candidate units systemd still knows
+    rollback: Record | None = None  # `aitbc-infra rollback` put the live release back
+    rollback_unreadable: str | None = None  # a rollback record is there, but not one: why
 
     @property
     def live(self) -> str | None:
         prefix = f"{RELEASES_DIR}/"
         return self.link[len(prefix):] if self.link and self.link.startswith(prefix) else None
+
+    def by_activation(self) -> list[Release]:
+        """The releases kept, the most recently activated first (as the host prunes them)."""
+        return sorted(self.releases, key=lambda r: (r.activated or "", r.name), reverse=True)
 
 
 @dataclass
@@ -285,6 +298,17 @@ def _peer_views(body: str, asked: ChainNode) -> list[PeerView] | None:
     return views
 
 
+def _epoch(text: str) -> str | None:
+    """Seconds since the epoch (stat's %.9Y) as UTC, ISO 8601 to the microsecond, always: two
+    releases touched within a second still sort as they were touched, as strings."""
+    whole, _, fraction = text.partition(".")
+    if not whole.isdigit() or not (fraction == "" or fraction.isdigit()):
+        return None
+    moment = datetime.fromtimestamp(int(whole), UTC).replace(
+        microsecond=int(fraction[:6].ljust(6, "0")) if fraction else 0)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _not_after(text: str) -> datetime | None:
     """openssl's `notAfter=Mar 10 12:00:00 2026 GMT`."""
     _, equals, value = text.partition("=")
@@ -314,9 +338,15 @@ def parse(node: str, asked: Asked, output: str) -> HostStatus:
             now = datetime.fromtimestamp(int(rest), UTC)
         elif kind == "live" and (f := _fields(rest, 2)) and f[0] in apps:
             apps[f[0]].link = f[1] or None
-        elif kind == "release" and (f := _fields(rest, 4)) and f[0] in apps:
-            apps[f[0]].releases.append(Release(f[3], int(f[2]) if f[2].isdigit() else None,
-                                               f[1] == "1"))
+        elif kind == "release" and (f := _fields(rest, 5)) and f[0] in apps:
+            apps[f[0]].releases.append(Release(f[4], int(f[2]) if f[2].isdigit() else None,
+                                               f[1] == "1", _epoch(f[3])))
+        elif kind == "rollback" and (f := _fields(rest, 2)) and f[0] in apps:
+            record = parse_record(f[1])
+            if isinstance(record, Record):
+                apps[f[0]].rollback = record
+            else:
+                apps[f[0]].rollback_unreadable = record
         elif kind == "unit" and (f := _fields(rest, 2)) and f[0] in units:
             key, _, value = f[1].partition("=")
             attribute = {"LoadState": "load", "ActiveState": "active", "SubState": "sub",
@@ -359,6 +389,7 @@ def _last_deploy(status: HostStatus, history: list[str]) -> None:
         data = entries[-1].data
         status.last_deploy = {k: data.get(k) for k in ("time", "operator", "message", "result",
                                                         "step")}
+        status.last_deploy["kind"] = data.get("kind", DEPLOY)
     elif skipped:
         status.unreadable_history = skipped[0].removeprefix(f"{status.node}: ")
 
@@ -384,21 +415,23 @@ def link_chains(statuses: list[HostStatus]) -> None:
 # Reading a fleet -------------------------------------------------------------------------------
 
 
+def read(node: str, asked: Asked, run: Runner) -> HostStatus:
+    """One host read through `run`: what `asked` names (`aitbc-infra rollback` asks for its
+    apps alone)."""
+    done = run(node, command(asked))
+    if done.returncode != 0 or not done.stdout.startswith("now\t"):
+        said = (done.stderr or "").strip().splitlines()
+        return HostStatus(node, error=printable(said[-1] if said else
+                                                f"exit status {done.returncode}"))
+    return parse(node, asked, done.stdout)
+
+
 def gather(fleet: Fleet, run: Runner, nodes: list[str] | None = None) -> list[HostStatus]:
     """Every host read at once through `run`, one command each, in the fleet's order."""
     nodes = list(fleet.hosts) if nodes is None else nodes
     asked = {node: ask(fleet, node) for node in nodes}
-
-    def read(node: str) -> HostStatus:
-        done = run(node, command(asked[node]))
-        if done.returncode != 0 or not done.stdout.startswith("now\t"):
-            said = (done.stderr or "").strip().splitlines()
-            return HostStatus(node, error=printable(said[-1] if said else
-                                                    f"exit status {done.returncode}"))
-        return parse(node, asked[node], done.stdout)
-
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        statuses = list(pool.map(read, nodes))
+        statuses = list(pool.map(lambda node: read(node, asked[node], run), nodes))
     link_chains(statuses)
     return statuses
 
@@ -496,7 +529,19 @@ def _app_problems(app: AppStatus, keep_releases: int) -> list[tuple[str, str]]:
         found.append((what, f"keeps {len(releases)} releases (at most {keep_releases})"))
     found += [(f"unit {u}", f"a candidate of {app.name} left running or failed (by an "
                "interrupted deploy?)") for u in app.candidates]
+    if app.rollback:
+        found.append((what, f"{rolled_back(app.rollback)}: the next deploy puts the data's "
+                      "release back (deploy --keep-rollbacks leaves it)"))
+    elif app.rollback_unreadable:
+        found.append((what, f"its rollback record {app.root}/{ROLLBACK_RECORD} is unreadable: "
+                      f"{app.rollback_unreadable}"))
     return found
+
+
+def rolled_back(record: Record) -> str:
+    """A rollback record in a person's words (values escaped where they are printed)."""
+    return (f"rolled back to {record.release} by {record.operator} at {record.time}; "
+            f"the data's release is {record.data}")
 
 
 def _firewall_problems(firewall: FirewallStatus | None) -> list[tuple[str, str]]:
@@ -534,6 +579,7 @@ def _host_document(status: HostStatus) -> dict:
     data = asdict(status)
     for app, shown in zip(status.apps, data["apps"], strict=True):
         shown["live"] = app.live
+        shown["rollback"] = app.rollback.document() if app.rollback else None
     return data
 
 

@@ -27,6 +27,7 @@ from aitbc_infra.status import (
     exit_code,
     gather,
     problems,
+    rolled_back,
 )
 
 # A healthy host answers in well under a second; one that hangs must not hold the others' report.
@@ -50,7 +51,12 @@ def host_table(status: HostStatus, found: list[Problem]) -> str:
     for app in status.apps:
         total = sum(r.kib or 0 for r in app.releases)
         rows.append(("app", app.name, f"live {p(app.live or app.link or 'none')}, "
-                     f"{len(app.releases)} kept, {_size(total)}"))
+                     f"{len(app.releases)} kept, {_size(total)}"
+                     + (f"; {p(rolled_back(app.rollback))}" if app.rollback else "")))
+        # Each kept release, the most recently activated first: what `rollback --to` takes.
+        rows += [("", f"  {p(r.name)}", f"{'live' if r.name == app.live else 'kept'}, "
+                  f"activated {p((r.activated or '?')[:19])}, {_size(r.kib)}"
+                  + ("" if r.complete else ", unfinished build")) for r in app.by_activation()]
     for unit in status.units:
         rows.append(("unit", unit.unit, p(f"{unit.active or '?'} ({unit.sub or '?'}), "
                                           f"{unit.enabled or '?'}")))
@@ -69,7 +75,8 @@ def host_table(status: HostStatus, found: list[Problem]) -> str:
                      "rendered rules") + ", live " + ("as applied" if fw.live_as_applied
                                                       else "NOT as applied")))
     last = status.last_deploy
-    rows.append(("deploy", "last", p(f"{last['result']} at {last['time']} by {last['operator']}"
+    rows.append(("deploy", "last", p(f"{last.get('kind', 'deploy')} {last['result']} at "
+                                     f"{last['time']} by {last['operator']}"
                                      + (f": {last['message']}" if last.get("message") else ""))
                  if last else "none recorded"))
     width = max(len(name) for _, name, _ in rows)
@@ -113,7 +120,10 @@ def register_status(sub: argparse._SubParsersAction) -> None:
     status = sub.add_parser(
         "status", help="what each host runs now, and what to look at",
         description="Read every host at once (one SSH command each): per app its live release, "
-        "the releases kept and their disk use, leftover candidate units; every declared unit's "
+        "the releases kept (the most recently activated first) and their disk use, whether "
+        "`aitbc-infra rollback` put the live release back (to what, by whom, when, and the "
+        "data's release: named as a problem until a deploy puts that back), leftover "
+        "candidate units; every declared unit's "
         "state (a scheduled job's timer); each TLS site's certificate expiry (named under "
         f"{CERT_WARN_DAYS} days); each chain node's head height and its lag behind the highest "
         "of its chain, and for a node following its peers (sync_status) what it saw of each "

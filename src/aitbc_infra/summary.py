@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 OWED = "owed: "  # begins each line of a host's decision in the deploy's log
+NOTE = "note: "  # begins each line of what the run leaves as it is on purpose (no drift)
 RECORDS_ENV = "AITBC_DEPLOY_RECORDS"  # the file deploys/site.py appends its records to
 
 # What an operation did on a host (a real run), or would do (a dry run).
@@ -65,6 +66,7 @@ class HostOutcome:
     failed_operations: list[str] = field(default_factory=list)
     failed: bool = False
     owed: list[str] = field(default_factory=list)  # what the run decided it owed the host
+    notes: list[str] = field(default_factory=list)  # what it left as it is on purpose
     operations: list[tuple[str, str]] = field(default_factory=list)  # (name, what it did), in order
     decision: dict | None = None  # Decision.as_dict(), as deploys/site.py recorded it
     node: str | None = None  # the model's name of the host, as recorded
@@ -126,7 +128,8 @@ def run_results(stdout: str, log: str, records: dict[str, dict] | None = None) -
     # Only the hosts pyinfra says it connected to: a --diff context line can look like a host's
     # ("    [Unit]" of a unit file).
     connected = [host for host, lines in said.items() if "Connected" in lines]
-    return {**results, "hosts": sorted(connected), **_owed(said), **_recorded(records)}
+    return {**results, "hosts": sorted(connected), **_owed(said), **_notes(said),
+            **_recorded(records)}
 
 
 def plan_results(plan: list[dict], said: dict[str, list[str]]) -> dict:
@@ -158,6 +161,14 @@ def _owed(said: dict[str, list[str]]) -> dict:
     return {"owed": owed} if owed else {}
 
 
+def _notes(said: dict[str, list[str]]) -> dict:
+    """{"notes": {host: its notes}} when a host had any, else nothing."""
+    notes = {host: [line.removeprefix(NOTE) for line in lines if line.startswith(NOTE)]
+             for host, lines in said.items()}
+    notes = {host: lines for host, lines in notes.items() if lines}
+    return {"notes": notes} if notes else {}
+
+
 _HOST_LINE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<message>.*)$")
 
 
@@ -183,7 +194,7 @@ def results_from_log(log: str) -> dict:
     return {"operations": [{"name": why, "success": [], "no_change": [], "error": [host]}
                            for host, why in sorted(failed.items())],
             "totals": {"hosts": len(said), "success": 0, "error": len(failed), "no_change": 0},
-            "failed_hosts": sorted(failed), **_owed(said)}
+            "failed_hosts": sorted(failed), **_owed(said), **_notes(said)}
 
 
 def outcomes(results: dict) -> list[HostOutcome]:
@@ -208,6 +219,8 @@ def outcomes(results: dict) -> list[HostOutcome]:
         of(name).failed = True
     for name, lines in results.get("owed", {}).items():
         of(name).owed = lines
+    for name, lines in results.get("notes", {}).items():
+        of(name).notes = lines
     for name, facts in results.get("records", {}).items():
         o = of(name)
         o.decision, o.node = facts.get("decision"), facts.get("node")
@@ -238,5 +251,6 @@ def summary_text(results: dict) -> str:
 def _lines(o: HostOutcome) -> list[str]:
     """A host's line, then what it owed and (a dry run) each operation that would run."""
     return [f"    {o.line}", *(f"             {OWED}{owed}" for owed in o.owed),
+            *(f"             {NOTE}{note}" for note in o.notes),
             *(f"             would run: {name}" for name, status in o.operations
               if status == WOULD_CHANGE)]

@@ -135,14 +135,16 @@ def test_deploy_hands_the_message_to_pyinfra(monkeypatch):
         returncode = 0
         results = {"operations": [], "failed_hosts": [], "hosts": []}
 
-    def execute(inventory, *extra, message=None):
-        seen["message"] = message
+    def execute(inventory, *extra, message=None, keep_rollbacks=False):
+        seen.update(message=message, keep_rollbacks=keep_rollbacks)
         return Done()
 
     monkeypatch.setattr(deploy, "load_with_sources", lambda inventory: None)
     monkeypatch.setattr(deploy, "execute", execute)
     main(["deploy", "--inventory", "inventory.py", "--message", MESSAGES[3]])
-    assert seen == {"message": MESSAGES[3]}
+    assert seen == {"message": MESSAGES[3], "keep_rollbacks": False}
+    main(["deploy", "--inventory", "inventory.py", "--keep-rollbacks"])
+    assert seen == {"message": None, "keep_rollbacks": True}
 
 
 def test_a_plain_pyinfra_run_is_stopped_by_a_bad_environment_message(monkeypatch, capsys):
@@ -172,7 +174,7 @@ def test_a_line_is_one_line_of_ascii_json_whatever_it_holds(message):
 def test_a_line_says_what_it_holds():
     line = json.loads(encode(_line("deploy 42", FAILED)))
     assert line == {
-        "v": 1, "time": line["time"], "seconds": 2.3, "operator": "ops@ci",
+        "v": 1, "kind": "deploy", "time": line["time"], "seconds": 2.3, "operator": "ops@ci",
         "message": "deploy 42", "commits": {"project": "4c343f63d8d6+dirty", "sources": None},
         "changes": {"releases": {}, "restarts": [], "reloads": [], "loads": [],
                     "certificates": [], "operations": 1},

@@ -120,7 +120,8 @@ def test_the_decision_as_data_says_what_its_lines_say(fleet):
 
 def test_nothing_owed_is_an_empty_decision(fleet):
     data = _decision(fleet, "at1", lambda state: None).as_dict()
-    assert data == {"restarts": [], "reloads": [], "loads": [], "certificates": [], "lines": []}
+    assert data == {"restarts": [], "reloads": [], "loads": [], "certificates": [],
+                    "rollbacks": [], "lines": []}
 
 
 # What the dry run's exit status rests on: pyinfra's plan ------------------------------------
@@ -164,9 +165,10 @@ def test_a_dry_run_asks_for_the_plan_and_a_real_run_for_its_results(tmp_path):
 LOG = "    [at1]       Connected\n    [aitbc]     Connected\n"
 OWED = {"restarts": [{"unit": "aitbc-wallet-daemon", "app": "wallet-daemon", "action": "restart",
                       "reasons": [f"{WALLET_ENV} changed"]}],
-        "reloads": [], "loads": [], "certificates": [],
+        "reloads": [], "loads": [], "certificates": [], "rollbacks": [],
         "lines": [f"restart aitbc-wallet-daemon: {WALLET_ENV} changed"]}
-NOTHING = {"restarts": [], "reloads": [], "loads": [], "certificates": [], "lines": []}
+NOTHING = {"restarts": [], "reloads": [], "loads": [], "certificates": [], "rollbacks": [],
+           "lines": []}
 RECORDS = {"at1": {"node": "at1", "decision": NOTHING}, "aitbc": {"node": "aitbc", "decision": OWED}}
 
 
@@ -237,13 +239,15 @@ def test_a_real_run_document_reports_what_ran_and_what_failed():
 
 def _args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**{"inventory": "inventory.py", "dry": True, "diff": False,
-                                 "json": True, "message": None, "serial": False, **kw})
+                                 "json": True, "message": None, "serial": False,
+                                 "keep_rollbacks": False, **kw})
 
 
 def test_deploy_json_prints_one_document_on_stdout_and_the_summary_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(deploy, "load_with_sources", lambda inventory: None)
     run = PyinfraRun(0, _dry(("wallet-daemon: activate release", ["aitbc"])))
-    monkeypatch.setattr(deploy, "execute", lambda inventory, *extra, message=None: run)
+    monkeypatch.setattr(deploy, "execute",
+                        lambda inventory, *extra, message=None, keep_rollbacks=False: run)
     assert deploy.cmd_deploy(_args()) == DRIFT
     out, err = capsys.readouterr()
     assert_valid(json.loads(out), "deploy")  # the whole of stdout is the document

@@ -38,6 +38,8 @@ from aitbc_infra.status import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# When each release was last activated (stat's %Y of its directory): r2 a day after r1.
+R1_TIME, R2_TIME = int((NOW - timedelta(days=2)).timestamp()), int((NOW - timedelta(days=1)).timestamp())
 RULES = "a" * 64
 
 
@@ -51,8 +53,8 @@ def healthy(asked: Asked, heights: dict[str, int] | None = None) -> str:
     """What status.sh prints for a host where everything is as the model says."""
     lines = [f"now\t{int(NOW.timestamp())}"]
     for root in asked.apps:
-        lines += [f"live\t{root}\treleases/r2", f"release\t{root}\t1\t2048\tr1",
-                  f"release\t{root}\t1\t3072\tr2"]
+        lines += [f"live\t{root}\treleases/r2", f"release\t{root}\t1\t2048\t{R1_TIME}\tr1",
+                  f"release\t{root}\t1\t3072\t{R2_TIME}\tr2"]
     for unit in asked.units:
         sub = "waiting" if unit.endswith(".timer") else "running"
         lines += [f"unit\t{unit}\t{p}" for p in ("LoadState=loaded", "ActiveState=active",
@@ -157,10 +159,11 @@ CASES = [
     ("no live release", lambda o: _edited(o, "live\t/opt/coordinator-api\treleases/r2",
                                           "live\t/opt/coordinator-api\t"),
      ["app coordinator-api: no live release (/opt/coordinator-api has no release link)"]),
-    ("live release unfinished", lambda o: _edited(o, "1\t3072\tr2", "0\t3072\tr2"),
+    ("live release unfinished", lambda o: _edited(o, f"1\t3072\t{R2_TIME}\tr2",
+                                                  f"0\t3072\t{R2_TIME}\tr2"),
      ["app coordinator-api: the live release r2 is an unfinished build"]),
-    ("too many releases", lambda o: o + "release\t/opt/coordinator-api\t1\t10\tr0\n"
-     "release\t/opt/coordinator-api\t1\t10\tr-1\n",
+    ("too many releases", lambda o: o + "release\t/opt/coordinator-api\t1\t10\t1\tr0\n"
+     "release\t/opt/coordinator-api\t1\t10\t2\tr-1\n",
      ["app coordinator-api: keeps 4 releases (at most 3)"]),
     ("leftover candidate", lambda o: o + "candidate\tfailed\tcoordinator-api-candidate@r3.service\n"
      "candidate\tactive\tother-candidate@x.service\n"
@@ -192,8 +195,9 @@ def test_a_healthy_host_is_read_whole():
     assert (app.live, [(r.name, r.kib, r.complete) for r in app.releases]) == \
         ("r2", [("r1", 2048, True), ("r2", 3072, True)])
     assert status.certificates[0].days_left == 60
-    assert status.last_deploy == {"time": "2026-03-01T11:00:00Z", "operator": "ops@ci",
-                                  "message": "a message", "result": "ok", "step": None}
+    assert status.last_deploy == {"kind": "deploy", "time": "2026-03-01T11:00:00Z",
+                                  "operator": "ops@ci", "message": "a message", "result": "ok",
+                                  "step": None}
     assert status.firewall and status.firewall.rendered and status.firewall.live_as_applied
 
 

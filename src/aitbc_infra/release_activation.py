@@ -1,0 +1,40 @@
+"""An app's activation as deploys/scripts/activate-release.sh takes it: the release, the
+rollout settings, the app's journal, how to validate its units, and what to do with each unit.
+
+One builder for both callers: the deploy (deploys/apps.py: a release and the decision's actions)
+and `aitbc-infra rollback` (aitbc_infra/rollback.py: a kept release, every unit restarted), so
+both go through the same candidate, cutover and health gate with the same arguments.
+"""
+
+from __future__ import annotations
+
+from aitbc_infra import endpoints
+from aitbc_infra.activation import app_journal
+from aitbc_infra.decision import AppOwed
+from aitbc_infra.fleet import Fleet
+from aitbc_infra.host_names import PENDING_DIR
+from aitbc_infra.host_scripts import script
+from aitbc_infra.model import App, HostSpec
+
+
+def unit_arguments(fleet: Fleet, spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
+    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh); a
+    scheduled job's UNIT is its timer, with no health URL and no candidate."""
+    args = []
+    for svc, unit in zip(app.services, owed.units, strict=True):
+        live = fleet.endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
+        candidate = "-"
+        if app.candidate(svc):
+            candidate = endpoints.candidate(spec, svc).url + svc.health if svc.health else "up"
+        args += [unit.unit, unit.action, "yes" if unit.listens else "no",
+                 "yes" if unit.new else "no", live, candidate]
+    return args
+
+
+def activate_command(fleet: Fleet, spec: HostSpec, app: App, release: str, owed: AppOwed,
+                     validate: str) -> str:
+    """The command line that brings `app` to `release` as `owed` says, its units validated
+    by the shell command `validate` when its journal lists files to load."""
+    return script("activate-release", PENDING_DIR, app.root, release,
+                  str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
+                  app_journal(app.name), validate, *unit_arguments(fleet, spec, app, owed))
