@@ -172,7 +172,7 @@ class Runs:
         self.limits: list[list[str]] = []
         self.extra: list[list[str]] = []
 
-    def __call__(self, inventory, *extra, message=None):
+    def __call__(self, inventory, *extra, message=None, keep_rollbacks=False):
         limits = [extra[i + 1] for i, arg in enumerate(extra) if arg == "--limit"]
         self.limits.append(limits)
         self.extra.append([arg for arg in extra if arg != "--limit" and arg not in limits])
@@ -181,7 +181,8 @@ class Runs:
 
 def _args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**{"inventory": INVENTORY, "dry": False, "diff": False,
-                                 "json": True, "message": None, "serial": True, **kw})
+                                 "json": True, "message": None, "serial": True,
+                                 "keep_rollbacks": False, **kw})
 
 
 def _serial(monkeypatch, capsys, answers, **kw) -> tuple[int, dict, str, Runs]:
