@@ -7,7 +7,9 @@ run's decision (aitbc_infra/decision.py): its unit, socket or env file or its re
 an unfinished run left it owed, it does not run. Before a restart, a release of a listening
 service runs beside the live one as a candidate and must be healthy; after it (its socket kept
 open, so no connection is refused) it must pass its health gate, else the previous release and
-files come back (deploys/scripts/activate-release.sh, told what to do with each unit).
+files come back (deploys/scripts/activate-release.sh, told what to do with each unit). A
+service's data probe is asked at both gates, and the app's data is snapshotted into the
+outgoing release just before the cutover.
 """
 
 from __future__ import annotations
@@ -106,9 +108,15 @@ def release_commands(*, python: str, releases: str, venv: str, release_id: str, 
     return commands
 
 
+def data_argument(app: App) -> str:
+    """The app's data as activate-release.sh takes it: NAME=KIND=PATH, space-separated (the
+    model's names and paths hold neither a blank nor '=')."""
+    return " ".join(f"{d.name}={d.kind}={app.data_path(d)}" for d in app.data)
+
+
 def unit_arguments(spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
-    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh); a
-    scheduled job's UNIT is its timer, with no health URL and no candidate."""
+    """UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE for each service (see activate-release.sh);
+    a scheduled job's UNIT is its timer, with no health URL, no candidate and no probe."""
     args = []
     for svc, unit in zip(app.services, owed.units, strict=True):
         live = fleet().endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
@@ -116,7 +124,7 @@ def unit_arguments(spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
         if app.candidate(svc):
             candidate = endpoints.candidate(spec, svc).url + svc.health if svc.health else "up"
         args += [unit.unit, unit.action, "yes" if unit.listens else "no",
-                 "yes" if unit.new else "no", live, candidate]
+                 "yes" if unit.new else "no", live, candidate, svc.data_probe or "-"]
     return args
 
 
@@ -131,6 +139,7 @@ def _activate(spec: HostSpec, app: App, plan: HostPlan, owed: AppOwed):
         commands=[script("activate-release", PENDING_DIR, app.root, release,
                          str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
                          app_journal(app.name), quoted("systemd-analyze", "verify", *units),
+                         spec.python.executable, data_argument(app),
                          *unit_arguments(spec, app, owed))],
     )
 

@@ -3,8 +3,8 @@
 #
 # The names the scripts share with the deploy's Python (src/aitbc_infra/host_names.py,
 # SCRIPT_ARGUMENTS) arrive as the first arguments; the script's own follow.
-prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4 releases_dir=$5 venv_link=$6
-shift 6
+prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4 releases_dir=$5 venv_link=$6 snapshot_dir=$7
+shift 7
 
 # A journal (JOURNAL_FILE) lists one written path a line; what the write replaced is kept
 # under JOURNAL_FILE$prev_suffix/, at the path's own absolute path (no copy: the path did not
@@ -40,4 +40,14 @@ journal_forget() {  # JOURNAL_FILE: the new files stay; the copies and the journ
 live_rules_digest() {  # the live iptables rules (both backends), packet counters left out
   { iptables-save; iptables-legacy-save; } 2>/dev/null | grep -v '^#' \
     | sed 's/\[[0-9]*:[0-9]*\]//' | sha256sum | cut -d' ' -f1
+}
+
+# A release's data snapshot, SNAPSHOT_DIR = ROOT/releases/RELEASE/$snapshot_dir/ (taken by
+# activate-release.sh as RELEASE stopped being live, put back by restore-data.sh): root's alone,
+# holding NAME.KIND for each data file and this manifest, a line per file:
+#   NAME KIND PATH TAKEN UID GID MODE
+# TAKEN the UTC time the copy began (YYYY-MM-DDTHH:MM:SSZ); UID, GID and MODE (octal) the data
+# file's then, for a file that is gone by the time it is restored.
+snapshot_manifest() {  # SNAPSHOT_DIR
+  printf '%s/manifest' "$1"
 }
