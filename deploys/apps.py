@@ -7,9 +7,11 @@ run's decision (aitbc_infra/decision.py): its unit, socket or env file or its re
 an unfinished run left it owed, it does not run. Before a restart, a release of a listening
 service runs beside the live one as a candidate and must be healthy; after it (its socket kept
 open, so no connection is refused) it must pass its health gate, else the previous release and
-files come back (deploys/scripts/activate-release.sh, told what to do with each unit).
-An app `aitbc-infra rollback` put on a kept release gets the data's release back the same way,
-then its rollback record is removed; a run told to keep rollbacks leaves it on its release.
+files come back (deploys/scripts/activate-release.sh, told what to do with each unit). A
+service's data probe is asked at both gates, and the app's data is snapshotted into the
+outgoing release just before the cutover. An app `aitbc-infra rollback` put on a kept release
+gets the data's release back the same way, then its rollback record is removed; a run told to
+keep rollbacks leaves it on its release.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ apps = [
         # reads DATABASE_URL), lists are JSON (list_format). A sqlite path is no secret; a
         # database URL with a password would move from env to secrets.
         "env": {"URL": "sqlite:///{root}/data/coordinator.db"},
+        # Its jobs, receipts and users: snapshotted before each release goes live.
+        "data": [{"name": "coordinator", "kind": "sqlite", "path": "{root}/data/coordinator.db"}],
         "secrets": ["JWT_SECRET"],
         "secret_lists": ["ADMIN_API_KEYS"],
         "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
@@ -42,6 +44,9 @@ apps = [
                 "asgi": "app.main:app",
                 "port": 8000,
                 "health": "/v1/health",
+                # The explorer's transactions are the jobs table read back (no key needed):
+                # a release that cannot read the existing database fails here.
+                "data_probe": "/v1/explorer/transactions",
             },
         ],
     },
@@ -56,6 +61,11 @@ apps = [
         # The node writes its chain database: never two at once (no candidate).
         "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-1"},
+        # No `data`, for every chain node (here, node 2, node 3, at1's): the chain database is
+        # the chain, held by its peers too, not state a release owns. Putting an older copy
+        # back would rewind a proposer below heights its peers already hold and fork it; a node
+        # that lost its database syncs from its peers. It also grows with every block and is
+        # written every few seconds: a copy in each kept release would multiply it for nothing.
         # Node 1 follows node 3 through ns3's public RPC front.
         "peers": ["aitbc.keisanki.net"],
         # No sync_status: the tree's cross-site poller is not in git (24b3a37), so which heads a
@@ -142,6 +152,9 @@ apps = [
         # coordinator listens; receipts are fetched from this container's coordinator API.
         "env": {"LEDGER_DB_PATH": "{root}/data/wallet_ledger.db",
                 "COORDINATOR_BASE_URL": "{url:coordinator-api}"},
+        # The wallets' ledger. No data probe: the daemon has no health path to ask after.
+        "data": [{"name": "wallet-ledger", "kind": "sqlite",
+                  "path": "{root}/data/wallet_ledger.db"}],
         "services": [
             {
                 "unit": "aitbc-wallet-daemon",
@@ -189,6 +202,9 @@ apps = [
         "cors": True,
         "env": {"PYTHONPATH": "{root}/.venv/src/apps/trade-exchange",
                 "DATABASE_URL": "sqlite:///{root}/data/exchange.db"},
+        # Trades and orders. A release of another schema once met this file and passed its
+        # health path, then failed every read: the data probe below reads it before cutover.
+        "data": [{"name": "exchange", "kind": "sqlite", "path": "{root}/data/exchange.db"}],
         "secrets": ["SESSION_SECRET", "WALLET_ENCRYPTION_KEY"],
         "auth": {"session": "wallet address login", "expiry_hours": 24},
         "services": [
@@ -199,6 +215,7 @@ apps = [
                 "workdir": "data",
                 "port": 8085,
                 "health": "/api/health",
+                "data_probe": "/api/trades/recent",
             },
         ],
     },

@@ -29,6 +29,8 @@ apps = [
         # The node writes its chain database: never two at once (no candidate).
         "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "host-node"},
+        # No `data`: a chain database is kept by its peers, not snapshotted (the aitbc
+        # container's node 1 says why).
         "services": [
             {
                 # The tree's init_db (SQLModel create_all) checks for a table, then creates it:

@@ -26,12 +26,14 @@ apps = [
         "cors": True,
         # Its database is `URL`, as at the aitbc container (no DATABASE_URL is read).
         "env": {"URL": "sqlite:///{root}/data/coordinator.db"},
+        "data": [{"name": "coordinator", "kind": "sqlite", "path": "{root}/data/coordinator.db"}],
         "secrets": ["JWT_SECRET"],
         "secret_lists": ["ADMIN_API_KEYS"],
         "auth": {"header": "X-Api-Key", "protected": ["/v1/admin/"]},
         "services": [
             {"unit": "coordinator-api", "description": "AITBC coordinator API (ns3)",
-             "asgi": "app.main:app", "port": 8000, "bind": "bridge", "health": "/v1/health"},
+             "asgi": "app.main:app", "port": 8000, "bind": "bridge", "health": "/v1/health",
+             "data_probe": "/v1/explorer/transactions"},
         ],
     },
     {
@@ -45,6 +47,8 @@ apps = [
         # The node writes its chain database: never two at once (no candidate).
         "side_by_side": False,
         "env": {"DB_PATH": "{root}/data/chain.db", "PROPOSER_ID": "node-3"},
+        # No `data`: a chain database is kept by its peers, not snapshotted (the aitbc
+        # container's node 1 says why).
         # Node 3 follows node 1 through the public site.
         "peers": ["aitbc.bubuit.net"],
         "services": [

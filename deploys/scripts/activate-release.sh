@@ -1,5 +1,5 @@
-# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE
-#                  [UNIT ACTION LISTENS NEW LIVE CANDIDATE]...
+# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE PYTHON DATA
+#                  [UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE]...
 #
 # Brings one app to RELEASE (ROOT/releases/RELEASE) and to the unit, socket and env files the
 # deploy just wrote (listed in the journal PENDING/JOURNAL, their old copies kept), doing to
@@ -18,11 +18,24 @@
 #     mounted at the venv's path, a scratch socket) and must be healthy there: CANDIDATE is its
 #     health URL, or "up" (it must stay up). A candidate that exits or answers non-2xx fails the
 #     run before the running release is touched; the old files come back.
-#  3. ROOT/.venv is pointed at RELEASE (a symlink renamed over the old one: atomic) and each unit
-#     gets its ACTION. Each must then be healthy at LIVE (its health URL; "-": it stays up)
-#     within TIMEOUT seconds, else the previous release and the old files come back, the units
-#     get their ACTION again, and the run fails naming the unit; a unit with NEW=yes (its unit
-#     file did not exist before) has nothing to come back to: it is stopped instead.
+#     PROBE ("-": none) is the service's data probe, a path: once the health URL answers, the
+#     same origin's PROBE must answer a GET with 2xx too, read from the data already there, as
+#     a candidate and at the live gate (step 3); a release that cannot read that data fails
+#     there like an unhealthy one, and the error line names the probe.
+#  3. Before the cutover to another release, the app's DATA is snapshotted into the outgoing
+#     release: DATA lists NAME=KIND=PATH (space-separated; "" none), and each sqlite file that
+#     exists is copied by SQLite's online backup (PYTHON's sqlite3 module: consistent while the
+#     app writes; the sqlite3 program is not on every host) into
+#     ROOT/releases/OUTGOING/<snapshot dir>/NAME.KIND, with a manifest (lib.sh), root's alone
+#     (the data may hold secrets) and pruned with that release; restore-data.sh puts it back.
+#     A file that does not exist yet (a first deploy) is not snapshotted. A snapshot that
+#     fails stops the run before the cutover; the old files come back.
+#     Then ROOT/.venv is pointed at RELEASE (a symlink renamed over the old one: atomic) and
+#     each unit gets its ACTION. Each must then be healthy at LIVE (its health URL, then its
+#     PROBE; "-": it stays up) within TIMEOUT seconds, else the previous release and the old
+#     files come back, the units get their ACTION again, and the run fails naming the unit; a
+#     unit with NEW=yes (its unit file did not exist before) has nothing to come back to: it
+#     is stopped instead.
 #     With no unit to restart (an app of scheduled jobs: their timers run no release), ROOT/.venv
 #     is pointed at RELEASE all the same, and the jobs run it from their next run.
 # Keeps the KEEP most recently activated releases. PENDING/<restart mark>UNIT marks a restart owed.
@@ -31,8 +44,8 @@
 # shellcheck disable=SC2086,SC2012
 set -u
 set -f
-pending=$1 root=$2 release=$3 keep=$4 timeout=$5 journal=$1/$6 validate=$7
-shift 7
+pending=$1 root=$2 release=$3 keep=$4 timeout=$5 journal=$1/$6 validate=$7 python=$8 data=$9
+shift 9
 
 refuse() { printf 'activate-release: refused %s: %s\n' "$1" "$2" >&2; exit 2; }
 case $pending in /*) ;; *) refuse "pending directory (not absolute)" "$pending" ;; esac
@@ -41,7 +54,17 @@ case $release in ''|.|..|*[!A-Za-z0-9._-]*) refuse "release name" "$release" ;; 
 case $keep in ''|*[!0-9]*) refuse "number of releases to keep" "$keep" ;; esac
 case $timeout in ''|*[!0-9]*) refuse "health timeout" "$timeout" ;; esac
 case ${journal#"$pending"/} in ''|*[!A-Za-z0-9._-]*) refuse "journal name" "$journal" ;; esac
-[ $(( $# % 6 )) -eq 0 ] || refuse "unit arguments (not UNIT ACTION LISTENS NEW LIVE CANDIDATE)" "$*"
+case $python in /*) ;; *) refuse "python (not absolute)" "$python" ;; esac
+case $python in *[[:space:]]*) refuse "python" "$python" ;; esac
+for entry in $data; do
+  name=${entry%%=*} path=${entry#*=*=}
+  case $entry in "$name=sqlite=$path") ;; *) refuse "data entry (not NAME=sqlite=PATH)" "$entry" ;; esac
+  case $name in [a-z]*) ;; *) refuse "data name" "$name" ;; esac
+  case $name in *[!a-z0-9_-]*) refuse "data name" "$name" ;; esac
+  case $path in /*) ;; *) refuse "data path (not absolute)" "$path" ;; esac
+  case $path in *[!A-Za-z0-9_.@+/-]*|*/../*|*/..|*/./*|*/.|*//*) refuse "data path" "$path" ;; esac
+done
+[ $(( $# % 7 )) -eq 0 ] || refuse "unit arguments (not UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE)" "$*"
 units="" specs=""
 while [ $# -gt 0 ]; do
   case $1 in ''|*[!A-Za-z0-9:_.@-]*) refuse "unit name" "$1" ;; esac
@@ -49,8 +72,11 @@ while [ $# -gt 0 ]; do
   case $3 in yes|no) ;; *) refuse "socket flag of $1" "$3" ;; esac
   case $4 in yes|no) ;; *) refuse "new-unit flag of $1" "$4" ;; esac
   case $5$6 in *[[:space:]=]*) refuse "health URL of $1" "$5 $6" ;; esac
-  units="$units $1" specs="$specs $1=$2=$3=$4=$5=$6"
-  shift 6
+  # The probe is the spec's last field: it may hold '=' (a query), never a blank.
+  case $7 in -|/*) ;; *) refuse "data probe of $1" "$7" ;; esac
+  case $7 in *[[:space:]]*) refuse "data probe of $1" "$7" ;; esac
+  units="$units $1" specs="$specs $1=$2=$3=$4=$5=$6=$7"
+  shift 7
 done
 mkdir -p "$pending"
 link="$root/$venv_link"
@@ -59,24 +85,46 @@ want="$releases_dir/$release"
 now() { date +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-field() {  # UNIT N: field N of the unit's spec (2 action, 3 listens, 4 new, 5 live URL, 6 candidate)
+field() {  # UNIT N: field N of the unit's spec (2 action, 3 listens, 4 new, 5 live URL,
+           # 6 candidate, 7- the data probe: the rest of the spec, '=' and all)
   for spec in $specs; do
     [ "${spec%%=*}" = "$1" ] && printf '%s\n' "$spec" | cut -d= -f"$2"
   done
+}
+
+origin() {  # URL: its scheme and authority, where the service's data probe is asked
+  rest=${1#*://}
+  printf '%s://%s' "${1%%://*}" "${rest%%/*}"
+}
+
+answers() {  # URL: a GET answered 2xx (not a redirect, not an error)
+  case $(curl -gsS -o /dev/null -m 5 -w '%{http_code}' "$1" 2>/dev/null) in
+    2??) return 0 ;;
+  esac
+  return 1
 }
 
 point_at() {
   ln -sfn "$1" "$link$temp_suffix" && mv -Tf "$link$temp_suffix" "$link"
 }
 
-healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" or "up": staying up)
+healthy() {  # UNIT URL PROBE: running within the timeout, answering 2xx at URL ("-" or "up":
+             # staying up), then at the data PROBE ("-": none); gate_miss says which it missed
   deadline=$(( $(date +%s) + timeout ))
+  gate_miss=health
   while [ "$(date +%s)" -lt "$deadline" ]; do
     case $(systemctl show -p ActiveState --value "$1"):$(systemctl show -p SubState --value "$1") in
       active:*)
         case $2 in
           -|up) sleep 2; systemctl is-active -q "$1" && return 0 ;;
-          *) curl -fsS -o /dev/null -m 2 "$2" 2>/dev/null && return 0 ;;
+          *)
+            if curl -fsS -o /dev/null -m 2 "$2" 2>/dev/null; then
+              [ "$3" != - ] || return 0
+              # Asked again until the timeout, as the health URL is: an app may open its
+              # data after it first answers.
+              gate_miss=probe
+              answers "$(origin "$2")$3" && return 0
+            fi ;;
         esac ;;
       *:auto-restart|failed:*|inactive:*)
         return 1 ;;  # it exited: waiting out the timeout would only prolong the outage
@@ -86,18 +134,21 @@ healthy() {  # UNIT URL: running within the timeout, answering 2xx at URL ("-" o
   return 1
 }
 
-what_failed() {  # UNIT URL [SYSTEMD_UNIT]: what the gate saw, for the error line
-  case $2 in
-    -|up) printf '%s did not stay up (systemd result: %s)' "$1" \
+what_failed() {  # UNIT URL [SYSTEMD_UNIT]: what the gate saw (gate_miss), for the error line
+  case $2:$gate_miss in
+    -:*|up:*) printf '%s did not stay up (systemd result: %s)' "$1" \
             "$(systemctl show -p Result --value "${3:-$1}" 2>/dev/null || echo unknown)" ;;
+    *:probe) printf '%s failed its data probe (%s): healthy at %s, but %s did not answer 2xx with the existing data within %ss' \
+         "$1" "$(field "$1" 7-)" "$2" "$(origin "$2")$(field "$1" 7-)" "$timeout" ;;
     *) printf '%s failed its health check (%s): it exited, or was not healthy within %ss' \
          "$1" "$2" "$timeout" ;;
   esac
 }
 
-first_unhealthy() {  # UNIT...: the first that is not healthy at its live URL
+first_unhealthy() {  # UNIT...: true when each is healthy at its live URL and data probe; else
+                     # false, `failed` the first that is not and `gate_miss` what it missed
   for unit in "$@"; do
-    healthy "$unit" "$(field "$unit" 5)" || { echo "$unit"; return 1; }
+    healthy "$unit" "$(field "$unit" 5)" "$(field "$unit" 7-)" || { failed=$unit; return 1; }
   done
 }
 
@@ -122,6 +173,57 @@ fail_back() {  # MESSAGE: the old files and units back, nothing else touched
   journal_restore "$journal"
   systemctl daemon-reload
   exit 1
+}
+
+# Every data file, by SQLite's online backup: one python for all of them. Paths arrive as
+# arguments, never in the program's text.
+sqlite_backup='
+import os, sqlite3, sys, time, urllib.parse
+snapshot, manifest, entries = sys.argv[1], sys.argv[2], sys.argv[3:]
+lines = []
+for entry in entries:
+    name, kind, path = entry.split("=", 2)
+    if not os.path.exists(path):
+        print(f"data {name}: no {path} yet, nothing to snapshot")
+        continue
+    before = os.stat(path)
+    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    copy = os.path.join(snapshot, f"{name}.{kind}")
+    source = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    lines.append(f"{name} {kind} {path} {taken} {before.st_uid} {before.st_gid} "
+                 f"{before.st_mode & 0o7777:04o}\n")
+    print(f"data {name}: {path} snapshotted ({os.path.getsize(copy)} bytes, {taken})")
+if lines:
+    with open(manifest, "w") as out:
+        out.writelines(lines)
+'
+
+snapshot_data() {  # OUTGOING (releases/R): the DATA files as they are now, kept with OUTGOING
+  [ -n "$data" ] && [ -n "$1" ] && [ -d "$root/$1" ] || return 0
+  kept=$root/$1/$snapshot_dir
+  fresh=$kept$temp_suffix
+  rm -rf -- "$fresh"
+  # Root's alone: the directory 0700, its files 0600 (the data may hold secrets).
+  # -I: nothing of the environment or the working directory is imported by root's python.
+  ( umask 077 && mkdir -- "$fresh" \
+      && "$python" -I -c "$sqlite_backup" "$fresh" "$(snapshot_manifest "$fresh")" $data ) \
+    || { rm -rf -- "$fresh"; return 1; }
+  # The release's last snapshot replaced whole; none at all where no file exists yet, so an
+  # older one can never pass for the data this release last ran with.
+  rm -rf -- "$kept"
+  if [ -f "$(snapshot_manifest "$fresh")" ]; then mv -T -- "$fresh" "$kept"; else rm -rf -- "$fresh"; fi
+}
+
+keep_data() {  # OUTGOING: snapshot_data, or the run fails before the cutover
+  if ! snapshot_data "$1"; then
+    fail_back "ERROR: could not snapshot the data of $root into ${1:-?}: release $release never went live (release, unit and env files unchanged)"
+  fi
 }
 
 prune() {  # ACTIVE: keep the `keep` most recently activated releases, and always ACTIVE
@@ -152,6 +254,7 @@ for unit in $units; do
 done
 if [ -z "$restart" ]; then
   if [ "$previous" != "$want" ]; then
+    keep_data "$previous"
     point_at "$want"
     touch -h "$root/$want"
     prune "$want"
@@ -178,7 +281,8 @@ if [ -n "$candidates" ]; then
   done
   failed=""
   for unit in $candidates; do
-    [ -n "$failed" ] || healthy "$unit$candidate_infix$release" "$(field "$unit" 6)" || failed=$unit
+    [ -n "$failed" ] || healthy "$unit$candidate_infix$release" "$(field "$unit" 6)" "$(field "$unit" 7-)" \
+      || failed=$unit
   done
   if [ -n "$failed" ]; then
     journalctl -q -n 8 -o cat -u "$failed$candidate_infix$release.service" >&2 2>/dev/null || true
@@ -198,6 +302,7 @@ fi
 # 3. Cutover ----------------------------------------------------------------------------------
 switched=no
 if [ "$previous" != "$want" ]; then
+  keep_data "$previous"
   # Marked before the switch: a run killed right after it still restarts these next time.
   for unit in $units; do touch "$pending/$restart_mark$unit"; done
   point_at "$want"
@@ -209,7 +314,7 @@ systemctl enable -q $restart
 for unit in $restart; do [ "$(field "$unit" 3)" = no ] || systemctl enable -q "$unit.socket"; done
 started=$(now)
 restart_units $restart
-if failed=$(first_unhealthy $restart); then
+if first_unhealthy $restart; then
   for unit in $units; do rm -f "$pending/$restart_mark$unit"; done
   journal_forget "$journal"
   echo "healthy after $(seconds_since "$started")s:$restart (release $release)"
@@ -252,7 +357,7 @@ elif [ "$switched" = yes ] && [ -n "$back" ]; then
 fi
 if [ -n "$back" ] && { [ "$switched" = yes ] || [ -n "$journaled" ]; }; then
   restart_units $back
-  if failed=$(first_unhealthy $back); then
+  if first_unhealthy $back; then
     # They run the files on disk again, with the previous release: nothing is owed to them.
     for unit in $units; do rm -f "$pending/$restart_mark$unit"; done
     [ "$switched" = no ] || { touch -h "$root/$previous"; prune "$previous"; }

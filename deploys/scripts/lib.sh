@@ -3,8 +3,8 @@
 #
 # The names the scripts share with the deploy's Python (src/aitbc_infra/host_names.py,
 # SCRIPT_ARGUMENTS) arrive as the first arguments; the script's own follow.
-prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4 releases_dir=$5 venv_link=$6
-shift 6
+prev_suffix=$1 temp_suffix=$2 restart_mark=$3 candidate_infix=$4 releases_dir=$5 venv_link=$6 snapshot_dir=$7
+shift 7
 
 # A journal (JOURNAL_FILE) lists one written path a line; what the write replaced is kept
 # under JOURNAL_FILE$prev_suffix/, at the path's own absolute path (no copy: the path did not
@@ -47,5 +47,15 @@ run_inline() {  # BODY NAME ARG...: another host script, its lib.sh and text han
   inline_body=$1 inline_name=$2
   shift 2
   sh -c "$inline_body" "$inline_name" "$prev_suffix" "$temp_suffix" "$restart_mark" \
-    "$candidate_infix" "$releases_dir" "$venv_link" "$@"
+    "$candidate_infix" "$releases_dir" "$venv_link" "$snapshot_dir" "$@"
+}
+
+# A release's data snapshot, SNAPSHOT_DIR = ROOT/releases/RELEASE/$snapshot_dir/ (taken by
+# activate-release.sh as RELEASE stopped being live, put back by restore-data.sh): root's alone,
+# holding NAME.KIND for each data file and this manifest, a line per file:
+#   NAME KIND PATH TAKEN UID GID MODE
+# TAKEN the UTC time the copy began (YYYY-MM-DDTHH:MM:SSZ); UID, GID and MODE (octal) the data
+# file's then, for a file that is gone by the time it is restored.
+snapshot_manifest() {  # SNAPSHOT_DIR
+  printf '%s/manifest' "$1"
 }

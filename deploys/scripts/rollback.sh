@@ -1,5 +1,5 @@
 # rollback ACTIVATE_BODY RESTORE_BODY PENDING JOURNAL MARKER ROOT FROM TO RECORD LINE KEEP TIMEOUT
-#          [UNIT ACTION LISTENS NEW LIVE CANDIDATE]... -- [STOP_UNIT]...
+#          PYTHON DATA [UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE]... -- [STOP_UNIT]...
 #
 # Puts the app at ROOT back on the kept release TO (ROOT/releases/TO), building nothing; run by
 # `aitbc-infra rollback` under the deploy lock (aitbc_infra/rollback.py), one app a call.
@@ -14,18 +14,20 @@
 #     outage until the gate passes), and restore-data puts back the data snapshot kept with TO
 #     (it prints what writes it drops). When it fails (3: no snapshot kept with TO), the units
 #     start again on FROM, nothing else changed, and the rollback fails (exit 1).
-#  4. activate-release for TO with the UNIT specs (its own header says them; no journal to
-#     validate): candidate, cutover, health gate; a failed gate puts FROM back (exit 1).
+#  4. activate-release for TO with the UNIT specs, PYTHON and the app's DATA (its own header
+#     says them; no journal to validate): candidate, cutover (the data snapshotted into FROM
+#     first; not after a restore, which would only copy the snapshot it put back), health gate
+#     and data probes; a failed gate puts FROM back (exit 1).
 #     With RESTORE_BODY the units stopped are started again afterwards (the timers too).
 #  5. Passed: the rollback record RECORD gets LINE, or ("-": TO is the data's release again)
 #     goes. Failed: the record stays as it was, true again of FROM.
 set -u
 set -f
-[ $# -ge 13 ] || { echo "rollback: refused: too few arguments ($#)" >&2; exit 2; }
+[ $# -ge 15 ] || { echo "rollback: refused: too few arguments ($#)" >&2; exit 2; }
 activate=$1 restore=$2 pending=$3 journal=$4 marker=$5 root=$6 from=$7 to=$8 record=$9
 shift 9
-line=$1 keep=$2 timeout=$3
-shift 3
+line=$1 keep=$2 timeout=$3 python=$4 data=$5
+shift 5
 
 refuse() { printf 'rollback: refused %s: %s\n' "$1" "$2" >&2; exit 2; }
 case $pending in /*) ;; *) refuse "pending directory (not absolute)" "$pending" ;; esac
@@ -80,8 +82,9 @@ fi
 
 # 4. Candidate, cutover, gate ---------------------------------------------------------------------
 # shellcheck disable=SC2086  # the unit specs, checked by activate-release, split on purpose
+[ "$restore" = - ] || data=""
 run_inline "$activate" activate-release "$pending" "$root" "$to" "$keep" "$timeout" "$journal" \
-  true $units
+  true "$python" "$data" $units
 status=$?
 if [ "$restore" != - ]; then
   systemctl start $stop || status=1

@@ -492,6 +492,7 @@ class Fleet:
             if app.user == "root":
                 problems.append(Problem(where, f"{field}.user", "apps never run as root"))
             problems += _check_env_names(app, f"{where}, app {app.name}", field)
+            problems += _check_data(host, app, where, field)
             problems += self._check_peers(host, app, f"{where}, app {app.name}", field)
             for j, svc in enumerate(app.services):
                 for dep in svc.after:
@@ -721,6 +722,28 @@ def _check_control_daemon(spec: HostSpec, where: str, pools: Counter) -> list[Pr
         problems.append(Problem(where, "incus.storage_pool", f"{spec.incus.storage_pool!r}: the "
                                 "hosts of the control machine's one incusd share one pool, "
                                 f"given {sorted(pools)}"))
+    return problems
+
+
+def _check_data(host: HostSpec, app: App, where: str, field: str) -> list[Problem]:
+    """Each data file lies below a directory the app's units write: one of its data dirs or a
+    shared directory it writes (else its release could not write it either), and no other app
+    of the host declares it."""
+    writable = [f"{app.root}/{d.rstrip('/')}" for d in app.data_dirs]
+    writable += shared_state.access(host, app).writes
+    others = {other.data_path(d): other.name for other in host.apps if other is not app
+              for d in other.data}
+    problems = []
+    for k, entry in enumerate(app.data):
+        path = app.data_path(entry)
+        if not any(path.startswith(f"{d}/") for d in writable):
+            problems.append(Problem(where, f"{field}.data[{k}].path",
+                                    f"{path} lies in no directory app {app.name} writes (its "
+                                    f"data_dirs, or a shared directory it writes): "
+                                    f"{', '.join(writable) or 'none'}"))
+        if path in others:
+            problems.append(Problem(where, f"{field}.data[{k}].path",
+                                    f"{path} is also data of app {others[path]}"))
     return problems
 
 

@@ -50,6 +50,10 @@ ROLLBACK_RECORD = ".aitbc-rollback"
 RELEASE_SOURCES = "src"  # RELEASE/src: the app's source trees, unpacked
 STATIC_DIR = "static"  # RELEASE/src/static: the app's `static_files`, beside its trees
 CANDIDATE_INFIX = "-candidate@"  # UNIT-candidate@RELEASE: a release on trial beside UNIT
+# RELEASE/.data/: the app's data as it was when RELEASE stopped being live (a snapshot taken
+# just before the next release's cutover, with its manifest), root's alone, pruned with RELEASE
+# (deploys/scripts/activate-release.sh takes it, restore-data.sh puts it back).
+DATA_SNAPSHOT_DIR = ".data"
 ENV_DIR = "/etc/aitbc"  # the env files (a host may name another directory)
 SYSTEMD_DIR = "/etc/systemd/system"
 WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"  # the releases' wheels and source tars
@@ -97,7 +101,7 @@ HOSTS_FILE = "/etc/hosts"  # a container's names (the sandbox's machines' too)
 
 # What every host script receives first (deploys/scripts/lib.sh names them in this order).
 SCRIPT_ARGUMENTS = (PREVIOUS_SUFFIX, TEMP_SUFFIX, RESTART_MARK, CANDIDATE_INFIX, RELEASES_DIR,
-                    VENV_LINK)
+                    VENV_LINK, DATA_SNAPSHOT_DIR)
 
 
 def restart_mark(unit: str) -> str:

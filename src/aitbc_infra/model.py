@@ -502,6 +502,47 @@ class Schedule(Strict):
         return self
 
 
+# An app's data store: a name of its own (the snapshot's file is named after it).
+_DATA_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+ROOT_PLACEHOLDER = "{root}"
+
+
+def _data_path(value: str) -> str:
+    """An absolute path, or one under the app's root written `{root}/...` (as its env values
+    are): no other placeholder, and whole once `{root}` is filled in (App checks that)."""
+    _one_line(value)
+    rest = value.removeprefix(ROOT_PLACEHOLDER)
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"a data path takes {ROOT_PLACEHOLDER} at its start and no other "
+                         f"placeholder: {value!r}")
+    if rest == value:
+        return _absolute_path(value)
+    if not rest.startswith("/"):
+        raise ValueError(f"a data path under the app's root is written '{ROOT_PLACEHOLDER}/...': "
+                         f"{value!r}")
+    # The root is a normalised absolute path itself: the whole is one when the rest is.
+    _absolute_path(rest)
+    return value
+
+
+class SqliteData(Strict):
+    """A SQLite database file of an app: before a release goes live it is copied with SQLite's
+    online backup into the outgoing release (deploys/scripts/activate-release.sh), whence
+    deploys/scripts/restore-data.sh puts it back.
+
+    `kind` tells how a store is snapshotted and restored. A PostgreSQL database, once an app
+    has one, is a class of its own (`kind: "postgresql"`, its database and role, `pg_dump`)
+    joined to this one in `AppData` as a union told apart by `kind`; the scripts dispatch on
+    the same word."""
+
+    name: Annotated[str, AfterValidator(_matches(_DATA_NAME, "data name (a-z, 0-9, '_', '-')"))]
+    kind: Literal["sqlite"]
+    path: Annotated[str, AfterValidator(_data_path)]
+
+
+AppData = SqliteData
+
+
 class Service(Strict):
     """One process of an app release: one systemd unit."""
 
@@ -520,6 +561,10 @@ class Service(Strict):
     after: list[UnitName] = []
     env: dict[EnvName, EnvValue] = {}
     health: UrlPath | None = None
+    # A read the release must answer 2xx with the data already there (GET, after `health`
+    # answers), as a candidate and at the live gate: a release whose code no longer reads
+    # that data (a column it expects, missing) fails there and is rolled back.
+    data_probe: UrlPath | None = None
     devices: list[Device] = []  # device nodes the unit may open (rw); all others stay closed
     # A step that runs to its end (Type=oneshot) before the units naming it in `after` start,
     # which then require it: e.g. a database schema created by one process, not raced by every
@@ -543,6 +588,9 @@ class Service(Strict):
             raise ValueError(f"service {self.unit}: an 'asgi' service needs a 'port'")
         if self.health and self.port is None:
             raise ValueError(f"service {self.unit}: a 'health' path needs a 'port'")
+        if self.data_probe and not self.health:
+            raise ValueError(f"service {self.unit}: a 'data_probe' is asked after the 'health' "
+                             "path answers: give the service a 'health' path")
         return self
 
     @property
@@ -589,6 +637,10 @@ class App(Strict):
     user: UserName
     root: AbsPath
     data_dirs: list[RelPath] = []
+    # What of the app's data a release must not lose: snapshotted into the outgoing release
+    # before a new one goes live (its path under a directory the app writes: one of its
+    # `data_dirs` or a shared directory it writes; fleet.py checks the latter).
+    data: list[AppData] = []
     cors: bool = False
     # How list values reach the app: a JSON list (pydantic-settings) or a comma-separated string.
     list_format: Literal["json", "comma"] = "json"
@@ -628,7 +680,24 @@ class App(Strict):
                     svc.workdir == t or svc.workdir.startswith(f"{t}/") for t in self.trees):
                 raise ValueError(f"service {svc.unit}: workdir {svc.workdir!r} is neither a data "
                                  f"dir {self.data_dirs} nor in the app's trees {self.trees}")
+        names = [d.name for d in self.data]
+        if len(set(names)) != len(names):
+            raise ValueError(f"app {self.name}: data names repeat: {names}")
+        for entry in self.data:
+            try:
+                _absolute_path(self.data_path(entry))
+            except ValueError as exc:
+                raise ValueError(f"app {self.name}: data {entry.name}: {exc}") from None
+        paths = [self.data_path(d) for d in self.data]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"app {self.name}: two data entries name one file: {paths}")
         return self
+
+    def data_path(self, entry: AppData) -> str:
+        """The data file's absolute path: `{root}` filled in with the app's root."""
+        if entry.path.startswith(ROOT_PLACEHOLDER):
+            return self.root + entry.path.removeprefix(ROOT_PLACEHOLDER)
+        return entry.path
 
     @property
     def all_secrets(self) -> list[str]:

@@ -17,9 +17,15 @@ from aitbc_infra.host_scripts import script
 from aitbc_infra.model import App, HostSpec
 
 
+def data_argument(app: App) -> str:
+    """The app's data as activate-release.sh takes it: NAME=KIND=PATH, space-separated (the
+    model's names and paths hold neither a blank nor '=')."""
+    return " ".join(f"{d.name}={d.kind}={app.data_path(d)}" for d in app.data)
+
+
 def unit_arguments(fleet: Fleet, spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
-    """UNIT ACTION LISTENS NEW LIVE CANDIDATE for each service (see activate-release.sh); a
-    scheduled job's UNIT is its timer, with no health URL and no candidate."""
+    """UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE for each service (see activate-release.sh);
+    a scheduled job's UNIT is its timer, with no health URL, no candidate and no probe."""
     args = []
     for svc, unit in zip(app.services, owed.units, strict=True):
         live = fleet.endpoint(spec.node, spec.node, svc.unit).url + svc.health if svc.health else "-"
@@ -27,7 +33,7 @@ def unit_arguments(fleet: Fleet, spec: HostSpec, app: App, owed: AppOwed) -> lis
         if app.candidate(svc):
             candidate = endpoints.candidate(spec, svc).url + svc.health if svc.health else "up"
         args += [unit.unit, unit.action, "yes" if unit.listens else "no",
-                 "yes" if unit.new else "no", live, candidate]
+                 "yes" if unit.new else "no", live, candidate, svc.data_probe or "-"]
     return args
 
 
@@ -37,4 +43,5 @@ def activate_command(fleet: Fleet, spec: HostSpec, app: App, release: str, owed:
     by the shell command `validate` when its journal lists files to load."""
     return script("activate-release", PENDING_DIR, app.root, release,
                   str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
-                  app_journal(app.name), validate, *unit_arguments(fleet, spec, app, owed))
+                  app_journal(app.name), validate, spec.python.executable, data_argument(app),
+                  *unit_arguments(fleet, spec, app, owed))

@@ -55,7 +55,7 @@ from aitbc_infra.host_names import (
 from aitbc_infra.host_scripts import body, function, quoted, script
 from aitbc_infra.model import App, HostSpec
 from aitbc_infra.plan import app_units
-from aitbc_infra.release_activation import unit_arguments
+from aitbc_infra.release_activation import data_argument, unit_arguments
 from aitbc_infra.rollback_record import Record
 from aitbc_infra.status import Asked, HostStatus
 
@@ -213,7 +213,7 @@ def app_arguments(fleet: Fleet, spec: HostSpec, rollback: AppRollback, restore: 
     line = rollback.record.encode() if rollback.record else "-"
     return [PENDING_DIR, app_journal(app.name), RELEASE_MARKER, app.root, rollback.from_release,
             rollback.to, app.rollback_record, line, str(spec.rollout.keep_releases),
-            str(spec.rollout.health_timeout_seconds),
+            str(spec.rollout.health_timeout_seconds), spec.python.executable, data_argument(app),
             *unit_arguments(fleet, spec, app, app_owed(app, rollback.to, restore)),
             "--", *app_units(app)]
 

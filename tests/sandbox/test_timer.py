@@ -41,7 +41,7 @@ TIMER = f"{JOB}.timer"
 EVERY = 5  # seconds between runs: three runs fit in a test
 MARKS = "timer-marks"  # in the job's working directory, the app's data directory
 # The exchange API's service ends here in group_data/aitbc_container.py; the job follows it.
-AFTER_API = '"health": "/api/health",\n            },\n'
+AFTER_API = '"data_probe": "/api/trades/recent",\n            },\n'
 
 
 def _job(every: int) -> dict:

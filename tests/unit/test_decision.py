@@ -204,15 +204,15 @@ def test_a_new_unit_is_new(fleet):
 
 def test_the_app_activation_is_told_each_units_action(fleet, monkeypatch):
     """deploys/apps.py hands activate-release.sh the decision: UNIT ACTION LISTENS NEW LIVE
-    CANDIDATE for every unit of the app."""
+    CANDIDATE PROBE for every unit of the app."""
     monkeypatch.setattr(apps, "fleet", lambda: fleet)
     spec = fleet.hosts["aitbc"]
     app = next(a for a in spec.apps if a.name == "blockchain-node")
     owed = _decision(fleet, "aitbc", edits=[content(RPC_ENV)]).apps["blockchain-node"]
     assert apps.unit_arguments(spec, app, owed) == [
-        "aitbc-blockchain-schema-1", "none", "no", "no", "-", "-",
-        "aitbc-blockchain-node-1", "none", "no", "no", "-", "-",
-        "aitbc-blockchain-rpc-1", "restart", "yes", "no", "http://127.0.0.1:8081/rpc/head", "-"]
+        "aitbc-blockchain-schema-1", "none", "no", "no", "-", "-", "-",
+        "aitbc-blockchain-node-1", "none", "no", "no", "-", "-", "-",
+        "aitbc-blockchain-rpc-1", "restart", "yes", "no", "http://127.0.0.1:8081/rpc/head", "-", "-"]
 
 
 def test_the_decision_needs_no_pyinfra():

@@ -416,25 +416,41 @@ def test_journal_refuses_a_path_it_cannot_list():
 # activate-release refuses what it would split ----------------------------------------------
 
 
-_GOOD = ("/p", "/r", "abc", "3", "5", "app-x", "true")
-_UNIT = ("unit", "restart", "no", "no", "-", "-")  # UNIT ACTION LISTENS NEW LIVE CANDIDATE
+_GOOD = ("/p", "/r", "abc", "3", "5", "app-x", "true", "/usr/bin/python3", "db=sqlite=/r/data/a.db")
+_UNIT = ("unit", "restart", "no", "no", "-", "-", "-")  # UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE
+_FIXED = ("/p", "/r", "abc", "3", "5", "app-x", "true")  # up to VALIDATE
+_DATA = ("/usr/bin/python3", "db=sqlite=/r/data/a.db")  # PYTHON DATA
 
 
 @pytest.mark.parametrize("args", [
-    (*_GOOD, "x; touch PWNED #", "restart", "no", "no", "-", "-"),
-    (*_GOOD, "unit", "restart", "no", "no", "http://a/ b", "-"),
-    (*_GOOD, "unit", "restart", "no", "no", "-", "http://a/?x=1"),
-    (*_GOOD, "unit", "restart", "maybe", "no", "-", "-"),
-    (*_GOOD, "unit", "restart", "no", "maybe", "-", "-"),
-    (*_GOOD, "unit", "reload", "no", "no", "-", "-"),
+    (*_GOOD, "x; touch PWNED #", "restart", "no", "no", "-", "-", "-"),
+    (*_GOOD, "unit", "restart", "no", "no", "http://a/ b", "-", "-"),
+    (*_GOOD, "unit", "restart", "no", "no", "-", "http://a/?x=1", "-"),
+    (*_GOOD, "unit", "restart", "maybe", "no", "-", "-", "-"),
+    (*_GOOD, "unit", "restart", "no", "maybe", "-", "-", "-"),
+    (*_GOOD, "unit", "reload", "no", "no", "-", "-", "-"),
     (*_GOOD, "unit", "no", "-", "-"),
-    ("/p", "/r", "../../etc", "3", "5", "app-x", "true", *_UNIT),
-    ("/p", "/r", "abc", "$(touch PWNED)", "5", "app-x", "true", *_UNIT),
-    ("/p", "/r", "abc", "3", "5 ", "app-x", "true", *_UNIT),
-    ("/p", "-rf", "abc", "3", "5", "app-x", "true", *_UNIT),
-    ("/p", "/r", "abc", "3", "5", "../x", "true", *_UNIT),
-], ids=["unit", "url-blank", "url-equals", "socket", "new", "action", "not-six", "release", "keep",
-        "timeout", "root", "journal"])
+    (*_GOOD, "unit", "restart", "no", "no", "-", "-"),
+    (*_GOOD, "unit", "restart", "no", "no", "http://a/h", "-", "api/x"),
+    (*_GOOD, "unit", "restart", "no", "no", "http://a/h", "-", "/api/x y"),
+    (*_GOOD, "unit", "restart", "no", "no", "http://a/h", "-", "/a\ntouch PWNED"),
+    ("/p", "/r", "../../etc", "3", "5", "app-x", "true", *_DATA, *_UNIT),
+    ("/p", "/r", "abc", "$(touch PWNED)", "5", "app-x", "true", *_DATA, *_UNIT),
+    ("/p", "/r", "abc", "3", "5 ", "app-x", "true", *_DATA, *_UNIT),
+    ("/p", "-rf", "abc", "3", "5", "app-x", "true", *_DATA, *_UNIT),
+    ("/p", "/r", "abc", "3", "5", "../x", "true", *_DATA, *_UNIT),
+    (*_FIXED, "python3", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3 -c x", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=postgresql=/r/data/a.db", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=sqlite=data/a.db", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=sqlite=/r/../etc/shadow", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "Db=sqlite=/r/data/a.db", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=sqlite=/r/$(touch PWNED)", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "/r/data/a.db", *_UNIT),
+], ids=["unit", "url-blank", "url-equals", "socket", "new", "action", "not-seven", "six",
+        "probe-relative", "probe-blank", "probe-newline", "release", "keep", "timeout", "root",
+        "journal", "python-relative", "python-words", "data-kind", "data-relative",
+        "data-climbs", "data-name", "data-shell", "data-unnamed"])
 def test_activate_release_refuses_before_doing_anything(shell, args):
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", *args)], cwd=shell.tmp,
                             capture_output=True, text=True,
@@ -445,10 +461,10 @@ def test_activate_release_refuses_before_doing_anything(shell, args):
 
 
 def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
-              validate: str = "exit 1", timeout: str = "5",
+              validate: str = "exit 1", timeout: str = "5", data: str = "",
               programs: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, list]:
     """activate-release run against stub programs (each call logged); `programs` replaces a
-    stub by a script of its own."""
+    stub by a script of its own. The python taking the data's snapshot is a real one."""
     stubs = tmp_path / "stubs"
     for name in ("systemctl", "curl", "journalctl"):
         _stub(stubs / name)
@@ -457,7 +473,8 @@ def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
         (stubs / name).chmod(0o755)
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
-                                                     "r1", "3", timeout, "app-x", validate, *units)],
+                                                     "r1", "3", timeout, "app-x", validate,
+                                                     sys.executable, data, *units)],
                             cwd=tmp_path, capture_output=True, text=True, env=env)
     log = tmp_path / "log"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -469,7 +486,7 @@ def test_activate_release_under_a_hostile_root(tmp_path, value):
     root, pending = tmp_path / value, tmp_path / f"pending {value}"
     (root / "releases" / "r1").mkdir(parents=True)
     result, calls = _activate(tmp_path, root, pending, "app", "restart", "yes", "no",
-                              "http://x/h", "http://127.0.0.1:28000/h")
+                              "http://x/h", "http://127.0.0.1:28000/h", "-")
     assert result.returncode == 0, result.stderr
     assert "candidates healthy after" in result.stdout and "healthy after" in result.stdout
     assert (root / ".venv").readlink() == Path("releases/r1")
@@ -491,10 +508,10 @@ def test_activate_release_does_to_each_unit_what_the_decision_owes_it(tmp_path):
     (root / "releases" / "r1").mkdir(parents=True)
     (root / ".venv").symlink_to("releases/r1")  # the release is already active: no cutover
     result, calls = _activate(tmp_path, root, pending,
-                              "a", "socket", "yes", "no", "http://x/a", "-",
-                              "b", "start", "no", "no", "http://x/b", "-",
-                              "c", "none", "yes", "no", "http://x/c", "-",
-                              "d", "restart", "yes", "no", "http://x/d", "-")
+                              "a", "socket", "yes", "no", "http://x/a", "-", "-",
+                              "b", "start", "no", "no", "http://x/b", "-", "-",
+                              "c", "none", "yes", "no", "http://x/c", "-", "-",
+                              "d", "restart", "yes", "no", "http://x/d", "-", "-")
     assert result.returncode == 0, result.stderr
     assert "healthy after" in result.stdout and "a b d (release r1)" in result.stdout
     assert ["systemctl", "enable", "-q", "a", "b", "d"] in calls
@@ -513,7 +530,7 @@ def test_activate_release_rejected_units_put_the_files_back(tmp_path):
     write = add_command("app-x", str(unit), str(pending))
     assert subprocess.run(["/bin/sh", "-c", write]).returncode == 0
     unit.write_text("rejected\n")
-    result, calls = _activate(tmp_path, root, pending, "app", "restart", "no", "no", "-", "-",
+    result, calls = _activate(tmp_path, root, pending, "app", "restart", "no", "no", "-", "-", "-",
                               validate="exit 3")
     assert result.returncode == 1 and "REJECTED by 'exit 3'" in result.stderr
     assert unit.read_text() == "validated\n" and not (pending / "app-x").exists()
@@ -600,7 +617,7 @@ def test_a_first_release_failing_its_gate_says_nothing_was_there_to_restore(tmp_
     assert subprocess.run(["/bin/sh", "-c", add_command("app-x", str(unit), str(pending))]).returncode == 0
     unit.write_text("new\n")
     result, calls = _activate(tmp_path, root, pending, "app", "restart", "no", "yes",
-                              "http://x/h", "-", validate="true", timeout="1",
+                              "http://x/h", "-", "-", validate="true", timeout="1",
                               programs={"curl": "#!/bin/sh\nexit 7\n"})  # never healthy
     assert result.returncode == 1
     assert "NOTHING TO RESTORE for app: new with release r1" in result.stderr
@@ -622,8 +639,8 @@ def test_activate_release_restarts_a_timer_never_its_job(tmp_path):
     (root / "releases" / "r1").mkdir(parents=True)
     (root / ".venv").symlink_to("releases/r1")
     result, calls = _activate(tmp_path, root, pending,
-                              "api", "restart", "yes", "no", "http://x/a", "-",
-                              "job.timer", "restart", "no", "no", "-", "-")
+                              "api", "restart", "yes", "no", "http://x/a", "-", "-",
+                              "job.timer", "restart", "no", "no", "-", "-", "-")
     assert result.returncode == 0, result.stderr
     assert "healthy after" in result.stdout and "api job.timer (release r1)" in result.stdout
     assert ["systemctl", "enable", "-q", "api", "job.timer"] in calls
@@ -641,7 +658,7 @@ def test_activate_release_switches_a_release_no_unit_restarts_for(tmp_path):
     (root / "releases" / "r0").mkdir(parents=True)
     (root / "releases" / "r1").mkdir()
     (root / ".venv").symlink_to("releases/r0")
-    result, calls = _activate(tmp_path, root, pending, "job.timer", "none", "no", "no", "-", "-")
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "none", "no", "no", "-", "-", "-")
     assert result.returncode == 0, result.stderr
     assert "switched to release r1, no unit restarted" in result.stdout
     assert (root / ".venv").readlink() == Path("releases/r1")
@@ -649,7 +666,7 @@ def test_activate_release_switches_a_release_no_unit_restarts_for(tmp_path):
     assert not [c for c in calls if c[:2] in (["systemctl", "restart"], ["systemctl", "start"],
                                              ["systemctl", "stop"], ["systemctl", "enable"])]
     # The same release already active: nothing at all.
-    result, calls = _activate(tmp_path, root, pending, "job.timer", "none", "no", "no", "-", "-")
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "none", "no", "no", "-", "-", "-")
     assert result.returncode == 0 and "switched" not in result.stdout
     assert (root / ".venv").readlink() == Path("releases/r1")
 
@@ -662,7 +679,7 @@ def test_a_new_timer_that_does_not_stay_up_is_stopped_by_its_own_name(tmp_path):
     (root / ".venv").symlink_to("releases/r1")
     # systemctl as the stub, but the timer never active.
     never_active = f"#!{sys.executable}\n{_STUB}".replace('print("active")', 'print("failed")')
-    result, calls = _activate(tmp_path, root, pending, "job.timer", "start", "no", "yes", "-", "-",
+    result, calls = _activate(tmp_path, root, pending, "job.timer", "start", "no", "yes", "-", "-", "-",
                               validate="true", timeout="1", programs={"systemctl": never_active})
     assert result.returncode == 1
     assert "job.timer did not stay up" in result.stderr

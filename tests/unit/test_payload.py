@@ -354,6 +354,25 @@ def test_coordinator_routes(stack):
     assert b"hunter2" not in lc.body and b"aitbc:" not in lc.body
 
 
+def test_coordinator_reads_its_jobs_back_or_says_it_cannot(stack, run_dir):
+    """/v1/explorer/transactions is the jobs table read back (the coordinator's data probe):
+    rows written to the database show, and a table of another shape is a 500, not a 200."""
+    url = stack["coordinator-url"].url
+    database = run_dir / "elsewhere" / "coord.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("INSERT INTO jobs (state) VALUES ('queued')")
+    items = get(url + "/v1/explorer/transactions").json()["items"]
+    assert items[0]["state"] == "queued"
+    with sqlite3.connect(database) as conn:
+        conn.execute("ALTER TABLE jobs RENAME COLUMN state TO status")
+    try:
+        broken = get(url + "/v1/explorer/transactions")
+        assert broken.status == 500 and broken.json()["error"] == "database unreadable"
+    finally:
+        with sqlite3.connect(database) as conn:
+            conn.execute("ALTER TABLE jobs RENAME COLUMN status TO state")
+
+
 def test_coordinator_logs_json(stack):
     lines = [ln for ln in stack["coordinator"].output().splitlines() if ln.startswith("{")]
     records = [json.loads(ln) for ln in lines]

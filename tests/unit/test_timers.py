@@ -426,8 +426,8 @@ def test_what_a_run_owes_for_a_job_and_why(fleet, edits, lines):
 
 
 def test_each_unit_of_an_app_with_a_job_is_told_its_action(monkeypatch):
-    """activate-release.sh gets the timer as the unit, with no health URL and no candidate; a
-    new timer is new (a failed gate stops it, with nothing to restore)."""
+    """activate-release.sh gets the timer as the unit, with no health URL, no candidate and
+    no data probe; a new timer is new (a failed gate stops it, with nothing to restore)."""
     fleet = fleet_with()
     monkeypatch.setattr(apps, "fleet", lambda: fleet)
     spec = fleet.hosts[HOST]
@@ -435,7 +435,9 @@ def test_each_unit_of_an_app_with_a_job_is_told_its_action(monkeypatch):
     owed = _decision(fleet, [absent(TIMER), content(API_UNIT)]).apps["exchange"]
     assert {u.unit: (u.action, u.new) for u in owed.units} == {
         "aitbc-exchange-api": (RESTART, False), T: (RESTART, True)}
-    assert apps.unit_arguments(spec, app, owed)[6:] == [T, "restart", "no", "yes", "-", "-"]
+    told = apps.unit_arguments(spec, app, owed)
+    assert told[6] == "/api/trades/recent"  # the API's data probe; a timer has none
+    assert told[7:] == [T, "restart", "no", "yes", "-", "-", "-"]
     owed = _decision(fleet, [unit(T, "failed")]).apps["exchange"]
     assert {u.unit: u.action for u in owed.units} == {"aitbc-exchange-api": NOTHING, T: START}
 
@@ -447,4 +449,4 @@ def test_an_app_of_jobs_switches_its_release_and_restarts_nothing(monkeypatch):
     owed = _decision(fleet, [link("/opt/marks/.venv", "releases/r0")]).apps["marks"]
     assert owed.release == ("release releases/r0 -> releases/r1",)
     app = next(a for a in spec.apps if a.name == "marks")
-    assert apps.unit_arguments(spec, app, owed) == ["aitbc-marks.timer", "none", "no", "no", "-", "-"]
+    assert apps.unit_arguments(spec, app, owed) == ["aitbc-marks.timer", "none", "no", "no", "-", "-", "-"]

@@ -195,6 +195,21 @@ def test_health_endpoint(node, thing, probed):
     assert out == "200", f"{node}: {thing.unit} {_health_url(node, thing)} answered {out or 'nothing'}"
 
 
+def _data_probe_url(node, svc) -> str:
+    return F.endpoint(node, node, svc.unit).url + svc.data_probe
+
+
+@checks(((n, svc, f"{svc.unit} data probe {svc.data_probe}") for n, (_, svc) in _services()
+         if svc.data_probe),
+        probe=lambda n, svc: (f"curl -gs -o /dev/null -m 5 -w '%{{http_code}}' "
+                              f"{q(_data_probe_url(n, svc))}",))
+def test_data_probe(node, thing, probed):
+    """The running release reads the data there: the probe its gates asked answers 2xx."""
+    out = probed[0].stdout
+    assert len(out) == 3 and out.startswith("2"), \
+        f"{node}: {thing.unit} {_data_probe_url(node, thing)} answered {out or 'nothing'}"
+
+
 @checks(((n, n, "nginx -t") for n, h in HOSTS.items() if h.nginx_sites), probe=lambda n, _: ("nginx -t",))
 def test_nginx_config_valid(node, thing, probed):
     assert probed[0].rc == 0, f"{node}: nginx -t: {probed[0].stdout}"
