@@ -16,6 +16,7 @@ from aitbc_infra.decision import RESTART, AppOwed, UnitOwed
 from aitbc_infra.docs import render_docs
 from aitbc_infra.fleet import Fleet, ModelError
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.release_activation import data_argument
 from deploys import apps
 
 HOST = "aitbc"
@@ -175,8 +176,8 @@ def test_the_activation_is_given_the_data_and_each_units_probe(monkeypatch):
     monkeypatch.setattr(apps, "fleet", lambda: fleet)
     spec = fleet.hosts[HOST]
     app = next(a for a in spec.apps if a.name == "exchange")
-    assert apps.data_argument(app) == (f"exchange=sqlite={EXCHANGE_DB} "
-                                       "trades=sqlite=/var/lib/aitbc/trades/t.db")
+    assert data_argument(app) == (f"exchange=sqlite={EXCHANGE_DB} "
+                                  "trades=sqlite=/var/lib/aitbc/trades/t.db")
 
     owed = AppOwed("exchange", (UnitOwed("aitbc-exchange-api", RESTART, listens=True),))
     assert apps.unit_arguments(spec, app, owed) == [
@@ -184,7 +185,7 @@ def test_the_activation_is_given_the_data_and_each_units_probe(monkeypatch):
         "http://127.0.0.1:28085/api/health", "/api/trades/recent"]
     # No data: an empty argument, which the script reads as none.
     dataless = next(a for a in spec.apps if a.name == "trade-exchange")
-    assert apps.data_argument(dataless) == ""
+    assert data_argument(dataless) == ""
 
 
 def test_the_docs_list_the_data_and_the_probes(fleet):

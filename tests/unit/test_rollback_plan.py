@@ -210,7 +210,10 @@ class Host:
         self.tmp, self.root = tmp, tmp / "opt app"  # a blank in the root: quoted all the way
         spec = fleet.hosts["aitbc"]
         app = next(a for a in spec.apps if a.name == "coordinator-api")
-        moved = app.model_copy(update={"root": str(self.root)})
+        # No data declared: a data path is one word of activate-release's DATA argument, which
+        # the model's paths (no blank) allow and this root's blank would not; the snapshots have
+        # their own tests (test_data_snapshots.py).
+        moved = app.model_copy(update={"root": str(self.root), "data": []})
         self.spec = spec.model_copy(update={
             "apps": [moved], "rollout": spec.rollout.model_copy(update={"keep_releases": keep})})
         self.fleet = SimpleNamespace(hosts={"aitbc": self.spec}, endpoint=fleet.endpoint)
@@ -273,7 +276,7 @@ def test_a_rollback_goes_back_under_the_lock_and_never_prunes_the_release_it_lea
     (host.root / ".venv").symlink_to("releases/r2")
     kind, output, problem = host.roll_back(_one())
     assert (kind, problem) == ("locked", None), output
-    assert host.live() == "releases/r1"
+    assert host.live() == "releases/r1", output
     # Two kept (keep 2): r1, now live, and r2, the release left; the unactivated r3 goes.
     assert sorted(p.name for p in (host.root / "releases").iterdir()) == ["r1", "r2"]
     # The candidate first, then the live unit restarted, its gate: activate-release's own way.
