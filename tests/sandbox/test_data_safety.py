@@ -6,16 +6,20 @@ it) answers its health path and fails its data probe: as a candidate it never ta
 live release and the database stay as they were, no request fails. A good release snapshots the
 database into the outgoing release before its cutover: the copy holds what the database held,
 root's alone; restore-data.sh, with the API's units stopped, puts it back byte for byte after
-saying which writes it drops. (`aitbc-infra rollback --restore-data` runs that script; here it
-runs as the rollback runs it, through host_scripts.script over SSH.)
+saying which writes it drops, when `aitbc-infra rollback --restore-data` goes back to the
+release the snapshot was kept with.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from deploy_helpers import assert_clean, changed_tree, deploy, fetch, request_loop
 
+from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.host_names import DATA_SNAPSHOT_DIR
-from aitbc_infra.host_scripts import quoted, script
+from aitbc_infra.host_scripts import quoted
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import ssh_run
 
@@ -25,6 +29,7 @@ API = "aitbc-exchange-api"
 DATABASE = "/opt/exchange/data/exchange.db"
 PROBE = "/api/trades/recent"
 TREE = "payload/apps/trade-exchange"
+CLI = [sys.executable, "-m", "aitbc_infra"]
 
 # Read on the host through SQLite (the python3 every host has): schema and rows, in order.
 DUMP = ("import sqlite3, sys, urllib.parse; "
@@ -112,17 +117,18 @@ def test_a_snapshot_kept_with_the_outgoing_release_restores_byte_equal(deployed_
                              "VALUES (1, 2, 2)'); c.commit()", DATABASE), check=True)
         owner = ssh_run(NODE, quoted("stat", "-c", "%U:%G %a", DATABASE), check=True).stdout
         assert _dump(DATABASE) != before
-        ssh_run(NODE, quoted("systemctl", "stop", f"{API}.socket", API), check=True)
-        try:
-            restored = ssh_run(NODE, script("restore-data", root, outgoing.rsplit("/", 1)[1]))
-        finally:
-            ssh_run(NODE, quoted("systemctl", "start", f"{API}.socket", API), check=True)
-        assert restored.returncode == 0, restored.stderr
+        restored = subprocess.run(
+            [*CLI, "rollback", APP, "--host", NODE, "--restore-data", "--inventory",
+             str(deployed_inventory), "--message", "the release 2 data is wrong"],
+            capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+        assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
+        assert _live(root) == outgoing  # the release the snapshot was kept with, live again
         said = restored.stdout.splitlines()
-        assert said[1].startswith(f"  exchange ({DATABASE}): snapshot taken {manifest[3]}, "
-                                  "data file last modified "), said
-        assert said[1].endswith("DROPS every write since the snapshot"), said
-        assert said[-1] == f"restored exchange ({DATABASE}) from the snapshot of {manifest[3]}"
+        dropped = next(line for line in said if f"exchange ({DATABASE}): snapshot taken" in line)
+        assert f"snapshot taken {manifest[3]}, data file last modified " in dropped, said
+        assert dropped.endswith("DROPS every write since the snapshot"), said
+        assert any(line.endswith(f"restored exchange ({DATABASE}) from the snapshot of "
+                                 f"{manifest[3]}") for line in said), said
         assert ssh_run(NODE, quoted("cmp", copy, DATABASE)).returncode == 0
         assert ssh_run(NODE, quoted("stat", "-c", "%U:%G %a", DATABASE),
                        check=True).stdout == owner
