@@ -28,11 +28,12 @@ from packaging.markers import InvalidMarker, Marker
 from aitbc_infra.source_tree import resolve_inside
 
 SOURCE_ROOT = "."  # the source root itself, as a path of the data names it
-# The forms pip reads as an editable line: `-e TARGET` or `--editable TARGET` / `=TARGET`,
-# then an optional environment marker after ';' (poetry export writes one).
-_EDITABLE = re.compile(r"(?:-e|--editable)(?:[ \t]+|=)(?P<target>[^ \t;]+)"
+# The forms pip reads as an editable line: `-e TARGET`, `--editable TARGET` or
+# `--editable=TARGET`, then an optional environment marker after ';' (poetry export writes one).
+# (`-e=TARGET` is no such line: pip's short option would take "=TARGET" as the path.)
+_EDITABLE = re.compile(r"(?:-e[ \t]+|--editable(?:[ \t]+|=))(?P<target>[^ \t;]+)"
                        r"(?:[ \t]*;[ \t]*(?P<marker>.*))?")
-_OPTION = re.compile(r"(?:-e|--editable)(?:[ \t=]|\Z)")
+_OPTION = re.compile(r"(?:-e|--editable)(?:[ \t]|\Z)|--editable=")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _FILE_URL = "file://"
 # A path segment of the tree: the rule of the data's source paths (model.SourcePath).

@@ -28,9 +28,10 @@ from pydantic import ValidationError
 from unit_helpers import env_entries
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.editables import tree_path
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.model import App, HostSpec
+from aitbc_infra.model import App, HostSpec, requirement_file_editables, requirement_file_problems
 from aitbc_infra.plan import uv_binary
 from aitbc_infra.render import render_fleet
 from aitbc_infra.sources import check_sources, release_inputs
@@ -188,12 +189,24 @@ HOSTILE_EDITABLES = {
     "-e ./packages ; python_version >>> '3'": "not an environment marker",
     "-e ${HOME}/pkg": "'$' is not allowed",
     "-e": "an editable line is '-e PATH'",
+    "-e=./packages/py/aitbc-crypto": "an option of pip",
     "-e file:///etc/secret-token-dir": "outside editable_root /opt/aitbc",
     "-e /srv/elsewhere/pkg": "outside editable_root /opt/aitbc",
     "-e file:///opt/aitbcx/pkg": "outside editable_root /opt/aitbc",
     "--index-url https://mirror.example/simple": "an option of pip",
     "-r ../../other-list.txt": "an option of pip",
 }
+
+
+def test_upstreams_editable_line_names_its_library_for_its_interpreter_only():
+    # The first line of upstream's requirements.txt at c27c654, as poetry export wrote it.
+    line = ('-e file:///opt/aitbc/packages/aitbc-shared ; python_full_version >= "3.13.5" and '
+            'python_full_version != "3.14.1" and python_version < "3.15"')
+    assert requirement_file_problems(f"{line}\nfastapi==0.136.3 ; python_version < '3.15'\n") == []
+    (editable,) = requirement_file_editables(f"# deps\n{line}\n")
+    assert (editable.number, tree_path(editable, "/opt/aitbc")) == (2, "packages/aitbc-shared")
+    assert editable.holds_for("3.13.5") and not editable.holds_for("3.14.1")
+    assert not editable.holds_for("3.11.2") and not editable.holds_for("3.13")
 
 
 def _requirements(root: Path, *lines: str) -> Fleet:
