@@ -166,12 +166,9 @@ def test_production_data_renders_as_before(fleet):
     assert exchange["PYTHONPATH"] == "/opt/exchange/.venv/src/apps/trade-exchange"
     for host in fleet.hosts.values():
         for app in host.apps:
-            assert ROOT_DOT not in [*app.trees, *app.packages, *app.import_roots], app.name
+            assert "." not in [*app.trees, *app.packages, *app.import_roots], app.name
             assert (app.import_roots != []) == (app.name == "exchange"), app.name
             assert host.editable_root is None
-
-
-ROOT_DOT = "."
 
 
 # --- Editable lines of a central requirements file ------------------------------------------
