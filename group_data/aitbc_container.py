@@ -194,14 +194,16 @@ apps = [
         # release. requirements.txt (an older pydantic than the other apps) is installed too,
         # resolved and pinned on its own.
         "trees": ["apps/trade-exchange"],
+        # Its flat modules import each other (`from database import ...`): the tree is the
+        # units' PYTHONPATH, in the release.
+        "import_roots": ["apps/trade-exchange"],
         "requirement_files": ["apps/trade-exchange/requirements.txt"],
         "constraints": "constraints/exchange-py311.txt",
         "user": "aitbc-exchange",
         "root": "/opt/exchange",
         "data_dirs": ["data"],
         "cors": True,
-        "env": {"PYTHONPATH": "{root}/.venv/src/apps/trade-exchange",
-                "DATABASE_URL": "sqlite:///{root}/data/exchange.db"},
+        "env": {"DATABASE_URL": "sqlite:///{root}/data/exchange.db"},
         # Trades and orders. A release of another schema once met this file and passed its
         # health path, then failed every read: the data probe below reads it before cutover.
         "data": [{"name": "exchange", "kind": "sqlite", "path": "{root}/data/exchange.db"}],

@@ -95,9 +95,12 @@ def register_offline(sub: argparse._SubParsersAction) -> None:
     render.set_defaults(func=cmd_render)
 
     check = sub.add_parser("check", help="validate the model and every rendered file offline",
-                           description="Model validation, crossplane parse, nginx -t, gixy-next "
-                           "and systemd-analyze verify on the rendered files, each sshd drop-in's "
-                           "keywords and values; docs freshness.")
+                           description="Model validation; every app source present, safe to "
+                           "read and buildable for its host (packages, requirements files and "
+                           "their editable lines, trees, import roots, the scripts, files and "
+                           "routes the deploy will run and serve); crossplane parse, nginx -t, "
+                           "gixy-next and systemd-analyze verify on the rendered files, each sshd "
+                           "drop-in's keywords and values; docs freshness.")
     add_inventory_option(check)
     check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     check.set_defaults(func=cmd_check)

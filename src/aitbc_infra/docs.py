@@ -186,13 +186,16 @@ def render_docs(fleet: Fleet) -> str:
     ])
     out += _data(fleet)
     out += ["## App sources", "",
-            "Paths under the source root (`app_sources`, or `AITBC_SRC`): Python projects built "
-            "as wheels, extra requirements, requirements files, and source trees copied into the "
-            f"release (`ROOT/{VENV_LINK}/{RELEASE_SOURCES}/`).", ""]
-    out += _table(["node", "app", "packages", "requirements", "trees", "constraints"], [
+            "Paths under the source root (`app_sources`, or `AITBC_SRC`; `.` is the root "
+            "itself): Python projects built as wheels, extra requirements, requirements files, "
+            f"source trees copied into the release (`ROOT/{VENV_LINK}/{RELEASE_SOURCES}/`), and "
+            "the directories of them the units import from (`PYTHONPATH`, in this order).", ""]
+    out += _table(["node", "app", "packages", "requirements", "trees", "import roots",
+                   "constraints"], [
         [host.node, app.name, ", ".join(f"`{p}`" for p in app.packages) or "–",
          ", ".join([*app.requirements, *(f"`-r {f}`" for f in app.requirement_files)]) or "–",
          ", ".join(f"`{t}`" for t in app.trees) or "–",
+         ", ".join(f"`{t}`" for t in app.import_roots) or "–",
          f"`{app.constraints or host.python.constraints or '–'}`"]
         for host in fleet.hosts.values() for app in host.apps
     ])

@@ -37,13 +37,15 @@ class Generated:
     # Whether some service of the app is given it: renaming what an app never gets would
     # rename nothing, and is refused.
     given_to: Callable[[App], bool]
+    # Whether an app's `env_names` may give it another name (model.InjectedEnv).
+    renamable: bool = True
 
 
 def _listens(app: App) -> bool:
     return any(svc.port for svc in app.services)
 
 
-# Keyed as an app's `env_names` names them (model.InjectedEnv).
+# Keyed as an app's `env_names` names them (model.InjectedEnv), where they may be renamed.
 GENERATED_ENV: dict[str, Generated] = {
     "allow_origins": Generated("ALLOW_ORIGINS", "the host's cors_origins, for an app with cors",
                                lambda g: list(g.host.cors_origins) if g.app.cors else None,
@@ -67,6 +69,10 @@ GENERATED_ENV: dict[str, Generated] = {
                                _listens),
     "rpc_bind_port": Generated("RPC_BIND_PORT", "the service's port", lambda g: g.svc.port,
                                _listens),
+    # Python reads this name only: no app renames it.
+    "python_path": Generated("PYTHONPATH", "the app's import_roots, in its release",
+                             lambda g: g.app.python_path, lambda app: bool(app.import_roots),
+                             renamable=False),
 }
 
 # Set by systemd for a unit started with its socket (every service with a port): an env file

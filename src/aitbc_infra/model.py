@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from aitbc_infra.editables import SOURCE_ROOT, Editable, EditableRefused, is_editable, read_editable
 from aitbc_infra.excludes import MAX_PATTERNS, pattern_problem
 from aitbc_infra.host_names import (
     ENV_DIR,
@@ -233,6 +234,22 @@ def _source_path(value: str) -> str:
     return value
 
 
+def _tree_path(value: str) -> str:
+    """A source path, or "." for the source root itself (a monorepo's root project, or the
+    whole checkout as one tree)."""
+    return value if value == SOURCE_ROOT else _source_path(value)
+
+
+def path_in_tree(tree: str, path: str) -> str | None:
+    """`path` (under the source root) as named under `tree` ("" for the tree itself), or None
+    when it lies outside it; the tree "." holds every path."""
+    if tree == SOURCE_ROOT:
+        return "" if path == SOURCE_ROOT else path
+    if path == tree:
+        return ""
+    return path[len(tree) + 1:] if path.startswith(f"{tree}/") else None
+
+
 # What pip takes for a local file rather than a distribution of the index (pip's
 # ARCHIVE_EXTENSIONS): `foo.whl` or `foo.tar.gz` names a file, not a package.
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz",
@@ -272,25 +289,49 @@ def requirement_problem(text: str) -> str | None:
     return None
 
 
-def requirement_file_problems(text: str) -> list[tuple[int, str]]:
-    """(line number, reason) of each line of a pip requirements file that is neither blank,
-    a comment nor a requirement (requirement_problem); lines numbered as pip numbers them."""
-    problems = []
+def _requirement_lines(text: str) -> list[tuple[int, str, bool]]:
+    """(line number, requirement, continued) of each line that is neither blank nor a comment,
+    numbered as pip numbers them; a line pip would join to the next is `continued`."""
+    found = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.endswith("\\") and not _REQUIREMENT_COMMENT.match(line):
-            # pip would join the next line to this one: one requirement per line instead.
-            problems.append((number, "a line continuation ('\\'): give one requirement a line"))
+            found.append((number, line, True))
             continue
         requirement = _REQUIREMENT_COMMENT.sub("", line).strip()
-        if requirement and (reason := requirement_problem(requirement)):
+        if requirement:
+            found.append((number, requirement, False))
+    return found
+
+
+def requirement_file_problems(text: str) -> list[tuple[int, str]]:
+    """(line number, reason) of each line of a pip requirements file that is neither blank,
+    a comment, a requirement (requirement_problem) nor an editable line naming a directory by a
+    plain path (editables.py; whether it names a project of the tree is the sources' to say)."""
+    problems = []
+    for number, requirement, continued in _requirement_lines(text):
+        if continued:
+            # pip would join the next line to this one: one requirement per line instead.
+            problems.append((number, "a line continuation ('\\'): give one requirement a line"))
+        elif is_editable(requirement):
+            try:
+                read_editable(number, requirement)
+            except EditableRefused as exc:
+                problems.append((number, str(exc)))
+        elif reason := requirement_problem(requirement):
             problems.append((number, reason))
     return problems
 
 
 def requirement_file_lines(text: str) -> list[str]:
-    """The requirements of a requirements file (requirement_file_problems must be empty)."""
-    lines = (_REQUIREMENT_COMMENT.sub("", line).strip() for line in text.splitlines())
-    return [line for line in lines if line]
+    """The requirements of a requirements file, its editable lines left out
+    (requirement_file_problems must be empty)."""
+    return [line for _, line, _ in _requirement_lines(text) if not is_editable(line)]
+
+
+def requirement_file_editables(text: str) -> list[Editable]:
+    """The editable lines of a requirements file (requirement_file_problems must be empty)."""
+    return [read_editable(number, line) for number, line, _ in _requirement_lines(text)
+            if is_editable(line)]
 
 
 def _requirement(value: str) -> str:
@@ -441,6 +482,7 @@ RelPath = Annotated[str, AfterValidator(_relative_path)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
+TreePath = Annotated[str, AfterValidator(_tree_path)]  # a source path, or "." (the root)
 Requirement = Annotated[str, AfterValidator(_requirement)]
 CalendarEvent = Annotated[str, AfterValidator(_calendar)]
 # Paths of a tree left out of it (excludes.py): relative, bounded, `*`, `?` and `**` only. A
@@ -553,8 +595,9 @@ class Service(Strict):
     command: Command | None = None
     asgi: AsgiRef | None = None  # module:attribute, served by uvicorn
     # Working directory: one of the app's `data_dirs` (for a program that writes where it runs),
-    # or a path of one of its `trees` (source-relative); else the app root.
-    workdir: SourcePath | None = None
+    # or a path of one of its `trees` (source-relative, "." the root of a "." tree); else the
+    # app root.
+    workdir: TreePath | None = None
     workers: StrictInt | None = Field(default=None, ge=1, le=1024)
     port: Port | None = None
     bind: Literal["loopback", "bridge", "any"] = "loopback"
@@ -612,22 +655,28 @@ class Service(Strict):
 class App(Strict):
     """An app release: sources installed into one venv, run as one user by its services.
 
-    What goes into a release, every path relative to the host's `app_sources` root:
-    `packages` are Python projects (pyproject.toml) built as wheels, their path dependencies
-    with them; `requirements` are extra distributions the sources import without declaring;
-    `requirement_files` are pip requirements files; `trees` are source directories copied
-    into the release as they are, for apps that run from their sources.
+    What goes into a release, every path relative to the host's `app_sources` root ("." is the
+    root itself): `packages` are Python projects (pyproject.toml) built as wheels, their path
+    dependencies with them; `requirements` are extra distributions the sources import without
+    declaring; `requirement_files` are pip requirements files, whose editable lines name more
+    projects of the tree (editables.py); `trees` are source directories copied into the
+    release as they are, for apps that run from their sources, and `import_roots` the
+    directories of them its units import from (PYTHONPATH).
     """
 
     name: FileName
-    packages: list[SourcePath] = []
+    packages: list[TreePath] = []
     requirements: list[Requirement] = []
     requirement_files: list[SourcePath] = []
-    trees: list[SourcePath] = []
+    trees: list[TreePath] = []
     # Paths under each of the `trees` the release leaves out (excludes.py), e.g. tests or large
-    # data files: neither checked, nor part of the release id, nor in the release. (Not for
-    # `packages`: pip builds a project from all of it.)
+    # data files: neither checked, nor part of the release id, nor in the release. For the root
+    # project (a package "."), also what its wheel is built from. (Not for other `packages`:
+    # pip builds a project from all of it.)
     exclude: Excludes = ()
+    # Directories of its `trees` (source-relative, "." the root of a "." tree) its units import
+    # from, first to last: the PYTHONPATH of every unit, inside the release's own sources.
+    import_roots: Annotated[list[TreePath], Field(max_length=32)] = []
     # Files a static server of the app serves, copied into the release's own `static/`
     # directory (the `{static}` placeholder): such a server is given that directory, never a
     # source tree, so it cannot hand out the app's code or settings.
@@ -675,11 +724,27 @@ class App(Strict):
         if any(t == STATIC_DIR or t.startswith(f"{STATIC_DIR}/") for t in self.trees):
             raise ValueError(f"app {self.name}: a tree may not be named {STATIC_DIR!r}: the "
                              "release's static files live there")
+        if SOURCE_ROOT in self.trees and len(self.trees) > 1:
+            raise ValueError(f"app {self.name}: the tree '.' (the source root) holds every other "
+                             f"tree {[t for t in self.trees if t != SOURCE_ROOT]}: give it alone, and "
+                             "leave out what the app does not need with `exclude`")
+        for i, tree in enumerate(self.trees):
+            inside = [t for j, t in enumerate(self.trees)
+                      if j != i and path_in_tree(tree, t) is not None]
+            if inside:
+                raise ValueError(f"app {self.name}: the tree {tree!r} holds the trees {inside}: "
+                                 "their files would be copied into the release twice")
         for svc in self.services:
-            if svc.workdir and svc.workdir not in self.data_dirs and not any(
-                    svc.workdir == t or svc.workdir.startswith(f"{t}/") for t in self.trees):
+            if svc.workdir and svc.workdir not in self.data_dirs and not self.in_trees(svc.workdir):
                 raise ValueError(f"service {svc.unit}: workdir {svc.workdir!r} is neither a data "
                                  f"dir {self.data_dirs} nor in the app's trees {self.trees}")
+        for path in self.import_roots:
+            if not self.in_trees(path):
+                raise ValueError(f"app {self.name}: import root {path!r} is in none of the app's "
+                                 f"trees {self.trees}: a unit imports only from its release")
+        if len(set(self.import_roots)) != len(self.import_roots):
+            raise ValueError(f"app {self.name}: import_roots name a directory twice: "
+                             f"{self.import_roots}")
         names = [d.name for d in self.data]
         if len(set(names)) != len(names):
             raise ValueError(f"app {self.name}: data names repeat: {names}")
@@ -692,6 +757,21 @@ class App(Strict):
         if len(set(paths)) != len(paths):
             raise ValueError(f"app {self.name}: two data entries name one file: {paths}")
         return self
+
+    def in_trees(self, path: str) -> bool:
+        """Whether `path` (under the source root) lies in one of the app's trees."""
+        return any(path_in_tree(tree, path) is not None for tree in self.trees)
+
+    def release_path(self, path: str) -> str:
+        """Where `path` of the app's trees lies in the active release ("." its sources' root)."""
+        sources = f"{self.venv}/{RELEASE_SOURCES}"
+        return sources if path == SOURCE_ROOT else f"{sources}/{path}"
+
+    @property
+    def python_path(self) -> str | None:
+        """The units' PYTHONPATH: the import roots in the active release, in their order (none
+        of them holds ':', a source path's segments cannot)."""
+        return ":".join(self.release_path(p) for p in self.import_roots) or None
 
     def data_path(self, entry: AppData) -> str:
         """The data file's absolute path: `{root}` filled in with the app's root."""
@@ -711,7 +791,7 @@ class App(Strict):
         """The unit's working directory: a data dir, the active release's copied sources, or the root."""
         if svc.workdir in self.data_dirs:
             return f"{self.root}/{svc.workdir}"
-        return f"{self.venv}/{RELEASE_SOURCES}/{svc.workdir}" if svc.workdir else self.root
+        return self.release_path(svc.workdir) if svc.workdir else self.root
 
     @property
     def venv(self) -> str:
@@ -1211,6 +1291,9 @@ class HostSpec(Strict):
     # The AITBC source tree the apps come from: relative to this project, or absolute.
     # The AITBC_SRC environment variable overrides it for every host.
     app_sources: OneLine = "payload"
+    # Where the tree's own files say its checkout lies on their hosts (upstream: /opt/aitbc): an
+    # editable line `-e file:///opt/aitbc/X` of a requirements file names X of the source root.
+    editable_root: AbsPath | None = None
     # The host's Debian release: the glibc its releases' wheels are chosen for.
     debian: Literal[12, 13] = 12
     python: Python = Python()

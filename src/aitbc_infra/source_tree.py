@@ -65,13 +65,14 @@ class Skips:
         """These skips, and the paths `patterns` match."""
         return replace(self, exclude=Exclude(tuple(patterns)))
 
-    def left_out(self, path: str) -> str | None:
-        """Why the file `path` (under the tree) is left out by the walk, or None: a directory
-        above it or the file itself skipped by name, or matched by an exclude pattern."""
+    def left_out(self, path: str, directory: bool = False) -> str | None:
+        """Why the file (or `directory`) `path` under the tree is left out by the walk, or
+        None: a directory above it or the path itself skipped by name, or matched by an
+        exclude pattern."""
         parts = path.split("/")
         for depth, name in enumerate(parts, start=1):
             here = "/".join(parts[:depth])
-            if self.dir(name) if depth < len(parts) else self.file(name):
+            if self.dir(name) if directory or depth < len(parts) else self.file(name):
                 return f"{here!r} is never copied (build, cache or VCS debris)"
             if pattern := self.exclude.matching(here):
                 return f"{here!r} is left out by the exclude pattern {pattern!r}"

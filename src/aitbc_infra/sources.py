@@ -18,16 +18,34 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.editables import SOURCE_ROOT, EditableRefused, tree_path
 from aitbc_infra.fleet import SOURCE_ENV, Fleet, Problem
 from aitbc_infra.host_names import STATIC_DIR
-from aitbc_infra.model import DEBIAN_RELEASES, App, HostSpec, WebContent, requirement_file_problems
-from aitbc_infra.source_tree import NOTHING, Skips, SourceFile, SourceTreeError, checked_files, walk
+from aitbc_infra.model import (
+    DEBIAN_RELEASES,
+    App,
+    HostSpec,
+    WebContent,
+    path_in_tree,
+    requirement_file_editables,
+    requirement_file_problems,
+)
+from aitbc_infra.source_tree import (
+    NOTHING,
+    Skips,
+    SourceFile,
+    SourceTreeError,
+    checked_files,
+    resolve_inside,
+    walk,
+)
 from aitbc_infra.used_files import Copied, route_problems, script_problems
 from aitbc_infra.wheelhouse import (
     RELEASE_SKIPS,
     SKIPPED_DIRS,
     ReleaseInputs,
     WheelhouseError,
+    is_source_root,
     path_dependencies,
     project_metadata,
     requirement_file_text,
@@ -67,6 +85,7 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
         glibc=DEBIAN_RELEASES[host.debian].glibc,
         root=root,
         exclude=tuple(app.exclude),
+        editable_root=host.editable_root,
     )
 
 
@@ -91,17 +110,23 @@ def _named(root: Path, real: Path) -> str:
 
 
 def _check_project(root: Path, project: Path, python: str | None, field: str,
-                   chain: tuple[Path, ...] = (), checked: set[Path] | None = None) -> list[str]:
+                   chain: tuple[Path, ...] = (), checked: set[Path] | None = None,
+                   root_skips: Skips = RELEASE_SKIPS) -> list[str]:
     """Problems of one package and, through its path dependencies, of those it pulls in.
     `python` None: only what reading the sources needs, not whether the host can run them.
 
     `chain` holds the resolved projects that led here: a dependency back into it is a cycle,
-    named, not followed; `checked` the projects already checked, each checked once."""
-    problems = _walk_problems(root, project, field)
+    named, not followed; `checked` the projects already checked, each checked once. The source
+    root as a project is walked with `root_skips` (the app's exclude), as its wheel is built."""
+    skips = root_skips if is_source_root(project, root) else RELEASE_SKIPS
+    problems = _walk_problems(root, project, field, skips)
     if problems:
         return problems  # not safe to read: its pyproject.toml is not even opened
     if not (project / "pyproject.toml").is_file():
         return [f"{field}: {project} has no pyproject.toml"]
+    left_out = skips.left_out("pyproject.toml")
+    if left_out:  # the root project is built from what its exclude leaves
+        return [f"{field}: {project / 'pyproject.toml'} would not be built from: {left_out}"]
     real = _real(project)
     if real is None:
         return [f"{field}: {project}: looping symlink"]
@@ -131,7 +156,7 @@ def _check_project(root: Path, project: Path, python: str | None, field: str,
                             + " → ".join(_named(root, p) for p in cycle))
         elif dep_real not in checked:
             problems += _check_project(root, dep, python, f"{field} (path dependency)",
-                                       chain, checked)
+                                       chain, checked, root_skips)
     return problems
 
 
@@ -143,9 +168,10 @@ def _release_problems(host: HostSpec, app: App, field: str,
     root = source_root(host)
     problems = []
     carried: dict[str, frozenset[str] | None] = {}
+    python = host.python.version if build else None
     for i, package in enumerate(app.packages):
-        problems += _check_project(root, root / package, host.python.version if build else None,
-                                   f"{field}.packages[{i}] {package!r}")
+        problems += _check_project(root, root / package, python,
+                                   f"{field}.packages[{i}] {package!r}", root_skips=tree_skips(app))
     for i, name in enumerate(app.requirement_files):
         where, path = f"{field}.requirement_files[{i}]", root / name
         walked = _walk_problems(root, path, where, expect="file")
@@ -159,8 +185,10 @@ def _release_problems(host: HostSpec, app: App, field: str,
         except WheelhouseError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        problems += [f"{where}: {path} line {number}: {reason}"
-                     for number, reason in requirement_file_problems(text)]
+        refused = requirement_file_problems(text)
+        problems += [f"{where}: {path} line {number}: {reason}" for number, reason in refused]
+        if not refused:
+            problems += _editable_problems(host, app, f"{where}: {path}", text, python)
     for i, tree in enumerate(app.trees):
         files, found = walk(root, root / tree, tree_skips(app), "dir")
         problems += [f"{field}.trees[{i}]: {problem}" for problem in found]
@@ -177,13 +205,76 @@ def _release_problems(host: HostSpec, app: App, field: str,
     return problems, carried
 
 
+def _editable_problems(host: HostSpec, app: App, where: str, text: str,
+                       python: str | None) -> list[str]:
+    """Each editable line of a requirements file (`where`: field and file) that names no
+    project of the source root, by its line number: the project is checked as a package is,
+    whether the host can build it too where the line's marker holds for it."""
+    root = source_root(host)
+    problems = []
+    for editable in requirement_file_editables(text):
+        at = f"{where} line {editable.number}"
+        try:
+            path = tree_path(editable, host.editable_root)
+        except EditableRefused as exc:
+            problems.append(f"{at}: {exc}")
+            continue
+        build = python if python and editable.holds_for(python) else None
+        problems += _check_project(root, root / path, build, f"{at}: editable {path!r}",
+                                   root_skips=tree_skips(app))
+    return problems
+
+
+def _import_root_problems(root: Path, app: App, field: str,
+                          carried: dict[str, frozenset[str] | None]) -> list[str]:
+    """Each import root that is no directory the release carries: missing, out of the source
+    root (source_tree's rule), not a directory, or holding no file of the release (all of it
+    left out, say by which pattern)."""
+    problems = []
+    skips = tree_skips(app)
+    for k, path in enumerate(app.import_roots):
+        where = f"{field}.import_roots[{k}] {path!r}"
+        named = root / path
+        try:
+            resolve_inside(root, named)
+        except SourceTreeError as exc:
+            problems += [f"{where}: {problem}" for problem in exc.problems]
+            continue
+        if not named.is_dir():
+            problems.append(f"{where}: {named} is not a directory")
+            continue
+        tree, under = next((t, n) for t in app.trees if (n := path_in_tree(t, path)) is not None)
+        names = carried.get(tree)
+        if names is None or any(n.startswith(f"{under}/") or not under for n in names):
+            continue  # carried, or in a tree whose own problem is named
+        why = skips.left_out(under, directory=True) if under else None
+        problems.append(f"{where}: {named} is not in the release: "
+                        + (f"under the tree {tree!r}, {why}" if why else
+                           f"the tree {tree!r} carries no file under it"))
+    return problems
+
+
+def _static_problems(app: App, field: str,
+                     carried: dict[str, frozenset[str] | None]) -> list[str]:
+    """A "." tree carrying a `static/` of its own beside the app's `static_files`: both
+    would be the release's src/static."""
+    names = carried.get(SOURCE_ROOT) or frozenset()
+    clash = sorted(n for n in names if n.startswith(f"{STATIC_DIR}/"))
+    if not (app.static_files and clash):
+        return []
+    return [f"{field}.trees: the tree '.' carries {STATIC_DIR}/ ({clash[0]}, ...), where the "
+            f"release puts its static_files: leave it out (exclude {STATIC_DIR!r})"]
+
+
 def _app_problems(host: HostSpec, app: App, field: str) -> list[str]:
     root = source_root(host)
     problems, carried = _release_problems(host, app, field, build=True)
     for j, svc in enumerate(app.services):
         if svc.workdir and svc.workdir not in app.data_dirs and not (root / svc.workdir).is_dir():
             problems.append(f"{field}.services[{j}].workdir: {root / svc.workdir} is not a directory")
-    return problems + script_problems(root, app, field, carried, tree_skips(app))
+    return (problems + _import_root_problems(root, app, field, carried)
+            + _static_problems(app, field, carried)
+            + script_problems(root, app, field, carried, tree_skips(app)))
 
 
 def _root_problem(host: HostSpec) -> Problem | None:

@@ -39,7 +39,7 @@ from functools import cached_property
 from pathlib import Path
 
 from aitbc_infra.fleet import Problem, matching_route
-from aitbc_infra.model import App, HostSpec, Route, WebContent
+from aitbc_infra.model import App, HostSpec, Route, WebContent, path_in_tree
 from aitbc_infra.source_tree import Skips
 
 INDEX = "index.html"  # nginx's default `index`, and the SPAs' fallback page
@@ -88,12 +88,11 @@ def script_problems(root: Path, app: App, field: str,
         path = posixpath.normpath(f"{svc.workdir}/{script}")
         where = (f"{field}.services[{j}].command ({svc.unit}): script {script!r} "
                  f"(workdir {svc.workdir!r})")
-        holding = [t for t in app.trees if path.startswith(f"{t}/")]
-        if not holding:
+        names = [(t, name) for t in app.trees if (name := path_in_tree(t, path))]
+        if not names:
             problems.append(f"{where}: {root / path} lies in none of the app's trees "
                             f"{app.trees}")
             continue
-        names = [(t, path[len(t) + 1:]) for t in holding]
         if any(trees.get(t) is None or name in trees[t] for t, name in names):
             continue  # carried, or in a tree whose own problem is named
         tree, name = names[0]

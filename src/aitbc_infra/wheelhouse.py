@@ -44,7 +44,12 @@ import uv
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import VERSION_PATTERN, InvalidVersion, Version
 
-from aitbc_infra.model import requirement_file_lines, requirement_file_problems
+from aitbc_infra.editables import SOURCE_ROOT, Editable, EditableRefused, project_dir, tree_path
+from aitbc_infra.model import (
+    requirement_file_editables,
+    requirement_file_lines,
+    requirement_file_problems,
+)
 from aitbc_infra.source_tree import (
     Skips,
     SourceFile,
@@ -136,15 +141,25 @@ def requirement_file_text(path: Path, root: Path | None = None) -> str:
         raise WheelhouseError(f"{path} is not UTF-8 text (byte {exc.start})") from None
 
 
-def requirement_file(path: Path, root: Path | None = None) -> list[str]:
-    """The requirements of a requirements file, every line checked by the rule of the data's
-    `requirements` (model.requirement_problem); a refused line is named by its number and the
-    reason, never by its content."""
+def _checked_requirement_file(path: Path, root: Path | None) -> str:
     text = requirement_file_text(path, root)
     bad = requirement_file_problems(text)
     if bad:
         raise WheelhouseError("; ".join(f"{path} line {n}: {reason}" for n, reason in bad))
-    return requirement_file_lines(text)
+    return text
+
+
+def requirement_file(path: Path, root: Path | None = None) -> list[str]:
+    """The requirements of a requirements file, every line checked by the rule of the data's
+    `requirements` (model.requirement_problem); a refused line is named by its number and the
+    reason, never by its content. Its editable lines are projects (`editable_lines`), not
+    requirements of the index: left out here."""
+    return requirement_file_lines(_checked_requirement_file(path, root))
+
+
+def editable_lines(path: Path, root: Path | None = None) -> list[Editable]:
+    """The editable lines of a requirements file, checked as `requirement_file` checks it."""
+    return requirement_file_editables(_checked_requirement_file(path, root))
 
 
 def _pyproject(project: Path) -> dict:
@@ -340,11 +355,42 @@ class ReleaseInputs:
     # release nor in its id. The patterns are not in the id themselves: one that leaves nothing
     # out changes nothing.
     exclude: tuple[str, ...] = ()
+    # Where the tree's files place its checkout (model.HostSpec.editable_root): the editable
+    # lines of the requirement files name projects of `root` through it (editables.py).
+    editable_root: str | None = None
 
     @property
     def tree_skips(self) -> Skips:
         """What the walk of a tree leaves out (the projects leave out the debris only)."""
         return RELEASE_SKIPS.excluding(self.exclude)
+
+    def project_skips(self, project: Path) -> Skips:
+        """What a project's walk (its hash, and the copy its wheel is built from) leaves out:
+        the source root as a project is read as the app's trees are, its `exclude` applied;
+        any other project whole, but for the debris."""
+        return self.tree_skips if is_source_root(project, self.root) else RELEASE_SKIPS
+
+    @cached_property
+    def all_projects(self) -> tuple[Path, ...]:
+        """The local projects the release builds: its `projects`, then those the editable
+        lines of its requirement files name whose marker holds for the host, each once."""
+        found = [_absolute(p) for p in self.projects]
+        for path in self.requirement_files:
+            for editable in editable_lines(path, self.root):
+                if not editable.holds_for(self.python):
+                    continue
+                try:
+                    if self.root is None:
+                        raise EditableRefused("an editable line names a project of the source "
+                                              "root, and this release has none")
+                    project = _absolute(project_dir(
+                        self.root, tree_path(editable, self.editable_root)))
+                except (EditableRefused, SourceTreeError) as exc:
+                    raise WheelhouseError(f"app {self.app}: {path} line {editable.number}: "
+                                          f"{exc}") from None
+                if project not in found:
+                    found.append(project)
+        return tuple(found)
 
     def key(self) -> str:
         """Stable id of the inputs, computed before anything is built."""
@@ -378,14 +424,19 @@ class ReleaseInputs:
         """Each project's hash, then its path dependencies': a project is walked (and so
         judged) before its pyproject.toml is read for the dependencies."""
         hashes, seen = [], set()
-        todo = [_absolute(p) for p in self.projects]
+        todo = list(self.all_projects)
         while todo:
             project = todo.pop(0)
             if project not in seen:
                 seen.add(project)
-                hashes.append(source_hash(project, self.root))
+                hashes.append(source_hash(project, self.root, self.project_skips(project)))
                 todo += path_dependencies(project)
         return hashes
+
+
+def is_source_root(project: Path, root: Path | None) -> bool:
+    """Whether `project` is the source root itself (the root project of a monorepo)."""
+    return root is not None and _absolute(project) == _absolute(root)
 
 
 def _with_path_deps(projects: Iterable[Path]) -> list[Path]:
@@ -464,10 +515,45 @@ def wheel_metadata(wheel: Path) -> str:
         return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
 
 
-def _build_local(projects: list[Path], into: Path) -> dict[str, Path]:
-    """Build every local project as a wheel: {canonical name: wheel path}."""
+def _stage(files: Sequence[SourceFile], dest: Path) -> Path:
+    """A copy of exactly the files a project's walk lists (links already resolved inside the
+    source root): what its wheel is built from, so it holds what its hash covers, no more."""
+    for f in files:
+        target = dest / f.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_regular(f.path) as source, open(target, "xb") as out:
+            shutil.copyfileobj(source, out)
+        target.chmod(0o755 if f.executable else 0o644)
+    return dest
+
+
+def _staged_roots(releases: Iterable[ReleaseInputs]) -> dict[Path, Skips]:
+    """Each source root a release builds as a project, with what its walk leaves out (the
+    release's `exclude`). A wheel is one file of the wheelhouse by its name: one root built
+    from two different sets of files (two apps giving it different excludes) is refused."""
+    found: dict[Path, tuple[Skips, str]] = {}
+    for release in releases:
+        for project in _with_path_deps(release.all_projects):
+            if not is_source_root(project, release.root):
+                continue
+            skips = release.project_skips(project)
+            first = found.setdefault(_absolute(project), (skips, release.app))
+            if first[0] != skips:
+                raise WheelhouseError(
+                    f"the source root {project} is a package of apps {first[1]} and "
+                    f"{release.app} with different exclude patterns ({list(first[0].exclude.patterns)}"
+                    f", {list(skips.exclude.patterns)}): its wheel is built once, give them the same")
+    return {project: skips for project, (skips, _) in found.items()}
+
+
+def _build_local(projects: list[Path], into: Path,
+                 staged: dict[Path, Skips] | None = None) -> dict[str, Path]:
+    """Build every local project as a wheel: {canonical name: wheel path}. A project of
+    `staged` (a source root, and what its walk leaves out) is built from a copy of the files
+    its walk lists; every other from its own directory."""
     if not projects:
         return {}
+    staged = staged or {}
     benv = into / ".build-env"
     requires = sorted({r for p in projects
                        for r in _pyproject(p).get("build-system", {}).get(
@@ -479,9 +565,11 @@ def _build_local(projects: list[Path], into: Path) -> dict[str, Path]:
     out = into / "local"
     # `requires-python` is judged for the host's interpreter by `check` (sources.py), not for
     # the one building here: a project for 3.13 builds (as a pure wheel) on this 3.11.
+    sources = [_stage(source_files(p, p, staged[_absolute(p)]), into / "staged" / str(i))
+               if _absolute(p) in staged else p for i, p in enumerate(projects)]
     _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--ignore-requires-python",
          "--wheel-dir", str(out),
-         *map(str, projects), env=env, what=f"building {', '.join(p.name for p in projects)}")
+         *map(str, sources), env=env, what=f"building {', '.join(p.name for p in projects)}")
     pins = {canonical_name(n): v for n, v in map(project_metadata, projects)}
     wheels: dict[str, Path] = {}
     for wheel in out.glob("*.whl"):
@@ -578,16 +666,32 @@ def _compile(inputs: ReleaseInputs, args: list[str], into: Path) -> list[str]:
     return pins
 
 
+def _member(tree: str, name: str) -> str:
+    """A file's name in the release's sources: under its tree's path ("." the sources' root),
+    or the tree's own path for a tree that is one file."""
+    if not name:
+        return tree
+    return name if tree == SOURCE_ROOT else f"{tree}/{name}"
+
+
 def _write_tree_tar(trees: Sequence[tuple[str, Path]], dest: Path,
                     root: Path | None = None, skips: Skips = RELEASE_SKIPS) -> None:
     """One tar of the release's source trees; same sources, same bytes (no times, no owners).
     Written to disk as it is read, file by file: a large file never sits in memory whole."""
     tmp = dest.with_suffix(".tmp")
     try:
-        members = [(f"{rel}/{f.name}" if f.name else rel, f)
-                   for rel, tree in trees for f in source_files(tree, root, skips)]
+        members = [(rel, _member(rel, f.name), f) for rel, tree in trees
+                   for f in source_files(tree, root, skips)]
+        # The top directory of another tree (static/, the static files': a "." tree is given
+        # beside no other) is that tree's alone: a "." tree's file there would be served from
+        # it, or replace one of its files.
+        theirs = {rel.split("/")[0] for rel, _ in trees if rel != SOURCE_ROOT}
+        clash = [name for rel, name, _ in members if rel == SOURCE_ROOT and name.split("/")[0] in theirs]
+        if clash:
+            raise WheelhouseError(f"{dest.name}: the tree '.' carries {clash[0]}, where another "
+                                  "source of the release puts its files")
         with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name, f in members:
+            for _, name, f in members:
                 with open_regular(f.path) as fh:
                     info = tarfile.TarInfo(name)
                     info.size, info.mtime = os.fstat(fh.fileno()).st_size, 0
@@ -631,14 +735,14 @@ def build_wheelhouse(releases: Sequence[ReleaseInputs], out_dir: Path,
     if todo:
         with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
             work = Path(tmp)
-            projects = _with_path_deps(p for r in todo.values() for p in r.projects)
+            projects = _with_path_deps(p for r in todo.values() for p in r.all_projects)
             log(f"[wheelhouse] building {len(projects)} local project(s), resolving "
                 f"{len(todo)} release(s): {', '.join(sorted({r.app for r in todo.values()}))}")
-            local = _build_local(projects, work)
+            local = _build_local(projects, work, _staged_roots(todo.values()))
 
             def one(item: tuple[str, ReleaseInputs]) -> tuple[str, dict]:
                 key, inputs = item
-                own = _local_closure(inputs.projects, local)
+                own = _local_closure(inputs.all_projects, local)
                 wheels = _resolve(inputs, own, work / "releases" / key)
                 third_party = sorted(w for w in wheels if w.name not in {o.name for o in own})
                 h = hashlib.sha256(f"aitbc-release-v2\0{key}".encode())

@@ -95,6 +95,8 @@ _SEEDS = {
         "acme_ca_bundle": "/etc/ssl/certs/acme-ca.pem",
         "acme_root_file": "/usr/local/share/ca-certificates/acme-root.crt",
         "secrets_file": "secrets/production.toml",
+        # Where a tree's editable lines place its checkout (read by no rendered file).
+        "editable_root": "/opt/aitbc",
         "tls_provided": {"example-cert": {"fullchain": "/etc/ssl/example/fullchain.pem",
                                           "privkey": "/etc/ssl/example/privkey.pem"}},
         ("apps", 1, "sync_status"): "/rpc/sync",

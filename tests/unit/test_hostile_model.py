@@ -257,7 +257,8 @@ def test_the_rendered_env_holds_the_models_values_under_the_one_list_of_names(fl
 
 
 def test_env_names_takes_every_name_of_the_table_and_no_other():
-    assert set(typing.get_args(InjectedEnv)) == set(GENERATED_ENV)
+    assert set(typing.get_args(InjectedEnv)) == {k for k, g in GENERATED_ENV.items() if g.renamable}
+    assert {k for k, g in GENERATED_ENV.items() if not g.renamable} == {"python_path"}
     assert {g.name for g in GENERATED_ENV.values()} | set(SYSTEMD_ENV) == set(RESERVED_ENV)
 
 

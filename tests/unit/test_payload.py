@@ -295,8 +295,11 @@ def stack(venvs, src, launcher, run_dir, dead_peer) -> dict[str, Proc]:
 
 def test_layout():
     assert sorted(p.name for p in (PAYLOAD / "apps").iterdir()) == [
-        "blockchain-node", "coordinator-api", "explorer-web", "marketplace-web", "trade-exchange",
-        "wallet-daemon"]
+        "api-gateway", "blockchain-node", "coordinator-api", "explorer-web", "marketplace-web",
+        "trade-exchange", "wallet-daemon"]
+    # Today's monorepo shapes: the root project, its package, the central dependency list.
+    for path in ("pyproject.toml", "aitbc/__init__.py", "requirements.txt"):
+        assert (PAYLOAD / path).is_file(), path
     assert sorted(p.name for p in (PAYLOAD / "packages" / "py").iterdir()) == ["aitbc-crypto", "aitbc-sdk"]
     for gone in ("coordinator-api", "gpu-miner", "exchange-api", "constraints.txt", "build-spas.sh"):
         assert not (PAYLOAD / gone).exists(), gone
@@ -325,6 +328,15 @@ def test_python_projects():
     assert sdk["project"]["dependencies"] == ["aitbc-crypto>=0.1.0"]  # by name, not by path
     pins = (PAYLOAD / "apps/trade-exchange/requirements.txt").read_text().split()
     assert {"uvicorn==0.24.0", "pydantic==2.5.0"} <= set(pins)
+    # The monorepo shapes: a root project whose dependencies are poetry's (a local library by
+    # path), an app project declaring none, the local library an editable line of the central
+    # list, written for the checkout at /opt/aitbc.
+    root, gateway = toml("."), toml("apps/api-gateway")
+    assert root["project"]["name"] == "aitbc" and root["project"]["dynamic"] == ["dependencies"]
+    assert root["tool"]["poetry"]["dependencies"]["aitbc-crypto"]["path"] == "packages/py/aitbc-crypto"
+    assert gateway["tool"]["poetry"]["dependencies"] == {"python": "^3.11"}
+    central = (PAYLOAD / "requirements.txt").read_text().splitlines()
+    assert '-e file:///opt/aitbc/packages/py/aitbc-crypto ; python_version >= "3.11"' in central
 
 
 def test_scripts_are_not_packaged(venvs):
@@ -565,6 +577,27 @@ def test_exchange_api_imports_only_from_its_directory(venvs, tmp_path):
     res = run(venvs.exchange, serve_args("exchange_api:app"), tmp_path,
               SESSION_SECRET="s", WALLET_ENCRYPTION_KEY="k")
     assert res.returncode != 0 and "exchange_api" in res.stderr, res.stderr
+
+
+def test_api_gateway_imports_the_root_package_through_its_import_roots(venvs, src, launcher):
+    # The coordinator's venv holds what the central requirements.txt installs (uvicorn and
+    # aitbc-crypto); neither the gateway nor the root package `aitbc` is installed anywhere.
+    app_dir = src / "apps" / "api-gateway"
+    proc = launcher.uvicorn("gateway", venvs.coordinator, "api_gateway.main:app", app_dir,
+                            PYTHONPATH=f"{app_dir / 'src'}:{src}")
+    wait_until(lambda: get(proc.url + "/health").status == 200, 30, "gateway /health")
+    health = get(proc.url + "/health").json()
+    assert (health["service"], health["status"], health["aitbc"]) == ("api-gateway", "ok", "0.1.0")
+    modules = get(proc.url + "/imports").json()["modules"]
+    assert modules["aitbc"] == str(src / "aitbc" / "__init__.py")
+    assert modules["api_gateway"] == str(app_dir / "src" / "api_gateway" / "main.py")
+    assert "/site-packages/aitbc_crypto/" in modules["aitbc_crypto"]
+    missing = get(proc.url + "/nope")
+    assert missing.status == 404 and missing.json()["service"] == "api-gateway"
+    launcher.stop(proc)
+    # Without its import roots it does not start: it imports from nowhere else.
+    res = run(venvs.coordinator, serve_args("api_gateway.main:app"), app_dir)
+    assert res.returncode != 0 and "No module named 'api_gateway'" in res.stderr, res.stderr
 
 
 def test_trade_exchange_serves_its_directory_on_every_address(stack):

@@ -1,0 +1,1 @@
+"""Demo API gateway of the monorepo layout."""
