@@ -2,6 +2,7 @@
 
 from pyinfra.api import FactBase
 
+from aitbc_infra.host_names import FIREHOL_SWITCH_DIR
 from aitbc_infra.model import systemd_unit
 from deploys.shell import quoted, script
 
@@ -74,10 +75,11 @@ class GroupEntries(FactBase):
 
 class FirewallState(FactBase):
     """Whether the live rules drifted: their digest and the digest recorded when firehol last
-    applied them (deploys/scripts/firehol-state.sh)."""
+    applied them; whether a revert of rules a run never confirmed is armed, and until when
+    (deploys/scripts/firehol-state.sh)."""
 
     def command(self, applied: str) -> str:
-        return script("firehol-state", applied)
+        return script("firehol-state", applied, FIREHOL_SWITCH_DIR)
 
     @staticmethod
     def default() -> dict:

@@ -37,6 +37,9 @@ __all__ = ["BUSY", "READ_END", "Held", "Taken", "acquire", "lock_command", "rele
 CHECKED_PYINFRA = ("3.9.2",)
 
 _held: dict[str, object] = {}  # host name -> what keeps its lock: a channel or a process
+# Hosts whose connection this run knows cut (new firewall rules it could not confirm): their
+# lock's command is let go without waiting for an answer that cannot come.
+_unreachable: set[str] = set()
 
 
 @dataclass
@@ -129,6 +132,14 @@ def send(name: str, line: str) -> None:
         keeper.sendall(data)
 
 
+def unreachable(name: str) -> None:
+    """This run's connection to host `name` may be cut (deploys/firewall.py): its release
+    waits for no answer. What was sent may still reach the host once its previous rules are
+    back (the closed connection's data is resent for a while); if not, the host's history lacks
+    the run's line, and the lock's command ends when sshd drops the connection."""
+    _unreachable.add(name)
+
+
 def release(name: str, wait: float | None) -> str | None:
     """End the input of the lock's command on host `name`: it runs its `after` and lets the
     lock go. With `wait`, up to that many seconds for its exit status: None when it is 0, else
@@ -136,6 +147,8 @@ def release(name: str, wait: float | None) -> str | None:
     data sent before is delivered before the connection closes, and nothing it does needs the
     connection); a local one is waited for all the same, it costs no round trip."""
     keeper = _held.pop(name)
+    if name in _unreachable:
+        wait = None
     if isinstance(keeper, subprocess.Popen):
         keeper.stdin.close()
         try:

@@ -59,3 +59,42 @@ run_inline() {  # BODY NAME ARG...: another host script, its lib.sh and text han
 snapshot_manifest() {  # SNAPSHOT_DIR
   printf '%s/manifest' "$1"
 }
+
+# The firewall's switch to new rules, all under one directory SWITCH_DIR: firehol-activate
+# arms it (the deploy), firehol-switch applies the rules or puts the previous ones back (run
+# by systemd timers), firehol-confirm disarms it (the deploy, over a new SSH connection);
+# firehol-state and status read it.
+#   lock      held by each of them while it reads or changes the rest: a confirmation and a
+#             revert never interleave, one of them finds the other's result
+#   armed/    while new rules are not confirmed: what they replace. rules.ip, rules.ip6 (the
+#             live rules before them, as iptables-save and ip6tables-save printed them),
+#             applied (the digest recorded then; absent: none), journal (the files they came
+#             with, listed as a deploy's journal lists them, with their content of before),
+#             deadline (when the revert runs, in seconds since the epoch), live (when the new
+#             rules went live; absent: not yet)
+#   failed    firehol's words when it did not start new rules (those and their files are back),
+#             until the deploy reads them
+#   reverted  when the host last put unconfirmed rules back (UTC), until an apply is confirmed
+
+switch_lock() {  # SWITCH_DIR [now]: hold its lock (fd 9) until the script ends; with "now",
+  # fail at once when another holds it. SWITCH_DIR exists: firehol-activate makes it.
+  exec 9>"$1/lock" || return 1
+  if [ "${2:-}" = now ]; then flock -n 9; else flock 9; fi
+}
+
+switch_stash() {  # SWITCH_DIR: what an armed revert puts back
+  printf '%s/armed' "$1"
+}
+
+switch_record() {  # SWITCH_DIR: the time of the last revert
+  printf '%s/reverted' "$1"
+}
+
+switch_failure() {  # SWITCH_DIR: firehol's words on the last start that failed
+  printf '%s/failed' "$1"
+}
+
+utc_time() {  # SECONDS since the epoch, as UTC (fails on anything else)
+  case $1 in ''|*[!0-9]*) return 1 ;; esac
+  date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ
+}

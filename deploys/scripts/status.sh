@@ -12,8 +12,10 @@
 #   cert LINEAGE FILE  cert LINEAGE notAfter=... (empty: no certificate there)
 #   head UNIT URL      head UNIT BODY (empty: no answer within 2 s)
 #   sync UNIT URL      sync UNIT BODY: a following node's sync status, as `head`
-#   firewall CONF APPLIED_DIGEST_FILE
-#                      firewall conf|live|applied DIGEST
+#   firewall CONF APPLIED_DIGEST_FILE SWITCH_DIR
+#                      firewall conf|live|applied DIGEST; firewall armed DEADLINE (a revert
+#                      armed: when it runs, in seconds since the epoch); firewall reverted TIME
+#                      (the last revert, UTC, until an apply is confirmed again)
 #   history LOG        history NUMBER LINE: the log's last line, if any
 set -u
 marker=$1
@@ -57,7 +59,13 @@ while [ $# -gt 0 ]; do
       printf 'firewall\tconf\t%s\n' "$conf"
       printf 'firewall\tlive\t%s\n' "$(live_rules_digest)"
       printf 'firewall\tapplied\t%s\n' "$(cat -- "$3" 2>/dev/null)"
-      shift 3 ;;
+      if [ -d "$(switch_stash "$4")" ]; then
+        printf 'firewall\tarmed\t%s\n' "$(cat -- "$(switch_stash "$4")/deadline" 2>/dev/null)"
+      fi
+      if [ -f "$(switch_record "$4")" ]; then
+        printf 'firewall\treverted\t%s\n' "$(head -c 64 -- "$(switch_record "$4")")"
+      fi
+      shift 4 ;;
     history)
       [ ! -f "$2" ] || awk 'END { if (NR) print "history\t" NR "\t" $0 }' "$2"
       shift 2 ;;

@@ -42,10 +42,10 @@ from pathlib import Path, PurePosixPath
 
 from aitbc_infra.activation import NGINX, Journal, Load, ReadBy, Restart, app_journal
 from aitbc_infra.drift import OWNERSHIP, PathState, State, entry_drift, local_sha256, sha256
-from aitbc_infra.host_names import journal_copy, release_link, restart_mark
+from aitbc_infra.host_names import FIREHOL_JOURNAL, journal_copy, release_link, restart_mark
 from aitbc_infra.model import App, HostSpec
 from aitbc_infra.plan import Directory, HostPlan, Link, Upload, release_marker
-from aitbc_infra.render import FIREHOL, STARTED_KINDS, certificate_files, certificate_lineage
+from aitbc_infra.render import STARTED_KINDS, certificate_files, certificate_lineage
 
 RESTART, SOCKET, START, NOTHING = "restart", "socket", "start", "none"
 # Set to 1 (`aitbc-infra deploy --keep-rollbacks`): the run leaves each rolled-back app on the
@@ -53,7 +53,7 @@ RESTART, SOCKET, START, NOTHING = "restart", "socket", "start", "none"
 KEEP_ROLLBACKS_ENV = "AITBC_KEEP_ROLLBACKS"
 
 # The journals whose configuration is live only while their service runs.
-SERVICE_OF = {NGINX.name: "nginx", FIREHOL.name: "firehol"}
+SERVICE_OF = {NGINX.name: "nginx", FIREHOL_JOURNAL: "firehol"}
 
 
 @dataclass(frozen=True)
@@ -256,8 +256,15 @@ def _journals(plan: HostPlan, state: State, changed: dict[str, str]) -> dict[str
         if journal.name in SERVICE_OF and SERVICE_OF[journal.name] in plan.units:
             inactive, disabled = _down(state, SERVICE_OF[journal.name])
             found += inactive + disabled
-    if plan.firewall_applied and state.firewall.get("live") != state.firewall.get("applied"):
-        reasons.setdefault(FIREHOL, []).append("live rules differ from those firehol applied")
+    firehol = next((j for j in reasons if j.name == FIREHOL_JOURNAL), None)
+    if firehol and state.firewall.get("live") != state.firewall.get("applied"):
+        reasons[firehol].append("live rules differ from those firehol applied")
+    if firehol and state.firewall.get("armed"):
+        # An earlier run applied rules and never confirmed them: the host puts the rules of
+        # before that run back at the deadline. Applied again and confirmed by this run, they
+        # stay (the rules kept to put back are still those of before that run).
+        reasons[firehol].append(f"a revert of the firewall is armed until {state.firewall['armed']} "
+                                "(an earlier run's rules were never confirmed)")
     return {j.name: JournalOwed(j, tuple(found)) for j, found in reasons.items() if found}
 
 

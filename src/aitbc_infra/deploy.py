@@ -199,7 +199,10 @@ def register_deploy(sub: argparse._SubParsersAction) -> None:
         "gate), unless --keep-rollbacks. With --serial: one site at a time (a wan-facing host "
         "and the containers behind it, in the inventory's order), each its own pyinfra run, "
         "stopping at the first site that fails; the later sites are not connected to, and the "
-        "summary says which sites converged, which failed and which were not attempted.")
+        "summary says which sites converged, which failed and which were not attempted. New "
+        "firewall rules stay only once the run reaches their host again over a new SSH "
+        "connection: otherwise that host fails, named, and puts the previous rules back by "
+        "itself within its firewall.confirm_seconds.")
     add_inventory_option(deploy)
     deploy.add_argument("--message", "-m", metavar="TEXT",
                         help="why this run: kept in each host's deploy history, and named to a "

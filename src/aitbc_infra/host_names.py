@@ -18,6 +18,9 @@ from __future__ import annotations
 STATE_DIR = "/var/lib/aitbc"
 PENDING_DIR = f"{STATE_DIR}/pending"  # journals and restart marks that outlive a killed run
 FIREHOL_APPLIED_DIGEST = f"{STATE_DIR}/firehol-applied.sha256"  # the live rules last applied
+# The firewall's switch to new rules, confirmed or put back (deploys/scripts/lib.sh says its
+# layout: a lock, the rules and files of before while a revert is armed, the last revert).
+FIREHOL_SWITCH_DIR = f"{STATE_DIR}/firehol-switch"
 # Digests of the managed files, by identity: a no-op deploy reads only what changed
 # (deploys/scripts/path-states.sh).
 PATH_HASHES = "/var/cache/aitbc-infra/path-hashes"
@@ -60,6 +63,9 @@ WHEELHOUSE_REMOTE = "/var/cache/aitbc/wheelhouse"  # the releases' wheels and so
 TOOLS_DIR = "/usr/local/lib/aitbc-infra"
 # What builds the release venvs: uv's self-contained binary, uploaded as it is.
 UV_REMOTE = f"{TOOLS_DIR}/uv"
+# What the firewall's timers run (deploys/scripts/firehol-switch.sh with lib.sh): a file on the
+# host, since they run without the deploy's session.
+FIREHOL_SWITCH = f"{TOOLS_DIR}/firehol-switch"
 INHERIT_SOCKET = f"{TOOLS_DIR}/inherit_socket.py"  # a stdlib server's socket from systemd
 
 # nginx ----------------------------------------------------------------------------------------
@@ -89,6 +95,11 @@ SANDBOX_ACME_SERVER_CA = "aitbc-sandbox-acme-server.crt"  # and its ACME server'
 # firehol --------------------------------------------------------------------------------------
 FIREHOL_CONF = "/etc/firehol/firehol.conf"
 FIREHOL_DEFAULTS = "/etc/default/firehol"
+# Transient timers (each with its service): one applies new rules a second after the deploy's
+# command returned, the other puts the previous ones back unless a deploy confirms the new ones
+# over a new SSH connection in time.
+FIREHOL_APPLY_UNIT = "aitbc-firehol-apply"
+FIREHOL_REVERT_UNIT = "aitbc-firehol-revert"
 
 # sshd and the containers provision makes ------------------------------------------------------
 SSH_CONFIG_DIR = "/etc/ssh"

@@ -3,7 +3,9 @@ and for the read-only commands (status).
 
 Each script runs inline after lib.sh (`sh -c BODY NAME ...`), with the names it shares with this
 code (host_names.SCRIPT_ARGUMENTS) and then its own arguments, every one quoted: a value from
-the inventory reaches the script as exactly one argument, whatever characters it holds.
+the inventory reaches the script as exactly one argument, whatever characters it holds. A script
+the host runs later by itself, without the deploy (the firewall's revert timer), is a file on
+the host instead (`program`), taking its own arguments the same way.
 """
 
 from __future__ import annotations
@@ -37,3 +39,12 @@ def function(name: str) -> str:
     does with the arguments it is given: for a command line that runs one script several
     times, its text written once (a host's command line is one argument of at most 128 KiB)."""
     return f"{name.replace('-', '_')}() {{ {script(name)} \"$@\"; }}"
+
+
+def program(name: str) -> str:
+    """deploys/scripts/NAME.sh as a file of its own, run on the host as `sh FILE ARGS...`: the
+    shared names (SCRIPT_ARGUMENTS) are set before lib.sh reads them, so ARGS are the script's
+    own, as `script` passes them."""
+    shared = f'set -- {quoted(*SCRIPT_ARGUMENTS)} "$@"\n'
+    return (f"#!/bin/sh\n# Managed by aitbc-infra: deploys/scripts/{name}.sh after lib.sh.\n"
+            + shared + body(name))

@@ -27,6 +27,8 @@ from aitbc_infra.editables import SOURCE_ROOT, Editable, EditableRefused, is_edi
 from aitbc_infra.excludes import MAX_PATTERNS, pattern_problem
 from aitbc_infra.host_names import (
     ENV_DIR,
+    FIREHOL_APPLY_UNIT,
+    FIREHOL_REVERT_UNIT,
     RELEASE_SOURCES,
     RELEASES_DIR,
     ROLLBACK_RECORD,
@@ -124,6 +126,8 @@ def _unit(value: str) -> str:
     base = value.split("@")[0]
     if base in RESERVED_UNITS or base.startswith("systemd-"):
         raise ValueError(f"unit name {value!r} is a system unit's; ours would replace it")
+    if base in (FIREHOL_APPLY_UNIT, FIREHOL_REVERT_UNIT):  # transient: made only if no file is
+        raise ValueError(f"unit name {value!r} is the deploy's own (a timer of the firewall's)")
     # The deploy adds the type (UNIT.service, UNIT.socket, UNIT.timer): a name already ending
     # in one would be read by systemctl as that unit, not as our service.
     if "." in value and value.rpartition(".")[2] in UNIT_TYPES:
@@ -1004,6 +1008,14 @@ class Firewall(Strict):
 
     open: list[Opening] = Field(min_length=1)
     forwards: list[Forward] = []
+    # New rules stay only once the deploy reaches the host over a new SSH connection; unless it
+    # does within this many seconds of the apply, the host puts the previous rules back by
+    # itself (deploys/scripts/firehol-activate.sh arms a timer). The confirmation normally
+    # comes a few seconds after the apply (firehol's start, one SSH handshake); a minute leaves
+    # room for a slow start (large rule sets, ipsets) and a slow link, so good rules are never
+    # taken back, and bounds how long bad ones lock the operator out. At least 10: firehol's
+    # start counts in the window. At most 600: a lock-out is an outage of its own.
+    confirm_seconds: StrictInt = Field(default=60, ge=10, le=600)
 
 
 class User(Strict):

@@ -22,9 +22,13 @@ from aitbc_infra.host_names import (
     CERTIFICATE_CHAIN,
     CERTIFICATE_KEY,
     FIREHOL_APPLIED_DIGEST,
+    FIREHOL_APPLY_UNIT,
     FIREHOL_CONF,
     FIREHOL_DEFAULTS,
     FIREHOL_JOURNAL,
+    FIREHOL_REVERT_UNIT,
+    FIREHOL_SWITCH,
+    FIREHOL_SWITCH_DIR,
     INHERIT_SOCKET,
     LETSENCRYPT_LIVE,
     NGINX_AVAILABLE,
@@ -33,11 +37,13 @@ from aitbc_infra.host_names import (
     NGINX_LOG_DIR,
     NGINX_LOGROTATE,
     NGINX_UPGRADE_MAP,
+    PENDING_DIR,
     PROVIDED_CERTS,
     SSHD_DROP_IN,
     SYSTEMD_DIR,
     candidate_unit,
 )
+from aitbc_infra.host_scripts import program
 from aitbc_infra.model import App, EnvValue, GeneratedFile, HostSpec, Route, Service, Site
 from aitbc_infra.placeholders import fill
 from aitbc_infra.secrets import RefusedSecretValues
@@ -45,9 +51,21 @@ from aitbc_infra.shared_state import access
 from aitbc_infra.sshd import SSHD, UNIT, sections
 
 TEMPLATES = PROJECT_ROOT / "templates"
-FIREHOL = Journal(FIREHOL_JOURNAL, validate=Script("firehol-validate", (FIREHOL_CONF,)),
-                  activate=Script("firehol-activate", (FIREHOL_APPLIED_DIGEST,)),
-                  effect="firehol reload")
+
+
+@cache
+def firehol_journal(confirm_seconds: int) -> Journal:
+    """firehol's files: validated by `firehol CONF debug`; then a revert is armed that puts
+    the previous rules and files back after `confirm_seconds`, and the rules are applied a
+    second later, after the deploy's command returned; the deploy confirms them over a new
+    SSH connection (deploys/firewall.py)."""
+    return Journal(FIREHOL_JOURNAL, validate=Script("firehol-validate", (FIREHOL_CONF,)),
+                   activate=Script("firehol-activate", (
+                       FIREHOL_APPLIED_DIGEST, f"{PENDING_DIR}/{FIREHOL_JOURNAL}",
+                       FIREHOL_SWITCH_DIR, FIREHOL_APPLY_UNIT, FIREHOL_REVERT_UNIT,
+                       str(confirm_seconds), FIREHOL_SWITCH)),
+                   effect="firehol reload")
+
 
 SYSTEMD_KINDS = ("unit", "socket", "candidate", "timer")  # the rendered files systemd loads
 # The file defining a unit the deploy starts: a service's unit file, or a scheduled job's timer.
@@ -371,11 +389,15 @@ def _firehol_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
                 for o in host.firewall.open]
     content = render_template("firehol/firehol.conf.j2", forwards=forwards, wan=host.wan_interface,
                               bridge=host.bridge_interface, openings=openings)
+    journal = firehol_journal(host.firewall.confirm_seconds)
     return [
-        RenderedFile(path=FIREHOL_CONF, kind="firehol", activation=FIREHOL, unit="firehol",
+        RenderedFile(path=FIREHOL_CONF, kind="firehol", activation=journal, unit="firehol",
                      content=content),
-        RenderedFile(path=FIREHOL_DEFAULTS, kind="firehol", activation=FIREHOL, unit="firehol",
+        RenderedFile(path=FIREHOL_DEFAULTS, kind="firehol", activation=journal, unit="firehol",
                      content="# Managed by aitbc-infra\nSTART_FIREHOL=YES\n"),
+        # Run by the timers firehol's activation arms: written before it.
+        RenderedFile(path=FIREHOL_SWITCH, kind="program", activation=None,
+                     content=program("firehol-switch")),
     ]
 
 

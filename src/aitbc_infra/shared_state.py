@@ -34,7 +34,12 @@ import posixpath
 from dataclasses import dataclass
 
 from aitbc_infra import PROJECT_ROOT
-from aitbc_infra.host_names import DEPLOY_HISTORY, FIREHOL_APPLIED_DIGEST, PENDING_DIR
+from aitbc_infra.host_names import (
+    DEPLOY_HISTORY,
+    FIREHOL_APPLIED_DIGEST,
+    FIREHOL_SWITCH_DIR,
+    PENDING_DIR,
+)
 from aitbc_infra.model import SETGID, App, HostSpec, SharedDir
 
 # Where a shared directory may live: strictly below one of these.
@@ -104,6 +109,7 @@ def _reserved(host: HostSpec) -> list[tuple[str, str]]:
     found = [(app.root, f"the root of app {app.name}") for app in host.apps]
     found += [(host.env_dir, "env_dir"), (PENDING_DIR, "the deploy's pending directory"),
               (FIREHOL_APPLIED_DIGEST, "the deploy's firewall digest"),
+              (FIREHOL_SWITCH_DIR, "the firewall's switch to new rules"),
               (DEPLOY_HISTORY, "the deploy's history")]
     if host.site_root:
         found.append((host.site_root, "the site root"))

@@ -2,7 +2,8 @@
 once: each app's live release, the releases kept and whether `aitbc-infra rollback` put the
 live one back, each declared unit's state, leftover
 candidate units, each site's certificate expiry, each chain node's head and its lag, whether the
-firewall runs the rendered rules, and the last deploy's result.
+firewall runs the rendered rules (and whether a revert of them is armed or ran), and the last
+deploy's result.
 
 A chain node's lag is how far its head trails the highest head of its chain: shown, never named
 on its own, since independent proposers' heads differ by design. A node that follows its peers
@@ -31,6 +32,7 @@ from aitbc_infra.host_names import (
     DEPLOY_HISTORY,
     FIREHOL_APPLIED_DIGEST,
     FIREHOL_CONF,
+    FIREHOL_SWITCH_DIR,
     RELEASE_MARKER,
     RELEASES_DIR,
     ROLLBACK_RECORD,
@@ -152,7 +154,7 @@ def arguments(asked: Asked) -> list[str]:
         if node.sync_url:
             args += ["sync", node.unit, node.sync_url]
     if asked.firewall:
-        args += ["firewall", FIREHOL_CONF, FIREHOL_APPLIED_DIGEST]
+        args += ["firewall", FIREHOL_CONF, FIREHOL_APPLIED_DIGEST, FIREHOL_SWITCH_DIR]
     return [*args, "history", DEPLOY_HISTORY]
 
 
@@ -248,6 +250,11 @@ class FirewallStatus:
     present: bool  # there is a firehol.conf at all
     applied_recorded: bool  # the deploy recorded the rules it applied
     live_as_applied: bool  # the live rules are those
+    # A revert is armed: applied rules no deploy confirmed yet go back then (UTC; "unknown"
+    # when the host kept no time). None: none armed.
+    revert_armed_until: str | None = None
+    revert_overdue: bool = False  # armed, and its time passed by the host's clock: it never ran
+    reverted_at: str | None = None  # the host put unconfirmed rules back then (UTC), as it said
 
 
 @dataclass
@@ -362,7 +369,7 @@ def parse(node: str, asked: Asked, output: str) -> HostStatus:
         elif kind == "cert" and (f := _fields(rest, 2)) and f[0] in certs:
             end = _not_after(f[1])
             if end:
-                certs[f[0]].not_after = end.isoformat().replace("+00:00", "Z")
+                certs[f[0]].not_after = _utc(end)
                 certs[f[0]].days_left = ((end - now).days if now else None)
         elif kind == "head" and (f := _fields(rest, 2)) and f[0] in heads:
             heads[f[0]].height = _height(f[1])
@@ -378,9 +385,30 @@ def parse(node: str, asked: Asked, output: str) -> HostStatus:
         conf, live, applied = (digests.get(k, "") for k in ("conf", "live", "applied"))
         status.firewall = FirewallStatus(rendered=conf == asked.firewall, present=bool(conf),
                                          applied_recorded=bool(applied),
-                                         live_as_applied=bool(applied) and live == applied)
+                                         live_as_applied=bool(applied) and live == applied,
+                                         revert_armed_until=_deadline(digests.get("armed")),
+                                         revert_overdue=_overdue(digests.get("armed"), now),
+                                         reverted_at=digests.get("reverted") or None)
     _last_deploy(status, history)
     return status
+
+
+def _utc(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _deadline(seconds: str | None) -> str | None:
+    """An armed revert's deadline as status.sh read it (seconds since the epoch)."""
+    if seconds is None:
+        return None
+    try:
+        return _utc(datetime.fromtimestamp(int(seconds), UTC)) if seconds.isdigit() else "unknown"
+    except (ValueError, OverflowError, OSError):  # out of any calendar
+        return "unknown"
+
+
+def _overdue(seconds: str | None, now: datetime | None) -> bool:
+    return bool(seconds and seconds.isdigit() and now and int(seconds) < now.timestamp())
 
 
 def _last_deploy(status: HostStatus, history: list[str]) -> None:
@@ -473,7 +501,8 @@ def problems(status: HostStatus) -> list[Problem]:
         if head.height is None:
             found.append((f"chain node {head.unit}", f"no head height from {head.url}"))
         found += [(f"chain node {head.unit}", why) for why in _sync_problems(head)]
-    found += _firewall_problems(status.firewall)
+    last = (status.last_deploy or {}).get("time")
+    found += _firewall_problems(status.firewall, last if isinstance(last, str) else None)
     if status.unreadable_history:
         found.append(("last deploy", status.unreadable_history))
     elif status.last_deploy is None:
@@ -544,7 +573,10 @@ def rolled_back(record: Record) -> str:
             f"the data's release is {record.data}")
 
 
-def _firewall_problems(firewall: FirewallStatus | None) -> list[tuple[str, str]]:
+def _firewall_problems(firewall: FirewallStatus | None,
+                       last_deploy: str | None) -> list[tuple[str, str]]:
+    """What to look at of the firewall; a revert only until a deploy ran after it (its failed
+    run is then history: the next one found the firewall as it was, or applied it again)."""
     if firewall is None:
         return []
     found = []
@@ -558,6 +590,19 @@ def _firewall_problems(firewall: FirewallStatus | None) -> list[tuple[str, str]]
     elif not firewall.live_as_applied:
         found.append(("firewall", "the live rules differ from those the deploy applied "
                       "(changed by hand)"))
+    armed = firewall.revert_armed_until
+    if firewall.revert_overdue:
+        found.append(("firewall", f"a revert armed until {armed} never ran (the host restarted "
+                      "meanwhile?): the rules live were never confirmed by their deploy; a "
+                      "deploy applies and confirms them again"))
+    elif armed:
+        found.append(("firewall", f"a revert is armed until {armed}: rules a deploy applied are "
+                      "not confirmed over a new SSH connection yet; unless they are, the host "
+                      "puts the previous ones back then"))
+    if firewall.reverted_at and not (last_deploy and last_deploy > firewall.reverted_at):
+        found.append(("firewall", f"the host put the previous rules back at "
+                      f"{firewall.reverted_at}: a deploy's new rules were not confirmed over a "
+                      "new SSH connection in time (did they cut it?)"))
     return found
 
 

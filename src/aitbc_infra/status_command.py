@@ -73,7 +73,10 @@ def host_table(status: HostStatus, found: list[Problem]) -> str:
         fw = status.firewall
         rows.append(("firewall", "firehol", ("rendered rules" if fw.rendered else "NOT the "
                      "rendered rules") + ", live " + ("as applied" if fw.live_as_applied
-                                                      else "NOT as applied")))
+                                                      else "NOT as applied")
+                     + (f", revert armed until {fw.revert_armed_until}"
+                        if fw.revert_armed_until else "")
+                     + (f", reverted at {p(fw.reverted_at)}" if fw.reverted_at else "")))
     last = status.last_deploy
     rows.append(("deploy", "last", p(f"{last.get('kind', 'deploy')} {last['result']} at "
                                      f"{last['time']} by {last['operator']}"
@@ -128,7 +131,8 @@ def register_status(sub: argparse._SubParsersAction) -> None:
         f"{CERT_WARN_DAYS} days); each chain node's head height and its lag behind the highest "
         "of its chain, and for a node following its peers (sync_status) what it saw of each "
         "against that peer's head (named past three sync intervals' blocks); whether "
-        "firehol.conf is the rendered one and the live rules those the deploy applied; the "
+        "firehol.conf is the rendered one and the live rules those the deploy applied, and "
+        "whether a revert of unconfirmed rules is armed (until when) or ran (when); the "
         "last deploy's result. Exit status: 0 healthy; 1 something to look "
         "at, each named as host: what: why; 2 bad input (nothing connected). With --json: one "
         "JSON document on stdout (schemas/status.json).")

@@ -2,9 +2,11 @@
 
 `firehol CONF debug` compiles the rules without loading them, so it cannot see what only the
 kernel checks when the rules load. Here: an admin allow-list naming an ipset that was never
-created on the host. The deploy must fail naming firehol, put the previous firehol.conf back,
-keep the previous live rules (the forwards keep answering), leave firehol.service active (the
-host `running`, not `degraded`), and the next run of the real tree must converge.
+created on the host. The rules are applied by the host's apply timer after the activation
+answered (deploys/scripts/firehol-switch.sh): the deploy must fail naming firehol in its own
+words, the previous firehol.conf, live rules and applied digest must be back (the forwards keep
+answering), firehol.service active (the host `running`, not `degraded`), and the next run of
+the real tree must converge.
 The request loop's report shows what the failed start cost.
 """
 
@@ -42,7 +44,8 @@ def test_firehol_start_failing_after_validation_restores_everything(deployed_inv
     assert run.returncode == 1, run.output[-3000:]
     assert run.results["failed_hosts"] == [NODE]
     assert "REJECTED" not in run.output  # validation passed: this is the start failing
-    assert f"FAILED: 'firehol-activate {FIREHOL_APPLIED_DIGEST}'" in run.output
+    assert f"{NODE}: firehol did not start the new rules; the previous rules and firehol files " \
+        "are back" in run.output, run.output[-3000:]
     assert IPSET in run.output, run.output[-3000:]  # firehol's own words name the missing set
     # Previous config on disk, previous live rules, unit still active: nothing changed.
     assert ssh_run(NODE, SNAPSHOT, check=True).stdout == before

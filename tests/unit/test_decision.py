@@ -71,6 +71,11 @@ def rules_drifted(state: State) -> None:
     state.firewall["live"] = "f00d"
 
 
+def revert_armed(state: State) -> None:
+    """An earlier run applied rules and was killed before it confirmed them (firehol-state)."""
+    state.firewall["armed"] = "2026-05-04T10:11:12Z"
+
+
 WALLET_ENV = "/etc/aitbc/aitbc-wallet-daemon.env"
 WALLET_UNIT = "/etc/systemd/system/aitbc-wallet-daemon.service"
 WALLET_SOCKET = "/etc/systemd/system/aitbc-wallet-daemon.socket"
@@ -111,6 +116,9 @@ CASES = [
      [f"reload firehol: {FIREHOL_CONF} changed"]),
     ("firehol live rules", "ns3-root", (), [rules_drifted],
      ["reload firehol: live rules differ from those firehol applied"]),
+    ("firehol revert armed", "ns3-root", (), [revert_armed],
+     ["reload firehol: a revert of the firewall is armed until 2026-05-04T10:11:12Z (an earlier "
+      "run's rules were never confirmed)"]),
     ("sshd drop-in", "ns3-aitbc", (), [content(DROP_IN)], [f"reload sshd: {DROP_IN} changed"]),
     ("trusted CA", "at1", ("ca",), [content(CA)], [f"reload ca-certificates: {CA} changed"]),
     ("provided certificate", "at1", ("provided",), [content(PRIVKEY)],

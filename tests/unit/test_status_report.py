@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shlex
 import subprocess
 import threading
 from dataclasses import replace
@@ -18,7 +19,13 @@ import pytest
 from aitbc_infra import PROJECT_ROOT, status_command
 from aitbc_infra.cli import main
 from aitbc_infra.history import Run, encode, entry, finished
-from aitbc_infra.host_names import DEPLOY_HISTORY, FIREHOL_CONF, RELEASE_MARKER
+from aitbc_infra.host_names import (
+    DEPLOY_HISTORY,
+    FIREHOL_APPLIED_DIGEST,
+    FIREHOL_CONF,
+    FIREHOL_SWITCH_DIR,
+    RELEASE_MARKER,
+)
 from aitbc_infra.json_schema import load
 from aitbc_infra.json_schema import problems as schema_problems
 from aitbc_infra.status import (
@@ -149,6 +156,28 @@ CASES = [
      ["firewall: the live rules differ from those the deploy applied (changed by hand)"]),
     ("no applied digest", lambda o: _edited(o, f"applied\t{RULES}", "applied\t"),
      ["firewall: no record of the rules the deploy applied"]),
+    ("revert armed", lambda o: _edited(o, f"applied\t{RULES}\n", f"applied\t{RULES}\n"
+                                       f"firewall\tarmed\t{int(NOW.timestamp()) + 30}\n"),
+     ["firewall: a revert is armed until 2026-03-01T12:00:30Z: rules a deploy applied are not "
+      "confirmed over a new SSH connection yet; unless they are, the host puts the previous ones "
+      "back then"]),
+    ("revert armed, its time passed", lambda o: _edited(
+        o, f"applied\t{RULES}\n", f"applied\t{RULES}\nfirewall\tarmed\t{int(NOW.timestamp()) - 60}\n"),
+     ["firewall: a revert armed until 2026-03-01T11:59:00Z never ran (the host restarted "
+      "meanwhile?): the rules live were never confirmed by their deploy; a deploy applies and "
+      "confirms them again"]),
+    ("revert armed, no time kept", lambda o: _edited(o, f"applied\t{RULES}\n",
+                                                     f"applied\t{RULES}\nfirewall\tarmed\t\n"),
+     ["firewall: a revert is armed until unknown: rules a deploy applied are not confirmed over "
+      "a new SSH connection yet; unless they are, the host puts the previous ones back then"]),
+    ("reverted", lambda o: _edited(o, f"applied\t{RULES}\n", f"applied\t{RULES}\n"
+                                   "firewall\treverted\t2026-03-01T11:30:00Z\n"),
+     ["firewall: the host put the previous rules back at 2026-03-01T11:30:00Z: a deploy's new "
+      "rules were not confirmed over a new SSH connection in time (did they cut it?)"]),
+    # A deploy ran after it (the history's last line, at 11:00): the revert is history.
+    ("reverted before the last deploy", lambda o: _edited(
+        o, f"applied\t{RULES}\n", f"applied\t{RULES}\nfirewall\treverted\t2026-03-01T10:30:00Z\n"),
+     []),
     ("missing history", lambda o: o.split("history\t")[0], ["last deploy: no deploy recorded in "
                                                             "the history"]),
     ("history not an entry", lambda o: o.split("history\t")[0] + "history\t7\tnot json\n",
@@ -271,6 +300,33 @@ def test_what_each_host_is_asked_comes_from_the_model(fleet):
     args = arguments(asked["ns3-root"])
     assert args[0] == RELEASE_MARKER and args[-2:] == ["history", DEPLOY_HISTORY]
     assert "firewall" in args and "app" not in args
+    firewall = args.index("firewall")
+    assert args[firewall + 1:firewall + 4] == [FIREHOL_CONF, FIREHOL_APPLIED_DIGEST,
+                                               FIREHOL_SWITCH_DIR]
+
+
+def test_the_script_reads_an_armed_revert_and_the_last_one(tmp_path):
+    """status.sh's firewall record on this machine, against a switch directory laid out as
+    firehol-activate and firehol-switch leave it (lib.sh)."""
+    conf, applied, switch = tmp_path / "firehol.conf", tmp_path / "applied", tmp_path / "switch"
+    conf.write_text("version 6\n")
+    (switch / "armed").mkdir(parents=True)
+    (switch / "armed" / "deadline").write_text("1772366430\n")
+    (switch / "reverted").write_text("2026-03-01T11:30:00Z\n")
+    asked = Asked(firewall="f" * 64)
+    line = command(asked).replace(shlex.quote(FIREHOL_CONF), shlex.quote(str(conf)))
+    line = line.replace(shlex.quote(FIREHOL_APPLIED_DIGEST), shlex.quote(str(applied)))
+    line = line.replace(shlex.quote(FIREHOL_SWITCH_DIR), shlex.quote(str(switch)))
+    done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
+    firewall = parse("h", asked, done.stdout).firewall
+    assert (firewall.revert_armed_until, firewall.reverted_at) == \
+        ("2026-03-01T12:00:30Z", "2026-03-01T11:30:00Z")
+    (switch / "reverted").unlink()
+    (switch / "armed" / "deadline").unlink()
+    (switch / "armed").rmdir()
+    done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
+    firewall = parse("h", asked, done.stdout).firewall
+    assert (firewall.revert_armed_until, firewall.reverted_at) == (None, None)
 
 
 def test_the_script_runs_here_and_its_output_parses(tmp_path):

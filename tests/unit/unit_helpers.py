@@ -50,7 +50,8 @@ def project_repo(repo: Path) -> Path:
     repo.mkdir(exist_ok=True)
     for name in ("inventory.py", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, repo / name)
-    for name in ("group_data", "templates", "src", "payload", "constraints"):
+    # deploys/: its scripts are rendered too (the firewall's switch program).
+    for name in ("group_data", "templates", "src", "deploys", "payload", "constraints"):
         shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns(
             "__pycache__", "*.egg-info", "node_modules", "dist"))
     git(repo, "init", "-q", "-b", "main")
