@@ -74,6 +74,14 @@ else
     exit 1
   fi
   ip6tables-save > "$new/rules.ip6" 2>/dev/null || rm -f -- "$new/rules.ip6"  # no IPv6 here
+  # firehol may load its rules through the legacy backend (bookworm's does), which the default
+  # iptables (nft) neither shows nor restores: those tables are kept too, where they exist.
+  for family in ip ip6; do
+    if command -v "${family}tables-legacy-save" >/dev/null 2>&1; then
+      "${family}tables-legacy-save" > "$new/rules.$family-legacy" 2>/dev/null \
+        || rm -f -- "$new/rules.$family-legacy"
+    fi
+  done
   if ! { { [ ! -f "$applied" ] || cp -p -- "$applied" "$new/applied"; } \
          && stash_journal "$new/journal" && mv -T -- "$new" "$stash"; }; then
     rm -rf -- "$new"

@@ -29,20 +29,23 @@ for path in "$switch" "$applied"; do
   case $path in /*) ;; *) refuse "path (not absolute)" "$path" ;; esac
 done
 
-restore_rules() {  # ip|ip6 DUMP: the rules of DUMP live again, in every table
+restore_rules() {  # IPTABLES DUMP: the rules of DUMP live again, in every table, through the
+  # backend IPTABLES (iptables, ip6tables, or their -legacy twins) that saved them
   [ -f "$2" ] || return 0
-  for table in $("${1}tables-save" 2>/dev/null | sed -n 's/^\*//p'); do
+  for table in $("$1-save" 2>/dev/null | sed -n 's/^\*//p'); do
     ! grep -qxF -- "*$table" "$2" || continue
-    "${1}tables" -t "$table" -F && "${1}tables" -t "$table" -X || return 1
-    for chain in $("${1}tables" -t "$table" -S | sed -n 's/^-P \([^ ]*\) .*/\1/p'); do
-      "${1}tables" -t "$table" -P "$chain" ACCEPT || return 1
+    "$1" -t "$table" -F && "$1" -t "$table" -X || return 1
+    for chain in $("$1" -t "$table" -S | sed -n 's/^-P \([^ ]*\) .*/\1/p'); do
+      "$1" -t "$table" -P "$chain" ACCEPT || return 1
     done
   done
-  "${1}tables-restore" < "$2"
+  "$1-restore" < "$2"
 }
 
 put_back() {  # what the stash keeps, live again; the stash forgotten. Says what came back.
-  if restore_rules ip "$stash/rules.ip" && restore_rules ip6 "$stash/rules.ip6"; then
+  if restore_rules iptables "$stash/rules.ip" && restore_rules ip6tables "$stash/rules.ip6" \
+     && restore_rules iptables-legacy "$stash/rules.ip-legacy" \
+     && restore_rules ip6tables-legacy "$stash/rules.ip6-legacy"; then
     loaded="the live rules of before"
   else
     loaded=

@@ -67,7 +67,8 @@ snapshot_manifest() {  # SNAPSHOT_DIR
 #   lock      held by each of them while it reads or changes the rest: a confirmation and a
 #             revert never interleave, one of them finds the other's result
 #   armed/    while new rules are not confirmed: what they replace. rules.ip, rules.ip6 (the
-#             live rules before them, as iptables-save and ip6tables-save printed them),
+#             live rules before them, as iptables-save and ip6tables-save printed them;
+#             rules.ip-legacy, rules.ip6-legacy: the legacy backend's, where it exists),
 #             applied (the digest recorded then; absent: none), journal (the files they came
 #             with, listed as a deploy's journal lists them, with their content of before),
 #             deadline (when the revert runs, in seconds since the epoch), live (when the new

@@ -338,3 +338,30 @@ def test_the_journal_the_deploy_runs_is_the_one_tested_here():
     assert step.name == "firehol-activate" and step.args[3:6] == _GOOD[3:6]
     assert command(step).startswith("sh -c ")
     assert os.path.basename(step.args[-1]) == "firehol-switch"
+
+
+# firehol on the legacy backend (bookworm's): its rules live in the legacy tables, which the
+# default iptables (nft) neither shows nor restores; the nft tables hold nothing.
+LEGACY_STUBS = {
+    "iptables-legacy-save": 'print(open(os.environ["RULES"]).read(), end="")',
+    "iptables-legacy-restore": 'open(os.environ["RULES"], "w").write(sys.stdin.read())',
+    "iptables-legacy": STUBS["iptables"],
+    "iptables-save": 'print("*filter\\n:INPUT ACCEPT [0:0]\\nCOMMIT")',
+    "iptables-restore": "sys.stdin.read()",
+}
+
+
+def test_rules_of_the_legacy_backend_are_kept_and_put_back(host):
+    stubs = Path(host.env["PATH"].split(":")[0])
+    for name, body in LEGACY_STUBS.items():
+        (stubs / name).write_text(f"#!{sys.executable}\n{_LOG}{body}\n")
+        (stubs / name).chmod(0o755)
+    _changed(host)
+    assert host.activate().returncode == 0
+    assert (host.stash / "rules.ip-legacy").read_text() == BEFORE
+    assert host.run_timer("apply").returncode == 0
+    assert host.rules_file.read_text() == AFTER  # firehol loaded the new rules (legacy)
+    reverted = host.run_timer("revert")
+    assert reverted.returncode == 0, reverted.stderr
+    assert host.rules_file.read_text() == BEFORE
+    assert ["iptables-legacy-restore"] in host.calls()
