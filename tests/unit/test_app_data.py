@@ -4,18 +4,14 @@ release activation and the docs are given of them."""
 
 from __future__ import annotations
 
-import copy
 import re
-from functools import cache
 
 import pytest
-from unit_helpers import build_fleet
+from unit_helpers import build_fleet, production_hosts
 
-from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.decision import RESTART, AppOwed, UnitOwed
 from aitbc_infra.docs import render_docs
 from aitbc_infra.fleet import Fleet, ModelError
-from aitbc_infra.loader import load_fleet
 from aitbc_infra.release_activation import data_argument
 from deploys import apps
 
@@ -23,23 +19,9 @@ HOST = "aitbc"
 EXCHANGE_DB = "/opt/exchange/data/exchange.db"
 
 
-@cache
-def _base() -> tuple[tuple[str, tuple[str, ...], dict], ...]:
-    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
-    return tuple((spec.name, tuple(spec.groups), spec.model_dump(exclude={"name", "groups", "role"}))
-                 for spec in fleet.hosts.values())
-
-
 def _fleet(*edits) -> Fleet:
     """The production fleet with each edit applied to aitbc's data, as the loader hands it over."""
-    hosts = []
-    for name, groups, data in _base():
-        data = copy.deepcopy(data)
-        if data["node"] == HOST:
-            for edit in edits:
-                edit(data)
-        hosts.append((name, list(groups), data))
-    return build_fleet(hosts)
+    return build_fleet(production_hosts(HOST, *edits))
 
 
 def _app(data: dict, name: str) -> dict:
@@ -194,7 +176,7 @@ def test_the_docs_list_the_data_and_the_probes(fleet):
     assert f"| aitbc | exchange | exchange | sqlite | `{EXCHANGE_DB}` |" in docs
     assert "`/api/health`, data probe `/api/trades/recent`" in docs
     assert "chain.db" not in docs.split("## Data")[1].split("##")[0]
-    hosts = [(name, list(groups), copy.deepcopy(data)) for name, groups, data in _base()]
+    hosts = production_hosts(HOST)
     for _, _, data in hosts:
         for app in data["apps"]:
             app.pop("data", None)

@@ -10,7 +10,6 @@ wallet daemon is named nowhere and may not enter it.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -23,9 +22,9 @@ import pytest
 from pyinfra.api import Config, Inventory
 from pyinfra.api import State as PyinfraState
 from pyinfra.context import ctx_host, ctx_state
-from unit_helpers import build_fleet
+from unit_helpers import build_fleet, production_hosts
 
-from aitbc_infra import PROJECT_ROOT, generated_files
+from aitbc_infra import generated_files
 from aitbc_infra.activation import ReadBy, Restart
 from aitbc_infra.decision import NOTHING, RESTART, converged, decide
 from aitbc_infra.diff import base_state
@@ -33,7 +32,6 @@ from aitbc_infra.docs import render_docs
 from aitbc_infra.drift import PathState, State
 from aitbc_infra.fleet import Fleet, ModelError
 from aitbc_infra.host_names import DEPLOY_HISTORY, PENDING_DIR
-from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import GeneratedFile
 from aitbc_infra.plan import Directory, host_plan
 from aitbc_infra.render import render_fleet
@@ -69,22 +67,8 @@ def shared(data: dict) -> None:
     ]
 
 
-@cache
-def _base() -> tuple[tuple[str, tuple[str, ...], dict], ...]:
-    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
-    return tuple((spec.name, tuple(spec.groups), spec.model_dump(exclude={"name", "groups", "role"}))
-                 for spec in fleet.hosts.values())
-
-
 def _hosts(*edits) -> list[tuple[str, list[str], dict]]:
-    hosts = []
-    for name, groups, data in _base():
-        data = copy.deepcopy(data)
-        if data["node"] == HOST:
-            for edit in edits:
-                edit(data)
-        hosts.append((name, list(groups), data))
-    return hosts
+    return production_hosts(HOST, *edits)
 
 
 @cache

@@ -4,14 +4,17 @@ file read back as systemd reads it."""
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet
+from aitbc_infra.loader import load_fleet
 
 
 class PyinfraData:
@@ -38,6 +41,26 @@ def build_fleet(hosts) -> Fleet:
     """The fleet of (name, groups, data) hosts, validated as the loader does it."""
     return Fleet.from_pyinfra([PyinfraHost(n, list(g), PyinfraData(d)) for n, g, d in hosts],
                               file_group="inventory")
+
+
+@cache
+def _production_hosts() -> tuple[tuple[str, tuple[str, ...], dict], ...]:
+    fleet = load_fleet(PROJECT_ROOT / "inventory.py")
+    return tuple((spec.name, tuple(spec.groups), spec.model_dump(exclude={"name", "groups", "role"}))
+                 for spec in fleet.hosts.values())
+
+
+def production_hosts(node: str, *edits) -> list[tuple[str, list[str], dict]]:
+    """The production inventory's hosts as (name, groups, data), each function of `edits`
+    applied in turn to the data of `node` (a copy: the next call starts from production)."""
+    hosts = []
+    for name, groups, data in _production_hosts():
+        data = copy.deepcopy(data)
+        if data["node"] == node:
+            for edit in edits:
+                edit(data)
+        hosts.append((name, list(groups), data))
+    return hosts
 
 
 def git(repo: Path, *args: str) -> str:
