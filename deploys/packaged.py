@@ -4,7 +4,7 @@ the PostgreSQL roles and databases the decision owes, before any app starts with
 
 A role's password never leaves this machine and never appears in a command line: the run
 uploads the SCRAM verifier of each password it sets (aitbc_infra/scram.py) into a root-only
-file, which deploys/scripts/postgresql-roles.sh reads into psql's input and removes.
+file, which deploys/scripts/postgresql.sh (`roles`) reads into psql's input and removes.
 pyinfra's postgres operations are not used: `postgres.role` sets a given password again on
 every run (no run would be a no-op) and passes it in psql's command line, and
 `postgres.database` never corrects an existing database's owner.
@@ -54,6 +54,6 @@ def roles_commands(plan: HostPlan, decision: Decision) -> list:
     if verifiers:
         commands += [temp_file_command(POSTGRESQL_VERIFIERS, "0600", "root", "root"),
                      FileUploadCommand(BytesIO(verifiers.encode()), upload)]
-    commands.append(script("postgresql-roles", paths["data"], paths["sockets"], upload,
+    commands.append(script("postgresql", "roles", paths["data"], paths["sockets"], upload,
                            *arguments))
     return commands

@@ -91,11 +91,11 @@ class PackageStates(FactBase):
 
 class PostgresStates(FactBase):
     """The PostgreSQL roles and databases of the plan, as the cluster holds them
-    (deploys/scripts/postgresql-state.sh): of a password, only whether it is the planned one
+    (deploys/scripts/postgresql.sh, `state`): of a password, only whether it is the planned one
     can be told from what is read (aitbc_infra/scram.py)."""
 
     def command(self, data: str, sockets: str, roles: list[str], databases: list[str]) -> str:
-        return script("postgresql-state", data, sockets, *roles, "--", *databases)
+        return script("postgresql", "state", data, sockets, *roles, "--", *databases)
 
     @staticmethod
     def default() -> PostgresState:

@@ -99,24 +99,3 @@ utc_time() {  # SECONDS since the epoch, as UTC (fails on anything else)
   case $1 in ''|*[!0-9]*) return 1 ;; esac
   date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ
 }
-
-# PostgreSQL's cluster (deploys/scripts/postgresql-*.sh): reached as its superuser over its
-# socket, as root runs it (pg_hba.conf: `local all postgres peer`).
-pg_running_port() {  # DATA: the port the running cluster listens on (postmaster.pid), or nothing
-  port=$(sed -n 4p -- "$1/postmaster.pid" 2>/dev/null)
-  case $port in ''|*[!0-9]*) return 1 ;; esac
-  printf '%s' "$port"
-}
-
-pg_psql() {  # SOCKETS PORT [PSQL ARGUMENTS]: psql as postgres, unaligned, stopping at an error
-  sockets=$1 port=$2
-  shift 2
-  runuser -u postgres -- env PGCONNECT_TIMEOUT=5 psql -X -q -A -t -v ON_ERROR_STOP=1 \
-    -h "$sockets" -p "$port" -d postgres "$@"
-}
-
-pg_name() {  # NAME: exit 2 unless NAME is a role or database name of the model (a-z0-9_)
-  case $1 in ''|[!a-z_]*|*[!a-z0-9_]*)
-    printf 'refused PostgreSQL name: %s\n' "$1" >&2; exit 2 ;;
-  esac
-}

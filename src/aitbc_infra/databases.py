@@ -67,11 +67,12 @@ def postgresql_journal(c: Cluster) -> Journal:
     port); started when the cluster does not run."""
     paths = c.paths
     return Journal(POSTGRESQL_JOURNAL,
-                   validate=Script("postgresql-validate", (
-                       paths["programs"], paths["config"], paths["data"], paths["sockets"])),
-                   activate=Script("postgresql-activate", (
-                       POSTGRESQL_UNIT, c.unit, paths["data"], paths["sockets"], LOOPBACK,
-                       str(c.port))),
+                   validate=Script("postgresql", (
+                       "validate", paths["programs"], paths["config"], paths["data"],
+                       paths["sockets"])),
+                   activate=Script("postgresql", (
+                       "activate", POSTGRESQL_UNIT, c.unit, paths["data"], paths["sockets"],
+                       LOOPBACK, str(c.port))),
                    effect="postgresql reload", service=POSTGRESQL_UNIT, running=c.unit)
 
 

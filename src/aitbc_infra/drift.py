@@ -37,7 +37,7 @@ class PathState:
 
 
 # A role's attributes as the deploy reads and sets them: a role the data declares logs in and
-# is given nothing else (deploys/scripts/postgresql-roles.sh says NO to each of the others).
+# is given nothing else (deploys/scripts/postgresql.sh, `roles`, says NO to each of the others).
 ROLE_ATTRIBUTES = ("login", "superuser", "createdb", "createrole", "replication", "bypassrls")
 ROLE_GRANTED = frozenset({"login"})
 
@@ -56,7 +56,7 @@ class RoleState:
 
 @dataclass(frozen=True)
 class PostgresState:
-    """The cluster as deploys/scripts/postgresql-state.sh reads it: nothing of it when it does
+    """The cluster as deploys/scripts/postgresql.sh (`state`) reads it: nothing of it when it does
     not answer (not installed yet, stopped)."""
 
     running: bool = False

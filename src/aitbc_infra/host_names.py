@@ -115,7 +115,7 @@ POSTGRESQL_CLUSTER = "main"
 POSTGRESQL_DROP_IN = "conf.d/aitbc.conf"  # under the cluster's configuration directory
 POSTGRESQL_HBA = "pg_hba.conf"
 # The roles' password verifiers on their way into PostgreSQL: written root-only, read and
-# removed by deploys/scripts/postgresql-roles.sh (never a command line); under /run, so a run
+# removed by deploys/scripts/postgresql.sh, `roles` (never a command line); under /run, so a run
 # killed in between leaves nothing past a reboot and nothing in the state the deploy reads.
 POSTGRESQL_VERIFIERS = "/run/aitbc-postgresql-verifiers"
 REDIS_CONF = "/etc/redis/redis.conf"

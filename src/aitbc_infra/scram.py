@@ -3,7 +3,7 @@
 A role's password never leaves this machine: the deploy gives PostgreSQL the verifier
 (`SCRAM-SHA-256$ITERATIONS:SALT$STOREDKEY:SERVERKEY`, RFC 5802/7677), which PostgreSQL stores as
 it is, and reads back only the verifier's iterations, salt and SHA-256 digest (never the
-verifier itself: deploys/scripts/postgresql-state.sh). Whether the role's password is the one
+verifier itself: deploys/scripts/postgresql.sh, `state`). Whether the role's password is the one
 the data names is then decided here: the verifier computed from that password with the stored
 salt and iterations has the stored digest, or it does not.
 

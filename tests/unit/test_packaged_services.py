@@ -366,8 +366,9 @@ def test_the_state_read_names_the_plans_roles_and_databases_and_reads_back():
     fleet = _fleet()
     plan = host_plan(fleet, fleet.hosts[HOST], _lookup(fleet))
     command = state.command(plan)
-    assert "postgresql-state" in command and "/var/lib/postgresql/17/main" in command
-    assert "aitbc_pool -- aitbc_pool" in command
+    assert "# postgresql ACTION ARG..." in command  # deploys/scripts/postgresql.sh, its action:
+    assert command.endswith(" state /var/lib/postgresql/17/main /var/run/postgresql "
+                            "aitbc_pool -- aitbc_pool")
     output = ["::aitbc-state:postgresql::", "running",
               "R aitbc_pool t t f f f f 4096 c2FsdA== " + "ab" * 32, "D aitbc_pool postgres"]
     found = state.parse(output).postgresql
