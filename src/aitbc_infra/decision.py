@@ -133,7 +133,7 @@ OWNER = "owner"  # database given its owner
 
 @dataclass(frozen=True)
 class DatabaseOwed:
-    """A PostgreSQL role or database the run creates or sets (deploys/postgresql.py)."""
+    """A PostgreSQL role or database the run creates or sets (deploys/packaged.py)."""
 
     kind: str  # ROLE or DATABASE
     name: str

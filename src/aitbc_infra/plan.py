@@ -104,7 +104,7 @@ class Role:
 @dataclass(frozen=True)
 class Databases:
     """The host's PostgreSQL cluster, and the roles and databases it must hold: they are no
-    files, deploys/postgresql.py makes them as the decision owes them."""
+    files, deploys/packaged.py makes them as the decision owes them."""
 
     cluster: Cluster
     roles: tuple[Role, ...]

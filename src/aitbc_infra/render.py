@@ -291,7 +291,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
 def _packaged_services(host: HostSpec) -> list[RenderedFile]:
     """The configuration of the host's PostgreSQL and Redis (databases.py): each file journaled
     with its service's check and reload or restart. The roles and databases are not files:
-    deploys/postgresql.py makes them, as the decision owes them."""
+    deploys/packaged.py makes them, as the decision owes them."""
     files = []
     c = cluster(host)
     if c is not None and host.postgresql is not None:
