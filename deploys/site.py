@@ -6,11 +6,11 @@ and state what the run sets off (aitbc_infra/decision.py) and print it, one `owe
 the plan: each group of paths written, then what the decision owes for it (a journal
 validated and loaded, an app's release proven and cut over; an app a rollback put on a kept
 release gets the data's release back, or with AITBC_KEEP_ROLLBACKS=1 is left on it).
-Roles hold only what is not a file:
-packages and users, release builds, the first certificate. A host another deploy holds locked
-gets a single failing operation that names the holder (its operator, message and since when),
-and nothing else. A run leaves a line in each host's deploy history (deploys/history.py), sent
-over the lock's own channel.
+Roles hold only what is not a file: packages and users, PostgreSQL's roles and databases,
+release builds, the first certificate. A host another deploy holds locked gets a single failing
+operation that names the holder (its operator, message and since when), and nothing else. A
+run leaves a line in each host's deploy history (deploys/history.py), sent over the lock's own
+channel.
 """
 
 import os
@@ -37,6 +37,7 @@ from deploys import (
     lock,
     nginx,
     op_order,
+    packaged,
     sshd,
     state,
     tls,
@@ -54,6 +55,9 @@ def converge(spec: HostSpec, host_plan: HostPlan, host_state: State, decision: D
     apply.journal(host_plan, host_state, TRUSTED_CAS, decision)  # before certbot talks to ACME
     apply.unactivated(host_plan, host_state)
     apply.read_by_apps(host_plan, host_state)  # restarted by the apps' activations next
+    # PostgreSQL and Redis configured, the roles and databases made: before an app starts
+    # with their URLs (a changed password is set before its readers restart with it).
+    packaged.deploy(spec, host_plan, host_state, decision)
     apps.deploy(spec, host_plan, host_state, decision)
     website.deploy(spec, host_plan, host_state)
     tls.deploy(spec, host_plan, host_state, decision)  # before nginx loads a site needing it

@@ -1,8 +1,9 @@
 """The state of a host's plan, read in one round trip, once per run: every path, unit, user,
-group and package of the plan, and the firewall's.
+group and package of the plan, the firewall's, and PostgreSQL's roles and databases.
 
 `HostState` is a pyinfra fact (its parts are the facts `PathStates`, `UnitStates`,
-`UserEntries`, `GroupEntries`, `PackageStates` and `FirewallState`, run as one command). Its
+`UserEntries`, `GroupEntries`, `PackageStates`, `FirewallState` and `PostgresStates`, run as
+one command). Its
 command is built from the plan's own entries (`command`) and run by the deploy lock once the
 lock is held (deploys/lock.py, deploys/site.py), which hands the output to `parse`: the host's `State`
 (aitbc_infra/drift.py), a value passed beside the plan to every operation and to the decision
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from aitbc_infra.drift import PathState, State
+from aitbc_infra.drift import ROLE_ATTRIBUTES, PathState, PostgresState, RoleState, State
 from aitbc_infra.host_names import PATH_HASHES
 from aitbc_infra.plan import HostPlan
 from deploys.facts import FirewallState, GroupEntries, UnitStates, UserEntries
@@ -88,18 +89,44 @@ class PackageStates(FactBase):
         return {line.split()[0] for line in output if line.split()[1:2] == ["ii"]}
 
 
+class PostgresStates(FactBase):
+    """The PostgreSQL roles and databases of the plan, as the cluster holds them
+    (deploys/scripts/postgresql.sh, `state`): of a password, only whether it is the planned one
+    can be told from what is read (aitbc_infra/scram.py)."""
+
+    def command(self, data: str, sockets: str, roles: list[str], databases: list[str]) -> str:
+        return script("postgresql", "state", data, sockets, *roles, "--", *databases)
+
+    @staticmethod
+    def default() -> PostgresState:
+        return PostgresState()
+
+    def process(self, output) -> PostgresState:
+        lines = [line.split() for line in output]
+        if ["running"] not in lines:
+            return PostgresState()
+        roles = {f[1]: RoleState(frozenset(a for a, flag in zip(ROLE_ATTRIBUTES, f[2:8], strict=True)
+                                           if flag == "t"), *f[8:11])
+                 for f in lines if f[:1] == ["R"] and len(f) == 11}
+        databases = {f[1]: f[2] for f in lines if f[:1] == ["D"] and len(f) == 3}
+        return PostgresState(True, roles, databases)
+
+
 class HostState(FactBase):
-    """PathStates, UnitStates, UserEntries, GroupEntries, PackageStates and (on a firewall
-    host) FirewallState in one command: one round trip."""
+    """PathStates, UnitStates, UserEntries, GroupEntries, PackageStates, (on a firewall host)
+    FirewallState and (on a host running PostgreSQL) PostgresStates in one command: one round
+    trip."""
 
     PARTS = (("paths", PathStates), ("units", UnitStates), ("users", UserEntries),
-             ("groups", GroupEntries), ("packages", PackageStates), ("firewall", FirewallState))
+             ("groups", GroupEntries), ("packages", PackageStates), ("firewall", FirewallState),
+             ("postgresql", PostgresStates))
 
     def command(self, paths, trees, globs, units, users, packages, firewall_applied=None,
-                groups=None) -> str:
+                groups=None, postgresql=None) -> str:
         args = {"paths": dict(paths=paths, trees=trees, globs=globs), "units": dict(units=units),
                 "users": dict(users=users), "groups": dict(groups=groups),
-                "packages": dict(packages=packages), "firewall": dict(applied=firewall_applied)}
+                "packages": dict(packages=packages), "firewall": dict(applied=firewall_applied),
+                "postgresql": postgresql or {}}
         return "; ".join(f"echo {self._marker(name)}; " + (fact().command(**args[name]) if any(
             args[name].values()) else "true") for name, fact in self.PARTS)
 
@@ -125,10 +152,16 @@ class HostState(FactBase):
 
 def _arguments(plan: HostPlan) -> dict:
     globs = [tuple(g.split("/*/", 1)) for g in plan.probe_globs]
+    databases = plan.postgresql
     return dict(paths=list(plan.paths), trees=list(plan.tree_paths), globs=globs,
                 units=sorted(plan.units), users=plan.users, groups=plan.groups,
                 packages=plan.packages,
-                firewall_applied=plan.firewall_applied)
+                firewall_applied=plan.firewall_applied,
+                postgresql=dict(data=databases.cluster.paths["data"],
+                                sockets=databases.cluster.paths["sockets"],
+                                roles=[r.name for r in databases.roles],
+                                databases=[name for name, _ in databases.owners])
+                if databases else None)
 
 
 def command(plan: HostPlan) -> str:

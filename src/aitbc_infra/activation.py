@@ -42,6 +42,12 @@ class Journal:
     validate: Step
     activate: Step
     effect: str  # what a change means for the running host, as `diff` reports it
+    # The unit whose configuration it is: not active or not enabled, the journal's activation
+    # is owed (it starts the service with the files as they are).
+    service: str | None = None
+    # The unit that runs it, where `service` only starts it (PostgreSQL's cluster under
+    # postgresql.service): not active, the activation is owed too.
+    running: str | None = None
 
     @property
     def journal(self) -> str:
@@ -89,4 +95,5 @@ def app_journal(app: str) -> str:
 
 
 NGINX = Journal(NGINX_JOURNAL, validate=("nginx", "-t", "-q"),
-                activate=("systemctl", "reload-or-restart", "nginx"), effect="nginx reload")
+                activate=("systemctl", "reload-or-restart", "nginx"), effect="nginx reload",
+                service="nginx")

@@ -29,6 +29,12 @@ render for the state (aitbc_infra/diff.py), and a run's summary repeats what it 
   record once that passed; told to keep rollbacks (deploy --keep-rollbacks), the run leaves
   the app on its release (the caller brings it to that release: nothing built, nothing owed
   for the release) and says so in a note, which is no drift.
+- On a host running PostgreSQL, a role of the data is created when missing and set when its
+  attributes are not "login" alone or its password is not its secret's (the stored SCRAM
+  verifier is compared with one computed here: aitbc_infra/scram.py); a database is created
+  when missing and given its owner when another owns it; everything is owed when the cluster
+  did not answer (deploys/packaged.py). A changed password also changes the env files holding
+  its URL, so the units reading them restart, after the role was set.
 Files without an activation (read by a process when it next starts) and the synced trees (the
 web content, the wheelhouse) set off nothing. Only what a process reads counts: a mode or owner
 fixed in place restarts nothing. No pyinfra and nothing read here: a function of its arguments.
@@ -41,19 +47,28 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from aitbc_infra.activation import NGINX, Journal, Load, ReadBy, Restart, app_journal
-from aitbc_infra.drift import OWNERSHIP, PathState, State, entry_drift, local_sha256, sha256
+from aitbc_infra.drift import (
+    OWNERSHIP,
+    ROLE_ATTRIBUTES,
+    ROLE_GRANTED,
+    PathState,
+    PostgresState,
+    RoleState,
+    State,
+    entry_drift,
+    local_sha256,
+    sha256,
+)
 from aitbc_infra.host_names import FIREHOL_JOURNAL, journal_copy, release_link, restart_mark
 from aitbc_infra.model import App, HostSpec
-from aitbc_infra.plan import Directory, HostPlan, Link, Upload, release_marker
+from aitbc_infra.plan import Databases, Directory, HostPlan, Link, Upload, release_marker
 from aitbc_infra.render import STARTED_KINDS, certificate_files, certificate_lineage
+from aitbc_infra.scram import ITERATIONS, digest, matches, verifier
 
 RESTART, SOCKET, START, NOTHING = "restart", "socket", "start", "none"
 # Set to 1 (`aitbc-infra deploy --keep-rollbacks`): the run leaves each rolled-back app on the
 # release a rollback put back instead of putting the data's back (deploys/site.py reads it).
 KEEP_ROLLBACKS_ENV = "AITBC_KEEP_ROLLBACKS"
-
-# The journals whose configuration is live only while their service runs.
-SERVICE_OF = {NGINX.name: "nginx", FIREHOL_JOURNAL: "firehol"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,9 @@ class JournalOwed:
 
     @property
     def line(self) -> str:
-        return f"reload {self.journal.name}: {'; '.join(self.reasons)}"
+        # A configuration is reloaded, or its service restarted where it has no reload (Redis).
+        verb = "restart" if self.journal.effect.endswith(" restart") else "reload"
+        return f"{verb} {self.journal.name}: {'; '.join(self.reasons)}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,31 @@ class CertificateOwed:
     @property
     def line(self) -> str:
         return f"issue certificate {self.lineage} for {self.site}: {self.reason}"
+
+
+ROLE, DATABASE = "role", "database"
+CREATE, SET = "create", "set"  # a role created, or its attributes and password set; a
+OWNER = "owner"  # database given its owner
+
+
+@dataclass(frozen=True)
+class DatabaseOwed:
+    """A PostgreSQL role or database the run creates or sets (deploys/packaged.py)."""
+
+    kind: str  # ROLE or DATABASE
+    name: str
+    action: str  # CREATE or SET (a role), CREATE or OWNER (a database)
+    reasons: tuple[str, ...]
+    password: bool = False  # a role: its password is set to its secret's value
+    owner: str = ""  # a database: its owner
+
+    @property
+    def line(self) -> str:
+        verb = {(ROLE, CREATE): f"create role {self.name}", (ROLE, SET): f"set role {self.name}",
+                (DATABASE, CREATE): f"create database {self.name} owned by {self.owner}",
+                (DATABASE, OWNER): f"give database {self.name} to {self.owner}"}[
+                    self.kind, self.action]
+        return f"{verb}: {'; '.join(self.reasons)}"
 
 
 @dataclass(frozen=True)
@@ -160,9 +202,13 @@ class Decision:
     journals: dict[str, JournalOwed]
     certificates: dict[str, CertificateOwed]  # by site name
     rollbacks: dict[str, RolledBack] = field(default_factory=dict)  # by app name
+    databases: tuple[DatabaseOwed, ...] = ()  # roles first, then the databases they own
 
     def lines(self) -> list[str]:
+        # In the order the run carries them out: the roles and databases before the apps
+        # restarted with their URLs.
         return [*(r.line for r in self.rollbacks.values() if not r.kept),
+                *(d.line for d in self.databases),
                 *(line for a in self.apps.values() for line in a.lines()),
                 *(c.line for c in self.certificates.values()),
                 *(j.line for _, j in sorted(self.journals.items()))]
@@ -193,6 +239,8 @@ class Decision:
                              for c in self.certificates.values()],
             "rollbacks": [{"app": r.app, "live": r.live, "data": r.data, "kept": r.kept}
                           for r in self.rollbacks.values()],
+            "databases": [{"kind": d.kind, "name": d.name, "action": d.action,
+                           "reasons": list(d.reasons)} for d in self.databases],
             "lines": self.lines(),
         }
 
@@ -214,7 +262,44 @@ def decide(spec: HostSpec, plan: HostPlan, state: State, releases: Mapping[str, 
     apps = {app.name: owed for app in spec.apps
             if (owed := _app(app, plan, state, changed, releases[app.name],
                              rolled_back.get(app.name)))}
-    return Decision(apps, journals, certificates, rolled_back)
+    databases = databases_owed(plan.postgresql, state.postgresql) if plan.postgresql else ()
+    return Decision(apps, journals, certificates, rolled_back, databases)
+
+
+def databases_owed(wanted: Databases, found: PostgresState,
+                   passwords: bool = True) -> tuple[DatabaseOwed, ...]:
+    """The roles and databases of the plan the cluster does not hold as planned (`verify`
+    without the secrets at hand leaves the passwords out: `passwords` False)."""
+    if not found.running:
+        why = f"{wanted.cluster.unit} did not answer: nothing of it was read"
+        return (*(DatabaseOwed(ROLE, r.name, CREATE, (why,), password=True) for r in wanted.roles),
+                *(DatabaseOwed(DATABASE, name, CREATE, (why,), owner=owner)
+                  for name, owner in wanted.owners))
+    owed = []
+    for role in wanted.roles:
+        current = found.roles.get(role.name)
+        if current is None:
+            owed.append(DatabaseOwed(ROLE, role.name, CREATE, ("missing",), password=True))
+            continue
+        reasons = []
+        if current.attributes != ROLE_GRANTED:
+            has = ", ".join(a for a in ROLE_ATTRIBUTES if a in current.attributes)
+            reasons.append(f"it has {has or 'no attribute'} (declared: "
+                           f"{', '.join(sorted(ROLE_GRANTED))} only)")
+        password = passwords and not matches(role.password, current.iterations, current.salt,
+                                             current.digest)
+        if password:
+            reasons.append(f"its password is not the value of {role.secret}")
+        if reasons:
+            owed.append(DatabaseOwed(ROLE, role.name, SET, tuple(reasons), password=password))
+    for name, owner in wanted.owners:
+        current_owner = found.databases.get(name)
+        if current_owner is None:
+            owed.append(DatabaseOwed(DATABASE, name, CREATE, ("missing",), owner=owner))
+        elif current_owner != owner:
+            owed.append(DatabaseOwed(DATABASE, name, OWNER, (f"owned by {current_owner}",),
+                                     owner=owner))
+    return tuple(owed)
 
 
 def _changed(plan: HostPlan, state: State) -> dict[str, str]:
@@ -253,9 +338,12 @@ def _journals(plan: HostPlan, state: State, changed: dict[str, str]) -> dict[str
     for journal, found in reasons.items():
         if state.pending(journal.name):
             found.append(f"journal {journal.name} left pending by an unfinished run")
-        if journal.name in SERVICE_OF and SERVICE_OF[journal.name] in plan.units:
-            inactive, disabled = _down(state, SERVICE_OF[journal.name])
+        # A configuration is live only while its service runs.
+        if journal.service in plan.units:
+            inactive, disabled = _down(state, journal.service)
             found += inactive + disabled
+        if journal.running in plan.units:
+            found += _down(state, journal.running)[0]
     firehol = next((j for j in reasons if j.name == FIREHOL_JOURNAL), None)
     if firehol and state.firewall.get("live") != state.firewall.get("applied"):
         reasons[firehol].append("live rules differ from those firehol applied")
@@ -367,4 +455,21 @@ def converged(spec: HostSpec, plan: HostPlan, releases: Mapping[str, str]) -> St
         paths[marker] = PathState("f", "0644", "root", "root", sha256(f"{releases[app.name]}\n".encode()))
     firewall = {"live": "-", "applied": "-"} if plan.firewall_applied else {}
     return State(paths=paths, units={u: ("active", "enabled") for u in plan.units},
-                 packages=set(plan.packages), firewall=firewall)
+                 packages=set(plan.packages), firewall=firewall,
+                 postgresql=_converged_databases(plan.postgresql))
+
+
+# The salt of the verifiers a converged state stands for: any fixed one (a verifier of the
+# planned password matches whatever its salt).
+_CONVERGED_SALT = bytes(16)
+
+
+def _converged_databases(wanted: Databases | None) -> PostgresState:
+    if wanted is None:
+        return PostgresState()
+    roles = {}
+    for role in wanted.roles:
+        stored = verifier(role.password, _CONVERGED_SALT)
+        roles[role.name] = RoleState(ROLE_GRANTED, str(ITERATIONS),
+                                     stored.split("$")[1].split(":")[1], digest(stored))
+    return PostgresState(True, roles, dict(wanted.owners))

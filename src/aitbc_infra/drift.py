@@ -36,6 +36,34 @@ class PathState:
     sha256: str  # "-" for directories, the target for symlinks
 
 
+# A role's attributes as the deploy reads and sets them: a role the data declares logs in and
+# is given nothing else (deploys/scripts/postgresql.sh, `roles`, says NO to each of the others).
+ROLE_ATTRIBUTES = ("login", "superuser", "createdb", "createrole", "replication", "bypassrls")
+ROLE_GRANTED = frozenset({"login"})
+
+
+@dataclass(frozen=True)
+class RoleState:
+    """A PostgreSQL role as read: the attributes it has, and of its password only the SCRAM
+    verifier's iterations, salt and SHA-256 digest ("-" each where it has none): enough to
+    tell whether it is a given password's (aitbc_infra/scram.py), never the verifier."""
+
+    attributes: frozenset[str]
+    iterations: str = "-"
+    salt: str = "-"
+    digest: str = "-"
+
+
+@dataclass(frozen=True)
+class PostgresState:
+    """The cluster as deploys/scripts/postgresql.sh (`state`) reads it: nothing of it when it does
+    not answer (not installed yet, stopped)."""
+
+    running: bool = False
+    roles: dict[str, RoleState] = field(default_factory=dict)  # the plan's roles that exist
+    databases: dict[str, str] = field(default_factory=dict)  # the plan's databases: their owners
+
+
 @dataclass(frozen=True)
 class State:
     """Every path, unit, user, group and package of a host's plan, and its firewall, as read (a
@@ -47,6 +75,7 @@ class State:
     groups: set[str] = field(default_factory=set)  # those of the plan's groups that exist
     packages: set[str] = field(default_factory=set)
     firewall: dict[str, str] = field(default_factory=dict)  # the live and applied rules' digests
+    postgresql: PostgresState = field(default_factory=PostgresState)  # on a host that runs it
 
     def unit(self, name: str) -> tuple[str, str]:
         return self.units.get(name) or ("", "")

@@ -335,6 +335,7 @@ class Fleet:
                 problems += self._check_site(host, site, f"nginx_sites[{i}]", where)
             problems += self._check_firewall(host, where)
             problems += _check_host_addresses(host, where)
+            problems += _check_packaged_services(host, where)
             if host.web_content and not host.site_root:
                 problems.append(Problem(where, "web_content", "no nginx site with a 'root'"))
             configs = Counter(site.config_name for site in host.nginx_sites)
@@ -395,6 +396,8 @@ class Fleet:
             if site is None:
                 problems.append(problem)
         declared = {name for h in self.hosts.values() for a in h.apps for name in a.all_secrets}
+        declared |= {db.password_secret for h in self.hosts.values() if h.postgresql
+                     for db in h.postgresql.databases}
         # The odd ones out are named: the hosts whose list differs from most hosts' list.
         lists = Counter(tuple(sorted(h.shared_secrets)) for h in self.hosts.values())
         usual = lists.most_common(1)[0][0] if lists else ()
@@ -454,6 +457,8 @@ class Fleet:
             ports.append((443 if site.tls else site.listen, f"nginx_sites[{i}].listen"))
             if site.tls:
                 ports.append((80, f"nginx_sites[{i}] (HTTP redirect)"))
+        ports += [(service.port, f"{name}.port") for name, service in
+                  (("postgresql", host.postgresql), ("redis", host.redis)) if service]
         # Several nginx sites may share a port (server_name picks); only services may not.
         seen: dict[int, str] = {}
         for port, field in ports:
@@ -793,6 +798,20 @@ def _check_env_names(app: App, where: str, field: str) -> list[Problem]:
         problems.append(Problem(where, f"{field}.secrets",
                                 f"{clash} are secrets and also plain env"))
     return problems
+
+
+# The Debian package each service from a package comes from: the data installs it (in
+# `packages`), so the host's one list of packages is what the deploy, the sandbox's image and
+# verify read; nothing is installed that the data does not name.
+PACKAGE_OF = {"postgresql": "postgresql", "redis": "redis-server"}
+
+
+def _check_packaged_services(host: HostSpec, where: str) -> list[Problem]:
+    installed = {*host.base_packages, *host.packages}
+    return [Problem(where, field, f"the host runs {field} but installs no {package!r}: add it "
+                    "to the host's packages")
+            for field, package in PACKAGE_OF.items()
+            if getattr(host, field) is not None and package not in installed]
 
 
 def _check_host_addresses(host: HostSpec, where: str) -> list[Problem]:

@@ -16,8 +16,9 @@ a control character):
             tree, "+dirty" with uncommitted changes); sources: the same of the host's app source
             root when that is a git tree of its own (AITBC_SRC), else null
   changes   what the run set out to do on the host, from its decision (aitbc_infra/decision.py):
-            releases {app: {before, after}} (before null: the first), restarts, reloads, loads
-            and certificates, each with its reasons; operations: how many changed the host
+            releases {app: {before, after}} (before null: the first), restarts, reloads, loads,
+            certificates and PostgreSQL roles and databases, each with its reasons;
+            operations: how many changed the host
   result    ok; failed, `step` naming the operation that failed; or interrupted: the run ended
             before it said (killed, its connection lost), `step` the first operation that never
             ran when known
@@ -218,6 +219,7 @@ def changes(decision: Decision, before: Mapping[str, str | None],
         "reloads": [{"journal": r["journal"], "reasons": r["reasons"]} for r in owed["reloads"]],
         "loads": owed["loads"],
         "certificates": owed["certificates"],
+        "databases": owed["databases"],
     }
 
 
@@ -272,7 +274,7 @@ def encode(line: dict, limit: int = LINE_MAX) -> str:
     if len(text) < limit:
         return text
     changed = dict(line["changes"])
-    for key in ("restarts", "reloads", "loads", "certificates"):
+    for key in ("restarts", "reloads", "loads", "certificates", "databases"):
         changed[key] = [{k: v for k, v in item.items() if k != "reasons"}
                         for item in changed.get(key, [])]
     text = _dump({**line, "changes": {**changed, "truncated": True}})

@@ -80,11 +80,14 @@ def _short(release: str | None) -> str:
 
 
 _ACTIONS = {"restart": "restart {}", "socket": "restart {}.socket and {}", "start": "start {}"}
+# A role or database (kind, name, action) as the decision words it.
+_DATABASE_ACTIONS = {"create": "create {} {}", "set": "set {} {}", "owner": "give {} {} its owner"}
 
 
 def changed(data: dict) -> list[str]:
-    """What an entry changed, one item a line: releases, unit actions, reloads, loads and
-    certificates (their reasons are in --json); "nothing changed" for a run that owed nothing.
+    """What an entry changed, one item a line: releases, PostgreSQL roles and databases, unit
+    actions, reloads, loads and certificates (their reasons are in --json); "nothing changed"
+    for a run that owed nothing.
     The entry has the shape of schemas/history.json (`parse_log` held it to it); a key a line
     cut to fit left out counts as none."""
     changes = data["changes"]
@@ -92,6 +95,9 @@ def changed(data: dict) -> list[str]:
     verb = "rollback " if data.get("kind") == ROLLBACK else ""
     items = [f"{verb}{printable(app)} {_short(r.get('before'))} -> {_short(r.get('after'))}"
              for app, r in changes.get("releases", {}).items()]
+    items += [_DATABASE_ACTIONS.get(r.get("action"), "{} {} {}").format(
+        printable(r.get("kind", "?")), printable(r.get("name", "?")), printable(r.get("action", "?")))
+        for r in changes.get("databases", [])]
     for r in changes.get("restarts", []):
         unit = printable(r.get("unit", "?"))
         items.append(_ACTIONS.get(r.get("action"), "restart {}").format(unit, unit))

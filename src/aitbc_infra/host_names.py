@@ -40,6 +40,8 @@ NGINX_JOURNAL = "nginx"
 FIREHOL_JOURNAL = "firehol"
 SSHD_JOURNAL = "sshd"
 TRUSTED_CAS_JOURNAL = "ca-certificates"
+POSTGRESQL_JOURNAL = "postgresql"
+REDIS_JOURNAL = "redis"
 APP_JOURNAL_PREFIX = "app-"  # app-APP: an app's unit, socket and env files
 
 # Apps: APP_ROOT/.venv -> releases/RELEASE, the release the units run -----------------------
@@ -101,6 +103,23 @@ FIREHOL_DEFAULTS = "/etc/default/firehol"
 FIREHOL_APPLY_UNIT = "aitbc-firehol-apply"
 FIREHOL_REVERT_UNIT = "aitbc-firehol-revert"
 
+# PostgreSQL and Redis, as Debian packages them ------------------------------------------------
+# A cluster VERSION/main: its configuration in POSTGRESQL_CONFIG/VERSION/main, its data in
+# POSTGRESQL_DATA/VERSION/main, its programs in POSTGRESQL_PROGRAMS/VERSION/bin, its socket in
+# POSTGRESQL_SOCKETS; the unit postgresql@VERSION-main runs it, postgresql.service all clusters.
+POSTGRESQL_CONFIG = "/etc/postgresql"
+POSTGRESQL_DATA = "/var/lib/postgresql"
+POSTGRESQL_PROGRAMS = "/usr/lib/postgresql"
+POSTGRESQL_SOCKETS = "/var/run/postgresql"
+POSTGRESQL_CLUSTER = "main"
+POSTGRESQL_DROP_IN = "conf.d/aitbc.conf"  # under the cluster's configuration directory
+POSTGRESQL_HBA = "pg_hba.conf"
+# The roles' password verifiers on their way into PostgreSQL: written root-only, read and
+# removed by deploys/scripts/postgresql.sh, `roles` (never a command line); under /run, so a run
+# killed in between leaves nothing past a reboot and nothing in the state the deploy reads.
+POSTGRESQL_VERIFIERS = "/run/aitbc-postgresql-verifiers"
+REDIS_CONF = "/etc/redis/redis.conf"
+
 # sshd and the containers provision makes ------------------------------------------------------
 SSH_CONFIG_DIR = "/etc/ssh"
 # "00-": before every other drop-in, so its values are the ones sshd keeps (aitbc_infra/sshd.py).
@@ -113,6 +132,19 @@ HOSTS_FILE = "/etc/hosts"  # a container's names (the sandbox's machines' too)
 # What every host script receives first (deploys/scripts/lib.sh names them in this order).
 SCRIPT_ARGUMENTS = (PREVIOUS_SUFFIX, TEMP_SUFFIX, RESTART_MARK, CANDIDATE_INFIX, RELEASES_DIR,
                     VENV_LINK, DATA_SNAPSHOT_DIR)
+
+
+def postgresql_cluster(version: int) -> str:
+    """The cluster's name as its unit and Debian's tools name it (VERSION-main)."""
+    return f"{version}-{POSTGRESQL_CLUSTER}"
+
+
+def postgresql_paths(version: int) -> dict[str, str]:
+    """Where the cluster of a PostgreSQL major version lives, by what each path is."""
+    return {"config": f"{POSTGRESQL_CONFIG}/{version}/{POSTGRESQL_CLUSTER}",
+            "data": f"{POSTGRESQL_DATA}/{version}/{POSTGRESQL_CLUSTER}",
+            "programs": f"{POSTGRESQL_PROGRAMS}/{version}/bin",
+            "sockets": POSTGRESQL_SOCKETS}
 
 
 def restart_mark(unit: str) -> str:

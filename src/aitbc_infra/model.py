@@ -65,11 +65,13 @@ RESERVED_UNITS = {
     "ssh", "sshd", "nginx", "firehol", "fireqos", "certbot", "dbus", "cron", "getty",
     "networking", "rsync", "apt-daily", "apt-daily-upgrade", "e2scrub", "fstrim", "emergency",
     "rescue", "halt", "poweroff", "reboot", "default", "multi-user", "graphical",
+    "postgresql", "redis", "redis-server",
 }
 RESERVED_USERS = {
     "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
     "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt", "messagebus",
     "sshd", "systemd-network", "systemd-resolve", "systemd-timesync", "systemd-journal",
+    "postgres", "redis",
 }
 
 
@@ -1175,12 +1177,102 @@ class DebianRelease:
     codename: str
     glibc: tuple[int, int]
     python: str
+    postgresql: int  # the major version its `postgresql` package installs (paths name it)
 
 
 DEBIAN_RELEASES = {
-    12: DebianRelease("bookworm", (2, 36), "3.11.2"),
-    13: DebianRelease("trixie", (2, 41), "3.13.5"),
+    12: DebianRelease("bookworm", (2, 36), "3.11.2", 15),
+    13: DebianRelease("trixie", (2, 41), "3.13.5", 17),
 }
+
+
+# PostgreSQL names (roles, databases): lower-case SQL identifiers of at most 63 bytes, which
+# need no quoting anywhere they land (a URL, pg_hba.conf, psql's :"name"), and none of the
+# names PostgreSQL keeps for itself or pg_hba.conf reads as a keyword.
+PG_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+PG_HBA_KEYWORDS = {"all", "sameuser", "samerole", "samegroup", "replication"}
+RESERVED_PG_ROLES = PG_HBA_KEYWORDS | {"postgres", "public", "none", "current_user",
+                                       "current_role", "session_user", "user"}
+RESERVED_PG_DATABASES = PG_HBA_KEYWORDS | {"postgres", "template0", "template1"}
+
+
+def _pg_name(what: str, reserved: set[str]):
+    def check(value: str) -> str:
+        _matches(PG_NAME, f"PostgreSQL {what} name (a-z, 0-9, '_', at most 63)")(value)
+        if value in reserved or value.startswith("pg_"):
+            raise ValueError(f"{value!r} is a name PostgreSQL keeps for itself (or pg_hba.conf "
+                             f"reads as a keyword): give the {what} a name of its own")
+        return value
+
+    return check
+
+
+PgRole = Annotated[str, AfterValidator(_pg_name("role", RESERVED_PG_ROLES))]
+PgDatabase = Annotated[str, AfterValidator(_pg_name("database", RESERVED_PG_DATABASES))]
+
+
+class Database(Strict):
+    """A database of the host's PostgreSQL and the role owning it, which logs in with the
+    password of a secret (secrets.py: one value per site, never shown)."""
+
+    name: PgDatabase
+    owner: PgRole
+    password_secret: EnvName
+
+
+class PostgreSQL(Strict):
+    """Debian's PostgreSQL on the host, listening on 127.0.0.1 only: its databases, each owned
+    by a role that logs in from there alone (pg_hba.conf, scram-sha-256). An app reads one
+    through `{postgresql:DATABASE}` in its env (aitbc_infra/databases.py)."""
+
+    port: Port = 5432
+    databases: list[Database] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_password_per_role(self) -> PostgreSQL:
+        names = [db.name for db in self.databases]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"databases {twice} declared more than once")
+        secrets: dict[str, str] = {}
+        for db in self.databases:
+            known = secrets.setdefault(db.owner, db.password_secret)
+            if known != db.password_secret:
+                raise ValueError(f"role {db.owner} owns databases with different password "
+                                 f"secrets ({known}, {db.password_secret}): a role has one "
+                                 "password")
+        return self
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """Each owner role and the secret holding its password, in declaration order."""
+        return {db.owner: db.password_secret for db in self.databases}
+
+    def database(self, name: str) -> Database | None:
+        return next((db for db in self.databases if db.name == name), None)
+
+
+# Redis's own default count of logical databases: `{redis:N}` names one of them.
+REDIS_DATABASES = 16
+REDIS_EVICTION = Literal["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                         "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]
+
+
+class Redis(Strict):
+    """Debian's Redis on the host, bound to 127.0.0.1 only, protected mode on. An app reads it
+    through `{redis}` or `{redis:N}` (logical database N) in its env."""
+
+    port: Port = 6379
+    # A memory bound (maxmemory, in MiB), and what Redis does at it (maxmemory-policy).
+    maxmemory_mb: StrictInt | None = Field(default=None, ge=1, le=1024 * 1024)
+    maxmemory_policy: REDIS_EVICTION | None = None
+
+    @model_validator(mode="after")
+    def _policy_with_bound(self) -> Redis:
+        if self.maxmemory_policy and self.maxmemory_mb is None:
+            raise ValueError("maxmemory_policy says what Redis does at its memory bound: give "
+                             "maxmemory_mb too")
+        return self
 
 
 class Python(Strict):
@@ -1326,6 +1418,11 @@ class HostSpec(Strict):
     shared_dirs: list[SharedDir] = []
     generated_files: list[GeneratedFile] = []
     apps: list[App] = []
+    # Services from Debian packages, configured from the data (aitbc_infra/databases.py): the
+    # host installs their packages (`postgresql`, `redis-server`: Fleet refuses a host
+    # without them).
+    postgresql: PostgreSQL | None = None
+    redis: Redis | None = None
     web_content: list[WebContent] = []
     nginx_sites: list[Site] = []
     # Response headers every TLS site sends unless it lists its own `headers` (all.py).

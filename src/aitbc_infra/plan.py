@@ -15,6 +15,7 @@ from functools import cached_property
 import uv
 
 from aitbc_infra.activation import NGINX, Activation, Journal
+from aitbc_infra.databases import POSTGRESQL_UNIT, REDIS_UNIT, Cluster, cluster
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.host_names import (
     ACME_WEBROOT,
@@ -91,6 +92,25 @@ class Upload:
     secret: bool = False
 
 
+@dataclass(frozen=True)
+class Role:
+    """A PostgreSQL role the data declares: it logs in with the password of its secret."""
+
+    name: str
+    secret: str  # the secret's name, as messages name it
+    password: str = field(repr=False)  # its value for the host's site (offline: the stand-in)
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The host's PostgreSQL cluster, and the roles and databases it must hold: they are no
+    files, deploys/packaged.py makes them as the decision owes them."""
+
+    cluster: Cluster
+    roles: tuple[Role, ...]
+    owners: tuple[tuple[str, str], ...]  # (database, its owner role)
+
+
 @dataclass
 class HostPlan:
     node: str
@@ -113,6 +133,7 @@ class HostPlan:
     # On a firewall host: the file holding the digest of the rules firehol last applied, read
     # with the live rules' digest (firehol.service's state is one of the units).
     firewall_applied: str | None = None
+    postgresql: Databases | None = None  # read with the rest: its roles and databases
     # The host's state of all the above is no part of the plan: deploys/state.py reads it once
     # per run and hands it to the operations beside the plan (aitbc_infra/drift.py: State).
 
@@ -169,6 +190,7 @@ def host_plan(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) ->
                     firewall_applied=FIREHOL_APPLIED_DIGEST if host.firewall else None,
                     units=["firehol"] if host.firewall else [])
     _apps(plan, host)
+    _packaged(plan, host, secrets)
     _shared(plan, host)
     _nginx(plan, host)
     _tls(plan, host)
@@ -191,6 +213,20 @@ def _apps(plan: HostPlan, host: HostSpec) -> None:
     if host.apps:
         plan.trees.append(Tree(WHEELHOUSE_REMOTE, None))
         plan.uploads.append(Upload(UV_REMOTE, uv_binary(), "0755"))
+
+
+def _packaged(plan: HostPlan, host: HostSpec, secrets: SecretLookup) -> None:
+    """The services from Debian packages (their files are rendered): the units that run them,
+    and PostgreSQL's roles and databases."""
+    c = cluster(host)
+    if c is not None and host.postgresql is not None:
+        plan.units += [POSTGRESQL_UNIT, c.unit]
+        plan.postgresql = Databases(
+            c, tuple(Role(role, secret, secrets(host.node, secret))
+                     for role, secret in host.postgresql.roles.items()),
+            tuple((db.name, db.owner) for db in host.postgresql.databases))
+    if host.redis is not None:
+        plan.units.append(REDIS_UNIT)
 
 
 def _shared(plan: HostPlan, host: HostSpec) -> None:

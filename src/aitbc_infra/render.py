@@ -12,6 +12,17 @@ import jinja2
 
 from aitbc_infra import PROJECT_ROOT, lists
 from aitbc_infra.activation import NGINX, Activation, Journal, Load, ReadBy, Restart, Script
+from aitbc_infra.databases import (
+    LOOPBACK,
+    POSTGRES_USER,
+    REDIS,
+    REDIS_USER,
+    cluster,
+    postgresql_journal,
+    postgresql_url,
+    reads,
+    redis_url,
+)
 from aitbc_infra.endpoints import candidate, listen
 from aitbc_infra.fleet import Fleet, ModelError, Problem
 from aitbc_infra.generated_env import Given, generated_env
@@ -38,13 +49,25 @@ from aitbc_infra.host_names import (
     NGINX_LOGROTATE,
     NGINX_UPGRADE_MAP,
     PENDING_DIR,
+    POSTGRESQL_DROP_IN,
+    POSTGRESQL_HBA,
     PROVIDED_CERTS,
+    REDIS_CONF,
     SSHD_DROP_IN,
     SYSTEMD_DIR,
     candidate_unit,
 )
 from aitbc_infra.host_scripts import program
-from aitbc_infra.model import App, EnvValue, GeneratedFile, HostSpec, Route, Service, Site
+from aitbc_infra.model import (
+    REDIS_DATABASES,
+    App,
+    EnvValue,
+    GeneratedFile,
+    HostSpec,
+    Route,
+    Service,
+    Site,
+)
 from aitbc_infra.placeholders import fill
 from aitbc_infra.secrets import RefusedSecretValues
 from aitbc_infra.shared_state import access
@@ -64,7 +87,7 @@ def firehol_journal(confirm_seconds: int) -> Journal:
                        FIREHOL_APPLIED_DIGEST, f"{PENDING_DIR}/{FIREHOL_JOURNAL}",
                        FIREHOL_SWITCH_DIR, FIREHOL_APPLY_UNIT, FIREHOL_REVERT_UNIT,
                        str(confirm_seconds), FIREHOL_SWITCH)),
-                   effect="firehol reload")
+                   effect="firehol reload", service="firehol")
 
 
 SYSTEMD_KINDS = ("unit", "socket", "candidate", "timer")  # the rendered files systemd loads
@@ -85,7 +108,7 @@ class RenderedFile:
     path: str  # absolute path on the host
     content: str
     # the format, for the checks: nginx | unit | socket | candidate | timer | env | program |
-    # firehol | sshd | json | text (a generated file's)
+    # firehol | sshd | json | text (a generated file's) | postgresql | pg_hba | redis
     kind: str
     activation: Activation  # what a change to it sets off (aitbc_infra/activation.py)
     mode: str = "0644"
@@ -153,9 +176,18 @@ def service_env(fleet: Fleet, host: HostSpec, app: App, svc: Service,
     values: dict[str, EnvValue] = {**app.env, **svc.env, **generated_env(
         Given(host, app, svc, peer_url=lambda peer: fleet.peer_url(host, peer)))}
 
+    def password(name: str) -> tuple[str, bool]:
+        value = secrets(host.node, name)
+        return value, value != redacted(host.node, name)
+
+    # The host's own services from Debian packages, as URLs (databases.py): a database's
+    # carries its owner's password, which is why only an env file may hold one.
+    named = {"postgresql": lambda argument: postgresql_url(host, argument, password),
+             "redis": lambda argument: redis_url(host, argument)}
+
     def filled(text: str) -> str:
         return fill(text, {"root": app.root},
-                    url=lambda unit: fleet.endpoint(host.node, host.node, unit).url)
+                    url=lambda unit: fleet.endpoint(host.node, host.node, unit).url, named=named)
 
     # Placeholders are filled in each string and each list item on its own, before a list is
     # encoded: two items never join into one placeholder.
@@ -211,7 +243,8 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
             argv=service_argv(fleet, host, app, svc), workdir=app.workdir(svc), env_file=env_file,
             read_write_paths=read_write_paths(host, app), shared_writes=shared.writes,
             supplementary_groups=shared.groups, umask=shared.umask,
-            steps=[f"{dep}.service" for dep in svc.after if dep in steps])
+            steps=[f"{dep}.service" for dep in svc.after if dep in steps],
+            packaged=reads(app, svc).units)
         socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
         listens = svc.port is not None
         restart, load = Restart(svc.started_unit, app.name), Load(app.name)
@@ -244,13 +277,47 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
         env = service_env(fleet, host, app, svc, secrets)
         files.append(RenderedFile(
             path=env_file, kind="env", activation=own, unit=svc.unit, mode="0600",
-            secret=bool(app.all_secrets),
+            # A database URL holds its owner's password.
+            secret=bool(app.all_secrets or reads(app, svc).databases),
             content=render_template("env/service.env.j2", unit=svc.unit, env=env),
         ))
     if any(svc.port is not None and not svc.asgi for _, svc in host.services):
         # Read by a process at its start only: a change reaches each at its next restart.
         files.append(RenderedFile(path=INHERIT_SOCKET, kind="program", activation=None,
                                   content=INHERIT_SOCKET_SOURCE.read_text()))
+    return files
+
+
+def _packaged_services(host: HostSpec) -> list[RenderedFile]:
+    """The configuration of the host's PostgreSQL and Redis (databases.py): each file journaled
+    with its service's check and reload or restart. The roles and databases are not files:
+    deploys/packaged.py makes them, as the decision owes them."""
+    files = []
+    c = cluster(host)
+    if c is not None and host.postgresql is not None:
+        journal = postgresql_journal(c)
+        config = c.paths["config"]
+        files += [
+            RenderedFile(path=f"{config}/{POSTGRESQL_DROP_IN}", kind="postgresql",
+                         activation=journal, owner=POSTGRES_USER, group=POSTGRES_USER,
+                         unit=c.unit, content=render_template(
+                             "postgresql/aitbc.conf.j2", address=LOOPBACK, port=c.port)),
+            # Debian's own is postgres:postgres 0640: it names who may log in from where.
+            RenderedFile(path=f"{config}/{POSTGRESQL_HBA}", kind="pg_hba", activation=journal,
+                         mode="0640", owner=POSTGRES_USER, group=POSTGRES_USER, unit=c.unit,
+                         content=render_template("postgresql/pg_hba.conf.j2", address=LOOPBACK,
+                                                 databases=host.postgresql.databases)),
+        ]
+    if host.redis is not None:
+        # Redis's own and 0640, as the package's statoverride sets it at every upgrade (a
+        # CONFIG REWRITE by a client is drift the next run puts back).
+        files.append(RenderedFile(
+            path=REDIS_CONF, kind="redis", activation=REDIS, mode="0640", owner=REDIS_USER,
+            group=REDIS_USER,
+            unit=REDIS.service, content=render_template(
+                "redis/redis.conf.j2", address=LOOPBACK, port=host.redis.port,
+                databases=REDIS_DATABASES, maxmemory_mb=host.redis.maxmemory_mb,
+                maxmemory_policy=host.redis.maxmemory_policy or "noeviction")))
     return files
 
 
@@ -410,7 +477,8 @@ def _sshd_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
 
 def render_host(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> list[RenderedFile]:
     files = (_nginx_files(fleet, host) + _unit_files(fleet, host, secrets)
-             + _generated_files(host, secrets) + _firehol_files(fleet, host)
+             + _generated_files(host, secrets) + _packaged_services(host)
+             + _firehol_files(fleet, host)
              + _sshd_files(fleet, host))
     return sorted(files, key=lambda f: f.path)
 

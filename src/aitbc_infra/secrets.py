@@ -116,7 +116,8 @@ def read_secrets_file(path: Path) -> list[Secret]:
 
 def needed(fleet: Fleet) -> dict[tuple[str, str], list[str]]:
     """(site, secret) -> the hosts and apps that need it ("host aitbc, app coordinator-api"),
-    and the generated files holding it ("host aitbc, file /var/lib/x/key")."""
+    the generated files holding it ("host aitbc, file /var/lib/x/key") and the PostgreSQL
+    roles logging in with it ("host db, postgresql role pool (database pool)")."""
     out: dict[tuple[str, str], list[str]] = {}
     for host in fleet.hosts.values():
         site = fleet.site_of(host.node)
@@ -126,6 +127,9 @@ def needed(fleet: Fleet) -> dict[tuple[str, str], list[str]]:
         for entry in host.generated_files:
             for name in entry.secret_names:
                 out.setdefault((site, name), []).append(f"host {host.node}, file {entry.path}")
+        for db in host.postgresql.databases if host.postgresql else ():
+            out.setdefault((site, db.password_secret), []).append(
+                f"host {host.node}, postgresql role {db.owner} (database {db.name})")
     return dict(sorted(out.items()))
 
 

@@ -74,7 +74,8 @@ def _run(message: str | None = "why", operator: str = "ops@ci") -> Run:
 
 
 def _line(message: str | None = "why", result: str = OK, **changed) -> dict:
-    base = {"releases": {}, "restarts": [], "reloads": [], "loads": [], "certificates": []}
+    base = {"releases": {}, "restarts": [], "reloads": [], "loads": [], "certificates": [],
+            "databases": []}
     line = entry(_run(message), {"project": "4c343f63d8d6+dirty", "sources": None},
                  {**base, **changed})
     return finished(line, result, None if result == OK else "wallet-daemon: activate release",
@@ -177,7 +178,7 @@ def test_a_line_says_what_it_holds():
         "v": 1, "kind": "deploy", "time": line["time"], "seconds": 2.3, "operator": "ops@ci",
         "message": "deploy 42", "commits": {"project": "4c343f63d8d6+dirty", "sources": None},
         "changes": {"releases": {}, "restarts": [], "reloads": [], "loads": [],
-                    "certificates": [], "operations": 1},
+                    "certificates": [], "databases": [], "operations": 1},
         "result": "failed", "step": "wallet-daemon: activate release"}
     assert len(line["time"]) == 20 and line["time"].endswith("Z") and line["time"][10] == "T"
 
@@ -299,7 +300,8 @@ def test_releases_before_and_after_and_the_decision(fleet):
     state.paths.pop(wallet.venv)
     assert releases_before(spec, state)["wallet-daemon"] is None
     assert changes(Decision({}, {}, {}), {}, {}) == {
-        "releases": {}, "restarts": [], "reloads": [], "loads": [], "certificates": []}
+        "releases": {}, "restarts": [], "reloads": [], "loads": [], "certificates": [],
+        "databases": []}
 
 
 def test_commits_of_a_git_tree_and_of_none(tmp_path):
@@ -567,6 +569,20 @@ def test_changes_of_the_wrong_shape_are_skipped_and_named():
     assert found.entries == []
     assert found.skipped == ['at1: line 1: $.changes.restarts: "x" is not of type array']
     assert table([]).split() == ["TIME", "HOST", "OPERATOR", "COMMIT", "MESSAGE", "CHANGED", "RESULT"]
+
+
+def test_roles_and_databases_made_show_in_the_table():
+    line = _line(databases=[
+        {"kind": "role", "name": "aitbc_pool", "action": "set", "reasons": ["its password ..."]},
+        {"kind": "database", "name": "aitbc_pool", "action": "create", "reasons": ["missing"]},
+        {"kind": "database", "name": "aitbc_log", "action": "owner", "reasons": ["owned by x"]}])
+    found = _gathered(at1=_numbered(encode(line)))
+    assert found.skipped == []
+    assert problems(document(found, "i"), load("history")) == []
+    text = table(found.entries)
+    for item in ("set role aitbc_pool", "create database aitbc_pool",
+                 "give database aitbc_log its owner"):
+        assert item in text, text
 
 
 def test_a_truncated_line_says_so_in_the_table():

@@ -129,7 +129,17 @@ _SEEDS = {
         ],
     },
     # One list on every host (the model refuses hosts that disagree on it).
-    **{node: {"shared_secrets": ["JWT_SECRET"]} for node in ("at1", "ns3-root", "ns3-aitbc")},
+    **{node: {"shared_secrets": ["JWT_SECRET"]} for node in ("at1", "ns3-root")},
+    # Services from Debian packages: a database and Redis, read by the coordinator's env.
+    "ns3-aitbc": {
+        "shared_secrets": ["JWT_SECRET"],
+        "packages": lambda packages: [*packages, "postgresql", "redis-server"],
+        "postgresql": {"port": 5433, "databases": [
+            {"name": "aitbc_seeded", "owner": "seeded_owner", "password_secret": "SEEDED_DB_PASSWORD"}]},
+        "redis": {"port": 6380, "maxmemory_mb": 32, "maxmemory_policy": "allkeys-lru"},
+        ("apps", 0, "env", "SEEDED_DATABASE_URL"): "{postgresql:aitbc_seeded:psycopg}",
+        ("apps", 0, "env", "SEEDED_REDIS_URL"): "{redis:2}",
+    },
 }
 
 
@@ -444,12 +454,23 @@ def _check_generated(new: RenderedFile, old: RenderedFile) -> list[str]:
     return []
 
 
+def _check_words(new: RenderedFile, old: RenderedFile) -> list[str]:
+    """A packaged service's configuration (PostgreSQL's, pg_hba.conf, Redis's): its lines, each
+    with its keyword and its number of words; a value stays one word."""
+    lines, base = _lines(new.content), _lines(old.content)
+    if len(lines) != len(base):
+        return [f"{new.path}: {len(lines)} lines, was {len(base)}"]
+    return [f"{new.path}: {line!r}: its words changed (was {was!r})"
+            for line, was in zip(lines, base, strict=True) if line != was
+            and (len(line.split()) != len(was.split()) or line.split()[:1] != was.split()[:1])]
+
+
 def _expected_env(slot: Slot, new: str, fleet: Fleet) -> tuple[str, str, object] | None:
     """(env key, the value the app must read, list index or None) for an env-value slot."""
     steps = FIELDS[slot.field]
     index = slot.path[-1] if steps[-1] == LIST else None
     if steps[-2 if index is not None else -1] != VALUE or steps[-3 if index is not None else -2] \
-            != "env" or "{url:" in new:
+            != "env" or any(url in new for url in ("{url:", "{postgresql", "{redis")):
         return None
     key = slot.path[-2] if index is not None else slot.path[-1]
     root = fleet.hosts[slot.node].apps[slot.path[1]].root
@@ -521,6 +542,8 @@ def check(slot: Slot, new: str) -> Outcome:
                 outcome.failures += _check_sshd(f, was)
             elif f.kind in ("json", "text"):
                 outcome.failures += _check_generated(f, was)
+            elif f.kind in ("postgresql", "pg_hba", "redis"):
+                outcome.failures += _check_words(f, was)
             else:
                 outcome.failures.append(f"{f.path}: unexpected change in a {f.kind} file")
     if slot.field == "nginx_sites[].routes[].body":

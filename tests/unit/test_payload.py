@@ -22,6 +22,7 @@ import sys
 import time
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -163,6 +164,7 @@ class Venvs:
     node: Path
     wallet: Path
     exchange: Path
+    pool: Path
     # `import app.main` in the coordinator venv before python-json-logger was added to it.
     coordinator_bare_import: subprocess.CompletedProcess
 
@@ -195,7 +197,9 @@ def venvs(src, tmp_path_factory) -> Venvs:
         wallet = pool.submit(venv, "wallet", "./packages/py/aitbc-crypto", "./packages/py/aitbc-sdk",
                              "pydantic-settings", "uvicorn")
         exchange = pool.submit(venv, "exchange", "-r", "apps/trade-exchange/requirements.txt")
-        (coord_python, bare), *others = coord.result(), node.result(), wallet.result(), exchange.result()
+        hub = pool.submit(venv, "pool", "./apps/pool-hub")
+        (coord_python, bare), *others = (coord.result(), node.result(), wallet.result(),
+                                         exchange.result(), hub.result())
     return Venvs(coord_python, *others, coordinator_bare_import=bare)
 
 
@@ -296,7 +300,7 @@ def stack(venvs, src, launcher, run_dir, dead_peer) -> dict[str, Proc]:
 def test_layout():
     assert sorted(p.name for p in (PAYLOAD / "apps").iterdir()) == [
         "api-gateway", "blockchain-node", "coordinator-api", "explorer-web", "marketplace-web",
-        "trade-exchange", "wallet-daemon"]
+        "pool-hub", "trade-exchange", "wallet-daemon"]
     # Today's monorepo shapes: the root project, its package, the central dependency list.
     for path in ("pyproject.toml", "aitbc/__init__.py", "requirements.txt"):
         assert (PAYLOAD / path).is_file(), path
@@ -326,6 +330,9 @@ def test_python_projects():
     assert crypto["build-system"]["build-backend"] == "setuptools.build_meta"
     assert crypto["project"]["dependencies"] == ["pynacl>=1.5.0"]
     assert sdk["project"]["dependencies"] == ["aitbc-crypto>=0.1.0"]  # by name, not by path
+    pool = toml("apps/pool-hub")
+    assert pool["build-system"]["build-backend"] == "setuptools.build_meta"
+    assert pool["project"]["dependencies"] == ["pg8000>=1.30"]  # pure Python: any interpreter
     pins = (PAYLOAD / "apps/trade-exchange/requirements.txt").read_text().split()
     assert {"uvicorn==0.24.0", "pydantic==2.5.0"} <= set(pins)
     # The monorepo shapes: a root project whose dependencies are poetry's (a local library by
@@ -613,6 +620,33 @@ def test_trade_exchange_has_no_host_option(src):
     res = run(sys.executable, ["server.py", "--host", "127.0.0.1", "--port", str(free_port())],
               src / "apps/trade-exchange", timeout=10)
     assert res.returncode == 2 and "unrecognized arguments: --host" in res.stderr, res.stderr
+
+
+def test_pool_hub_without_its_database_answers_503_and_never_its_password(venvs, launcher,
+                                                                        dead_peer):
+    # Its health is a real query: no database, no 200. The reason names what failed, the
+    # server's words or the connection's; the URL, which holds the password, shows nowhere.
+    port = free_port()
+    dead = urllib.parse.urlsplit(dead_peer).port
+    proc = launcher.start("pool-hub", venvs.pool, ["-m", "pool_hub", "--port", str(port)],
+                          launcher.logs, {"DATABASE_URL": f"postgresql://aitbc_pool:"
+                                          f"hunter2%2Fsecret@127.0.0.1:{dead}/aitbc_pool"}, port)
+    health = wait_until(lambda: get(proc.url + "/health"), 15, "pool hub health")
+    assert health.status == 503, health.body
+    body = health.json()
+    assert body["service"] == "pool-hub" and body["status"] == "unavailable"
+    assert body["error"].startswith("database: ")
+    assert get(proc.url + "/v1/miners").status == 503
+    for shown in (health.body.decode(), proc.output()):
+        assert "hunter2" not in shown and "secret" not in shown
+
+
+def test_pool_hub_takes_a_postgresql_url_only(venvs, launcher):
+    port = free_port()
+    proc = launcher.start("pool-hub-sqlite", venvs.pool, ["-m", "pool_hub", "--port", str(port)],
+                          launcher.logs, {"DATABASE_URL": "sqlite:///pool.db"}, port)
+    health = wait_until(lambda: get(proc.url + "/health"), 15, "pool hub health")
+    assert (health.status, health.json()["error"]) == (503, "DATABASE_URL is not a postgresql:// URL")
 
 
 def test_miner_heartbeats_reach_the_coordinator(stack):

@@ -8,6 +8,7 @@ import time
 from conftest import checks, connect, fleet, q, rendered
 
 from aitbc_infra import sshd
+from aitbc_infra.databases import LOOPBACK, POSTGRESQL_UNIT, REDIS_UNIT, cluster
 from aitbc_infra.endpoints import listen
 from aitbc_infra.host_names import RELEASE_MARKER
 from aitbc_infra.render import read_write_paths
@@ -157,6 +158,40 @@ def test_port_listening(node, thing, probed):
     sockets = _listening(probed[0].stdout)
     assert {("::", bound.port), (bound.address, bound.port)} & sockets, \
         f"{node}: {thing.unit} not on tcp://{bound.authority}"
+
+
+def _packaged_ports():
+    for n, h in HOSTS.items():
+        for name, service in (("postgresql", h.postgresql), ("redis", h.redis)):
+            if service is not None:
+                yield n, (name, service.port), f"{name} listens on {LOOPBACK}:{service.port} only"
+
+
+@checks(_packaged_ports(), probe=lambda n, _: ("ss --numeric --listening --tcp",))
+def test_packaged_service_listens_on_loopback_only(node, thing, probed):
+    # Where the apps' URLs point, and nowhere else: no other address of the host, no wildcard.
+    name, port = thing
+    found = {address for address, p in _listening(probed[0].stdout) if p == port}
+    assert found == {LOOPBACK}, f"{node}: {name} listens on {sorted(found) or 'nothing'} port " \
+        f"{port}; planned {LOOPBACK} only"
+
+
+def _packaged_units():
+    for n, h in HOSTS.items():
+        c = cluster(h)
+        if c is not None:
+            # The cluster runs; postgresql.service, which starts every cluster at boot, is enabled.
+            yield n, (c.unit, "active"), f"unit {c.unit} active"
+            yield n, (POSTGRESQL_UNIT, "enabled"), f"unit {POSTGRESQL_UNIT} enabled"
+        if h.redis is not None:
+            yield n, (REDIS_UNIT, "active"), f"unit {REDIS_UNIT} active"
+            yield n, (REDIS_UNIT, "enabled"), f"unit {REDIS_UNIT} enabled"
+
+
+@checks(_packaged_units(), probe=lambda n, t: (f"systemctl is-{t[1]} {q(t[0])}",))
+def test_packaged_unit(node, thing, probed):
+    unit, state = thing
+    assert probed[0].rc == 0, f"{node}: {unit} is not {state} ({probed[0].stdout.strip()})"
 
 
 @checks(((n, f, f"{f.unit} env file root {f.mode}") for n, files in rendered().items()

@@ -15,6 +15,7 @@ from conftest import checks, fleet, missing_secrets, plans
 
 from aitbc_infra import running
 from aitbc_infra.activation import Journal, Load, ReadBy, Restart
+from aitbc_infra.decision import databases_owed
 from aitbc_infra.drift import entry_drift, tree_drift
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.model import systemd_unit
@@ -147,3 +148,29 @@ def _read_nginx(node, _) -> tuple[str]:
 def test_nginx_runs_its_config(node, thing, probed):
     problems = running.nginx_problems(running.parse_nginx(probed[0].stdout))
     assert not problems, f"{node}: nginx " + "; ".join(problems)
+
+
+# PostgreSQL's roles and databases --------------------------------------------------------------
+
+
+def _read_databases(node, _) -> tuple[str]:
+    wanted = PLANS[node].postgresql
+    paths = wanted.cluster.paths
+    return (state.PostgresStates().command(paths["data"], paths["sockets"],
+                                            [r.name for r in wanted.roles],
+                                            [name for name, _ in wanted.owners]),)
+
+
+@checks(((n, p.postgresql, "postgresql roles and databases as planned")
+         for n, p in PLANS.items() if p.postgresql), probe=_read_databases)
+def test_databases_as_planned(node, thing, probed):
+    # The deploy's own read and comparison: a role's attributes, its password (the stored
+    # SCRAM verifier against the secret's value), each database's owner.
+    found = state.PostgresStates().process(probed[0].stdout.splitlines())
+    assert found.running, f"{node}: {thing.cluster.unit} does not answer: {probed[0].stdout[-300:]}"
+    secrets_missing = missing_secrets()
+    owed = databases_owed(thing, found, passwords=not secrets_missing)
+    problems = [d.line for d in owed]
+    if secrets_missing:
+        problems.append(f"passwords not compared: {secrets_missing}")
+    assert not problems, f"{node}: " + "\n  ".join(problems)

@@ -39,9 +39,15 @@ def _known_ports() -> list[int]:
                 if app.candidate(svc):
                     ports.add(host.candidate_port(svc))
         ports |= {s.listen for s in host.nginx_sites}
+        ports |= _packaged_ports(host)
         if host.firewall:
             ports |= {f.port for f in host.firewall.forwards}
     return sorted(ports)
+
+
+def _packaged_ports(host: HostSpec) -> set[int]:
+    """PostgreSQL's and Redis's: on loopback only, so probed and never answered from outside."""
+    return {service.port for service in (host.postgresql, host.redis) if service is not None}
 
 
 PORTS = f"1-1024,{','.join(str(p) for p in _known_ports() if p > 1024)}".rstrip(",")
@@ -107,7 +113,7 @@ def test_forward_answers_an_admitted_source(node, thing, probed):
 def _container_ports(node: str) -> list[int]:
     host = HOSTS[node]
     return sorted({p for _, s in host.services if s.port for p in (s.port, host.candidate_port(s))}
-                  | {22, 80, 443} | {s.listen for s in host.nginx_sites})
+                  | {22, 80, 443} | {s.listen for s in host.nginx_sites} | _packaged_ports(host))
 
 
 def _beyond_loopback(node: str) -> set[int]:

@@ -28,8 +28,9 @@ apps = [
         # the web content and the files only a build reads. A change there is no new release.
         "trees": ["."],
         "exclude": ["apps/blockchain-node", "apps/coordinator-api", "apps/explorer-web",
-                    "apps/marketplace-web", "apps/trade-exchange", "apps/wallet-daemon", "cli",
-                    "packages", "website", ".gitignore", "*.md", "*.toml", "*.txt"],
+                    "apps/marketplace-web", "apps/pool-hub", "apps/trade-exchange",
+                    "apps/wallet-daemon", "cli", "packages", "website", ".gitignore", "*.md",
+                    "*.toml", "*.txt"],
         # Upstream's unit: PYTHONPATH=/opt/aitbc/apps/api-gateway/src:/opt/aitbc, in the release.
         "import_roots": ["apps/api-gateway/src", "."],
         # The central dependency list: uvicorn, and aitbc-crypto by its editable line.

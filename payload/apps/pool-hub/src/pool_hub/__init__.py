@@ -1,0 +1,1 @@
+"""AITBC demo payload: the pool hub, a miner registry kept in PostgreSQL."""
