@@ -117,11 +117,13 @@ def test_rules_cutting_ssh_are_put_back_by_the_host_and_the_run_fails_naming_it(
     # Everything as it was: files, live rules, applied digest, no revert armed, the unit.
     assert ssh_run(NODE, SNAPSHOT, check=True).stdout == before
     # The host put them back by itself at its deadline, and said so in the timer's journal.
+    # The record is written once the rules are back: the restore itself (four backends' tables,
+    # firehol's files) takes a second or two on this machine, and both times are whole seconds.
     said = ssh_run(NODE, f"journalctl -u {FIREHOL_REVERT_UNIT} -o cat --no-pager",
                    check=True).stdout
     deadline = re.findall(r"did not confirm the new firewall rules by (\S+Z):", said)
     assert deadline, said
-    assert 0 <= (_utc(_record(NODE)) - _utc(deadline[-1])).total_seconds() <= 2, said
+    assert 0 <= (_utc(_record(NODE)) - _utc(deadline[-1])).total_seconds() <= 5, said
     assert "the live rules of before, the previous firehol files" in said, said
     # The site kept serving: at1's proxy never depends on ns3-root. ns3's forwards admit at1
     # under both rule sets, and each load replaces the tables whole (iptables-restore): none is
