@@ -118,7 +118,7 @@ def _service_url_problem(ph: Placeholder, host: HostSpec) -> str | None:
 def _problem(ph: Placeholder, kind: Kind, svc: Service | None,
              urls: set[str], app: App, host: HostSpec) -> str | None:
     if ph.name in SERVICE_URLS and kind is not ENV:
-        return (f"{ph} is a URL for the app's env, never {kind.name}: a command line is read by "
+        return (f"{ph} is a URL for the app's env, never its command: a command line is read by "
                 "every user of the host (a database URL holds its role's password)")
     if ph.name not in kind.allowed:
         return f"unknown placeholder {ph}: {kind.name} takes {_shown(kind.allowed)}"

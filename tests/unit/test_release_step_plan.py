@@ -129,6 +129,11 @@ REFUSED = [
     ("a placeholder a step cannot fill", [_step(command=["run.py", "{port}"])],
      ".steps[0].command[1]", ["unknown placeholder {port}: a step's argument takes {root}, "
                               "{url:UNIT}", "(value '{port}')"]),
+    ("a database URL", [_step(command=["migrate.py", "--db", "{postgresql:exchange}"])],
+     ".steps[0].command[2]", ["{postgresql:exchange} is a URL for the app's env, never its "
+                              "command", "holds its role's password"]),
+    ("redis", [_step(command=["migrate.py", "{redis}"])], ".steps[0].command[1]",
+     ["{redis} is a URL for the app's env, never its command"]),
     ("a url to no service", [_step(command=["run.py", "{url:nowhere}"])],
      ".steps[0].command[1]", ["{url:nowhere} names no service with a port on this host"]),
     ("an unknown service", [_step(service="aitbc-nowhere")], "",
@@ -244,6 +249,28 @@ def test_each_argument_is_one_word_with_its_placeholders_filled():
     assert shlex.split(exec_start)[1:] == [
         "-c", "import sys; print(sys.argv[1:])", "it's", ";", "", "/opt/exchange/data",
         "http://127.0.0.1:8000/v1"]
+
+
+def test_a_step_waits_for_the_database_its_env_points_at_as_its_service_does():
+    """The pool hub's env holds its PostgreSQL URL ({postgresql:...}): its step, reading the
+    same env file, is ordered after the same packaged services, and so wants them up."""
+    example = PROJECT_ROOT / "examples" / "pool-hub" / "inventory.py"
+    hosts = []
+    for spec in load_fleet(example).hosts.values():
+        data = spec.model_dump(exclude={"name", "groups", "role"})
+        if spec.node == "at1-pool":
+            data["apps"][0]["steps"] = [{"name": "migrate", "command": ["-m", "pool_hub.migrate"]}]
+        hosts.append((spec.name, list(spec.groups), data))
+    fleet = build_fleet(hosts)
+    svc = fleet.hosts["at1-pool"].apps[0].services[0]
+    files = {f.path: f.content for f in render_fleet(fleet)["at1-pool"]}
+    step = files[f"/etc/systemd/system/{svc.unit}-step-migrate@.service"]
+    unit = files[f"/etc/systemd/system/{svc.unit}.service"]
+    packaged = _values(step, "Wants")[0].split()[1:]
+    assert packaged and any(u.startswith("postgresql") for u in packaged), step
+    assert _values(step, "Wants") == _values(unit, "Wants")
+    assert _values(step, "After") == [" ".join(["network-online.target", *packaged])]
+    assert set(packaged) <= set(_values(unit, "After")[0].split())
 
 
 def test_the_step_passes_the_offline_checks_with_its_service():
