@@ -4,12 +4,14 @@ Each release (a hash of sources and dependency wheels) is a venv of its own unde
 APP_ROOT/releases/; APP_ROOT/.venv, which the units run, is a symlink switched atomically to the
 new one. What each unit owes (a restart, its socket's too, a start, nothing) and why is the
 run's decision (aitbc_infra/decision.py): its unit, socket or env file or its release changes,
-an unfinished run left it owed, it does not run. Before a restart, a release of a listening
-service runs beside the live one as a candidate and must be healthy; after it (its socket kept
-open, so no connection is refused) it must pass its health gate, else the previous release and
-files come back (deploys/scripts/activate-release.sh, told what to do with each unit). A
-service's data probe is asked at both gates, and the app's data is snapshotted into the
-outgoing release just before the cutover. An app `aitbc-infra rollback` put on a kept release
+an unfinished run left it owed, it does not run. An app's release steps the decision owes (a
+database migration) run first, in the new release, before its candidates. Before a restart, a
+release of a listening service runs beside the live one as a candidate and must be healthy;
+after it (its socket kept open, so no connection is refused) it must pass its health gate, else
+the previous release and files come back (deploys/scripts/activate-release.sh, told what to do
+with each unit). A service's data probe is asked at both gates, and the app's data is
+snapshotted into the outgoing release just before the first write of the new release (its
+steps, else its cutover). An app `aitbc-infra rollback` put on a kept release
 gets the data's release back the same way, then its rollback record is removed; a run told to
 keep rollbacks leaves it on its release.
 """
@@ -115,8 +117,8 @@ def unit_arguments(spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
 
 
 def _activate(spec: HostSpec, app: App, plan: HostPlan, owed: AppOwed, release: str):
-    """Validate the app's units, prove the release beside the running one, cut over, gate it:
-    each unit as the decision says."""
+    """Validate the app's units, run its owed release steps, prove the release beside the
+    running one, cut over, gate it: each unit as the decision says."""
     units = sorted(f.path for f in plan.files
                    if _of_app(f.activation, app) and f.kind in SYSTEMD_KINDS)
     return server.shell(

@@ -1,9 +1,10 @@
-# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE PYTHON DATA
+# activate-release PENDING ROOT RELEASE KEEP TIMEOUT JOURNAL VALIDATE PYTHON DATA STEPS
 #                  [UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE]...
 #
 # Brings one app to RELEASE (ROOT/releases/RELEASE) and to the unit, socket and env files the
-# deploy just wrote (listed in the journal PENDING/JOURNAL, their old copies kept), doing to
-# each UNIT what the deploy decided it owes (aitbc_infra/decision.py), its ACTION:
+# deploy just wrote (listed in the journal PENDING/JOURNAL, their old copies kept), running the
+# release STEPS it owes first and doing to each UNIT what the deploy decided it owes
+# (aitbc_infra/decision.py), its ACTION:
 #   restart  restart it (LISTENS=yes: its socket UNIT.socket stays open meanwhile, so
 #            connections wait instead of being refused)
 #   socket   its socket changed or does not run: stop it, restart the socket, start it
@@ -13,19 +14,29 @@
 # the job itself is never among them, its timer starts it); systemctl reads either.
 #  1. VALIDATE (systemd-analyze verify of the app's units), then daemon-reload. Rejected: the
 #     old files come back and nothing else happens.
-#  2. Each running unit owed a restart or socket that has a CANDIDATE is first started beside
+#  2. STEPS ("": none; a rollback gives none) are the app's release steps the decision owes,
+#     NAME=TEMPLATE space-separated, in order (a database migration): each runs to its end as
+#     the oneshot unit TEMPLATE@RELEASE.service (the app's user, its service's env file and
+#     hardening, RELEASE mounted at the venv's path, its own TimeoutStartSec), its output shown.
+#     When the release changes, the data is snapshotted first (as in step 4, here: before the
+#     first write the release makes). A step that fails or outlives its timeout fails the run,
+#     naming it and its exit status: the old files come back, nothing running was touched (what
+#     the step itself wrote stays: a migration is one transaction; restore-data puts the
+#     snapshot back). Before the candidates, which are proven against the data as the release
+#     will find it (its data probe reads the migrated database).
+#  3. Each running unit owed a restart or socket that has a CANDIDATE is first started beside
 #     the running one as UNIT-candidate@RELEASE (same user, env and hardening, the release
 #     mounted at the venv's path, a scratch socket) and must be healthy there: CANDIDATE is its
 #     health URL, or "up" (it must stay up). A candidate that exits or answers non-2xx fails the
 #     run before the running release is touched; the old files come back.
 #     PROBE ("-": none) is the service's data probe, a path: once the health URL answers, the
 #     same origin's PROBE must answer a GET with 2xx too, read from the data already there, as
-#     a candidate and at the live gate (step 3); a release that cannot read that data fails
+#     a candidate and at the live gate (step 4); a release that cannot read that data fails
 #     there like an unhealthy one, and the error line names the probe.
-#  3. Before the cutover to another release, the app's DATA is snapshotted into the outgoing
-#     release: DATA lists NAME=KIND=PATH (space-separated; "" none), and each sqlite file that
-#     exists is copied by SQLite's online backup (PYTHON's sqlite3 module: consistent while the
-#     app writes; the sqlite3 program is not on every host) into
+#  4. Before the cutover to another release, the app's DATA is snapshotted into the outgoing
+#     release (unless step 2 did): DATA lists NAME=KIND=PATH (space-separated; "" none), and
+#     each sqlite file that exists is copied by SQLite's online backup (PYTHON's sqlite3
+#     module: consistent while the app writes; the sqlite3 program is not on every host) into
 #     ROOT/releases/OUTGOING/<snapshot dir>/NAME.KIND, with a manifest (lib.sh), root's alone
 #     (the data may hold secrets) and pruned with that release; restore-data.sh puts it back.
 #     A file that does not exist yet (a first deploy) is not snapshotted. A snapshot that
@@ -44,8 +55,10 @@
 # shellcheck disable=SC2086,SC2012
 set -u
 set -f
+[ $# -ge 10 ] || { echo "activate-release: refused: too few arguments ($#)" >&2; exit 2; }
 pending=$1 root=$2 release=$3 keep=$4 timeout=$5 journal=$1/$6 validate=$7 python=$8 data=$9
-shift 9
+steps=${10}
+shift 10
 
 refuse() { printf 'activate-release: refused %s: %s\n' "$1" "$2" >&2; exit 2; }
 case $pending in /*) ;; *) refuse "pending directory (not absolute)" "$pending" ;; esac
@@ -63,6 +76,13 @@ for entry in $data; do
   case $name in *[!a-z0-9_-]*) refuse "data name" "$name" ;; esac
   case $path in /*) ;; *) refuse "data path (not absolute)" "$path" ;; esac
   case $path in *[!A-Za-z0-9_.@+/-]*|*/../*|*/..|*/./*|*/.|*//*) refuse "data path" "$path" ;; esac
+done
+for entry in $steps; do
+  name=${entry%%=*} template=${entry#*=}
+  case $entry in "$name=$template") ;; *) refuse "step (not NAME=TEMPLATE)" "$entry" ;; esac
+  case $name in [a-z]*) ;; *) refuse "step name" "$name" ;; esac
+  case $name in *[!a-z0-9_]*) refuse "step name" "$name" ;; esac
+  case $template in ''|*[!A-Za-z0-9:_.-]*) refuse "step unit of $name" "$template" ;; esac
 done
 [ $(( $# % 7 )) -eq 0 ] || refuse "unit arguments (not UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE)" "$*"
 units="" specs=""
@@ -220,10 +240,39 @@ snapshot_data() {  # OUTGOING (releases/R): the DATA files as they are now, kept
   if [ -f "$(snapshot_manifest "$fresh")" ]; then mv -T -- "$fresh" "$kept"; else rm -rf -- "$fresh"; fi
 }
 
-keep_data() {  # OUTGOING: snapshot_data, or the run fails before the cutover
+keep_data() {  # OUTGOING: snapshot_data (once a run), or the run fails before the cutover
+  [ "$snapshotted" = no ] || return 0
   if ! snapshot_data "$1"; then
     fail_back "ERROR: could not snapshot the data of $root into ${1:-?}: release $release never went live (release, unit and env files unchanged)"
   fi
+  snapshotted=yes
+}
+
+run_steps() {  # each of STEPS to its end, in order; the first that fails fails the run
+  for entry in $steps; do
+    name=${entry%%=*} step=${entry#*=}@$release.service
+    began=$(now) since=$(date +%s)
+    # A failure left by an earlier attempt at this release would be read as this run's.
+    systemctl reset-failed "$step" 2>/dev/null
+    if systemctl start "$step"; then
+      journalctl -q -o cat -n 50 -u "$step" --since "@$since" 2>/dev/null | sed "s/^/  $name: /"
+      echo "step $name done in $(seconds_since "$began")s ($step)"
+      ran="$ran $name"
+      continue
+    fi
+    journalctl -q -o cat -n 50 -u "$step" --since "@$since" >&2 2>/dev/null
+    # Read before the reset: systemd forgets a unit's result then. A step past its timeout may
+    # still be stopping (TimeoutStopSec): its end is waited for, so no failed unit is left.
+    result=$(systemctl show -p Result --value "$step" 2>/dev/null)
+    status=$(systemctl show -p ExecMainStatus --value "$step" 2>/dev/null)
+    systemctl stop "$step" 2>/dev/null
+    systemctl reset-failed "$step" 2>/dev/null
+    case $result in
+      timeout) how="did not end within its timeout (systemd result: timeout)" ;;
+      *) how="exited with status ${status:-unknown} (systemd result: ${result:-unknown})" ;;
+    esac
+    fail_back "ERROR: release step $name of $root failed: $step $how; release $release never went live (release, unit and env files unchanged, no running unit touched)"
+  done
 }
 
 prune() {  # ACTIVE: keep the `keep` most recently activated releases, and always ACTIVE
@@ -248,6 +297,13 @@ if [ -d "$link" ] && [ ! -L "$link" ]; then
   previous=$releases_dir/legacy
 fi
 
+# 2. Release steps: the data snapshotted before their first write -----------------------------
+snapshotted=no ran=""
+if [ -n "$steps" ]; then
+  [ "$previous" = "$want" ] || keep_data "$previous"
+  run_steps
+fi
+
 restart=""
 for unit in $units; do
   [ "$(field "$unit" 2)" = none ] || restart="$restart $unit"
@@ -264,7 +320,7 @@ if [ -z "$restart" ]; then
   exit 0
 fi
 
-# 2. Candidates: the release proven beside the running one -------------------------------------
+# 3. Candidates: the release proven beside the running one -------------------------------------
 # A candidate a killed run left running would hold its scratch socket: none may outlive a run.
 leftovers=""
 for unit in $units; do leftovers="$leftovers $unit$candidate_infix*.service $unit$candidate_infix*.socket"; done
@@ -294,12 +350,13 @@ if [ -n "$candidates" ]; then
     systemctl reset-failed "$unit$candidate_infix$release.service" "$unit$candidate_infix$release.socket" 2>/dev/null
   done
   if [ -n "$failed" ]; then
+    [ -z "$ran" ] || failure="$failure (after its release steps:$ran, whose writes to the data stay)"
     fail_back "ERROR: $failure as a candidate of release $release; it never took traffic (release, unit and env files unchanged)"
   fi
   echo "candidates healthy after $(seconds_since "$started")s:$candidates (release $release)"
 fi
 
-# 3. Cutover ----------------------------------------------------------------------------------
+# 4. Cutover ----------------------------------------------------------------------------------
 switched=no
 if [ "$previous" != "$want" ]; then
   keep_data "$previous"

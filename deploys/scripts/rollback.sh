@@ -15,9 +15,11 @@
 #     (it prints what writes it drops). When it fails (3: no snapshot kept with TO), the units
 #     start again on FROM, nothing else changed, and the rollback fails (exit 1).
 #  4. activate-release for TO with the UNIT specs, PYTHON and the app's DATA (its own header
-#     says them; no journal to validate): candidate, cutover (the data snapshotted into FROM
-#     first; not after a restore, which would only copy the snapshot it put back), health gate
-#     and data probes; a failed gate puts FROM back (exit 1).
+#     says them; no journal to validate) and no release step: a rollback builds and migrates
+#     nothing (over a migration, --restore-data puts the data of before it back). Candidate,
+#     cutover (the data snapshotted into FROM first; not after a restore, which would only
+#     copy the snapshot it put back), health gate and data probes; a failed gate puts FROM
+#     back (exit 1).
 #     With RESTORE_BODY the units stopped are started again afterwards (the timers too).
 #  5. Passed: the rollback record RECORD gets LINE, or ("-": TO is the data's release again)
 #     goes. Failed: the record stays as it was, true again of FROM.
@@ -83,8 +85,9 @@ fi
 # 4. Candidate, cutover, gate ---------------------------------------------------------------------
 # shellcheck disable=SC2086  # the unit specs, checked by activate-release, split on purpose
 [ "$restore" = - ] || data=""
+no_steps=""
 run_inline "$activate" activate-release "$pending" "$root" "$to" "$keep" "$timeout" "$journal" \
-  true "$python" "$data" $units
+  true "$python" "$data" "$no_steps" $units
 status=$?
 if [ "$restore" != - ]; then
   systemctl start $stop || status=1

@@ -16,6 +16,11 @@ render for the state (aitbc_infra/diff.py), and a run's summary repeats what it 
   service starts), RESTART (its unit or env file differs, a generated file it reads differs
   (`used_by`), its release changes, an unfinished run left a restart mark or one of its files
   journaled), START (it or its socket is not active or not enabled), or NOTHING.
+- A release step (an app's `steps`, e.g. a database migration) owes a run, before its app's
+  candidates and cutover, when the release changes (a first release too), when its own unit
+  file or the env file it reads (its service's) differs, or when an earlier run left the app's
+  journal pending (it may have ended before its steps). Never for a rollback, which builds
+  and migrates nothing (aitbc_infra/rollback.py hands activate-release.sh no step).
 - A scheduled job is never started by a run: its unit is its timer (UNIT.timer), which owes
   RESTART when the timer file differs and START when the timer is not active or not enabled,
   and nothing for a new release or a change of the job's own unit or env file (loaded, they
@@ -59,7 +64,15 @@ from aitbc_infra.drift import (
     local_sha256,
     sha256,
 )
-from aitbc_infra.host_names import FIREHOL_JOURNAL, journal_copy, release_link, restart_mark
+from aitbc_infra.host_names import (
+    FIREHOL_JOURNAL,
+    SYSTEMD_DIR,
+    journal_copy,
+    release_link,
+    restart_mark,
+    step_template,
+    step_unit,
+)
 from aitbc_infra.model import App, HostSpec
 from aitbc_infra.plan import Databases, Directory, HostPlan, Link, Upload, release_marker
 from aitbc_infra.render import STARTED_KINDS, certificate_files, certificate_lineage
@@ -89,18 +102,32 @@ class UnitOwed:
 
 
 @dataclass(frozen=True)
+class StepOwed:
+    """A release step the app's activation runs, in the new release, before its candidates."""
+
+    name: str
+    template: str  # what it runs as, up to the '@' (host_names.step_template): @RELEASE follows
+    reasons: tuple[str, ...]
+
+    def line(self, app: str) -> str:
+        return f"run step {self.name} of {app} ({self.template}@): {'; '.join(self.reasons)}"
+
+
+@dataclass(frozen=True)
 class AppOwed:
     app: str
     units: tuple[UnitOwed, ...]  # every unit of the app, those owed NOTHING too
     reasons: tuple[str, ...] = ()  # what else its activation loads: candidate units, a journal
     # A new release no unit restarts for (every unit a timer): switched to, nothing restarted.
     release: tuple[str, ...] = ()
+    steps: tuple[StepOwed, ...] = ()  # the release steps it runs first, in the data's order
 
     def lines(self) -> list[str]:
         loads = [f"load the units of {self.app}: {'; '.join(self.reasons)}"] if self.reasons else []
         switch = ([f"switch {self.app} to its release, for its jobs' next runs: "
                    f"{'; '.join(self.release)}"] if self.release else [])
-        return loads + switch + [u.line for u in self.units if u.action != NOTHING]
+        return (loads + [s.line(self.app) for s in self.steps] + switch
+                + [u.line for u in self.units if u.action != NOTHING])
 
 
 @dataclass(frozen=True)
@@ -235,6 +262,8 @@ class Decision:
                         for name, j in sorted(self.journals.items())],
             "loads": [{"app": a.app, "reasons": list(a.reasons)}
                       for a in self.apps.values() if a.reasons],
+            "steps": [{"app": a.app, "step": s.name, "unit": s.template, "reasons": list(s.reasons)}
+                      for a in self.apps.values() for s in a.steps],
             "certificates": [{"site": c.site, "lineage": c.lineage, "reason": c.reason}
                              for c in self.certificates.values()],
             "rollbacks": [{"app": r.app, "live": r.live, "data": r.data, "kept": r.kept}
@@ -413,9 +442,28 @@ def _app(app: App, plan: HostPlan, state: State, changed: dict[str, str],
         loads.append(f"journal {journal} left pending by an unfinished run")
     # Every unit a timer: the new release is the activation's to switch to, all the same.
     switch = release_reasons if all(svc.schedule for svc in app.services) else []
-    if not loads and not switch and all(u.action == NOTHING for u in units):
+    steps = _steps(app, plan, changed, release_reasons, journal if pending else None)
+    if not loads and not switch and not steps and all(u.action == NOTHING for u in units):
         return None
-    return AppOwed(app.name, tuple(units), tuple(loads), tuple(switch))
+    return AppOwed(app.name, tuple(units), tuple(loads), tuple(switch), tuple(steps))
+
+
+def _steps(app: App, plan: HostPlan, changed: dict[str, str], release_reasons: list[str],
+           pending: str | None) -> list[StepOwed]:
+    """The app's release steps owed a run: for a new release, a change of the step's unit file
+    or of the env file it reads, or the app's journal `pending` (an unfinished run)."""
+    owed = []
+    for step in app.steps:
+        svc = app.step_service(step)
+        reads = [f.path for f in plan.files
+                 if (f.kind == "step" and f.path == f"{SYSTEMD_DIR}/{step_unit(svc.unit, step.name)}")
+                 or (f.kind == "env" and f.unit == svc.unit)]
+        reasons = [*release_reasons, *(changed[path] for path in sorted(reads) if path in changed)]
+        if pending:
+            reasons.append(f"journal {pending} left pending by an unfinished run")
+        if reasons:
+            owed.append(StepOwed(step.name, step_template(svc.unit, step.name), tuple(reasons)))
+    return owed
 
 
 def _certificates(spec: HostSpec, state: State) -> dict[str, CertificateOwed]:

@@ -186,23 +186,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def register_deploy(sub: argparse._SubParsersAction) -> None:
     deploy = sub.add_parser(
         "deploy", help="converge every host of an inventory (pyinfra deploys/site.py)",
-        description="Validate the inventory, then run `pyinfra -y INVENTORY deploys/site.py` "
-        "from the project root and end with one line per host: converged, or what failed "
-        "(with --dry: whether anything would change, and what). Exit status: 0 converged "
-        "(with --dry: nothing would change on any host); 3 with --dry only: something would "
-        "change on some host (an operation would run, or a restart, reload or certificate is "
-        "owed); 1 a host failed (the others still converge) or the run stopped; 2 bad input, "
-        "nothing connected to. With --json: one JSON document on stdout (schemas/deploy.json), "
-        "every log line on stderr. Each host keeps a line for every run that is not --dry "
-        "(`aitbc-infra history`). An app `aitbc-infra rollback` put on a kept release is "
-        "drift: the run says so and puts the data's release back (candidate, cutover, health "
-        "gate), unless --keep-rollbacks. With --serial: one site at a time (a wan-facing host "
-        "and the containers behind it, in the inventory's order), each its own pyinfra run, "
-        "stopping at the first site that fails; the later sites are not connected to, and the "
-        "summary says which sites converged, which failed and which were not attempted. New "
-        "firewall rules stay only once the run reaches their host again over a new SSH "
-        "connection: otherwise that host fails, named, and puts the previous rules back by "
-        "itself within its firewall.confirm_seconds.")
+        description="Validate the inventory, then run `pyinfra -y INVENTORY deploys/site.py` from the "
+        "project root and end with one line per host: converged, or what failed (with --dry: "
+        "whether anything would change, and what). Exit status: 0 converged (with --dry: "
+        "nothing would change on any host); 3 with --dry only: something would change on some "
+        "host (an operation would run, or a restart, reload, release step or certificate is "
+        "owed); 1 a host failed (the others still converge) or the run stopped, e.g. a release "
+        "step (a migration) that failed, named with its exit status, its release never live; 2 "
+        "bad input, nothing connected to. With --json: one JSON document on stdout "
+        "(schemas/deploy.json), every log line on stderr. Each host keeps a line for every run "
+        "that is not --dry (`aitbc-infra history`). An app `aitbc-infra rollback` put on a "
+        "kept release is drift: the run says so and puts the data's release back (candidate, "
+        "cutover, health gate), unless --keep-rollbacks. With --serial: one site at a time (a "
+        "wan-facing host and the containers behind it, in the inventory's order), each its own "
+        "pyinfra run, stopping at the first site that fails; the later sites are not connected "
+        "to, and the summary says which sites converged, which failed and which were not "
+        "attempted. New firewall rules stay only once the run reaches their host again over a "
+        "new SSH connection: otherwise that host fails, named, and puts the previous rules "
+        "back by itself within its firewall.confirm_seconds.")
     add_inventory_option(deploy)
     deploy.add_argument("--message", "-m", metavar="TEXT",
                         help="why this run: kept in each host's deploy history, and named to a "

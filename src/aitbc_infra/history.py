@@ -17,8 +17,8 @@ a control character):
             root when that is a git tree of its own (AITBC_SRC), else null
   changes   what the run set out to do on the host, from its decision (aitbc_infra/decision.py):
             releases {app: {before, after}} (before null: the first), restarts, reloads, loads,
-            certificates and PostgreSQL roles and databases, each with its reasons;
-            operations: how many changed the host
+            release steps, certificates and PostgreSQL roles and databases, each with its
+            reasons; operations: how many changed the host
   result    ok; failed, `step` naming the operation that failed; or interrupted: the run ended
             before it said (killed, its connection lost), `step` the first operation that never
             ran when known
@@ -218,6 +218,7 @@ def changes(decision: Decision, before: Mapping[str, str | None],
         "restarts": owed["restarts"],
         "reloads": [{"journal": r["journal"], "reasons": r["reasons"]} for r in owed["reloads"]],
         "loads": owed["loads"],
+        "steps": owed["steps"],
         "certificates": owed["certificates"],
         "databases": owed["databases"],
     }
@@ -274,7 +275,7 @@ def encode(line: dict, limit: int = LINE_MAX) -> str:
     if len(text) < limit:
         return text
     changed = dict(line["changes"])
-    for key in ("restarts", "reloads", "loads", "certificates", "databases"):
+    for key in ("restarts", "reloads", "loads", "steps", "certificates", "databases"):
         changed[key] = [{k: v for k, v in item.items() if k != "reasons"}
                         for item in changed.get(key, [])]
     text = _dump({**line, "changes": {**changed, "truncated": True}})

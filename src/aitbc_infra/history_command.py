@@ -86,8 +86,8 @@ _DATABASE_ACTIONS = {"create": "create {} {}", "set": "set {} {}", "owner": "giv
 
 def changed(data: dict) -> list[str]:
     """What an entry changed, one item a line: releases, PostgreSQL roles and databases, unit
-    actions, reloads, loads and certificates (their reasons are in --json); "nothing changed"
-    for a run that owed nothing.
+    actions, reloads, loads, release steps and certificates (their reasons are in --json);
+    "nothing changed" for a run that owed nothing.
     The entry has the shape of schemas/history.json (`parse_log` held it to it); a key a line
     cut to fit left out counts as none."""
     changes = data["changes"]
@@ -103,6 +103,8 @@ def changed(data: dict) -> list[str]:
         items.append(_ACTIONS.get(r.get("action"), "restart {}").format(unit, unit))
     items += [f"reload {printable(r.get('journal', '?'))}" for r in changes.get("reloads", [])]
     items += [f"load the units of {printable(r.get('app', '?'))}" for r in changes.get("loads", [])]
+    items += [f"run step {printable(r.get('step', '?'))} of {printable(r.get('app', '?'))}"
+              for r in changes.get("steps", [])]
     items += [f"issue certificate {printable(r.get('lineage', '?'))}"
               for r in changes.get("certificates", [])]
     operations = changes.get("operations", 0)

@@ -55,6 +55,9 @@ ROLLBACK_RECORD = ".aitbc-rollback"
 RELEASE_SOURCES = "src"  # RELEASE/src: the app's source trees, unpacked
 STATIC_DIR = "static"  # RELEASE/src/static: the app's `static_files`, beside its trees
 CANDIDATE_INFIX = "-candidate@"  # UNIT-candidate@RELEASE: a release on trial beside UNIT
+# UNIT-step-NAME@RELEASE: the app's release step NAME, run with UNIT's env file in RELEASE before
+# it goes live (deploys/scripts/activate-release.sh is handed each one's name).
+STEP_INFIX = "-step-"
 # RELEASE/.data/: the app's data as it was when RELEASE stopped being live (a snapshot taken
 # just before the next release's cutover, with its manifest), root's alone, pruned with RELEASE
 # (deploys/scripts/activate-release.sh takes it, restore-data.sh puts it back).
@@ -154,6 +157,17 @@ def restart_mark(unit: str) -> str:
 def candidate_unit(unit: str, instance: str = "", suffix: str = "service") -> str:
     """The template (or, given a release as instance, the unit) a candidate release runs as."""
     return f"{unit}{CANDIDATE_INFIX}{instance}.{suffix}"
+
+
+def step_template(unit: str, step: str) -> str:
+    """The name of the template a release step runs as, up to its '@': named after the service
+    whose env file it reads."""
+    return f"{unit}{STEP_INFIX}{step}"
+
+
+def step_unit(unit: str, step: str, instance: str = "") -> str:
+    """The template's file name (or, given a release as instance, the unit) of a release step."""
+    return f"{step_template(unit, step)}@{instance}.service"
 
 
 def release_link(release: str) -> str:

@@ -198,6 +198,20 @@ def _command(value: str) -> str:
     return value
 
 
+def _step_argument(value: str) -> str:
+    """One argument of a release step's python, written into ExecStart= inside double quotes
+    (so blanks, ';' and single quotes are its own): what would still mean more than the
+    characters it shows there is refused."""
+    _one_line(value)
+    for char, why in (('"', "it would end the argument's quotes"),
+                      ("$", "systemd would expand it (a secret belongs in env, not argv)"),
+                      ("%", "systemd would expand it as a specifier"),
+                      ("\\", "systemd would read it as an escape")):
+        if char in value:
+            raise ValueError(f"{char!r} is not allowed in a step's argument: {why}: {value!r}")
+    return value
+
+
 def _description(value: str) -> str:
     """A unit's Description=: one line; a backslash could continue it onto the next setting."""
     _one_line(value)
@@ -472,6 +486,7 @@ Description = Annotated[str, AfterValidator(_description)]
 Identifier = Annotated[str, AfterValidator(_matches(re.compile(r"[a-z_][a-z0-9_]{0,63}"),
                                                     "lower-case identifier"))]
 Command = Annotated[str, AfterValidator(_command)]
+StepArgument = Annotated[str, AfterValidator(_step_argument)]
 GroupName = Annotated[str, AfterValidator(_group_name)]
 Owner = Annotated[str, AfterValidator(_owner)]
 GroupRef = Annotated[str, AfterValidator(_group_ref)]
@@ -658,6 +673,32 @@ class Service(Strict):
         return self.command or ""
 
 
+# A release step's name: part of its unit's name (UNIT-step-NAME@RELEASE), so no '-' (the
+# service's unit and the step's name stay apart) and never "candidate" (a candidate's unit).
+_STEP_NAME = re.compile(r"(?!candidate\Z)[a-z][a-z0-9_]{0,31}")
+
+
+class Step(Strict):
+    """A one-shot command bound to a release: run to its end in the NEW release (its python,
+    its sources, its import roots) before that release goes live, e.g. a database migration.
+    It runs as the app's user with the env file of one of its services (`service`), hardened
+    as that service's unit, in that service's working directory unless `workdir` says another
+    (deploys/scripts/activate-release.sh runs it; templates/systemd/step.j2 renders it)."""
+
+    name: Annotated[str, AfterValidator(_matches(_STEP_NAME, "step name (a-z, 0-9, '_'; not "
+                                                             "'candidate')"))]
+    # Arguments to the release's python, one word each: e.g. ["-m", "alembic", "upgrade",
+    # "head"] or ["migrate.py"]. Placeholders {root} and {url:UNIT} (placeholders.py).
+    command: Annotated[list[StepArgument], Field(min_length=1, max_length=64)]
+    # The service whose env file the step reads (its settings and secrets, as that service
+    # gets them); may be left out when the app has a single service.
+    service: UnitName | None = None
+    # As a service's: one of the app's `data_dirs`, or a path of its `trees`.
+    workdir: TreePath | None = None
+    # A step still running then is stopped, and fails its release (TimeoutStartSec=).
+    timeout_seconds: StrictInt = Field(default=300, ge=1, le=3600)
+
+
 class App(Strict):
     """An app release: sources installed into one venv, run as one user by its services.
 
@@ -718,6 +759,11 @@ class App(Strict):
     # such as a node writing its chain database: its release restarts in place, then is gated.
     side_by_side: bool = True
     services: list[Service] = Field(min_length=1)
+    # One-shot steps bound to a release, in order (a database migration): each run to its end
+    # in the new release before it goes live; a step that fails leaves the running release as
+    # it was and fails the run naming it. Run when the release changes, or when the step's own
+    # unit file or the env file it reads changes; never by a rollback.
+    steps: Annotated[list[Step], Field(max_length=16)] = []
 
     @model_validator(mode="after")
     def _installs_something(self) -> App:
@@ -762,7 +808,25 @@ class App(Strict):
         paths = [self.data_path(d) for d in self.data]
         if len(set(paths)) != len(paths):
             raise ValueError(f"app {self.name}: two data entries name one file: {paths}")
+        self._check_steps()
         return self
+
+    def _check_steps(self) -> None:
+        names = [step.name for step in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"app {self.name}: step names repeat: {names}")
+        units = [svc.unit for svc in self.services]
+        for step in self.steps:
+            if step.service is None and len(units) > 1:
+                raise ValueError(f"app {self.name}: step {step.name}: name the service whose "
+                                 f"env file it reads ('service'), one of {units}")
+            if step.service is not None and step.service not in units:
+                raise ValueError(f"app {self.name}: step {step.name}: service "
+                                 f"{step.service!r} is none of the app's {units}")
+            if step.workdir and step.workdir not in self.data_dirs and not self.in_trees(step.workdir):
+                raise ValueError(f"app {self.name}: step {step.name}: workdir {step.workdir!r} is "
+                                 f"neither a data dir {self.data_dirs} nor in the app's trees "
+                                 f"{self.trees}")
 
     def in_trees(self, path: str) -> bool:
         """Whether `path` (under the source root) lies in one of the app's trees."""
@@ -795,9 +859,26 @@ class App(Strict):
 
     def workdir(self, svc: Service) -> str:
         """The unit's working directory: a data dir, the active release's copied sources, or the root."""
-        if svc.workdir in self.data_dirs:
-            return f"{self.root}/{svc.workdir}"
-        return self.release_path(svc.workdir) if svc.workdir else self.root
+        return self._directory(svc.workdir)
+
+    def _directory(self, workdir: str | None) -> str:
+        if workdir in self.data_dirs:
+            return f"{self.root}/{workdir}"
+        return self.release_path(workdir) if workdir else self.root
+
+    def step_service(self, step: Step) -> Service:
+        """The service whose env file (and, unless the step names its own, working directory)
+        the step takes."""
+        return next(s for s in self.services if s.unit == (step.service or self.services[0].unit))
+
+    def step_workdir_path(self, step: Step) -> str | None:
+        """The step's working directory as the data says it (a data dir, a path of a tree, or
+        None: the app root)."""
+        return step.workdir if step.workdir is not None else self.step_service(step).workdir
+
+    def step_workdir(self, step: Step) -> str:
+        """The step's working directory on the host: where its service runs unless it says."""
+        return self._directory(self.step_workdir_path(step))
 
     @property
     def venv(self) -> str:

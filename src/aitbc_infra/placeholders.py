@@ -1,7 +1,7 @@
-"""Placeholders in commands and env values: `{root}`, `{host}`, `{port}`, `{static}` and
-`{url:UNIT}`; in env values also the URLs of the host's own services from Debian packages,
-`{postgresql:DATABASE}` (or `{postgresql:DATABASE:DRIVER}`) and `{redis}` (or `{redis:N}`),
-filled in by aitbc_infra/databases.py.
+"""Placeholders in commands, env values and release steps: `{root}`, `{host}`, `{port}`,
+`{static}` and `{url:UNIT}`; in env values also the URLs of the host's own services from Debian
+packages, `{postgresql:DATABASE}` (or `{postgresql:DATABASE:DRIVER}`) and `{redis}` (or
+`{redis:N}`), filled in by aitbc_infra/databases.py.
 
 A placeholder is `{name}` or `{name:argument}`, the name in lower-case letters; braces around
 anything else ("{}", "{0}", JSON) are literal text. Each placeholder is checked when the
@@ -20,11 +20,23 @@ from aitbc_infra.model import PG_NAME, REDIS_DATABASES, App, HostSpec, Service
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^{}]*))?\}")
 
-# What each kind of text may hold: only a command runs where its own socket is known, and only
-# an env file keeps what it holds from other users of the host (a command line is theirs to
-# read): a database URL, which carries its role's password, goes into env alone.
-COMMAND = ("host", "port", "root", "static", "url")
-ENV = ("root", "url", "postgresql", "redis")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of text that is filled in: what it is called, the placeholders it may hold."""
+
+    name: str
+    allowed: tuple[str, ...]
+
+
+# What each kind of text may hold: only a command runs where its own socket is known (a
+# release step listens nowhere), and only an env file keeps what it holds from other users of
+# the host (a command line is theirs to read): a database URL, which carries its role's
+# password, goes into env alone.
+COMMAND = Kind("a command", ("host", "port", "root", "static", "url"))
+ENV = Kind("an env value", ("root", "url", "postgresql", "redis"))
+STEP = Kind("a step's argument", ("root", "url"))
 SERVICE_URLS = ("postgresql", "redis")
 # A SQLAlchemy dialect's driver, as `postgresql+DRIVER://` names it (psycopg, asyncpg, ...).
 _DRIVER = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -56,9 +68,10 @@ def database_argument(argument: str) -> tuple[str, str | None]:
     return database, driver or None
 
 
-def texts(app: App) -> Iterator[tuple[str, Service | None, str, tuple[str, ...]]]:
+def texts(app: App) -> Iterator[tuple[str, Service | None, str, Kind]]:
     """(field under the app, its service or None, text, placeholders it may hold) for every
-    text that is filled in: env values (each list item on its own) and commands."""
+    text that is filled in: env values (each list item on its own), commands and the release
+    steps' arguments."""
 
     def env(prefix: str, values: dict, svc: Service | None):
         for key, value in values.items():
@@ -73,6 +86,9 @@ def texts(app: App) -> Iterator[tuple[str, Service | None, str, tuple[str, ...]]
         if svc.command:
             yield f"services[{j}].command", svc, svc.command, COMMAND
         yield from env(f"services[{j}].", svc.env, svc)
+    for j, step in enumerate(app.steps):
+        for k, argument in enumerate(step.command):
+            yield f"steps[{j}].command[{k}]", None, argument, STEP
 
 
 def _service_url_problem(ph: Placeholder, host: HostSpec) -> str | None:
@@ -99,14 +115,13 @@ def _service_url_problem(ph: Placeholder, host: HostSpec) -> str | None:
     return None
 
 
-def _problem(ph: Placeholder, allowed: tuple[str, ...], svc: Service | None,
+def _problem(ph: Placeholder, kind: Kind, svc: Service | None,
              urls: set[str], app: App, host: HostSpec) -> str | None:
-    if ph.name in SERVICE_URLS and allowed is COMMAND:
+    if ph.name in SERVICE_URLS and kind is not ENV:
         return (f"{ph} is a URL for the app's env, never its command: a command line is read by "
                 "every user of the host (a database URL holds its role's password)")
-    if ph.name not in allowed:
-        kind = "a command" if allowed is COMMAND else "an env value"
-        return f"unknown placeholder {ph}: {kind} takes {_shown(allowed)}"
+    if ph.name not in kind.allowed:
+        return f"unknown placeholder {ph}: {kind.name} takes {_shown(kind.allowed)}"
     if ph.name in SERVICE_URLS:
         return _service_url_problem(ph, host)
     if ph.name == "url":
@@ -129,9 +144,9 @@ def problems(host: HostSpec) -> list[tuple[str, str]]:
     urls = {svc.unit for _, svc in host.services if svc.port is not None}
     found = []
     for i, app in enumerate(host.apps):
-        for field, svc, text, allowed in texts(app):
+        for field, svc, text, kind in texts(app):
             for ph in parse(text):
-                message = _problem(ph, allowed, svc, urls, app, host)
+                message = _problem(ph, kind, svc, urls, app, host)
                 if message:
                     found.append((f"apps[{i}].{field}", f"{message} (value {text!r})"))
     return found

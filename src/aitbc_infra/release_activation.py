@@ -3,7 +3,9 @@ rollout settings, the app's journal, how to validate its units, and what to do w
 
 One builder for both callers: the deploy (deploys/apps.py: a release and the decision's actions)
 and `aitbc-infra rollback` (aitbc_infra/rollback.py: a kept release, every unit restarted), so
-both go through the same candidate, cutover and health gate with the same arguments.
+both go through the same candidate, cutover and health gate with the same arguments. Only the
+deploy runs release steps: a rollback builds and migrates nothing (rollback.sh hands
+activate-release.sh none).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def data_argument(app: App) -> str:
     return " ".join(f"{d.name}={d.kind}={app.data_path(d)}" for d in app.data)
 
 
+def steps_argument(owed: AppOwed) -> str:
+    """The release steps the decision owes, as activate-release.sh takes them: NAME=TEMPLATE,
+    space-separated, in the data's order (a step's name and unit name hold neither)."""
+    return " ".join(f"{step.name}={step.template}" for step in owed.steps)
+
+
 def unit_arguments(fleet: Fleet, spec: HostSpec, app: App, owed: AppOwed) -> list[str]:
     """UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE for each service (see activate-release.sh);
     a scheduled job's UNIT is its timer, with no health URL, no candidate and no probe."""
@@ -40,8 +48,9 @@ def unit_arguments(fleet: Fleet, spec: HostSpec, app: App, owed: AppOwed) -> lis
 def activate_command(fleet: Fleet, spec: HostSpec, app: App, release: str, owed: AppOwed,
                      validate: str) -> str:
     """The command line that brings `app` to `release` as `owed` says, its units validated
-    by the shell command `validate` when its journal lists files to load."""
+    by the shell command `validate` when its journal lists files to load, its owed release
+    steps run first."""
     return script("activate-release", PENDING_DIR, app.root, release,
                   str(spec.rollout.keep_releases), str(spec.rollout.health_timeout_seconds),
                   app_journal(app.name), validate, spec.python.executable, data_argument(app),
-                  *unit_arguments(fleet, spec, app, owed))
+                  steps_argument(owed), *unit_arguments(fleet, spec, app, owed))

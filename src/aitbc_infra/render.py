@@ -56,6 +56,7 @@ from aitbc_infra.host_names import (
     SSHD_DROP_IN,
     SYSTEMD_DIR,
     candidate_unit,
+    step_unit,
 )
 from aitbc_infra.host_scripts import program
 from aitbc_infra.model import (
@@ -67,6 +68,7 @@ from aitbc_infra.model import (
     Route,
     Service,
     Site,
+    Step,
 )
 from aitbc_infra.placeholders import fill
 from aitbc_infra.secrets import RefusedSecretValues
@@ -90,7 +92,8 @@ def firehol_journal(confirm_seconds: int) -> Journal:
                    effect="firehol reload", service="firehol")
 
 
-SYSTEMD_KINDS = ("unit", "socket", "candidate", "timer")  # the rendered files systemd loads
+# The rendered files systemd loads.
+SYSTEMD_KINDS = ("unit", "socket", "candidate", "timer", "step")
 # The file defining a unit the deploy starts: a service's unit file, or a scheduled job's timer.
 STARTED_KINDS = ("unit", "timer")
 
@@ -107,8 +110,8 @@ def redacted(_node: str, name: str) -> str:
 class RenderedFile:
     path: str  # absolute path on the host
     content: str
-    # the format, for the checks: nginx | unit | socket | candidate | timer | env | program |
-    # firehol | sshd | json | text (a generated file's) | postgresql | pg_hba | redis
+    # the format, for the checks: nginx | unit | socket | candidate | timer | step | env |
+    # program | firehol | sshd | json | text (a generated file's) | postgresql | pg_hba | redis
     kind: str
     activation: Activation  # what a change to it sets off (aitbc_infra/activation.py)
     mode: str = "0644"
@@ -242,7 +245,7 @@ def _unit_files(fleet: Fleet, host: HostSpec, secrets: SecretLookup) -> list[Ren
             render_template, "systemd/service.j2", app=app, svc=svc,
             argv=service_argv(fleet, host, app, svc), workdir=app.workdir(svc), env_file=env_file,
             read_write_paths=read_write_paths(host, app), shared_writes=shared.writes,
-            supplementary_groups=shared.groups, umask=shared.umask,
+            supplementary_groups=shared.groups, umask=shared.umask, devices=svc.devices,
             steps=[f"{dep}.service" for dep in svc.after if dep in steps],
             packaged=reads(app, svc).units)
         socket = functools.partial(render_template, "systemd/socket.j2", svc=svc)
@@ -318,6 +321,42 @@ def _packaged_services(host: HostSpec) -> list[RenderedFile]:
                 "redis/redis.conf.j2", address=LOOPBACK, port=host.redis.port,
                 databases=REDIS_DATABASES, maxmemory_mb=host.redis.maxmemory_mb,
                 maxmemory_policy=host.redis.maxmemory_policy or "noeviction")))
+    return files
+
+
+def systemd_word(value: str) -> str:
+    """One argument of ExecStart=, in double quotes: its blanks, ';' and single quotes are its
+    own (the model refuses '"', '\\', '$' and '%' in it)."""
+    return f'"{value}"'
+
+
+def step_argv(fleet: Fleet, host: HostSpec, app: App, step: Step) -> str:
+    """A release step's python arguments, each one word, placeholders filled in."""
+    return " ".join(systemd_word(fill(argument, {"root": app.root},
+                                      url=lambda unit: fleet.endpoint(host.node, host.node, unit).url))
+                    for argument in step.command)
+
+
+def _step_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
+    """Each release step's template unit (UNIT-step-NAME@.service, run as @RELEASE): loaded
+    with its app's units, run by the app's activation when a release or what it reads changes
+    (aitbc_infra/decision.py), restarting nothing itself. It belongs to the service whose env
+    file it reads: checked with that service's files."""
+    files = []
+    for app in host.apps:
+        shared = access(host, app)
+        for step in app.steps:
+            svc = app.step_service(step)
+            files.append(RenderedFile(
+                path=f"{SYSTEMD_DIR}/{step_unit(svc.unit, step.name)}", kind="step",
+                activation=Load(app.name), unit=svc.unit,
+                content=render_template(
+                    "systemd/step.j2", app=app, step=step, service=svc.unit,
+                    description=svc.description or svc.unit, argv=step_argv(fleet, host, app, step),
+                    workdir=app.step_workdir(step), env_file=env_file_path(host, svc),
+                    read_write_paths=read_write_paths(host, app), shared_writes=shared.writes,
+                    supplementary_groups=shared.groups, umask=shared.umask, devices=[],
+                    packaged=reads(app, svc).units)))
     return files
 
 
@@ -477,8 +516,8 @@ def _sshd_files(fleet: Fleet, host: HostSpec) -> list[RenderedFile]:
 
 def render_host(fleet: Fleet, host: HostSpec, secrets: SecretLookup = redacted) -> list[RenderedFile]:
     files = (_nginx_files(fleet, host) + _unit_files(fleet, host, secrets)
-             + _generated_files(host, secrets) + _packaged_services(host)
-             + _firehol_files(fleet, host)
+             + _step_files(fleet, host) + _generated_files(host, secrets)
+             + _packaged_services(host) + _firehol_files(fleet, host)
              + _sshd_files(fleet, host))
     return sorted(files, key=lambda f: f.path)
 

@@ -327,7 +327,9 @@ def register_rollback(sub: argparse._SubParsersAction) -> None:
         "release proven as a candidate beside the running one, the cutover, the health gate; "
         "a failed gate puts the previous release back by itself. Every unit of the app is "
         "restarted (a scheduled job's timer is not: its job takes the release at its next "
-        "run); no unit or env file changes. A release that is not kept, or not whole, is "
+        "run); no unit or env file changes, and no release step runs (a rollback migrates "
+        "nothing: over a migration, --restore-data). A release that is not kept, or not "
+        "whole, is "
         "refused naming host, app and release and listing what is kept, before anything "
         "changes on any host. Each host records it (`aitbc-infra status` shows it, "
         "`aitbc-infra history` lists it); the next deploy reports the drift from the data and "
@@ -347,7 +349,9 @@ def register_rollback(sub: argparse._SubParsersAction) -> None:
                           "app's units are stopped (an OUTAGE of the app until its gate "
                           "passes), the snapshot restored (what writes it drops is printed "
                           "first), then the release activated. A release with no snapshot "
-                          "kept fails, the app started again as it was")
+                          "kept fails, the app started again as it was. The way back over a "
+                          "release step that changed the data (a migration): no step runs on "
+                          "a rollback")
     rollback.add_argument("--message", "-m", metavar="TEXT",
                           help="why: kept in each host's history and its rollback record, "
                           f"and named to a deploy that finds the lock held (one line, at most "

@@ -8,11 +8,12 @@ compares paths with the walk's lists.
 
 What is checked, exactly:
 
-- a service's `command` whose script (python's first argument that is no option; `-c` and `-m`
-  run no script) is relative and has no placeholder, run from a `workdir` inside the app's
-  `trees`: the script must be a file of the tree holding it, as the release carries it (not
-  left out by the debris rules or an exclude pattern). A script run from a data dir or the app
-  root (where no sources are) or named by a placeholder is the host's, and not checked;
+- a service's `command` or a release step's (its words) whose script (python's first argument
+  that is no option; `-c` and `-m` run no script) is relative and has no placeholder, run from
+  a `workdir` inside the app's `trees` (a step's own, else its service's): the script must be a
+  file of the tree holding it, as the release carries it (not left out by the debris rules or
+  an exclude pattern). A script run from a data dir or the app root (where no sources are) or
+  named by a placeholder is the host's, and not checked;
 - a route served from the web root (`nginx_sites[].root`, which receives the host's
   `web_content`), as templates/nginx/_location.j2 serves it:
   - `alias`: `path` must be a directory holding deployed files (a path ending in '/'), or a
@@ -50,7 +51,11 @@ _VALUE_OPTIONS = {"-W", "-X", "--check-hash-based-pycs"}
 def script_of(command: str) -> str | None:
     """The script `python COMMAND` runs, or None: python's options first, `-c` and `-m` run
     code and modules, `-` reads standard input, `--` ends the options."""
-    words = shlex.split(command)
+    return script_of_words(shlex.split(command))
+
+
+def script_of_words(words: list[str]) -> str | None:
+    """The script python run with these arguments runs, or None (script_of)."""
     i = 0
     while i < len(words):
         word = words[i]
@@ -76,18 +81,23 @@ def script_of(command: str) -> str | None:
 
 def script_problems(root: Path, app: App, field: str,
                     trees: dict[str, frozenset[str] | None], skips: Skips) -> list[str]:
-    """Each checked service's script that the release does not carry. `trees`: the names the
-    walk found under each of the app's trees (None: the tree could not be read, named
-    already); `skips`: what that walk left out, to say why a script is not there."""
+    """Each checked script of a service or release step that the release does not carry.
+    `trees`: the names the walk found under each of the app's trees (None: the tree could not
+    be read, named already); `skips`: what that walk left out, to say why a script is not
+    there."""
+    runs = [(f"{field}.services[{j}].command ({svc.unit})", svc.workdir,
+             script_of(svc.command) if svc.command else None)
+            for j, svc in enumerate(app.services)]
+    # A release step runs in its service's working directory unless it names its own.
+    runs += [(f"{field}.steps[{j}].command (step {step.name})", app.step_workdir_path(step),
+              script_of_words(step.command)) for j, step in enumerate(app.steps)]
     problems = []
-    for j, svc in enumerate(app.services):
-        script = script_of(svc.command) if svc.command else None
-        if (script is None or "{" in script or script.startswith("/") or svc.workdir is None
-                or svc.workdir in app.data_dirs):
+    for run, workdir, script in runs:
+        if (script is None or "{" in script or script.startswith("/") or workdir is None
+                or workdir in app.data_dirs):
             continue
-        path = posixpath.normpath(f"{svc.workdir}/{script}")
-        where = (f"{field}.services[{j}].command ({svc.unit}): script {script!r} "
-                 f"(workdir {svc.workdir!r})")
+        path = posixpath.normpath(f"{workdir}/{script}")
+        where = f"{run}: script {script!r} (workdir {workdir!r})"
         names = [(t, name) for t in app.trees if (name := path_in_tree(t, path))]
         if not names:
             problems.append(f"{where}: {root / path} lies in none of the app's trees "

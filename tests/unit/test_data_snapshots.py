@@ -86,7 +86,7 @@ class Activation:
                "CURL_CODES": json.dumps(codes or {}), "WATCH": str(self.kept / "manifest"),
                "LIVE_LINK": str(self.root / ".venv")}
         command = script("activate-release", str(self.pending), str(self.root), release, "3",
-                         timeout, "app-x", "true", sys.executable, data, *units)
+                         timeout, "app-x", "true", sys.executable, data, "", *units)
         result = subprocess.run(["/bin/sh", "-c", command], cwd=self.tmp, capture_output=True,
                                 text=True, env=env)
         calls = [json.loads(line) for line in self.log.read_text().splitlines()] \

@@ -418,10 +418,11 @@ def test_journal_refuses_a_path_it_cannot_list():
 # activate-release refuses what it would split ----------------------------------------------
 
 
-_GOOD = ("/p", "/r", "abc", "3", "5", "app-x", "true", "/usr/bin/python3", "db=sqlite=/r/data/a.db")
+_GOOD = ("/p", "/r", "abc", "3", "5", "app-x", "true", "/usr/bin/python3", "db=sqlite=/r/data/a.db",
+         "")
 _UNIT = ("unit", "restart", "no", "no", "-", "-", "-")  # UNIT ACTION LISTENS NEW LIVE CANDIDATE PROBE
 _FIXED = ("/p", "/r", "abc", "3", "5", "app-x", "true")  # up to VALIDATE
-_DATA = ("/usr/bin/python3", "db=sqlite=/r/data/a.db")  # PYTHON DATA
+_DATA = ("/usr/bin/python3", "db=sqlite=/r/data/a.db", "")  # PYTHON DATA STEPS
 
 
 @pytest.mark.parametrize("args", [
@@ -441,18 +442,23 @@ _DATA = ("/usr/bin/python3", "db=sqlite=/r/data/a.db")  # PYTHON DATA
     ("/p", "/r", "abc", "3", "5 ", "app-x", "true", *_DATA, *_UNIT),
     ("/p", "-rf", "abc", "3", "5", "app-x", "true", *_DATA, *_UNIT),
     ("/p", "/r", "abc", "3", "5", "../x", "true", *_DATA, *_UNIT),
-    (*_FIXED, "python3", "", *_UNIT),
-    (*_FIXED, "/usr/bin/python3 -c x", "", *_UNIT),
-    (*_FIXED, "/usr/bin/python3", "db=postgresql=/r/data/a.db", *_UNIT),
-    (*_FIXED, "/usr/bin/python3", "db=sqlite=data/a.db", *_UNIT),
-    (*_FIXED, "/usr/bin/python3", "db=sqlite=/r/../etc/shadow", *_UNIT),
-    (*_FIXED, "/usr/bin/python3", "Db=sqlite=/r/data/a.db", *_UNIT),
-    (*_FIXED, "/usr/bin/python3", "db=sqlite=/r/$(touch PWNED)", *_UNIT),
-    (*_FIXED, "/usr/bin/python3", "/r/data/a.db", *_UNIT),
+    (*_FIXED, "python3", "", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3 -c x", "", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=postgresql=/r/data/a.db", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=sqlite=data/a.db", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=sqlite=/r/../etc/shadow", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "Db=sqlite=/r/data/a.db", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "db=sqlite=/r/$(touch PWNED)", "", *_UNIT),
+    (*_FIXED, "/usr/bin/python3", "/r/data/a.db", "", *_UNIT),
+    (*_FIXED, *_DATA[:2], "migrate=unit;touch PWNED", *_UNIT),
+    (*_FIXED, *_DATA[:2], "x-y=unit", *_UNIT),
+    (*_FIXED, *_DATA[:2], "migrate", *_UNIT),
+    (*_FIXED, *_DATA[:2]),
 ], ids=["unit", "url-blank", "url-equals", "socket", "new", "action", "not-seven", "six",
         "probe-relative", "probe-blank", "probe-newline", "release", "keep", "timeout", "root",
         "journal", "python-relative", "python-words", "data-kind", "data-relative",
-        "data-climbs", "data-name", "data-shell", "data-unnamed"])
+        "data-climbs", "data-name", "data-shell", "data-unnamed", "step-shell", "step-name",
+        "step-unnamed", "no-steps-argument"])
 def test_activate_release_refuses_before_doing_anything(shell, args):
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", *args)], cwd=shell.tmp,
                             capture_output=True, text=True,
@@ -476,7 +482,7 @@ def _activate(tmp_path: Path, root: Path, pending: Path, *units: str,
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUBS": str(stubs), "STUB_LOG": str(tmp_path / "log")}
     result = subprocess.run(["/bin/sh", "-c", script("activate-release", str(pending), str(root),
                                                      "r1", "3", timeout, "app-x", validate,
-                                                     sys.executable, data, *units)],
+                                                     sys.executable, data, "", *units)],
                             cwd=tmp_path, capture_output=True, text=True, env=env)
     log = tmp_path / "log"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -300,8 +300,8 @@ def test_releases_before_and_after_and_the_decision(fleet):
     state.paths.pop(wallet.venv)
     assert releases_before(spec, state)["wallet-daemon"] is None
     assert changes(Decision({}, {}, {}), {}, {}) == {
-        "releases": {}, "restarts": [], "reloads": [], "loads": [], "certificates": [],
-        "databases": []}
+        "releases": {}, "restarts": [], "reloads": [], "loads": [], "steps": [],
+        "certificates": [], "databases": []}
 
 
 def test_commits_of_a_git_tree_and_of_none(tmp_path):

@@ -107,6 +107,10 @@ _SEEDS = {
             "unit": "aitbc-seeded-job", "command": '-c "print(1)"',
             "schedule": {"calendar": "Mon..Fri *-*-* 03:00:00"}}],
         ("apps", 1, "env_names"): {"peers": "DEFAULT_PEER_RPC_URL"},
+        # A release step, with the env file of one of the app's services.
+        ("apps", 1, "steps"): [{"name": "seeded_step", "service": "aitbc-blockchain-rpc-1",
+                                "command": ["-m", "seeded.migrate", "{root}/data"],
+                                "workdir": "data"}],
         ("apps", 1, "exclude"): ["**/tests/**"],
         ("web_content", 0, "exclude"): ["*.map"],
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
@@ -507,6 +511,7 @@ def check(slot: Slot, new: str) -> Outcome:
     renames = (slot.mode == "key" and steps[-2] == "env") or steps[-2:] == ("env_names", VALUE)
     renamed = {slot.old: new} if renames else {}
     argv_changes = FIELDS[slot.field][-1] == "command"
+    step_argument = FIELDS[slot.field][-4:] == ("steps", LIST, "command", LIST)
     expected_env = _expected_env(slot, new, fleet)
     for old_node, node in zip(old_nodes, new_nodes, strict=True):
         for f in rendered[node]:
@@ -523,8 +528,8 @@ def check(slot: Slot, new: str) -> Outcome:
                 continue
             if f.kind == "nginx":
                 outcome.failures += _check_nginx(f, was)
-            elif f.kind in ("unit", "socket", "candidate", "timer"):
-                outcome.failures += _check_unit(f, was, argv_changes)
+            elif f.kind in ("unit", "socket", "candidate", "timer", "step"):
+                outcome.failures += _check_unit(f, was, argv_changes or step_argument)
             elif f.kind == "env":
                 outcome.failures += _check_env(f, was, renamed)
                 if expected_env and node == slot.node and not outcome.failures:
@@ -552,6 +557,8 @@ def check(slot: Slot, new: str) -> Outcome:
         outcome.failures += _check_body(rendered[slot.node], route.location, new)
     if argv_changes and "{url:" not in new:
         outcome.failures += _check_command(rendered[slot.node], fleet, slot, new)
+    if step_argument and "{url:" not in new:
+        outcome.failures += _check_step_argument(rendered[slot.node], fleet, slot)
     return outcome
 
 
@@ -580,6 +587,20 @@ def _check_command(files: list[RenderedFile], fleet: Fleet, slot: Slot, new: str
     unit = next(f for f in files if f.path.endswith(f"/{svc.unit}.service"))
     line = f"ExecStart={app.venv}/bin/python {argv}"
     return [] if line in _lines(unit.content) else [f"{unit.path}: no line {line!r}"]
+
+
+def _check_step_argument(files: list[RenderedFile], fleet: Fleet, slot: Slot) -> list[str]:
+    """A release step's arguments, read back from its ExecStart= as systemd splits its double
+    quotes: each one word, as given ({root} filled in)."""
+    app = fleet.hosts[slot.node].apps[slot.path[1]]
+    step = app.steps[slot.path[3]]
+    unit = next(f for f in files if f.kind == "step" and f"-step-{step.name}@" in f.path)
+    line = next(line for line in _lines(unit.content) if line.startswith("ExecStart="))
+    expected = [word.replace("{root}", app.root) for word in step.command]
+    got = shlex.split(line.removeprefix("ExecStart="))
+    if got != [f"{app.venv}/bin/python", *expected]:
+        return [f"{unit.path}: {line!r} splits into {got!r}, not the python and {expected!r}"]
+    return []
 
 
 # --- Hostile strings --------------------------------------------------------------------------

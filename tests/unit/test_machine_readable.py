@@ -114,13 +114,13 @@ def test_the_decision_as_data_says_what_its_lines_say(fleet):
     assert (wallet["app"], wallet["reasons"]) == ("wallet-daemon", [f"{WALLET_ENV} changed"])
     assert data["reloads"] == [{"journal": "nginx", "effect": "nginx reload",
                                 "reasons": [f"{SITE} changed"]}]
-    assert (data["loads"], data["certificates"]) == ([], [])
+    assert (data["loads"], data["steps"], data["certificates"]) == ([], [], [])
     assert json.loads(json.dumps(data)) == data  # plain JSON data, as deploys/site.py records it
 
 
 def test_nothing_owed_is_an_empty_decision(fleet):
     data = _decision(fleet, "at1", lambda state: None).as_dict()
-    assert data == {"restarts": [], "reloads": [], "loads": [], "certificates": [],
+    assert data == {"restarts": [], "reloads": [], "loads": [], "steps": [], "certificates": [],
                     "rollbacks": [], "databases": [], "lines": []}
 
 
@@ -165,11 +165,10 @@ def test_a_dry_run_asks_for_the_plan_and_a_real_run_for_its_results(tmp_path):
 LOG = "    [at1]       Connected\n    [aitbc]     Connected\n"
 OWED = {"restarts": [{"unit": "aitbc-wallet-daemon", "app": "wallet-daemon", "action": "restart",
                       "reasons": [f"{WALLET_ENV} changed"]}],
-        "reloads": [], "loads": [], "certificates": [], "rollbacks": [], "databases": [],
-        "lines": [f"restart aitbc-wallet-daemon: {WALLET_ENV} changed"]}
-NOTHING = {"restarts": [], "reloads": [], "loads": [], "certificates": [], "rollbacks": [],
-           "databases": [],
-           "lines": []}
+        "reloads": [], "loads": [], "steps": [], "certificates": [], "rollbacks": [],
+        "databases": [], "lines": [f"restart aitbc-wallet-daemon: {WALLET_ENV} changed"]}
+NOTHING = {"restarts": [], "reloads": [], "loads": [], "steps": [], "certificates": [],
+           "rollbacks": [], "databases": [], "lines": []}
 RECORDS = {"at1": {"node": "at1", "decision": NOTHING}, "aitbc": {"node": "aitbc", "decision": OWED}}
 
 

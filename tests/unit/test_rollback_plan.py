@@ -28,10 +28,17 @@ from aitbc_infra.drift import PathState
 from aitbc_infra.errors import UserError
 from aitbc_infra.history import Run, holder, parse_log
 from aitbc_infra.history_command import changed
-from aitbc_infra.host_names import PENDING_DIR, RELEASE_MARKER, ROLLBACK_RECORD
+from aitbc_infra.host_names import (
+    PENDING_DIR,
+    RELEASE_MARKER,
+    ROLLBACK_RECORD,
+    STEP_INFIX,
+    step_template,
+)
 from aitbc_infra.host_scripts import script
 from aitbc_infra.json_schema import load
 from aitbc_infra.json_schema import problems as schema_problems
+from aitbc_infra.model import Step
 from aitbc_infra.plan import host_plan, release_marker
 from aitbc_infra.rollback import (
     APP_END,
@@ -206,14 +213,15 @@ class Host:
     """An app root under tmp_path as a host keeps it, the host's commands run here: systemctl,
     curl and journalctl are stubs that log each call and say every unit runs."""
 
-    def __init__(self, tmp: Path, fleet, monkeypatch, keep: int = 2, restore: bool = False):
+    def __init__(self, tmp: Path, fleet, monkeypatch, keep: int = 2, restore: bool = False,
+                 steps: tuple[Step, ...] = ()):
         self.tmp, self.root = tmp, tmp / "opt app"  # a blank in the root: quoted all the way
         spec = fleet.hosts["aitbc"]
         app = next(a for a in spec.apps if a.name == "coordinator-api")
         # No data declared: a data path is one word of activate-release's DATA argument, which
         # the model's paths (no blank) allow and this root's blank would not; the snapshots have
         # their own tests (test_data_snapshots.py).
-        moved = app.model_copy(update={"root": str(self.root), "data": []})
+        moved = app.model_copy(update={"root": str(self.root), "data": [], "steps": list(steps)})
         self.spec = spec.model_copy(update={
             "apps": [moved], "rollout": spec.rollout.model_copy(update={"keep_releases": keep})})
         self.fleet = SimpleNamespace(hosts={"aitbc": self.spec}, endpoint=fleet.endpoint)
@@ -265,6 +273,23 @@ class Host:
 def _one(to="r1", record=True, from_release="r2") -> HostRollback:
     kept = Record(to, from_release, from_release, RUN.operator, RUN.time, RUN.message) if record else None
     return HostRollback("aitbc", (AppRollback("coordinator-api", from_release, to, kept),))
+
+
+def test_a_rollback_runs_no_release_step(tmp_path, fleet, monkeypatch):
+    """A rollback builds and migrates nothing: the app's release steps (here upstream's
+    `alembic upgrade head`) are neither run nor handed to activate-release; over a migration,
+    --restore-data puts the data of before it back."""
+    migrate = Step(name="migrate", command=["-m", "alembic", "upgrade", "head"])
+    host = Host(tmp_path, fleet, monkeypatch, steps=(migrate,))
+    host.release("r1", 1_000)
+    host.release("r2", 2_000)
+    (host.root / ".venv").symlink_to("releases/r2")
+    assert step_template("coordinator-api", "migrate") not in host.command(_one())
+    kind, output, problem = host.roll_back(_one())
+    assert (kind, problem) == ("locked", None), output
+    assert host.live() == "releases/r1"
+    assert ["systemctl", "restart", "coordinator-api"] in host.calls()
+    assert not [c for c in host.calls() if any(STEP_INFIX in word for word in c)]
 
 
 def test_a_rollback_goes_back_under_the_lock_and_never_prunes_the_release_it_leaves(

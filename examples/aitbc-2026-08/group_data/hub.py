@@ -95,7 +95,7 @@ apps = [
                 # apps/coordinator-api/aitbc-coordinator-api.service. SQLite (no
                 # DATABASE_ADAPTER): data/coordinator.db. Its tables are Alembic's
                 # (`alembic upgrade head` in apps/coordinator-api), a release step this
-                # example leaves to that kind (README.md).
+                # example does not declare yet (README.md).
                 "unit": "aitbc-coordinator-api",
                 "description": "AITBC coordinator API",
                 "asgi": "coordinator_api.main:app",

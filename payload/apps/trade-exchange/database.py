@@ -7,7 +7,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///./exchange.db"
 SEED = [(120.0, 0.0125), (80.0, 0.0127), (45.5, 0.0126)]  # (amount, price)
 
 
-def _connect() -> sqlite3.Connection:
+def connect() -> sqlite3.Connection:
+    """The database at DATABASE_URL (the API and migrate.py open the same file)."""
     if not DATABASE_URL.startswith("sqlite:///"):
         raise RuntimeError(f"only sqlite:/// URLs are supported, not {DATABASE_URL.split(':')[0]}")
     conn = sqlite3.connect(DATABASE_URL.removeprefix("sqlite:///"))
@@ -16,7 +17,7 @@ def _connect() -> sqlite3.Connection:
 
 
 def init_db() -> None:
-    with _connect() as conn:
+    with connect() as conn:
         # The tree's own trades table: both read and write the same exchange.db in the data
         # directory, so a host switched from one to the other keeps a database both can read.
         conn.execute("CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -31,7 +32,7 @@ def init_db() -> None:
 
 
 def recent_trades(limit: int = 20) -> list[dict]:
-    with _connect() as conn:
+    with connect() as conn:
         rows = conn.execute("SELECT * FROM trades ORDER BY created_at DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]
 
