@@ -29,8 +29,8 @@ ENV_CHANGE = ("aitbc_container", '"env": {"LEDGER_DB_PATH": ',
               '"env": {"WALLET_NAME": "sandbox", "LEDGER_DB_PATH": ')
 RESTART = {"unit": WALLET, "app": "wallet-daemon", "action": "restart",
            "reasons": [f"/etc/aitbc/{WALLET}.env changed"]}
-NOTHING = {"releases": {}, "restarts": [], "reloads": [], "loads": [], "certificates": [],
-           "operations": 0}
+NOTHING = {"releases": {}, "restarts": [], "reloads": [], "loads": [], "steps": [],
+           "certificates": [], "databases": [], "operations": 0}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
