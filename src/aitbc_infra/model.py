@@ -505,6 +505,9 @@ Device = Annotated[str, AfterValidator(_device)]
 SourcePath = Annotated[str, AfterValidator(_source_path)]
 TreePath = Annotated[str, AfterValidator(_tree_path)]  # a source path, or "." (the root)
 Requirement = Annotated[str, AfterValidator(_requirement)]
+# A distribution's name on the index (PEP 508's form), no versions or extras.
+DistributionName = Annotated[str, AfterValidator(_matches(
+    re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?"), "distribution name"))]
 CalendarEvent = Annotated[str, AfterValidator(_calendar)]
 # Paths of a tree left out of it (excludes.py): relative, bounded, `*`, `?` and `**` only. A
 # tuple: a web content is hashed (its build is cached per run), and a list is not hashable.
@@ -1364,6 +1367,10 @@ class Python(Strict):
     executable: AbsPath = "/usr/bin/python3"
     # Pins for every wheelhouse build (a file of this project); part of each release id.
     constraints: SourcePath | None = None
+    # Distributions with no wheel on the index, built here from their sdists into wheels. Each
+    # build runs the sdist's own code on the control machine, so each is named: never implied.
+    # Only a pure-Python wheel is taken (the control machine's interpreter is not the host's).
+    build_from_source: Annotated[list[DistributionName], Field(max_length=64)] = []
 
 
 class Rollout(Strict):

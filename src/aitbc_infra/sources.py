@@ -45,6 +45,7 @@ from aitbc_infra.wheelhouse import (
     SKIPPED_DIRS,
     ReleaseInputs,
     WheelhouseError,
+    canonical_name,
     is_source_root,
     path_dependencies,
     project_metadata,
@@ -86,6 +87,7 @@ def release_inputs(host: HostSpec, app: App) -> ReleaseInputs:
         root=root,
         exclude=tuple(app.exclude),
         editable_root=host.editable_root,
+        from_source=tuple(sorted({canonical_name(n) for n in host.python.build_from_source})),
     )
 
 

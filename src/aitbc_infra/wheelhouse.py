@@ -358,6 +358,8 @@ class ReleaseInputs:
     # Where the tree's files place its checkout (model.HostSpec.editable_root): the editable
     # lines of the requirement files name projects of `root` through it (editables.py).
     editable_root: str | None = None
+    # Distributions built here from their sdists (model.Python.build_from_source), canonical.
+    from_source: tuple[str, ...] = ()
 
     @property
     def tree_skips(self) -> Skips:
@@ -409,6 +411,8 @@ class ReleaseInputs:
                           for rel, d in self.trees],
                 "constraints": _sha256_file(self.constraints) if self.constraints else None,
             }
+            if self.from_source:  # absent when empty: the ids of every other release stay
+                info["from_source"] = sorted(self.from_source)
         except SourceTreeError as exc:
             raise WheelhouseError(f"app {self.app}: a source cannot be read safely:\n{exc}") from None
         return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:24]
@@ -614,13 +618,17 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
         return []
     into.mkdir(parents=True)
     pins = _compile(inputs, args, into)
-    if pins:
-        # Isolated from this machine's pip config: only the index and these pins count.
-        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    from_source = [p for p in pins if canonical_name(p.split("==")[0]) in inputs.from_source]
+    binary = [p for p in pins if p not in from_source]
+    # Isolated from this machine's pip config: only the index and these pins count.
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    if binary:
         _pip("download", "--quiet", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
              "--python-version", inputs.python,
              *(arg for platform in inputs.platforms() for arg in ("--platform", platform)),
-             "--dest", str(into), *pins, env=env, what=f"app {inputs.app}")
+             "--dest", str(into), *binary, env=env, what=f"app {inputs.app}")
+    if from_source:
+        _build_from_sdists(inputs.app, from_source, into, env)
     for wheel in local_wheels:
         shutil.copyfile(wheel, into / wheel.name)
     wheels = sorted(into.glob("*.whl"))
@@ -629,6 +637,25 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
         raise WheelhouseError(f"app {inputs.app}: wheels not installable on CPython "
                               f"{inputs.python} manylinux x86_64: {bad}")
     return wheels
+
+
+def _build_from_sdists(app: str, pins: list[str], into: Path, env: dict[str, str]) -> None:
+    """Build the pins the data names in `build_from_source` from their sdists (each in pip's
+    isolated build environment), keeping only pure-Python wheels: one built here for this
+    machine's interpreter and platform would not be the host's."""
+    built = into / ".from-source"
+    names = sorted({canonical_name(p.split("==")[0]) for p in pins})
+    _pip("wheel", "--quiet", "--no-deps", *(arg for n in names for arg in ("--no-binary", n)),
+         "--wheel-dir", str(built), *pins, env=env,
+         what=f"app {app}: building {', '.join(pins)} from source (python.build_from_source)")
+    for wheel in sorted(built.glob("*.whl")):
+        if not wheel.name.endswith("-none-any.whl"):
+            raise WheelhouseError(
+                f"app {app}: {wheel.name.split('-')[0]} built from its sdist into {wheel.name}, "
+                "not a pure-Python wheel: only those are built here, where the interpreter and "
+                "platform are not the host's")
+        os.replace(wheel, into / wheel.name)
+    shutil.rmtree(built)
 
 
 _PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)")
@@ -643,6 +670,7 @@ def _compile(inputs: ReleaseInputs, args: list[str], into: Path) -> list[str]:
     glibc = min(inputs.glibc, UV_NEWEST_GLIBC)
     cmd = [uv.find_uv_bin(), "pip", "compile", str(wanted), "--quiet", "--no-config",
            "--no-header", "--no-annotate", "--only-binary", ":all:",
+           *(arg for name in inputs.from_source for arg in ("--no-binary", name)),
            "--python-version", inputs.python,
            "--python-platform", f"x86_64-manylinux_{glibc[0]}_{glibc[1]}",
            *(["--constraint", str(inputs.constraints)] if inputs.constraints else [])]
@@ -650,9 +678,12 @@ def _compile(inputs: ReleaseInputs, args: list[str], into: Path) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k == "UV_CACHE_DIR"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
+        hint = ("\nA distribution with no wheel at all may be built from its sdist: name it in "
+                "the host's python.build_from_source (its build runs its code here)."
+                if "has no usable wheels" in proc.stderr else "")
         raise WheelhouseError(f"app {inputs.app}: no set of wheels for CPython {inputs.python} "
                               f"on manylinux_{glibc[0]}_{glibc[1]} x86_64 (uv pip compile):\n"
-                              f"{proc.stderr[-4000:]}")
+                              f"{proc.stderr[-4000:]}{hint}")
     local = {arg for arg in args if arg.endswith(".whl")}  # printed as given, or by file URL
     pins = []
     for line in proc.stdout.splitlines():

@@ -35,9 +35,12 @@ cors_origins = ["http://hub.aitbc.bubuit.net"]
 
 # Upstream targets Debian 13 (trixie): python3 is CPython 3.13.5, exactly its
 # requires-python floor (">=3.13.5,!=3.14.1,<3.15"). No constraints file: requirements.txt
-# pins every distribution itself.
+# pins every distribution itself. Three of its pins have no wheel on the index at all, only
+# sdists of pure Python (python-baseconv, varint, click-completion): built on the control
+# machine into wheels, each named because its build runs its setup.py there.
 debian = 13
-python = {"executable": "/usr/bin/python3"}
+python = {"executable": "/usr/bin/python3",
+          "build_from_source": ["python-baseconv", "varint", "click-completion"]}
 
 # Where the tree's own files place its checkout: requirements.txt's first line is
 # `-e file:///opt/aitbc/packages/aitbc-shared ; ...`, read as packages/aitbc-shared.
