@@ -91,6 +91,9 @@ else
 fi
 
 stop_timers
+# After the rules of before are kept (the stash holds them without it): lib.sh says why.
+conntrack_prime || echo "firehol-activate: connection tracking not started ahead: open" \
+  "connections may be cut as the rules go live" >&2
 deadline=$(( $(date +%s) + seconds ))
 echo "$deadline" > "$stash/deadline"
 if ! timer "$revert_unit" "$seconds" revert "unconfirmed firewall rules put back"; then

@@ -51,6 +51,7 @@ put_back() {  # what the stash keeps, live again; the stash forgotten. Says what
     loaded=
     echo "firehol-switch: the rules of before did not load: firehol loads the previous files" >&2
   fi
+  conntrack_unprime  # where the rules of before did not replace it (lib.sh)
   journal_restore "$stash/journal"
   if [ -f "$stash/applied" ]; then
     mv -f -- "$stash/applied" "$applied"
@@ -87,6 +88,7 @@ fi
 since=$(date +%s)
 if systemctl reload-or-restart firehol.service; then
   date +%s > "$stash/live"
+  conntrack_unprime  # firehol's rules track connections now (lib.sh)
   mkdir -p -- "$(dirname -- "$applied")" && live_rules_digest > "$applied" \
     && systemctl enable --quiet firehol && exit 0
   echo "firehol-switch: the new rules are live, but their digest is not recorded or" \

@@ -37,6 +37,29 @@ journal_forget() {  # JOURNAL_FILE: the new files stay; the copies and the journ
   rm -f -- "$1"
 }
 
+# Connection tracking begins in a network namespace with the first rule that asks for it. On a
+# host that never had one (a fresh machine), no open connection is tracked, and firehol's rules,
+# which admit ESTABLISHED traffic and drop a NEW TCP packet without SYN, cut every one of them:
+# the deploy's own SSH connection, and a confirmation opened just before the rules went live.
+# This rule only reads the state (it has no target): added while everything is still accepted,
+# the kernel picks the open connections up as their next packets pass (nf_conntrack_tcp_loose),
+# ESTABLISHED by the time the rules go live. The apply takes it out again (firehol's own rules
+# keep the tracking on), as does putting back the rules of before.
+conntrack_prime() {
+  iptables -w -C INPUT -m conntrack --ctstate INVALID -m comment --comment aitbc-conntrack-prime \
+    2>/dev/null || iptables -w -I INPUT -m conntrack --ctstate INVALID \
+    -m comment --comment aitbc-conntrack-prime
+}
+
+conntrack_unprime() {  # the rule out of both backends, wherever it is
+  for backend in iptables iptables-legacy; do
+    command -v "$backend" >/dev/null 2>&1 || continue
+    "$backend" -w -D INPUT -m conntrack --ctstate INVALID \
+      -m comment --comment aitbc-conntrack-prime 2>/dev/null  # one at most: see the -C above
+  done
+  return 0
+}
+
 live_rules_digest() {  # the live iptables rules (both backends), packet counters left out
   { iptables-save; iptables-legacy-save; } 2>/dev/null | grep -v '^#' \
     | sed 's/\[[0-9]*:[0-9]*\]//' | sha256sum | cut -d' ' -f1

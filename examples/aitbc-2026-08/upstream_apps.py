@@ -126,7 +126,8 @@ SERVICES_APP = {
     # Upstream's /var/lib/aitbc for this app's own files: AITBC_DATA_DIR is `data`, and the
     # services keep their SQLite databases in its `data/` (DATA_DIR/data/<service>.db, as
     # upstream does); `logs` is AITBC_LOG_DIR (the coordinator's audit log).
-    "data_dirs": ["data", "data/data", "logs"],
+    # `bridge` is the wallet's view of /var/lib/aitbc (WALLET below).
+    "data_dirs": ["data", "data/data", "data/bridge", "logs"],
     "cors": True,
     "env": {
         "AITBC_DATA_DIR": "{root}/data",
@@ -137,6 +138,13 @@ SERVICES_APP = {
         "BLOCKCHAIN_RPC_URL": "{url:aitbc-blockchain-rpc}",
     },
 }
+
+# Trading does not create its schema at its start: Alembic's, as upstream's
+# scripts/deployment/run-migrations.sh upgrades it, run in each new release before it goes
+# live. It reads the service's env (AITBC_DATA_DIR: the database the service opens) and runs
+# where its alembic.ini is. (The coordinator's, the other, is left out: README.md.)
+TRADING_MIGRATION = {"name": "migrate_trading", "command": ["-m", "alembic", "upgrade", "head"],
+                     "service": "aitbc-trading", "workdir": "apps/trading"}
 
 # Each base service's database, snapshotted before a release of the app goes live.
 BASE_DATA = [
@@ -169,6 +177,10 @@ WALLET = {
     "port": 8108,
     "health": "/health",
     "env": {"WALLET_DIR": "{root}/data/wallets"},
+    # Its bridge database is /var/lib/aitbc/bridge_deposits.db, hard-coded
+    # (wallet_app/bridge/bridge_db.py), and its start fails without it. /var/lib/aitbc is the
+    # deployer's own directory on the host: the wallet alone sees its data dir there.
+    "bind_paths": {"/var/lib/aitbc": "data/bridge"},
 }
 TRADING = {
     "unit": "aitbc-trading",

@@ -11,6 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import PurePosixPath
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -633,6 +634,11 @@ class Service(Strict):
     # that data (a column it expects, missing) fails there and is rolled back.
     data_probe: UrlPath | None = None
     devices: list[Device] = []  # device nodes the unit may open (rw); all others stay closed
+    # A directory the code hard-codes, seen by this unit alone as one of its app's `data_dirs`
+    # (BindPaths=): {"/var/lib/aitbc": "data/bridge"}. Under /var or /srv only, and never over
+    # the app's own root (its release). It changes this unit's view alone: what it hides there
+    # (another app's files, the deployer's state) the unit no longer reaches.
+    bind_paths: Annotated[dict[AbsPath, RelPath], Field(max_length=8)] = {}
     # A step that runs to its end (Type=oneshot) before the units naming it in `after` start,
     # which then require it: e.g. a database schema created by one process, not raced by every
     # process of the app that opens the fresh database at once.
@@ -793,6 +799,8 @@ class App(Strict):
             if svc.workdir and svc.workdir not in self.data_dirs and not self.in_trees(svc.workdir):
                 raise ValueError(f"service {svc.unit}: workdir {svc.workdir!r} is neither a data "
                                  f"dir {self.data_dirs} nor in the app's trees {self.trees}")
+            for target, source in svc.bind_paths.items():
+                self._check_bind_path(svc.unit, target, source)
         for path in self.import_roots:
             if not self.in_trees(path):
                 raise ValueError(f"app {self.name}: import root {path!r} is in none of the app's "
@@ -830,6 +838,20 @@ class App(Strict):
                 raise ValueError(f"app {self.name}: step {step.name}: workdir {step.workdir!r} is "
                                  f"neither a data dir {self.data_dirs} nor in the app's trees "
                                  f"{self.trees}")
+
+    def _check_bind_path(self, unit: str, target: str, source: str) -> None:
+        where = f"service {unit}: bind_paths[{target!r}]"
+        if source not in self.data_dirs:
+            raise ValueError(f"{where}: {source!r} is not one of the app's data dirs "
+                             f"{self.data_dirs}")
+        if not target.startswith(("/var/", "/srv/")) or target.startswith(("/var/run/", "/var/lock/")):
+            raise ValueError(f"{where}: only a directory under /var or /srv is given another "
+                             "view (never the system's own, /etc, /usr, /run...)")
+        root = PurePosixPath(self.root)
+        if PurePosixPath(target) == root or PurePosixPath(target) in root.parents \
+                or root in PurePosixPath(target).parents:
+            raise ValueError(f"{where}: it would hide the app's own root {self.root} (its "
+                             "release and data) from the unit, or lie in it")
 
     def in_trees(self, path: str) -> bool:
         """Whether `path` (under the source root) lies in one of the app's trees."""

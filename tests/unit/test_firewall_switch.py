@@ -38,7 +38,9 @@ with open(os.environ["CALLS"], "a") as log:
 STUBS = {
     "iptables-save": 'print(open(os.environ["RULES"]).read(), end="")',
     "iptables-restore": 'open(os.environ["RULES"], "w").write(sys.stdin.read())',
-    "iptables": 'print("-P PREROUTING ACCEPT\\n-P POSTROUTING ACCEPT") if "-S" in sys.argv else None',
+    # -C (is the rule there?) answers no: the activation's rule is added (lib.sh).
+    "iptables": 'print("-P PREROUTING ACCEPT\\n-P POSTROUTING ACCEPT") if "-S" in sys.argv '
+                'else sys.exit("-C" in sys.argv)',
     "ip6tables-save": "sys.exit(1)",  # a host without IPv6
     "systemd-run": 'sys.exit(f"--unit={os.environ.get(\'FAILING_UNIT\')}" in sys.argv)',
     "systemctl": """if sys.argv[1] == "reload-or-restart":
@@ -176,6 +178,30 @@ def test_apply_then_confirm_keeps_the_new_rules(host):
     assert late.returncode == 0 and "nothing to revert" in late.stdout
     assert host.rules_file.read_text() == AFTER and host.conf.read_text() == "version 6\n# new rules\n"
     assert host.confirm("probe").stdout == "unarmed\n"
+
+
+PRIME = ["INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-m", "comment", "--comment",
+         "aitbc-conntrack-prime"]
+
+
+def test_connection_tracking_starts_before_the_rules_go_live_and_its_rule_goes_with_them(host):
+    """On a host that never tracked connections, the open ones (the deploy's SSH) would be cut
+    by rules admitting only ESTABLISHED traffic: the activation adds a rule that only reads the
+    state, after saving the rules it keeps (which do not hold it); the apply takes it out once
+    firehol's own rules are live, before their digest is recorded."""
+    _changed(host)
+    assert host.activate().returncode == 0
+    calls = host.calls()
+    saved = calls.index(["iptables-save"])
+    prime = calls.index(["iptables", "-w", "-I", *PRIME])
+    first_timer = min(i for i, c in enumerate(calls) if c[0] == "systemd-run")
+    assert saved < prime < first_timer
+    assert "aitbc-conntrack-prime" not in (host.stash / "rules.ip").read_text()
+    assert host.run_timer("apply").returncode == 0
+    calls = host.calls()
+    started = calls.index(["systemctl", "reload-or-restart", "firehol.service"])
+    removed = calls.index(["iptables", "-w", "-D", *PRIME])
+    assert started < removed < calls.index(["iptables-save"], removed)  # the digest's read
 
 
 def test_unconfirmed_rules_are_put_back_with_their_files_and_digest(host):

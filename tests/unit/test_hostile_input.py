@@ -107,11 +107,15 @@ _SEEDS = {
             "unit": "aitbc-seeded-job", "command": '-c "print(1)"',
             "schedule": {"calendar": "Mon..Fri *-*-* 03:00:00"}}],
         ("apps", 1, "env_names"): {"peers": "DEFAULT_PEER_RPC_URL"},
+        # A hard-coded directory the unit sees as one of its app's data dirs.
+        ("apps", 1, "services", 1, "bind_paths"): {"/var/lib/aitbc-seeded-view": "data"},
         # A release step, with the env file of one of the app's services.
         ("apps", 1, "steps"): [{"name": "seeded_step", "service": "aitbc-blockchain-rpc-1",
                                 "command": ["-m", "seeded.migrate", "{root}/data"],
                                 "workdir": "data"}],
         ("apps", 1, "exclude"): ["**/tests/**"],
+        # A distribution built from its sdist (read by no rendered file: the wheelhouse's).
+        ("python", "build_from_source"): ["seeded-dist"],
         ("web_content", 0, "exclude"): ["*.map"],
         ("container", "ssh", "host_key"): "/etc/aitbc-infra/ssh_host_ed25519_key",
         ("container", "hosts"): {"acme.example.net": "10.1.223.7"},

@@ -76,6 +76,7 @@ apps = [
         # key, which the hub's coordinator takes (all.py: shared_secrets). TRADING_API_KEY as
         # on the hub.
         "secrets": ["COORDINATOR_API_KEY", "TRADING_API_KEY"],
+        "steps": [__upstream["TRADING_MIGRATION"]],
         "data": __upstream["BASE_DATA"],
         "services": [
             __upstream["EXPLORER"],

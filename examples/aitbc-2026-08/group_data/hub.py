@@ -79,6 +79,7 @@ apps = [
         # given, a client presenting them is served. Every service of the app sees them all.
         "secrets": ["JWT_SECRET", "SECRET_KEY", "COORDINATOR_API_KEY", "API_GATEWAY_KEY",
                     "TRADING_API_KEY"],
+        "steps": [__upstream["TRADING_MIGRATION"]],
         "data": [
             *__upstream["BASE_DATA"],
             {"name": "coordinator", "kind": "sqlite", "path": "{root}/data/data/coordinator.db"},
@@ -93,9 +94,8 @@ apps = [
         "services": [
             {
                 # apps/coordinator-api/aitbc-coordinator-api.service. SQLite (no
-                # DATABASE_ADAPTER): data/coordinator.db. Its tables are Alembic's
-                # (`alembic upgrade head` in apps/coordinator-api), a release step this
-                # example does not declare yet (README.md).
+                # DATABASE_ADAPTER): data/coordinator.db. Its tables are Alembic's, whose
+                # upgrade fails on a new database at this commit (README.md): no step.
                 "unit": "aitbc-coordinator-api",
                 "description": "AITBC coordinator API",
                 "asgi": "coordinator_api.main:app",
