@@ -100,7 +100,9 @@ def register_offline(sub: argparse._SubParsersAction) -> None:
                            "their editable lines, trees, import roots, the scripts, files and "
                            "routes the deploy will run and serve); crossplane parse, nginx -t, "
                            "gixy-next and systemd-analyze verify on the rendered files, each sshd "
-                           "drop-in's keywords and values; docs freshness.")
+                           "drop-in's keywords and values; the secret values given here (one "
+                           "line each, none two sites share by accident, each key pair's key "
+                           "deriving to its address); docs freshness.")
     add_inventory_option(check)
     check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     check.set_defaults(func=cmd_check)

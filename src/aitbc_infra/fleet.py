@@ -24,6 +24,7 @@ from aitbc_infra.model import (
     App,
     Forward,
     HostSpec,
+    KeyPair,
     Route,
     Service,
     Site,
@@ -273,6 +274,15 @@ class Fleet:
         """The secrets two sites may hold one value of (the same on every host: cross_check)."""
         return {name for host in self.hosts.values() for name in host.shared_secrets}
 
+    def key_pairs(self) -> list[tuple[str, KeyPair]]:
+        """(site, pair) for each key pair a site's values must satisfy: once, though several
+        hosts of the site declare it (cross_check refuses two pairs of a site sharing a name)."""
+        out: list[tuple[str, KeyPair]] = []
+        for node, spec in self.hosts.items():
+            site = self.site_of(node)
+            out += [(site, pair) for pair in spec.key_pairs if (site, pair) not in out]
+        return out
+
     def _locate_site(self, spec: HostSpec) -> tuple[str | None, Problem | None]:
         """(the site of `spec`, None) or (None, why it has none: the field to fix named)."""
         def none(field: str, why: str) -> tuple[None, Problem]:
@@ -336,6 +346,7 @@ class Fleet:
             problems += self._check_firewall(host, where)
             problems += _check_host_addresses(host, where)
             problems += _check_packaged_services(host, where)
+            problems += _check_key_pairs(host, where)
             if host.web_content and not host.site_root:
                 problems.append(Problem(where, "web_content", "no nginx site with a 'root'"))
             configs = Counter(site.config_name for site in host.nginx_sites)
@@ -344,6 +355,7 @@ class Fleet:
                          for name, count in configs.items() if count > 1]
         problems += self._check_containers()
         problems += self._check_sites()
+        problems += self._check_site_key_pairs()
         bridges = Counter(str(h.bridge_address) for h in self.hosts.values() if h.bridge_address)
         problems += [Problem(f"host {h.node}", "bridge_address", f"{h.bridge_address} is also "
                              "another host's bridge_address")
@@ -409,6 +421,26 @@ class Fleet:
                                         "group_data/all.py"))
             problems += [Problem(where, f"shared_secrets[{i}]", f"{name!r} is no app's secret")
                          for i, name in enumerate(spec.shared_secrets) if name not in declared]
+        return problems
+
+    def _check_site_key_pairs(self) -> list[Problem]:
+        """A secret is in one pair of its site: hosts of one site may each declare a pair,
+        but not pair one name with two others (one value cannot match both)."""
+        problems = []
+        seen: dict[tuple[str, str], tuple[str, str, KeyPair]] = {}  # (site, name) -> first use
+        for spec in self.hosts.values():
+            site, _ = self._locate_site(spec)
+            if site is None:
+                continue  # named by _check_sites
+            for i, pair in enumerate(spec.key_pairs):
+                for role, name in (("key", pair.key), ("address", pair.address)):
+                    node, field, other = seen.setdefault((site, name),
+                                                         (spec.node, f"key_pairs[{i}].{role}", pair))
+                    if node != spec.node and other != pair:
+                        problems.append(Problem(
+                            f"host {spec.node}", f"key_pairs[{i}].{role}",
+                            f"{name!r} is also in another pair of site {site} (host {node}, "
+                            f"{field}): one value cannot match two; declare the same pair"))
         return problems
 
     def containers_of(self, node: str) -> list[HostSpec]:
@@ -812,6 +844,35 @@ def _check_packaged_services(host: HostSpec, where: str) -> list[Problem]:
                     "to the host's packages")
             for field, package in PACKAGE_OF.items()
             if getattr(host, field) is not None and package not in installed]
+
+
+def _check_key_pairs(host: HostSpec, where: str) -> list[Problem]:
+    """Each pair names two secrets of this host (an app's, or a generated file's), one value
+    each (no list secret), in no other pair, and is shared between sites whole or not at all
+    (a shared key with an address of each site's own could match at one site only)."""
+    secrets = {name for app in host.apps for name in app.secrets}
+    secrets |= {name for entry in host.generated_files for name in entry.secret_names}
+    lists = {name for app in host.apps for name in app.secret_lists}
+    shared = set(host.shared_secrets)
+    first: dict[str, str] = {}  # name -> the field naming it first
+    problems = []
+    for i, pair in enumerate(host.key_pairs):
+        for role, name in (("key", pair.key), ("address", pair.address)):
+            field = f"key_pairs[{i}].{role}"
+            if name in lists:
+                problems.append(Problem(where, field, f"{name!r} is a list secret (secret_lists): "
+                                        "a key or an address is one value"))
+            elif name not in secrets:
+                problems.append(Problem(where, field, f"{name!r} is no secret of this host's "
+                                        "apps or generated files"))
+            if first.setdefault(name, field) != field:
+                problems.append(Problem(where, field, f"{name!r} is also {first[name]}: a "
+                                        "secret is in one pair at most"))
+        if (pair.key in shared) != (pair.address in shared):
+            problems.append(Problem(where, f"key_pairs[{i}]", f"one of {pair.key!r} and "
+                                    f"{pair.address!r} is in shared_secrets, the other not: a "
+                                    "pair is shared between sites whole or not at all"))
+    return problems
 
 
 def _check_host_addresses(host: HostSpec, where: str) -> list[Problem]:

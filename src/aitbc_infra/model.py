@@ -1480,6 +1480,23 @@ class Sshd(Strict):
     tcp_forwarding: Literal["jumps", "local"] = "jumps"
 
 
+class KeyPair(Strict):
+    """Two secrets of a host's apps that must agree: a private key and the address it controls
+    (aitbc_infra/key_pairs.py). Each site's values are checked before any connection, and the
+    sandbox generates a matching pair."""
+
+    key: EnvName
+    address: EnvName
+    # How the address derives from the key; one kind so far (key_pairs.KINDS).
+    kind: Literal["secp256k1-ethereum"]
+
+    @model_validator(mode="after")
+    def _two_secrets(self) -> KeyPair:
+        if self.key == self.address:
+            raise ValueError(f"a pair is two secrets: key and address are both {self.key!r}")
+        return self
+
+
 class HostSpec(Strict):
     """Everything one host is: inventory data merged with its groups' data."""
 
@@ -1515,6 +1532,9 @@ class HostSpec(Strict):
     # Secrets one value of which every site may hold (group_data/all.py; normally none):
     # any other secret shared by two sites is refused (aitbc_infra/secrets.py).
     shared_secrets: list[EnvName] = []
+    # Secrets of this host's apps that are a private key and the address it controls: each
+    # site's values must match (aitbc_infra/secrets.py), the sandbox generates matching ones.
+    key_pairs: list[KeyPair] = []
     tls_provided: dict[FileName, ProvidedCertificate] = {}  # lineage -> files, for tls="provided"
     env_dir: AbsPath = ENV_DIR
     sites: dict[HostName, SiteFact]

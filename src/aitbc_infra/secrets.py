@@ -16,6 +16,9 @@ The environment gives `NAME__SITE` (the site upper-case, `-` as `_`: `JWT_SECRET
 for one site, `NAME` for every site. A site's own value wins over one for every site, and at
 either level the environment wins over the file.
 
+Two secrets a host declares a key pair (`key_pairs`: a private key and the address it controls)
+must match at each site holding both (key_pairs.py).
+
 No value ever reaches a message: errors name the file and line, the site, host, app and
 secret; values are compared by their digests.
 """
@@ -29,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aitbc_infra import lists
+from aitbc_infra import key_pairs, lists
 from aitbc_infra.fleet import Fleet
 
 _NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # as the model's env names
@@ -266,6 +269,29 @@ def value_problems(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[
     return problems
 
 
+def pair_problems(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[str]:
+    """A message for each key pair (`key_pairs`) a site holds both values of whose key is no
+    key, whose address is no address, or whose key does not derive to its address: naming the
+    two secrets, the site, where each was given and what is wrong, never a value. A pair with
+    a value missing is left to the report of missing values."""
+    problems = []
+    for site, pair in fleet.key_pairs():
+        key, address = values.get((site, pair.key)), values.get((site, pair.address))
+        if key is None or address is None:
+            continue
+        why = key_pairs.KINDS[pair.kind].problem(key.value, address.value)
+        if why:
+            problems.append(f"{pair.key} and {pair.address} for site {site} ({key.where}; "
+                            f"{address.where}): not a {pair.kind} key pair: {why}")
+    return problems
+
+
+def refusals(fleet: Fleet, values: dict[tuple[str, str], Secret]) -> list[str]:
+    """Every reason to refuse the values given, before any connection."""
+    return (line_problems(fleet, values) + value_problems(fleet, values)
+            + pair_problems(fleet, values))
+
+
 def _missing_message(gathered: Gathered) -> str:
     files = ", ".join(f"{f} (absent)" if f in gathered.unread else f for f in gathered.files)
     lines = [f"  - {name} for site {site} ({'; '.join(users)}): under [{site}] in the secrets "
@@ -289,7 +315,7 @@ class SecretStore:
         gathered = gather(fleet, environ)
         if gathered.missing:
             raise MissingSecrets(_missing_message(gathered))
-        problems = line_problems(fleet, gathered.values) + value_problems(fleet, gathered.values)
+        problems = refusals(fleet, gathered.values)
         if problems:
             raise RefusedSecretValues("secret values refused:\n"
                                       + "\n".join(f"  - {p}" for p in problems))
@@ -309,15 +335,21 @@ class SecretsCheck:
 
 
 def check_secrets(fleet: Fleet, environ: Mapping[str, str] | None = None) -> SecretsCheck:
-    """`check`'s view, offline and without every value: the values given here are well formed
-    and no two sites share one; missing ones are a deploy's failure, not this check's."""
+    """`check`'s view, offline and without every value: the values given here are well formed,
+    no two sites share one and each key pair given matches; missing ones are a deploy's
+    failure, not this check's."""
     try:
         gathered = gather(fleet, environ)
     except SecretsFileError as exc:
         return SecretsCheck(False, str(exc))
-    problems = line_problems(fleet, gathered.values) + value_problems(fleet, gathered.values)
+    problems = refusals(fleet, gathered.values)
     if problems:
         return SecretsCheck(False, "\n".join(problems))
     total = len(gathered.values) + len(gathered.missing)
+    every_pair = fleet.key_pairs()
+    given = [(site, pair) for site, pair in every_pair
+             if {(site, pair.key), (site, pair.address)} <= gathered.values.keys()]
+    matching = (f"; key pairs: {len(given)} of {len(every_pair)} given here, each matching"
+                if every_pair else "")
     return SecretsCheck(True, f"{len(fleet.sites())} sites; {len(gathered.values)} of {total} "
-                        "values given here, none shared between sites")
+                        f"values given here, none shared between sites{matching}")

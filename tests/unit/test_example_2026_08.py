@@ -19,11 +19,12 @@ from unit_helpers import env_entries
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV
+from aitbc_infra.key_pairs import address_of, checksummed
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.render import render_fleet
 from aitbc_infra.sandbox.plan import plan_for
 from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
-from aitbc_infra.secrets import needed, read_secrets_file
+from aitbc_infra.secrets import check_secrets, needed, read_secrets_file
 from aitbc_infra.sources import check_sources, source_root, tree_skips
 from aitbc_infra.wheelhouse import source_files
 
@@ -189,6 +190,24 @@ def test_each_site_needs_its_own_secrets_but_the_islands_coordinator_key(example
     assert (None, "COORDINATOR_API_KEY") in given
     assert ("hub", "COORDINATOR_API_KEY") not in given
     assert {("hub", "TRADING_API_KEY"), ("follower", "TRADING_API_KEY")} <= given
+
+
+def test_the_proposers_key_pair_is_generated_matching_and_checked(example, tmp_path):
+    assert [(site, pair.key, pair.address, pair.kind) for site, pair in example.key_pairs()] == [
+        ("hub", "PROPOSER_KEY", "PROPOSER_ID", "secp256k1-ethereum")]
+    secrets = tmp_path / "secrets.env"
+    write_sandbox_secrets(secrets, example)
+    given = {(s.site, s.name): s.value for s in read_secrets_file(secrets)}
+    key, address = given["hub", "PROPOSER_KEY"], given["hub", "PROPOSER_ID"]
+    # What upstream's proposer_identity.address_of computes: the key's EIP-55 address.
+    assert address == checksummed(address_of(int(key, 16)))
+    # In production a pair of another key is refused before any connection.
+    environ = {"PROPOSER_KEY__HUB": key, "PROPOSER_ID__HUB": "0x" + "00" * 20}
+    result = check_secrets(example, environ=environ)
+    assert not result.ok and result.detail.startswith(
+        "PROPOSER_KEY and PROPOSER_ID for site hub (environment PROPOSER_KEY__HUB; environment "
+        "PROPOSER_ID__HUB): not a secp256k1-ethereum key pair: the key does not derive")
+    assert key not in result.detail
 
 
 def test_the_sandbox_lays_out_two_debian_13_machines_on_its_wan(example):

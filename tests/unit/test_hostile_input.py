@@ -135,6 +135,9 @@ _SEEDS = {
              "group": "aitbc-chain", "mode": "0640", "secret": "SEEDED_KEY",
              "used_by": ["blockchain-node"]},
         ],
+        # The key file's secret and the genesis file's, declared a key pair.
+        "key_pairs": [{"key": "SEEDED_KEY", "address": "SEEDED_SECRET",
+                       "kind": "secp256k1-ethereum"}],
     },
     # One list on every host (the model refuses hosts that disagree on it).
     **{node: {"shared_secrets": ["JWT_SECRET"]} for node in ("at1", "ns3-root")},

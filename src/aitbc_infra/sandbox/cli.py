@@ -160,7 +160,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("deploy", help="sandbox up, deploy the whole site, print health and URL",
                        description="Boot the sandbox for the inventory if needed, generate its "
-                       "secrets, run `pyinfra .sandbox/inventory.py deploys/site.py`, then print "
+                       "secrets (random values per site, a matching pair for each key pair), "
+                       "run `pyinfra .sandbox/inventory.py deploys/site.py`, then print "
                        "a health table of every service and where to look.")
     _add_source_inventory(p)
     p.set_defaults(func=_deploy)

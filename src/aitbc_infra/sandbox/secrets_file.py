@@ -1,11 +1,14 @@
-"""The sandbox's secrets file: an independent random value of every secret for each site.
+"""The sandbox's secrets file: an independent random value of every secret for each site, and a
+fresh matching pair for each key pair (`key_pairs`: a private key and its address).
 
 Values once made are kept while their site needs them (a second `up` leaves the file as it
 is), and those of sites of another inventory (switching to the three-site example and back
 changes nothing). A file of the
 former format, one value of each secret for every site, is upgraded: its values, which every
 site would share, are dropped and each site gets its own. A file this module cannot read is
-made anew rather than stopping `up`: it holds nothing but values generated here.
+made anew rather than stopping `up`: it holds nothing but values generated here. A key pair
+whose values do not match (both made at random before the pair was declared, or one of them
+edited) is replaced by a new pair; one that matches is kept like any value.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import secrets
 from pathlib import Path
 
+from aitbc_infra import key_pairs
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.secrets import Secret, SecretsFileError, needed, read_secrets_file
 
@@ -39,13 +43,25 @@ def _random() -> str:
 
 def sandbox_values(path: Path, production: Fleet) -> dict[tuple[str | None, str], str]:
     """(site or None for every site, name) -> value: the existing file's, plus one new value
-    for each secret a site needs and has none of (one for all sites if it is shared)."""
+    for each secret a site needs and has none of (one for all sites if it is shared), and a
+    new pair for each key pair a site lacks a value of or holds unmatched."""
     shared = production.shared_secrets
+
+    def slot(site: str, name: str) -> tuple[str | None, str]:
+        return (None, name) if name in shared else (site, name)
+
     values = _kept(path, production)
+    # A pair is made whole (Fleet refuses a pair half shared): a shared pair's slots are
+    # those for every site, and match once the first of its sites has made them.
+    for site, pair in production.key_pairs():
+        key, address = slot(site, pair.key), slot(site, pair.address)
+        kind = key_pairs.KINDS[pair.kind]
+        if key not in values or address not in values \
+                or kind.problem(values[key], values[address]) is not None:
+            values[key], values[address] = kind.new()
     for site, name in needed(production):
-        key = (None, name) if name in shared else (site, name)
-        if key not in values:
-            values[key] = _random()
+        if slot(site, name) not in values:
+            values[slot(site, name)] = _random()
     return values
 
 
