@@ -51,12 +51,21 @@ FORWARDING = ("No forwarding but TCP (below): no X11, agent, tunnel, socket or p
     ("PermitTunnel", "no"),
     ("GatewayPorts", "no"),
 ))
+# A session whose client is gone (its network cut, its process killed) ends within a minute
+# instead of when TCP gives up, hours later: a deploy's session holds the host's deploy lock
+# until it ends.
+LIVENESS = ("Sessions of a vanished client end within a minute (a deploy's holds the host's "
+            "deploy lock while it lasts).", (
+    ("ClientAliveInterval", "15"),
+    ("ClientAliveCountMax", "4"),
+))
 TCP_FORWARDING = "AllowTcpForwarding"
 
 # Every keyword the drop-in may hold, with the values it may take: what the offline check
 # (`problems`) accepts, and nothing else.
 ALLOWED: dict[str, frozenset[str]] = {
-    **{keyword: frozenset({value}) for _, group in (LOGIN, FORWARDING) for keyword, value in group},
+    **{keyword: frozenset({value}) for _, group in (LOGIN, FORWARDING, LIVENESS)
+       for keyword, value in group},
     TCP_FORWARDING: frozenset({"local", "no"}),
 }
 
@@ -82,7 +91,7 @@ def tcp_forwarding(fleet: Fleet, host: HostSpec) -> tuple[str, str]:
 def sections(fleet: Fleet, host: HostSpec) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     """The drop-in as (comment, ((keyword, value), ...)) groups, in file order."""
     value, why = tcp_forwarding(fleet, host)
-    return [LOGIN, FORWARDING, (why, ((TCP_FORWARDING, value),))]
+    return [LOGIN, FORWARDING, LIVENESS, (why, ((TCP_FORWARDING, value),))]
 
 
 def settings(fleet: Fleet, host: HostSpec) -> dict[str, str]:

@@ -45,6 +45,7 @@ EXPECTED_FIXED = {
     "KbdInteractiveAuthentication": "no", "PermitRootLogin": "prohibit-password",
     "PermitUserEnvironment": "no", "X11Forwarding": "no", "AllowAgentForwarding": "no",
     "AllowStreamLocalForwarding": "no", "PermitTunnel": "no", "GatewayPorts": "no",
+    "ClientAliveInterval": "15", "ClientAliveCountMax": "4",
 }
 
 
