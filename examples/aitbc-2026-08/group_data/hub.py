@@ -14,21 +14,13 @@ from aitbc_infra import PROJECT_ROOT
 # Dunder names are not group data (pyinfra leaves them out).
 __upstream = runpy.run_path(str(PROJECT_ROOT / "examples" / "aitbc-2026-08" / "upstream_apps.py"))
 
-packages = ["nginx", "firehol", "iptables", "python3"]
+packages = __upstream["PACKAGES"]
 
-users = [
-    {"name": "aitbc-chain", "home": "/opt/aitbc-chain"},
-    {"name": "aitbc", "home": "/opt/aitbc"},
-]
+users = __upstream["USERS"]
 
 apps = [
     {
-        **__upstream["CHAIN_APP"],
-        "env": {
-            **__upstream["CHAIN_APP"]["env"],
-            "BLOCKCHAIN_MODE": "hub",
-            "NODE_ID": "hub",
-        },
+        **__upstream["chain_app"]("hub"),
         # The proposer's key and the address it controls, a pair from upstream's
         # apps/blockchain-node/scripts/keygen.py: the RPC refuses to start unless the key
         # derives to PROPOSER_ID (aitbc_chain/proposer_identity.py). README.md says how to
