@@ -20,11 +20,11 @@ import runpy
 import shutil
 import sys
 from pathlib import Path
-from unittest import mock
 
 from deploy import measure, timed  # bench/deploy.py, beside this file
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.loader import inventory_groups
 from aitbc_infra.sandbox import ensure_up, paths
 
 EXAMPLE = PROJECT_ROOT / "examples" / "three-sites"
@@ -57,12 +57,9 @@ def write_inventory(where: Path, extra_sites: int) -> Path:
     if where.exists():
         shutil.rmtree(where)
     (where / "group_data").mkdir(parents=True)
-    # Only the example's values are wanted: it validates itself when run.
-    with mock.patch("aitbc_infra.loader.validate_inventory"):
-        example = runpy.run_path(str(EXAMPLE / "inventory.py"))
+    example = inventory_groups(EXAMPLE / "inventory.py")
     template = f"ns{TEMPLATE_SITE}"
-    groups = {name: hosts for name, hosts in example.items()
-              if isinstance(hosts, list) and not name.startswith(template)}
+    groups = {name: hosts for name, hosts in example.items() if not name.startswith(template)}
     sites = dict(runpy.run_path(str(EXAMPLE / "group_data" / "all.py"))["sites"])
     site_fact = sites.pop(f"aitbc.{template}.example")
     for k in range(FIRST_EXTRA, FIRST_EXTRA + extra_sites):

@@ -93,6 +93,13 @@ CHAIN_APP = {
     },
 }
 
+
+def chain_app(mode: str, **env) -> dict:
+    """CHAIN_APP on a node in `mode` (upstream's BLOCKCHAIN_MODE: hub or follower), which is
+    also its NODE_ID, with `env` besides."""
+    return {**CHAIN_APP, "env": {**CHAIN_APP["env"], "BLOCKCHAIN_MODE": mode, "NODE_ID": mode, **env}}
+
+
 # The chain's init_db (create_all) checks for each table, then creates it: processes opening a
 # fresh database at once race to create the same table, and all but one exit. Created once,
 # before any of them starts, as for the February tree's nodes.
@@ -217,3 +224,7 @@ BASE_IMPORT_ROOTS = [
     "scripts/monitoring/examples/monitoring-service/src", "packages/py/aitbc-sdk/src",
     "packages/py/aitbc-crypto/src", "packages/py/aitbc-agent-core/src",
 ]
+
+# What each host installs, and its users: the two apps', each at home in its app's root.
+PACKAGES = ["nginx", "firehol", "iptables", "python3"]
+USERS = [{"name": app["user"], "home": app["root"]} for app in (CHAIN_APP, SERVICES_APP)]

@@ -9,24 +9,15 @@ examples/pool-hub/inventory.py` boots the two on a Debian 13 image beside the ru
 deploys all six.
 """
 
-from aitbc_infra.loader import validate_inventory
+from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.loader import inventory_groups, validate_inventory
 
-# The production sites, as in inventory.py.
-incus_host = [
-    ("at1", {"node": "at1", "ssh_hostname": "localhost", "public_address": "127.0.0.1",
-             "bridge_address": "10.1.223.1"}),
-]
-aitbc_container = [
-    ("aitbc", {"ssh_hostname": "10.1.223.93", "bridge_address": "10.1.223.93"}),
-]
-ns3_host = [
-    ("ns3-root", {"ssh_hostname": "95.216.198.140", "public_address": "95.216.198.140",
-                  "bridge_address": "192.168.100.1", "wan_interface": "eth0",
-                  "bridge_interface": "incusbr0"}),
-]
-ns3_container = [
-    ("ns3-aitbc", {"ssh_hostname": "192.168.100.10", "bridge_address": "192.168.100.10"}),
-]
+# The production sites, as inventory.py declares them.
+_production = inventory_groups(PROJECT_ROOT / "inventory.py")
+incus_host = _production["incus_host"]
+aitbc_container = _production["aitbc_container"]
+ns3_host = _production["ns3_host"]
+ns3_container = _production["ns3_container"]
 
 # A pool hub at each site: one at1's, one ns3's (its secrets are its site's).
 pool_container = [

@@ -13,8 +13,6 @@ the next site's run. The first site that fails ends the run: no later site is co
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -37,6 +35,7 @@ from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.history import MESSAGE_ENV, MESSAGE_MAX, OPERATOR_ENV, operator, run_message
 from aitbc_infra.inventory_option import add_inventory_option, load_with_sources
+from aitbc_infra.json_output import logs_to_stderr, print_document
 from aitbc_infra.summary import RECORDS_ENV, outcomes, read_records, run_results, summary_text
 
 SITE = "deploys/site.py"
@@ -143,19 +142,15 @@ def run_serial(inventory: Path, fleet: Fleet, *extra: str, dry: bool,
 
 
 def cmd_serial(args: argparse.Namespace, extra: list[str], message: str | None) -> int:
+    with logs_to_stderr(args.json):
+        fleet = load_with_sources(args.inventory)
+        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message,
+                           keep_rollbacks=args.keep_rollbacks)
+        print(serial_summary(sites, args.dry), flush=True)
     if not args.json:
-        fleet = load_with_sources(args.inventory)
-        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message,
-                           keep_rollbacks=args.keep_rollbacks)
-        print(serial_summary(sites, args.dry), flush=True)
         return serial_status(sites, args.dry)
-    with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
-        fleet = load_with_sources(args.inventory)
-        sites = run_serial(args.inventory, fleet, *extra, dry=args.dry, message=message,
-                           keep_rollbacks=args.keep_rollbacks)
-        print(serial_summary(sites, args.dry), flush=True)
     report = document([], dry=args.dry, returncode=0, inventory=str(args.inventory), sites=sites)
-    print(json.dumps(report, indent=2), flush=True)
+    print_document(report)
     return report["exit_code"]
 
 
@@ -168,18 +163,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         extra.append("--diff")
     if args.serial:
         return cmd_serial(args, extra, message)
+    with logs_to_stderr(args.json):
+        load_with_sources(args.inventory)
+        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
+        print(summary_text(run.results), flush=True)
     if not args.json:
-        load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
-        print(summary_text(run.results), flush=True)
         return exit_status(run.returncode, outcomes(run.results), args.dry)
-    with contextlib.redirect_stdout(sys.stderr):  # stdout holds the document alone
-        load_with_sources(args.inventory)
-        run = execute(args.inventory, *extra, message=message, keep_rollbacks=args.keep_rollbacks)
-        print(summary_text(run.results), flush=True)
     report = document(outcomes(run.results), dry=args.dry, returncode=run.returncode,
                       inventory=str(args.inventory))
-    print(json.dumps(report, indent=2), flush=True)
+    print_document(report)
     return report["exit_code"]
 
 

@@ -29,6 +29,7 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.decision import Decision, converged, decide
 from aitbc_infra.drift import State, sha256
 from aitbc_infra.errors import UserError
+from aitbc_infra.json_output import print_document
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.model import HostSpec
 from aitbc_infra.plan import HostPlan, host_plan
@@ -245,7 +246,7 @@ def diff_document(hosts: dict[str, HostChanges], ref: str, inventory: str) -> di
 def cmd_diff(args: argparse.Namespace) -> int:
     hosts = diff_against(args.base, args.inventory)
     if args.format == "json":
-        sys.stdout.write(json.dumps(diff_document(hosts, args.base, args.inventory), indent=2) + "\n")
+        print_document(diff_document(hosts, args.base, args.inventory))
     else:
         formatter = format_markdown if args.format == "markdown" else format_text
         sys.stdout.write(formatter(hosts, args.base))

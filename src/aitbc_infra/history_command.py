@@ -10,7 +10,6 @@ makes the exit status 1. Everything shown came from the hosts: each value is pri
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from aitbc_infra.errors import UserError
 from aitbc_infra.history import ROLLBACK, Entry, parse_log, printable
 from aitbc_infra.host_names import DEPLOY_HISTORY
 from aitbc_infra.inventory_option import add_inventory_option
+from aitbc_infra.json_output import print_document
 from aitbc_infra.loader import InventoryError
 from aitbc_infra.remote import Runner, connections, runner
 
@@ -200,7 +200,7 @@ def cmd_history(args: argparse.Namespace,
         print(f"aitbc-infra history: {node}: cannot read its history: {why}", file=sys.stderr)
     if args.json:
         report = document(found, str(args.inventory))
-        print(json.dumps(report, indent=2), flush=True)
+        print_document(report)
         return report["exit_code"]
     print(table(found.entries) if found.entries else
           f"no deploy recorded on {', '.join(n for n in nodes if n not in found.unreadable) or 'any host'}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from aitbc_infra.history import (
 )
 from aitbc_infra.host_names import DEPLOY_LOCK
 from aitbc_infra.inventory_option import add_inventory_option, load_or_explain
+from aitbc_infra.json_output import print_document
 from aitbc_infra.loader import InventoryError
 from aitbc_infra.remote import SSH_FAILED, connections, runner
 from aitbc_infra.rollback import (
@@ -311,7 +311,7 @@ def cmd_rollback(args: argparse.Namespace,
     print(summary(results), file=out, flush=True)
     if args.json:
         report = document(results, str(args.inventory), to, args.restore_data)
-        print(json.dumps(report, indent=2), flush=True)
+        print_document(report)
         return report["exit_code"]
     return 0 if all(r.ok for r in results) else 1
 

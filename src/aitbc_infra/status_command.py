@@ -9,7 +9,6 @@ host: what: why.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from aitbc_infra.errors import UserError
 from aitbc_infra.history import printable
 from aitbc_infra.inventory_option import add_inventory_option, load_or_explain
+from aitbc_infra.json_output import print_document
 from aitbc_infra.loader import InventoryError
 from aitbc_infra.remote import Runner, connections, runner
 from aitbc_infra.status import (
@@ -109,7 +109,7 @@ def cmd_status(args: argparse.Namespace, connect: Callable[[Path], Runner] | Non
     found = {s.node: problems(s) for s in statuses}
     every = [x for s in statuses for x in found[s.node]]
     if args.json:
-        print(json.dumps(document(statuses, every, str(args.inventory)), indent=2), flush=True)
+        print_document(document(statuses, every, str(args.inventory)))
         return exit_code(every)
     print("\n\n".join(host_table(s, found[s.node]) for s in statuses))
     print(f"\n{len(every)} problem(s) on {len({x.host for x in every})} host(s)" if every

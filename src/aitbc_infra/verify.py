@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.inventory_option import add_inventory_option, load_or_explain
+from aitbc_infra.json_output import print_document
 from aitbc_infra.verify_report import PLUGIN, REPORT_ENV, verify_document
 
 SUITE = PROJECT_ROOT / "tests" / "verify"
@@ -73,7 +74,7 @@ def cmd_verify(args: argparse.Namespace, outside_view: OutsideView | None = None
                             outside_view=outside_view, report=report)
         checks = json.loads(report.read_text()) if report.exists() else None
     document = verify_document(checks, code, str(args.inventory))
-    print(json.dumps(document, indent=2), flush=True)
+    print_document(document)
     return document["exit_code"]
 
 

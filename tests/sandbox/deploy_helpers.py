@@ -239,6 +239,15 @@ def assert_noop(inventory: Path) -> None:
     assert run.changed == 0, run.changed_operations()
 
 
+def converge_back(inventory: Path) -> None:
+    """The sandbox as `inventory` has it again, at the end of a test that changed it: a deploy
+    that succeeds, nothing owed left on any host, and a second deploy that changes nothing."""
+    run = deploy(inventory)
+    assert run.returncode == 0, run.output[-3000:]
+    assert_clean(inventory)
+    assert_noop(inventory)
+
+
 def assert_verified(inventory: Path, report: Path, *checks: str) -> None:
     """verify passes on every host, and ran each of `checks` (a part of a check's name, e.g.
     "aitbc: unit X runs its files on disk")."""

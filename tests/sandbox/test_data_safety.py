@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from deploy_helpers import assert_clean, changed_tree, deploy, fetch, request_loop
+from exchange_app import API, APP, DATABASE, NODE, PROBE, TREE, active_since
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.host_names import DATA_SNAPSHOT_DIR
@@ -23,12 +24,6 @@ from aitbc_infra.host_scripts import quoted
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.sandbox import ssh_run
 
-NODE = "aitbc"
-APP = "exchange"
-API = "aitbc-exchange-api"
-DATABASE = "/opt/exchange/data/exchange.db"
-PROBE = "/api/trades/recent"
-TREE = "payload/apps/trade-exchange"
 CLI = [sys.executable, "-m", "aitbc_infra"]
 
 # Read on the host through SQLite (the python3 every host has): schema and rows, in order.
@@ -52,11 +47,6 @@ def _dump(path: str) -> str:
     return ssh_run(NODE, quoted("python3", "-c", DUMP, path), check=True).stdout
 
 
-def _started(unit: str) -> str:
-    return ssh_run(NODE, quoted("systemctl", "show", "-p", "ActiveEnterTimestamp", "--value", unit),
-                   check=True).stdout.strip()
-
-
 def test_a_release_that_cannot_read_the_existing_data_is_caught_by_its_probe(deployed_inventory,
                                                                             tmp_path):
     root = _root(deployed_inventory)
@@ -67,7 +57,7 @@ def test_a_release_that_cannot_read_the_existing_data_is_caught_by_its_probe(dep
         " total REAL NOT NULL, fee REAL NOT NULL DEFAULT 0,",
         also=((f"{TREE}/database.py", "SELECT * FROM trades ORDER BY",
                "SELECT id, amount, price, total, fee, created_at FROM trades ORDER BY"),))
-    release, started, data = _live(root), _started(API), _dump(DATABASE)
+    release, started, data = _live(root), active_since(API), _dump(DATABASE)
     schema = next(line for line in data.splitlines() if line.startswith("CREATE TABLE trades"))
     assert "fee" not in schema  # the existing table, as the live release made it
     with request_loop("exchange API release that cannot read its data") as traffic:
@@ -79,7 +69,7 @@ def test_a_release_that_cannot_read_the_existing_data_is_caught_by_its_probe(dep
     # Not one request saw it: the candidate was stopped before any cutover of the API, and the
     # trade exchange (same tree, a good release) went live with its socket held open.
     assert traffic.failed_routes() == set(), traffic.report()
-    assert _live(root) == release and _started(API) == started
+    assert _live(root) == release and active_since(API) == started
     assert _dump(DATABASE) == data
     status, _, body = fetch(PROBE)
     assert status == 200 and '"service": "exchange-api"' in body

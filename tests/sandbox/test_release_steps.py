@@ -30,14 +30,15 @@ import pytest
 from deploy_helpers import (
     DeployRun,
     assert_clean,
-    assert_noop,
     assert_verified,
     changed_tree,
+    converge_back,
     deploy,
     fetch,
     request_loop,
     variant_inventory,
 )
+from exchange_app import API, APP, DATABASE, NODE, PROBE, TREE, active_since
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.host_names import step_unit
@@ -47,12 +48,6 @@ from aitbc_infra.model import App
 from aitbc_infra.render import render_fleet
 from aitbc_infra.sandbox import ssh_run
 
-NODE = "aitbc"
-APP = "exchange"
-API = "aitbc-exchange-api"
-DATABASE = "/opt/exchange/data/exchange.db"
-PROBE = "/api/trades/recent"
-TREE = "payload/apps/trade-exchange"
 CLI = [sys.executable, "-m", "aitbc_infra"]
 STEP = {"name": "migrate", "command": ["migrate.py"], "workdir": "apps/trade-exchange",
         "timeout_seconds": 60}
@@ -86,11 +81,6 @@ def _live(app: App) -> str:
     """The release the app runs, by its id."""
     link = ssh_run(NODE, quoted("readlink", app.venv), check=True).stdout.strip()
     return link.rsplit("/", 1)[-1]
-
-
-def _started(unit: str) -> str:
-    return ssh_run(NODE, quoted("systemctl", "show", "-p", "ActiveEnterTimestamp", "--value", unit),
-                   check=True).stdout.strip()
 
 
 def _said(release: str, since: str) -> list[str]:
@@ -154,10 +144,7 @@ def with_step(deployed_inventory, tmp_path_factory) -> Iterator[WithStep]:
         ssh_run(NODE, f"rm -f {quoted(template)}; systemctl daemon-reload; "
                 f"{quoted('runuser', '-u', app.user, '--', 'python3', '-c', NO_VERSION, DATABASE)}",
                 timeout=60)
-        run = deploy(deployed_inventory)
-        assert run.returncode == 0, run.output[-3000:]
-        assert_clean(deployed_inventory)
-        assert_noop(deployed_inventory)
+        converge_back(deployed_inventory)
 
 
 def test_a_step_added_runs_once_and_a_second_deploy_runs_nothing(with_step):
@@ -183,7 +170,7 @@ def test_a_step_added_runs_once_and_a_second_deploy_runs_nothing(with_step):
 def test_a_release_whose_migration_fails_changes_nothing_running(with_step, tmp_path):
     s = with_step
     tree = _with_migration(tmp_path, ADD_FEE.replace("TABLE trades", "TABLE trade"))  # a typo
-    release, started, data = _live(s.app), _started(API), _dump()
+    release, started, data = _live(s.app), active_since(API), _dump()
     with request_loop("exchange release whose migration fails") as traffic:
         run = deploy(s.variant, tree)
     assert run.returncode == 1
@@ -198,7 +185,7 @@ def test_a_release_whose_migration_fails_changes_nothing_running(with_step, tmp_
         in run.output
     # Not one request saw it; the API never restarted, its release and data are as they were.
     assert traffic.failed_routes() == set(), traffic.report()
-    assert _live(s.app) == release and _started(API) == started
+    assert _live(s.app) == release and active_since(API) == started
     assert _dump() == data
     status, _, body = fetch(PROBE)
     assert status == 200 and '"fee"' not in body

@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 from deploy_helpers import (
     DeployRun,
-    assert_clean,
-    assert_noop,
     assert_verified,
     changed_tree,
+    converge_back,
     deploy,
     request_loop,
     variant_inventory,
@@ -114,10 +113,7 @@ def with_timer(deployed_inventory, tmp_path_factory) -> Iterator[WithTimer]:
         ssh_run(NODE, f"systemctl disable --now {TIMER}; systemctl stop {JOB}.service; "
                 f"rm -f {' '.join(f.path for f in files)} {marks}; systemctl daemon-reload; "
                 f"systemctl reset-failed {TIMER} {JOB}.service", timeout=60)
-        run = deploy(deployed_inventory)
-        assert run.returncode == 0, run.output[-3000:]
-        assert_clean(deployed_inventory)
-        assert_noop(deployed_inventory)
+        converge_back(deployed_inventory)
 
 
 def test_the_timer_runs_the_job_on_its_schedule_and_a_second_deploy_changes_nothing(with_timer):

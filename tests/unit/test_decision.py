@@ -8,15 +8,15 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from unit_helpers import absent, content, link, mode, present, unit
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.decision import NOTHING, RESTART, SOCKET, START, converged, decide
-from aitbc_infra.drift import PathState, State
+from aitbc_infra.drift import State
 from aitbc_infra.host_names import PENDING_DIR, journal_copy
 from aitbc_infra.plan import CA_DIR, TRUSTED_CAS, Upload, host_plan
 from aitbc_infra.render import NGINX
@@ -29,43 +29,6 @@ EXTRA_UPLOADS = {
     "ca": Upload(f"{CA_DIR}/aitbc-sandbox-acme-root.crt", LOCAL, "0644", TRUSTED_CAS),
     "provided": Upload("/etc/ssl/aitbc/bubuit.net/privkey.pem", LOCAL, "0600", NGINX, secret=True),
 }
-
-Edit = Callable[[State], None]
-
-
-def content(path: str) -> Edit:
-    def edit(state: State) -> None:
-        state.paths[path] = replace(state.paths[path], sha256="0" * 64)
-    return edit
-
-
-def absent(path: str) -> Edit:
-    return lambda state: state.paths.pop(path)
-
-
-def present(path: str) -> Edit:
-    def edit(state: State) -> None:
-        state.paths[path] = PathState("f", "0644", "root", "root", "0" * 64)
-    return edit
-
-
-def link(path: str, target: str) -> Edit:
-    def edit(state: State) -> None:
-        state.paths[path] = PathState("l", "0777", "root", "root", target)
-    return edit
-
-
-def mode(path: str, to: str) -> Edit:
-    def edit(state: State) -> None:
-        state.paths[path] = replace(state.paths[path], mode=to)
-    return edit
-
-
-def unit(name: str, active: str = "active", enabled: str = "enabled") -> Edit:
-    def edit(state: State) -> None:
-        state.units[name] = (active, enabled)
-    return edit
-
 
 def rules_drifted(state: State) -> None:
     state.firewall["live"] = "f00d"

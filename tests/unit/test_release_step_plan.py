@@ -24,21 +24,19 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from unit_helpers import build_fleet
+from unit_helpers import absent, build_fleet, content, decision_after, link, present
 
 from aitbc_infra import PROJECT_ROOT, release_activation
 from aitbc_infra.activation import Load
 from aitbc_infra.checks import check_units
-from aitbc_infra.decision import NOTHING, RolledBack, converged, decide
+from aitbc_infra.decision import NOTHING, RolledBack
 from aitbc_infra.docs import render_docs
-from aitbc_infra.drift import PathState, State
 from aitbc_infra.fleet import Fleet, ModelError
 from aitbc_infra.history import changes, encode
 from aitbc_infra.history_command import changed
 from aitbc_infra.host_names import DATA_SNAPSHOT_DIR, PENDING_DIR, SCRIPT_ARGUMENTS
 from aitbc_infra.host_scripts import script
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.plan import host_plan
 from aitbc_infra.render import render_fleet
 from aitbc_infra.sources import check_sources
 from deploys.journal import add_command
@@ -322,38 +320,6 @@ def test_check_reads_a_steps_script_from_its_services_workdir(data, payload_copy
 # What a run owes ----------------------------------------------------------------------------------
 
 
-def content(path: str):
-    def edit(state: State) -> None:
-        state.paths[path] = replace(state.paths[path], sha256="0" * 64)
-    return edit
-
-
-def absent(path: str):
-    return lambda state: state.paths.pop(path)
-
-
-def present(path: str):
-    def edit(state: State) -> None:
-        state.paths[path] = PathState("f", "0644", "root", "root", "0" * 64)
-    return edit
-
-
-def link(path: str, target: str):
-    def edit(state: State) -> None:
-        state.paths[path] = PathState("l", "0777", "root", "root", target)
-    return edit
-
-
-def _decision(fleet: Fleet, edits=(), releases=None, rolled=None):
-    spec = fleet.hosts[HOST]
-    plan = host_plan(fleet, spec)
-    releases = {app.name: "r1" for app in spec.apps} | (releases or {})
-    state = converged(spec, plan, releases)
-    for edit in edits:
-        edit(state)
-    return decide(spec, plan, state, releases, rolled)
-
-
 RUN = f"run step migrate of {APP} ({TEMPLATE}@)"
 RELEASE = "release releases/r0 -> releases/r1"
 # (case, the edits of the converged state, the lines the run prints)
@@ -385,27 +351,27 @@ OWED = [
 
 @pytest.mark.parametrize(("edits", "lines"), [c[1:] for c in OWED], ids=[c[0] for c in OWED])
 def test_what_a_run_owes_for_a_step_and_why(edits, lines):
-    assert _decision(migrate_fleet(), edits).lines() == lines
+    assert decision_after(migrate_fleet(), HOST, edits).lines() == lines
 
 
 def test_a_release_kept_by_a_rollback_runs_no_step():
     """deploy --keep-rollbacks leaves the app on the release a rollback put back: that release
     is the one activated (its units' files converge), and nothing of it is migrated again."""
     rolled = {APP: RolledBack(APP, HOST, "r0", "r1", kept=True)}
-    decision = _decision(migrate_fleet(), [link("/opt/exchange/.venv", "releases/r0")],
-                         releases={APP: "r0"}, rolled=rolled)
+    decision = decision_after(migrate_fleet(), HOST, [link("/opt/exchange/.venv", "releases/r0")],
+                              releases={APP: "r0"}, rolled=rolled)
     assert APP not in decision.apps
 
 
 def test_the_decision_as_data_lists_the_steps():
-    owed = _decision(migrate_fleet(), [link("/opt/exchange/.venv", "releases/r0")]).as_dict()
+    owed = decision_after(migrate_fleet(), HOST, [link("/opt/exchange/.venv", "releases/r0")]).as_dict()
     assert owed["steps"] == [{"app": APP, "step": "migrate", "unit": TEMPLATE,
                               "reasons": [RELEASE]}]
     assert owed["lines"][0] == f"{RUN}: {RELEASE}"
 
 
 def test_the_history_line_says_which_steps_the_run_set_out_to_run():
-    decision = _decision(migrate_fleet(), [link("/opt/exchange/.venv", "releases/r0")])
+    decision = decision_after(migrate_fleet(), HOST, [link("/opt/exchange/.venv", "releases/r0")])
     line = changes(decision, {APP: "r0"}, {APP: "r1"})
     assert line["steps"] == [{"app": APP, "step": "migrate", "unit": TEMPLATE,
                               "reasons": [RELEASE]}]
@@ -431,13 +397,13 @@ def test_the_activation_is_handed_the_owed_steps_after_the_data():
     fleet = migrate_fleet()
     spec = fleet.hosts[HOST]
     app = next(a for a in spec.apps if a.name == APP)
-    owed = _decision(fleet, [link("/opt/exchange/.venv", "releases/r0")]).apps[APP]
+    owed = decision_after(fleet, HOST, [link("/opt/exchange/.venv", "releases/r0")]).apps[APP]
     assert release_activation.steps_argument(owed) == f"migrate={TEMPLATE}"
     args = _own_arguments(release_activation.activate_command(fleet, spec, app, "r1", owed, "true"))
     assert args[8:11] == ["exchange=sqlite=/opt/exchange/data/exchange.db", f"migrate={TEMPLATE}",
                           API]
     # Owed nothing (an unrelated file): the argument is there, empty.
-    owed = _decision(fleet, [content(API_UNIT)]).apps[APP]
+    owed = decision_after(fleet, HOST, [content(API_UNIT)]).apps[APP]
     assert not owed.steps and {u.action for u in owed.units} != {NOTHING}
     args = _own_arguments(release_activation.activate_command(fleet, spec, app, "r1", owed, "true"))
     assert args[9] == "" and args[10] == API

@@ -8,7 +8,7 @@ import pytest
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import Fleet, ModelError
-from aitbc_infra.loader import load_fleet
+from aitbc_infra.loader import inventory_groups, load_fleet
 
 
 def test_each_node_belongs_to_the_site_of_its_wan_facing_host(fleet):
@@ -45,3 +45,15 @@ def test_shared_secrets_is_one_list_of_declared_secrets(data):
     assert "host aitbc: shared_secrets: ['JWT_SECRET'] differs from the other hosts' " \
            "['JWT_SECRET', 'NO_SUCH_SECRET']: set it once, in group_data/all.py" in problems
     assert not any(p.startswith("host at1: shared_secrets:") for p in problems), problems
+
+
+@pytest.mark.parametrize("example", ["three-sites", "monorepo", "pool-hub"])
+def test_an_example_takes_the_production_sites_from_inventory_py(example):
+    # Read without validation: a validated production inventory would stop here, this
+    # machine having none of its sites' secrets.
+    production = inventory_groups(PROJECT_ROOT / "inventory.py")
+    assert sorted(production) == ["aitbc_container", "incus_host", "ns3_container", "ns3_host"]
+    groups = inventory_groups(PROJECT_ROOT / "examples" / example / "inventory.py")
+    assert {g: groups[g] for g in production} == production
+    assert load_fleet(PROJECT_ROOT / "examples" / example / "inventory.py").sites().keys() \
+        >= load_fleet(PROJECT_ROOT / "inventory.py").sites().keys()

@@ -17,14 +17,13 @@ from functools import cache
 from itertools import product
 
 import pytest
-from unit_helpers import build_fleet
+from unit_helpers import absent, build_fleet, content, decision_after, link, present, unit
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.activation import Load, Restart
 from aitbc_infra.checks import check_exposure, check_units
-from aitbc_infra.decision import NOTHING, RESTART, START, converged, decide
+from aitbc_infra.decision import NOTHING, RESTART, START
 from aitbc_infra.docs import render_docs
-from aitbc_infra.drift import PathState, State
 from aitbc_infra.fleet import Fleet, ModelError
 from aitbc_infra.host_names import PENDING_DIR
 from aitbc_infra.loader import load_fleet
@@ -348,44 +347,6 @@ def test_the_docs_say_when_a_job_runs():
 # What a run owes ------------------------------------------------------------------------------
 
 
-def content(path: str):
-    def edit(state: State) -> None:
-        state.paths[path] = replace(state.paths[path], sha256="0" * 64)
-    return edit
-
-
-def absent(path: str):
-    return lambda state: state.paths.pop(path)
-
-
-def present(path: str):
-    def edit(state: State) -> None:
-        state.paths[path] = PathState("f", "0644", "root", "root", "0" * 64)
-    return edit
-
-
-def link(path: str, target: str):
-    def edit(state: State) -> None:
-        state.paths[path] = PathState("l", "0777", "root", "root", target)
-    return edit
-
-
-def unit(name: str, active: str = "active", enabled: str = "enabled"):
-    def edit(state: State) -> None:
-        state.units[name] = (active, enabled)
-    return edit
-
-
-def _decision(fleet: Fleet, edits=()):
-    spec = fleet.hosts[HOST]
-    plan = host_plan(fleet, spec)
-    releases = {app.name: "r1" for app in spec.apps}
-    state = converged(spec, plan, releases)
-    for edit in edits:
-        edit(state)
-    return decide(spec, plan, state, releases)
-
-
 @cache
 def jobs_only_fleet() -> Fleet:
     return build_fleet(_hosts(_jobs_only_app))
@@ -419,7 +380,7 @@ OWED = [
 @pytest.mark.parametrize(("fleet", "edits", "lines"), [c[1:] for c in OWED],
                          ids=[c[0] for c in OWED])
 def test_what_a_run_owes_for_a_job_and_why(fleet, edits, lines):
-    decision = _decision(fleet(), edits)
+    decision = decision_after(fleet(), HOST, edits)
     assert decision.lines() == lines
     # The job itself is never started, stopped or restarted by a run.
     assert not {JOB, "aitbc-marks"} & decision.restarts
@@ -432,13 +393,13 @@ def test_each_unit_of_an_app_with_a_job_is_told_its_action(monkeypatch):
     monkeypatch.setattr(apps, "fleet", lambda: fleet)
     spec = fleet.hosts[HOST]
     app = next(a for a in spec.apps if a.name == "exchange")
-    owed = _decision(fleet, [absent(TIMER), content(API_UNIT)]).apps["exchange"]
+    owed = decision_after(fleet, HOST, [absent(TIMER), content(API_UNIT)]).apps["exchange"]
     assert {u.unit: (u.action, u.new) for u in owed.units} == {
         "aitbc-exchange-api": (RESTART, False), T: (RESTART, True)}
     told = apps.unit_arguments(spec, app, owed)
     assert told[6] == "/api/trades/recent"  # the API's data probe; a timer has none
     assert told[7:] == [T, "restart", "no", "yes", "-", "-", "-"]
-    owed = _decision(fleet, [unit(T, "failed")]).apps["exchange"]
+    owed = decision_after(fleet, HOST, [unit(T, "failed")]).apps["exchange"]
     assert {u.unit: u.action for u in owed.units} == {"aitbc-exchange-api": NOTHING, T: START}
 
 
@@ -446,7 +407,7 @@ def test_an_app_of_jobs_switches_its_release_and_restarts_nothing(monkeypatch):
     fleet = jobs_only_fleet()
     monkeypatch.setattr(apps, "fleet", lambda: fleet)
     spec = fleet.hosts[HOST]
-    owed = _decision(fleet, [link("/opt/marks/.venv", "releases/r0")]).apps["marks"]
+    owed = decision_after(fleet, HOST, [link("/opt/marks/.venv", "releases/r0")]).apps["marks"]
     assert owed.release == ("release releases/r0 -> releases/r1",)
     app = next(a for a in spec.apps if a.name == "marks")
     assert apps.unit_arguments(spec, app, owed) == ["aitbc-marks.timer", "none", "no", "no", "-", "-", "-"]

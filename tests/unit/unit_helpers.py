@@ -1,6 +1,6 @@
 """What several unit test modules build or read the same way: a fleet from edited host data,
-as pyinfra's loader hands it over; a git repository holding a copy of this project; an env
-file read back as systemd reads it."""
+as pyinfra's loader hands it over; what a run owes a host whose converged state is edited; a
+git repository holding a copy of this project; an env file read back as systemd reads it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import copy
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 from aitbc_infra import PROJECT_ROOT
+from aitbc_infra.decision import Decision, converged, decide
+from aitbc_infra.drift import PathState, State
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.loader import load_fleet
+from aitbc_infra.plan import host_plan
 
 
 class PyinfraData:
@@ -61,6 +65,57 @@ def production_hosts(node: str, *edits) -> list[tuple[str, list[str], dict]]:
                 edit(data)
         hosts.append((name, list(groups), data))
     return hosts
+
+
+# A host's converged state, edited: what a run then owes it ----------------------------------
+
+Edit = Callable[[State], None]
+
+
+def content(path: str) -> Edit:
+    def edit(state: State) -> None:
+        state.paths[path] = replace(state.paths[path], sha256="0" * 64)
+    return edit
+
+
+def absent(path: str) -> Edit:
+    return lambda state: state.paths.pop(path)
+
+
+def present(path: str) -> Edit:
+    def edit(state: State) -> None:
+        state.paths[path] = PathState("f", "0644", "root", "root", "0" * 64)
+    return edit
+
+
+def link(path: str, target: str) -> Edit:
+    def edit(state: State) -> None:
+        state.paths[path] = PathState("l", "0777", "root", "root", target)
+    return edit
+
+
+def mode(path: str, to: str) -> Edit:
+    def edit(state: State) -> None:
+        state.paths[path] = replace(state.paths[path], mode=to)
+    return edit
+
+
+def unit(name: str, active: str = "active", enabled: str = "enabled") -> Edit:
+    def edit(state: State) -> None:
+        state.units[name] = (active, enabled)
+    return edit
+
+
+def decision_after(fleet: Fleet, node: str, edits=(), releases=None, rolled=None) -> Decision:
+    """What a run owes `node`, converged on release r1 of each app (or the one `releases`
+    names) but for `edits`; `rolled`: the apps a rollback put on another release."""
+    spec = fleet.hosts[node]
+    plan = host_plan(fleet, spec)
+    releases = {app.name: "r1" for app in spec.apps} | (releases or {})
+    state = converged(spec, plan, releases)
+    for edit in edits:
+        edit(state)
+    return decide(spec, plan, state, releases, rolled)
 
 
 def git(repo: Path, *args: str) -> str:

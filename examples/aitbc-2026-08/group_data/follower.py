@@ -21,23 +21,13 @@ __upstream = runpy.run_path(str(PROJECT_ROOT / "examples" / "aitbc-2026-08" / "u
 __hub = "hub.aitbc.bubuit.net"
 __hub_url = f"http://{__hub}"
 
-packages = ["nginx", "firehol", "iptables", "python3"]
+packages = __upstream["PACKAGES"]
 
-users = [
-    {"name": "aitbc-chain", "home": "/opt/aitbc-chain"},
-    {"name": "aitbc", "home": "/opt/aitbc"},
-]
+users = __upstream["USERS"]
 
 apps = [
     {
-        **__upstream["CHAIN_APP"],
-        "env": {
-            **__upstream["CHAIN_APP"]["env"],
-            "BLOCKCHAIN_MODE": "follower",
-            "NODE_ID": "follower",
-            "ENABLE_BLOCK_PRODUCTION": False,
-            "AUTO_SYNC_ENABLED": True,
-        },
+        **__upstream["chain_app"]("follower", ENABLE_BLOCK_PRODUCTION=False, AUTO_SYNC_ENABLED=True),
         "peers": [__hub],
         "services": [
             __upstream["SCHEMA_STEP"],
