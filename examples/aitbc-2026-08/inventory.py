@@ -13,13 +13,15 @@ run. Addresses are from a documentation range; `aitbc-infra sandbox deploy --inv
 examples/aitbc-2026-08/inventory.py` lays the two hosts out on the sandbox's wan.
 """
 
+import runpy
+from pathlib import Path
+
 from aitbc_infra.loader import validate_inventory
 
-hub = [
-    ("hub", {"ssh_hostname": "198.51.100.10", "public_address": "198.51.100.10"}),
-]
-follower = [
-    ("follower", {"ssh_hostname": "198.51.100.20", "public_address": "198.51.100.20"}),
-]
+# hosts.py: written once for this example and its payload twin (examples/hub-follower/).
+# Names with a leading underscore are no group to pyinfra.
+_hosts = runpy.run_path(str(Path(__file__).with_name("hosts.py")))
+hub = _hosts["HUB"]
+follower = _hosts["FOLLOWER"]
 
 validate_inventory(__file__)

@@ -16,12 +16,12 @@ import pytest
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # Stable sort: test_fleet.py first; at the end test_debian13.py, test_three_sites.py and
-    # test_postgresql.py (each reshapes the fleet, then changes it back) and test_incus.py (it
-    # ends with the sandbox down: its containers are incus containers then); everything else
-    # keeps its order.
+    # Stable sort: test_fleet.py first; at the end test_debian13.py, test_three_sites.py,
+    # test_postgresql.py and test_hub_follower.py (each reshapes the fleet, then changes it
+    # back) and test_incus.py (it ends with the sandbox down: its containers are incus
+    # containers then); everything else keeps its order.
     order = {"test_fleet.py": 0, "test_debian13.py": 2, "test_three_sites.py": 2,
-             "test_postgresql.py": 2, "test_incus.py": 3}
+             "test_postgresql.py": 2, "test_hub_follower.py": 2, "test_incus.py": 3}
     items.sort(key=lambda item: order.get(item.path.name, 1))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
+import shlex
 import shutil
 import subprocess
 import time
@@ -169,6 +171,29 @@ def host_state(inventory: Path) -> dict[str, dict]:
             "nginx_workers": next(line for line in out if line.startswith("nginx")),
         }
     return state
+
+
+def unit_properties(node: str, unit: str, *properties: str) -> dict[str, str]:
+    """systemctl show of a service's properties on a host."""
+    asked = " ".join(f"-p {p}" for p in properties)
+    out = ssh_run(node, f"systemctl show {asked} -- {unit}.service", check=True).stdout
+    return dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
+
+
+# What a command gets when a unit runs it: the unit's own identity and file-system view.
+AS_THE_UNIT = ("User", "Group", "SupplementaryGroups", "UMask", "ProtectSystem", "ProtectHome",
+               "PrivateTmp", "ReadWritePaths")
+
+
+def run_as_unit(node: str, unit: str, script: str) -> str:
+    """What `script` prints (stdout and stderr), run by sh in a transient unit with `unit`'s
+    user, groups, umask and file-system sandboxing as systemd shows them for the real unit."""
+    shown = unit_properties(node, unit, *AS_THE_UNIT)
+    properties = [f"--property={key}={shown[key]}" for key in AS_THE_UNIT if shown.get(key)]
+    command = ["systemd-run", "--quiet", "--wait", "--pipe", "--collect",
+               f"--unit=aitbc-shared-check-{secrets.token_hex(4)}", *properties,
+               "--", "/bin/sh", "-c", script]
+    return ssh_run(node, shlex.join(command), timeout=60).stdout.strip()
 
 
 def fetch(path: str, *, headers: dict[str, str] | None = None) -> tuple[int, str, str]:

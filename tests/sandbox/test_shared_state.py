@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,8 @@ from deploy_helpers import (
     assert_verified,
     deploy,
     request_loop,
+    run_as_unit,
+    unit_properties,
     variant_inventory,
 )
 
@@ -74,25 +75,11 @@ def _variant(tmp: Path, timestamp: int) -> Path:
 
 
 def _show(unit: str, *properties: str) -> dict[str, str]:
-    asked = " ".join(f"-p {p}" for p in properties)
-    out = ssh_run(NODE, f"systemctl show {asked} -- {unit}.service", check=True).stdout
-    return dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
-
-
-# What a command gets when a unit runs it: the unit's own identity and file-system view.
-AS_THE_UNIT = ("User", "Group", "SupplementaryGroups", "UMask", "ProtectSystem", "ProtectHome",
-               "PrivateTmp", "ReadWritePaths")
+    return unit_properties(NODE, unit, *properties)
 
 
 def as_unit(unit: str, script: str) -> str:
-    """What `script` prints (stdout and stderr), run by sh in a transient unit with `unit`'s
-    user, groups, umask and file-system sandboxing as systemd shows them for the real unit."""
-    shown = _show(unit, *AS_THE_UNIT)
-    properties = [f"--property={key}={shown[key]}" for key in AS_THE_UNIT if shown.get(key)]
-    command = ["systemd-run", "--quiet", "--wait", "--pipe", "--collect",
-               f"--unit=aitbc-shared-check-{secrets.token_hex(4)}", *properties,
-               "--", "/bin/sh", "-c", script]
-    return ssh_run(NODE, shlex.join(command), timeout=60).stdout.strip()
+    return run_as_unit(NODE, unit, script)
 
 
 def _root(command: str) -> str:

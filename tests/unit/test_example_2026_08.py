@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
-from unit_helpers import env_entries
+from unit_helpers import rendered_by_path, unit_lines, without_source_tree
+from unit_helpers import unit_env as env
 
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.fleet import SOURCE_ENV
 from aitbc_infra.key_pairs import address_of, checksummed
 from aitbc_infra.loader import load_fleet
-from aitbc_infra.render import render_fleet
 from aitbc_infra.sandbox.plan import plan_for
 from aitbc_infra.sandbox.secrets_file import write_sandbox_secrets
 from aitbc_infra.secrets import check_secrets, needed, read_secrets_file
@@ -35,25 +34,13 @@ CHAIN = "aitbc-blockchain-rpc"
 
 @pytest.fixture(scope="module")
 def example():
-    saved = os.environ.pop(SOURCE_ENV, None)
-    try:
+    with without_source_tree():
         yield load_fleet(EXAMPLE)
-    finally:
-        if saved is not None:
-            os.environ[SOURCE_ENV] = saved
 
 
 @pytest.fixture(scope="module")
 def rendered(example):
-    return {node: {f.path: f for f in files} for node, files in render_fleet(example).items()}
-
-
-def env(rendered, node: str, unit: str) -> dict[str, str]:
-    return env_entries(rendered[node][f"/etc/aitbc-infra/{unit}.env"].content)
-
-
-def unit_lines(rendered, node: str, unit: str) -> list[str]:
-    return rendered[node][f"/etc/systemd/system/{unit}.service"].content.splitlines()
+    return rendered_by_path(example)
 
 
 def app(example, node: str, name: str):

@@ -521,6 +521,98 @@ def test_node_proposer_stops_cleanly(venvs, launcher, tmp_path):
     assert "stopped" in proc.output()
 
 
+GENESIS = {"chain_id": "ait-testnet",
+           "block": {"height": 0, "hash": "0x" + "ab" * 32, "parent_hash": "0x00",
+                     "proposer": "genesis", "timestamp": "2026-08-22T00:00:00+00:00"},
+           "allocations": []}
+
+
+def chain_blocks(db: Path) -> list[tuple]:
+    """The blocks of a node's database, read-only; none while the node has not made it yet."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT height, hash, parent_hash, proposer, timestamp "
+                                "FROM blocks ORDER BY height").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc) or "no such table" in str(exc):
+            return []
+        raise
+
+
+def test_node_starts_its_chain_from_the_genesis_file(venvs, launcher, tmp_path):
+    # Today's upstream layout: genesis.json in the chain's directory, beside the database.
+    (tmp_path / "genesis.json").write_text(json.dumps(GENESIS))
+    env = {"CHAIN_ID": "ait-testnet", "DB_PATH": str(tmp_path / "chain.db"),
+           "BLOCK_TIME_SECONDS": "0.2", "PROPOSER_ID": "hub"}
+    proc = launcher.start("node-genesis", venvs.node, ["-m", "aitbc_chain.main"], tmp_path, env)
+    wait_until(lambda: len(chain_blocks(tmp_path / "chain.db")) >= 3, 10, "three blocks")
+    launcher.stop(proc)
+    first, second = chain_blocks(tmp_path / "chain.db")[:2]
+    assert first == (0, "0x" + "ab" * 32, "0x00", "genesis", 1787356800.0)
+    assert (second[0], second[2], second[3]) == (1, first[1], "hub")
+    # A genesis file of another chain: the node does not start one.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "genesis.json").write_text(json.dumps({**GENESIS, "chain_id": "ait-elsewhere"}))
+    res = run(venvs.node, ["-m", "aitbc_chain.main"], other, timeout=10,
+              **{**env, "DB_PATH": str(other / "chain.db")})
+    assert res.returncode == 1 and "chain 'ait-elsewhere'" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_follower_copies_its_peers_chain_by_its_node_and_by_the_sync_job(stack, venvs, launcher,
+                                                                        tmp_path):
+    peer = stack["node1-rpc"].url
+    follower = {"CHAIN_ID": "ait-testnet", "BLOCKCHAIN_MODE": "follower",
+                "DEFAULT_PEER_RPC_URL": peer, "PERIODIC_SYNC_INTERVAL": "0.3",
+                "DB_PATH": str(tmp_path / "node" / "chain.db")}
+    # Without a peer, a follower does not start.
+    res = run(venvs.node, ["-m", "aitbc_chain.main"], tmp_path, timeout=10,
+              **{**follower, "DEFAULT_PEER_RPC_URL": ""})
+    assert res.returncode == 2 and "needs DEFAULT_PEER_RPC_URL" in res.stderr, res.stderr
+
+    proc = launcher.start("follower", venvs.node, ["-m", "aitbc_chain.main"], tmp_path, follower)
+
+    def caught_up() -> bool:
+        peer_head = get(peer + "/rpc/head").json()
+        ours = chain_blocks(tmp_path / "node" / "chain.db")
+        return bool(ours) and ours[-1][0] >= peer_head["height"] - 1
+    wait_until(caught_up, 10, "the follower to catch up", interval=0.3)
+    first = len(chain_blocks(tmp_path / "node" / "chain.db"))
+    wait_until(lambda: len(chain_blocks(tmp_path / "node" / "chain.db")) > first + 2, 10,
+               "the follower to keep copying (PERIODIC_SYNC_INTERVAL, upstream's name)")
+    launcher.stop(proc)
+    ours = chain_blocks(tmp_path / "node" / "chain.db")
+    theirs = get(f"{peer}/rpc/blocks-range?start=0&end={ours[-1][0]}").json()["blocks"]
+    assert ours == [(b["height"], b["hash"], b["parent_hash"], b["proposer"], b["timestamp"])
+                    for b in theirs]
+
+    # The sync job: one catch-up, then exit 0 saying how many blocks it copied.
+    job = run(venvs.node, ["-m", "aitbc_chain.sync_cli"], tmp_path, **follower)
+    assert job.returncode == 0, job.stderr
+    copied = int(re.fullmatch(rf"sync: (\d+) block\(s\) from {re.escape(peer)}, head \d+\n",
+                              job.stdout)[1])
+    assert copied >= 1 and len(chain_blocks(tmp_path / "node" / "chain.db")) == len(ours) + copied
+    # The RPC of a follower reports its peer's head under DEFAULT_PEER_RPC_URL.
+    rpc = launcher.uvicorn("follower-rpc", venvs.node, "aitbc_chain.app:app", tmp_path,
+                           **follower)
+    seen = wait_until(lambda: get(rpc.url + "/rpc/syncStatus").json()["peers"][0]["height"]
+                      is not None and get(rpc.url + "/rpc/syncStatus").json(), 10, "peer head")
+    assert [p["url"] for p in seen["peers"]] == [peer]
+    launcher.stop(rpc)
+    # A peer on another chain: a genesis file here that its block 0 is not. Nothing written.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "genesis.json").write_text(json.dumps({**GENESIS, "chain_id": "ait-testnet"}))
+    refused = run(venvs.node, ["-m", "aitbc_chain.sync_cli"], tmp_path,
+                  **{**follower, "DB_PATH": str(other / "chain.db")})
+    assert refused.returncode == 1 and "is not the genesis file's" in refused.stderr, refused.stderr
+    assert chain_blocks(other / "chain.db") == []
+    unreachable = run(venvs.node, ["-m", "aitbc_chain.sync_cli"], tmp_path,
+                      **{**follower, "DEFAULT_PEER_RPC_URL": "http://127.0.0.1:9"})
+    assert unreachable.returncode == 1 and "from http://127.0.0.1:9: " in unreachable.stderr
+
+
 def test_mock_coordinator(stack):
     url = stack["mock"].url
     assert get(url + "/health").json() == {"service": "mock-coordinator", "status": "ok"}
@@ -605,6 +697,34 @@ def test_api_gateway_imports_the_root_package_through_its_import_roots(venvs, sr
     # Without its import roots it does not start: it imports from nowhere else.
     res = run(venvs.coordinator, serve_args("api_gateway.main:app"), app_dir)
     assert res.returncode != 0 and "No module named 'api_gateway'" in res.stderr, res.stderr
+
+
+def test_api_gateway_reads_the_chain_directory_read_only(venvs, src, launcher, tmp_path):
+    app_dir = src / "apps" / "api-gateway"
+    env = {"PYTHONPATH": f"{app_dir / 'src'}:{src}"}
+    bare = launcher.uvicorn("gateway-bare", venvs.coordinator, "api_gateway.main:app", app_dir,
+                            **env)
+    wait_until(lambda: get(bare.url + "/health").status == 200, 30, "gateway /health")
+    assert get(bare.url + "/chain").status == 404  # no chain directory given
+    launcher.stop(bare)
+    chain = tmp_path / "chain"
+    chain.mkdir()
+    (chain / "genesis.json").write_text(json.dumps(GENESIS))
+    with contextlib.closing(sqlite3.connect(chain / "chain.db")) as conn:
+        conn.execute("CREATE TABLE blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL)")
+        conn.executemany("INSERT INTO blocks VALUES (?, ?)", [(0, "g"), (1, "b1")])
+        conn.commit()
+    proc = launcher.uvicorn("gateway-chain", venvs.coordinator, "api_gateway.main:app", app_dir,
+                            AITBC_CHAIN_DIR=str(chain), **env)
+    wait_until(lambda: get(proc.url + "/health").status == 200, 30, "gateway /health")
+    view = get(proc.url + "/chain")
+    assert view.status == 200, view.body
+    assert view.json() == {"service": "api-gateway", "chain_id": "ait-testnet",
+                           "genesis_hash": "0x" + "ab" * 32, "height": 1, "hash": "b1"}
+    (chain / "genesis.json").unlink()
+    gone = get(proc.url + "/chain")
+    assert gone.status == 503 and gone.json()["error"].startswith("FileNotFoundError"), gone.body
+    launcher.stop(proc)
 
 
 def test_trade_exchange_serves_its_directory_on_every_address(stack):

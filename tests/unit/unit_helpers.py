@@ -5,10 +5,12 @@ git repository holding a copy of this project; an env file read back as systemd 
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -16,9 +18,10 @@ from pathlib import Path
 from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.decision import Decision, converged, decide
 from aitbc_infra.drift import PathState, State
-from aitbc_infra.fleet import Fleet
+from aitbc_infra.fleet import SOURCE_ENV, Fleet
 from aitbc_infra.loader import load_fleet
 from aitbc_infra.plan import host_plan
+from aitbc_infra.render import RenderedFile, render_fleet
 
 
 class PyinfraData:
@@ -174,3 +177,31 @@ def env_entries(text: str) -> dict[str, str]:
             raise ValueError(f"{match.group(1)} set twice")
         entries[match.group(1)] = "".join(out)
     return entries
+
+
+# The examples of upstream's August 2026 topology (examples/aitbc-2026-08, examples/hub-follower)
+# read with no tree of upstream's, and their rendered files looked up by path.
+
+
+@contextmanager
+def without_source_tree() -> Iterator[None]:
+    """AITBC_SRC unset inside, put back after: what the data reads is the payload, or no tree."""
+    saved = os.environ.pop(SOURCE_ENV, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[SOURCE_ENV] = saved
+
+
+def rendered_by_path(fleet: Fleet) -> dict[str, dict[str, RenderedFile]]:
+    return {node: {f.path: f for f in files} for node, files in render_fleet(fleet).items()}
+
+
+def unit_env(rendered, node: str, unit: str, env_dir: str = "/etc/aitbc-infra") -> dict[str, str]:
+    """A unit's rendered env file, read as systemd reads it (the examples' env_dir by default)."""
+    return env_entries(rendered[node][f"{env_dir}/{unit}.env"].content)
+
+
+def unit_lines(rendered, node: str, unit: str) -> list[str]:
+    return rendered[node][f"/etc/systemd/system/{unit}.service"].content.splitlines()

@@ -13,7 +13,9 @@ from urllib.parse import parse_qs
 from aitbc_chain.config import SERVICE, settings
 from aitbc_chain.storage import blocks_range, connect, head
 
-PEERS = {url: {"url": url, "height": None, "error": "not polled yet"} for url in settings.peers}
+# The peers the RPC reports on: PEERS, and a follower's DEFAULT_PEER_RPC_URL (today's name).
+PEERS = {url: {"url": url, "height": None, "error": "not polled yet"}
+         for url in [*settings.peers, *filter(None, [settings.default_peer_rpc_url])]}
 _db = None
 
 

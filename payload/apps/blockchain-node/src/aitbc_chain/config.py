@@ -2,8 +2,9 @@
 
 import socket
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE = "blockchain-node"
@@ -21,7 +22,13 @@ class Settings(BaseSettings):
     allow_origins: list[str] = []
     # Base URLs of other nodes' RPC; only their /rpc/head is polled, nothing is pulled.
     peers: list[str] = []
-    sync_interval_seconds: float = 10
+    # Today's upstream node (c27c654) reads PERIODIC_SYNC_INTERVAL; the February one this name.
+    sync_interval_seconds: float = Field(
+        default=10, validation_alias=AliasChoices("sync_interval_seconds", "periodic_sync_interval"))
+    # Today's upstream node: a hub proposes; a follower copies the chain of the node whose RPC
+    # base URL is DEFAULT_PEER_RPC_URL (one URL), every sync interval (follow.py).
+    blockchain_mode: Literal["hub", "follower"] = "hub"
+    default_peer_rpc_url: str = ""
 
 
 settings = Settings()
