@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from aitbc_infra.excludes import MAX_LENGTH, MAX_PATTERNS, Exclude, pattern_problem
+from aitbc_infra.excludes import MAX_LENGTH, MAX_PATTERNS, Exclude, _compile, _matches, pattern_problem
 from aitbc_infra.fleet import ModelError
 from aitbc_infra.source_tree import walk
 from aitbc_infra.sources import check_sources, release_inputs, web_files
@@ -206,3 +206,18 @@ def test_a_web_content_with_excludes_stays_hashable(fleet):
     changed = content.model_copy(update={"exclude": ("*.map",)})
     assert hash(changed) != hash(content)
     assert type(content.model_validate({**content.model_dump(), "exclude": ["*.map"]}).exclude) is tuple
+
+
+def test_the_literal_prefix_shortcut_answers_as_the_full_match():
+    """The walk's fast path (a path must begin with a pattern's literal segments) never changes
+    an answer: every pattern against every path, both ways."""
+    patterns = ["apps/wallet/**", "apps/*/tests/**", "apps/wallet", "*.ptau", "a/b/c",
+                "apps/**/node_modules", "**/x", "apps/w?llet/**", "docs/**/*.md"]
+    paths = ["apps", "apps/wallet", "apps/wallet/src/main.py", "apps/wallets", "apps/x/tests",
+             "apps/x/tests/t.py", "a/b/c", "a/b", "a/b/c/d", "z.ptau", "deep/z.ptau",
+             "apps/web/node_modules", "x", "q/x", "docs/a/b.md", "docs/b.md", "docs"]
+    exclude = Exclude(tuple(patterns))
+    for path in paths:
+        parts = path.split("/")
+        full = next((p for p in patterns if _matches(_compile(p), parts)), None)
+        assert exclude.matching(path) == full, path
