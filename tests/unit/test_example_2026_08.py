@@ -61,17 +61,19 @@ def test_a_hub_and_a_follower_each_a_debian_13_host_building_for_python_3_13_5(e
 
 
 def test_each_node_runs_in_the_mode_of_its_role(example, rendered):
-    assert env(rendered, "hub", CHAIN)["BLOCKCHAIN_MODE"] == "hub"
+    for unit in ("aitbc-blockchain-node", CHAIN):
+        assert env(rendered, "hub", unit)["BLOCKCHAIN_MODE"] == "hub", unit
     for unit in ("aitbc-blockchain-node", CHAIN, "aitbc-blockchain-sync"):
         assert env(rendered, "follower", unit)["BLOCKCHAIN_MODE"] == "follower", unit
     units = {n: {s.unit for _, s in h.services} for n, h in example.hosts.items()}
     hub_only = {"aitbc-blockchain-p2p", "aitbc-coordinator-api", "aitbc-api-gateway",
                 "aitbc-exchange", "aitbc-marketplace", "aitbc-blockchain-event-bridge",
                 "aitbc-agent-coordinator"}
-    base = {"aitbc-blockchain-schema", CHAIN, "aitbc-blockchain-explorer", "aitbc-wallet",
-            "aitbc-trading", "aitbc-governance", "aitbc-monitoring"}
+    base = {"aitbc-blockchain-schema", "aitbc-blockchain-node", CHAIN,
+            "aitbc-blockchain-explorer", "aitbc-wallet", "aitbc-trading", "aitbc-governance",
+            "aitbc-monitoring"}
     assert units["hub"] == base | hub_only
-    assert units["follower"] == base | {"aitbc-blockchain-node", "aitbc-blockchain-sync"}
+    assert units["follower"] == base | {"aitbc-blockchain-sync"}
 
 
 def test_ports_are_upstreams_and_unique_on_each_host(example):
@@ -107,11 +109,21 @@ def test_the_sync_job_runs_every_five_minutes_into_the_followers_own_rpc(example
     assert start.endswith("-m aitbc_chain.sync_cli --import-url http://127.0.0.1:8202")
 
 
-def test_only_the_hub_proposes_and_only_it_holds_the_proposer_key(rendered):
-    hub = env(rendered, "hub", CHAIN)
-    assert hub["ENABLE_BLOCK_PRODUCTION"] == "true"
-    assert {hub["PROPOSER_KEY"], hub["PROPOSER_ID"]} == {"<redacted:PROPOSER_KEY>",
-                                                         "<redacted:PROPOSER_ID>"}
+def test_only_the_hub_proposes_and_only_it_holds_the_proposer_key(rendered, example):
+    # The hub's node proposes (upstream's default: production on) for the chain it names;
+    # its RPC does not, as upstream's hub RPC unit sets it.
+    node = env(rendered, "hub", "aitbc-blockchain-node")
+    assert "ENABLE_BLOCK_PRODUCTION" not in node
+    assert node["BLOCK_PRODUCTION_CHAINS"] == example.hosts["hub"].chain.chain_id
+    assert env(rendered, "hub", CHAIN)["ENABLE_BLOCK_PRODUCTION"] == "false"
+    for unit in ("aitbc-blockchain-node", CHAIN):
+        hub = env(rendered, "hub", unit)
+        assert {hub["PROPOSER_KEY"], hub["PROPOSER_ID"]} == {"<redacted:PROPOSER_KEY>",
+                                                             "<redacted:PROPOSER_ID>"}, unit
+    # Its processes share gossip and leases through the hub's Redis, on loopback.
+    assert env(rendered, "hub", "aitbc-blockchain-node")["GOSSIP_BACKEND"] == "broadcast"
+    assert env(rendered, "hub", "aitbc-blockchain-node")["GOSSIP_BROADCAST_URL"].startswith(
+        "redis://127.0.0.1:")
     for unit in ("aitbc-blockchain-node", CHAIN, "aitbc-blockchain-sync"):
         follower = env(rendered, "follower", unit)
         assert follower["ENABLE_BLOCK_PRODUCTION"] == "false", unit
@@ -134,7 +146,8 @@ def test_the_genesis_file_is_upstreams_block_0_and_the_same_on_both_hosts(exampl
     assert block["state_root"] == "0x" + "00" * 32
     # A new genesis restarts the chain's units that read it, not the job (its next run reads it).
     readers = {a.unit for a in hub.activation.units}
-    assert readers == {"aitbc-blockchain-schema", CHAIN, "aitbc-blockchain-p2p"}
+    assert readers == {"aitbc-blockchain-schema", "aitbc-blockchain-node", CHAIN,
+                       "aitbc-blockchain-p2p"}
 
 
 def test_the_chain_writes_its_directory_and_the_services_only_read_it(example, rendered):
