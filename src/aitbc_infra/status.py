@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from aitbc_infra.databases import REDIS_UNIT, cluster
 from aitbc_infra.drift import sha256
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.history import DEPLOY, parse_log, printable
@@ -117,6 +118,10 @@ def ask(fleet: Fleet, node: str) -> Asked:
             LAG_SYNC_INTERVALS * host.chain.sync_interval_seconds // host.chain.block_time_seconds,
             sync_url=rpc + app.sync_status,
             peers=tuple(_peer(fleet, host, peer) for peer in app.peers)))
+    # The services from Debian packages the apps read: the cluster's own unit (postgresql.service
+    # only starts its clusters) and Redis.
+    packaged = cluster(host)
+    units += [*([packaged.unit] if packaged else []), *([REDIS_UNIT] if host.redis else [])]
     certificates = {certificate_lineage(host, s): certificate_files(host, s)[0]
                     for s in host.nginx_sites if s.tls}
     firewall = None

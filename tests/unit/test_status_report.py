@@ -28,6 +28,7 @@ from aitbc_infra.host_names import (
 )
 from aitbc_infra.json_schema import load
 from aitbc_infra.json_schema import problems as schema_problems
+from aitbc_infra.loader import load_fleet
 from aitbc_infra.status import (
     CERT_WARN_DAYS,
     Asked,
@@ -461,3 +462,19 @@ def test_the_command_exits_1_naming_host_what_and_why(fleet, monkeypatch, capsys
     assert doc["exit_code"] == 1 and list(doc["hosts"]) == ["aitbc"]
     assert doc["problems"] == [{"host": "aitbc", "what": "unit aitbc-wallet-daemon",
                                 "why": "failed (running)"}]
+
+
+def test_the_services_from_debian_packages_are_asked_and_a_stopped_one_is_named():
+    """The pool-hub example's hosts run PostgreSQL and Redis for their apps: status asks the
+    cluster's own unit (postgresql.service only starts its clusters) and Redis's, and names
+    one that stopped; the production hosts run neither and are asked neither."""
+    fleet = load_fleet(PROJECT_ROOT / "examples" / "pool-hub" / "inventory.py")
+    asked = ask(fleet, "ns3-pool")
+    assert {"postgresql@17-main", "redis-server"} <= set(asked.units)
+    assert not {u for n in ("at1", "aitbc", "ns3-root", "ns3-aitbc")
+                for u in ask(fleet, n).units if u.startswith(("postgresql", "redis"))}
+    output = _edited(healthy(asked), "redis-server\tActiveState=active\nunit\tredis-server\t"
+                     "SubState=running", "redis-server\tActiveState=failed\nunit\tredis-server\t"
+                     "SubState=failed")
+    assert [str(p) for p in problems(parse("ns3-pool", asked, output))] == \
+        ["ns3-pool: unit redis-server: failed (failed)"]
