@@ -43,12 +43,20 @@ journal_forget() {  # JOURNAL_FILE: the new files stay; the copies and the journ
 # the deploy's own SSH connection, and a confirmation opened just before the rules went live.
 # This rule only reads the state (it has no target): added while everything is still accepted,
 # the kernel picks the open connections up as their next packets pass (nf_conntrack_tcp_loose),
-# ESTABLISHED by the time the rules go live. The apply takes it out again (firehol's own rules
-# keep the tracking on), as does putting back the rules of before.
+# ESTABLISHED by the time the rules go live. It goes where firehol loads its rules (Debian's
+# firehol: the legacy backend), whose load replaces the table it is in: a table made in the
+# other backend would stay behind, empty, in the live rules' digest, and vanish at the next
+# boot (the rules loaded then would differ from those applied). The apply takes it out where it
+# is left, as does putting back the rules of before.
+prime_backend() {
+  if command -v iptables-legacy >/dev/null 2>&1; then echo iptables-legacy; else echo iptables; fi
+}
+
 conntrack_prime() {
-  iptables -w -C INPUT -m conntrack --ctstate INVALID -m comment --comment aitbc-conntrack-prime \
-    2>/dev/null || iptables -w -I INPUT -m conntrack --ctstate INVALID \
-    -m comment --comment aitbc-conntrack-prime
+  backend=$(prime_backend)
+  "$backend" -w -C INPUT -m conntrack --ctstate INVALID -m comment \
+    --comment aitbc-conntrack-prime 2>/dev/null || "$backend" -w -I INPUT -m conntrack \
+    --ctstate INVALID -m comment --comment aitbc-conntrack-prime
 }
 
 conntrack_unprime() {  # the rule out of both backends, wherever it is
