@@ -618,7 +618,7 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
         return []
     into.mkdir(parents=True)
     pins = _compile(inputs, args, into)
-    from_source = [p for p in pins if canonical_name(p.split("==")[0]) in inputs.from_source]
+    from_source = [p for p in pins if canonical_name(_PIN.fullmatch(p)[1]) in inputs.from_source]
     binary = [p for p in pins if p not in from_source]
     # Isolated from this machine's pip config: only the index and these pins count.
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
@@ -628,7 +628,7 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
              *(arg for platform in inputs.platforms() for arg in ("--platform", platform)),
              "--dest", str(into), *binary, env=env, what=f"app {inputs.app}")
     if from_source:
-        _build_from_sdists(inputs.app, from_source, into, env)
+        _build_from_sdists(inputs.app, inputs.from_source, from_source, into, env)
     for wheel in local_wheels:
         shutil.copyfile(wheel, into / wheel.name)
     wheels = sorted(into.glob("*.whl"))
@@ -639,12 +639,13 @@ def _resolve(inputs: ReleaseInputs, local_wheels: list[Path], into: Path) -> lis
     return wheels
 
 
-def _build_from_sdists(app: str, pins: list[str], into: Path, env: dict[str, str]) -> None:
-    """Build the pins the data names in `build_from_source` from their sdists (each in pip's
-    isolated build environment), keeping only pure-Python wheels: one built here for this
-    machine's interpreter and platform would not be the host's."""
+def _build_from_sdists(app: str, names: tuple[str, ...], pins: list[str], into: Path,
+                       env: dict[str, str]) -> None:
+    """Build `pins`, those of the distributions the data names in `build_from_source`
+    (`names`), from their sdists (each in pip's isolated build environment), keeping only
+    pure-Python wheels: one built here for this machine's interpreter and platform would not be
+    the host's."""
     built = into / ".from-source"
-    names = sorted({canonical_name(p.split("==")[0]) for p in pins})
     _pip("wheel", "--quiet", "--no-deps", *(arg for n in names for arg in ("--no-binary", n)),
          "--wheel-dir", str(built), *pins, env=env,
          what=f"app {app}: building {', '.join(pins)} from source (python.build_from_source)")

@@ -81,6 +81,6 @@ def test_a_wheel_built_for_this_machine_is_refused_naming_it(tmp_path):
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": str(links)}
     with pytest.raises(WheelhouseError, match=r"app chain: platformbound built from its sdist "
                                               r"into platformbound-0\.1-cp3\d+-.*not a pure"):
-        _build_from_sdists("chain", ["platformbound==0.1"], into, env)
+        _build_from_sdists("chain", ("platformbound",), ["platformbound==0.1"], into, env)
     assert not list(into.glob("*.whl"))
 
