@@ -253,8 +253,11 @@ nginx_sites = [
              "probe": "/api/health", "rate_limit": "api"},
             {"location": "/api/explorer/", "type": "proxy", "service": "coordinator-api",
              "path": "/v1/explorer/", "probe": "/api/explorer/blocks", "rate_limit": "api"},
+            # The coordinator's users router declares its routes under /users/ again
+            # (/v1/users/users/me, .../{id}/balance, .../{id}/transactions): nothing answers
+            # /v1/users/ itself. A user's history answers without a session.
             {"location": "/api/users/", "type": "proxy", "service": "coordinator-api",
-             "path": "/v1/users/", "rate_limit": "api"},
+             "path": "/v1/users/", "probe": "/api/users/users/1/transactions", "rate_limit": "api"},
             {"location": "/api/trades/recent", "type": "proxy", "service": "aitbc-exchange-api",
              "rate_limit": "api"},
             {"location": "/api/orders/orderbook", "type": "proxy", "service": "aitbc-exchange-api",
@@ -264,10 +267,14 @@ nginx_sites = [
              "path": "/v1/admin/", "probe": "/admin/stats", "expect": 401, "rate_limit": "admin"},
             {"location": "/rpc/", "type": "proxy", "service": "aitbc-blockchain-rpc-1",
              "probe": "/rpc/head", "rate_limit": "rpc"},
+            # The next two pass their path on as it is, to apps that serve nothing under it:
+            # the wallet daemon serves /v1/... and /rpc, the mock coordinator /health,
+            # /attest/receipt and /metrics. What a user gets is the app's own 404 (not nginx's
+            # page: a stopped app gets 502), and that is what is held.
             {"location": "/wallet/", "type": "proxy", "service": "aitbc-wallet-daemon",
-             "rate_limit": "api"},
+             "expect": 404, "rate_limit": "api"},
             {"location": "/v1/", "type": "proxy", "node": "at1", "service": "aitbc-mock-coordinator",
-             "probe": "/v1/health", "rate_limit": "api"},
+             "probe": "/v1/health", "expect": 404, "rate_limit": "api"},
             {"location": "/health", "match": "exact", "type": "status", "status": 200, "body": "OK"},
             {"location": "/Marketplace", "match": "exact", "type": "redirect", "to": "/marketplace/"},
             {"location": "/BrowserWallet", "match": "exact", "type": "redirect",

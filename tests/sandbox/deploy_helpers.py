@@ -43,13 +43,13 @@ MARKERS = {
     "/exchange": None,
     "/api/health": '"service": "coordinator-api"',
     "/api/explorer/blocks": '"service": "coordinator-api"',
-    "/api/users/": '"service": "coordinator-api"',
+    "/api/users/users/1/transactions": '"service": "coordinator-api"',
     "/api/trades/recent": '"service": "exchange-api"',
     "/api/orders/orderbook": '"service": "exchange-api"',
     "/admin/stats": '"service": "coordinator-api"',  # X-Api-Key required: 401 from the app
     "/rpc/head": '"service": "blockchain-node"',
-    "/wallet/": '"service": "wallet-daemon"',
-    "/v1/health": '"service": "mock-coordinator"',
+    "/wallet/": '"service": "wallet-daemon"',  # the daemon's own 404
+    "/v1/health": '"service": "mock-coordinator"',  # the mock's own 404
     "/health": "OK",
     "/Marketplace": None,
     "/BrowserWallet": None,

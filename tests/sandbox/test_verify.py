@@ -18,7 +18,7 @@ FAULTS = [
         "aitbc: unit aitbc-wallet-daemon active and enabled",
         "aitbc: unit aitbc-wallet-daemon.socket active and enabled",
         "aitbc: aitbc-wallet-daemon listens on 127.0.0.1:8002",
-        "at1: https://aitbc.bubuit.net/wallet/ answers 200"}),
+        "at1: https://aitbc.bubuit.net/wallet/ answers 404"}),
     ("aitbc", "chmod 0644 /etc/aitbc/coordinator-api.env", {
         "aitbc: coordinator-api env file root 0600",
         "aitbc: app coordinator-api's units and env files as planned"}),

@@ -281,7 +281,7 @@ def stack(venvs, src, launcher, run_dir, dead_peer) -> dict[str, Proc]:
     health = {
         "coordinator": "/v1/health", "coordinator-lc": "/v1/health", "coordinator-url": "/v1/health",
         "node1-rpc": "/rpc/head", "node2-rpc": "/rpc/head", "mock": "/health",
-        "wallet": "/wallet/", "exchange-api": "/api/health", "trade": "/index.html",
+        "wallet": "/v1/wallets", "exchange-api": "/api/health", "trade": "/index.html",
     }
     for name, path in health.items():
         proc = s[name]
@@ -365,7 +365,11 @@ def test_coordinator_routes(stack):
     assert get(url + "/openapi.json").json()["info"]["title"] == "AITBC Coordinator API"
     blocks = get(url + "/v1/explorer/blocks").json()
     assert blocks["service"] == "coordinator-api" and len(blocks["items"]) >= 1
-    assert isinstance(get(url + "/v1/users/").json()["items"], list)
+    # The users router's own paths (under /v1/users/users/): a user without history.
+    history = get(url + "/v1/users/users/u-1/transactions").json()
+    assert history == {"service": "coordinator-api", "user_id": "u-1", "transactions": [],
+                       "total": 0}
+    assert get(url + "/v1/users/").status == 404
     missing = get(url + "/v1/nope")
     assert missing.status == 404 and missing.json()["service"] == "coordinator-api"
     lc = get(stack["coordinator-lc"].url + "/v1/health")
@@ -616,10 +620,11 @@ def test_follower_copies_its_peers_chain_by_its_node_and_by_the_sync_job(stack, 
 def test_mock_coordinator(stack):
     url = stack["mock"].url
     assert get(url + "/health").json() == {"service": "mock-coordinator", "status": "ok"}
+    # Nothing under /v1/, like the real mock: its own 404, not a proxy's.
     for method in ("GET", "POST"):
         res = get(url + "/v1/jobs/42", method=method, data=b"{}" if method == "POST" else None)
-        assert res.status == 200 and res.json()["path"] == "/v1/jobs/42"
-        assert res.json()["service"] == "mock-coordinator"
+        assert res.status == 404 and res.json()["path"] == "/v1/jobs/42"
+        assert res.json()["service"] == "mock-coordinator" and res.json()["count"] >= 1
 
 
 # ---------------------------------------------------------------- wallet, exchange, miner
@@ -627,10 +632,14 @@ def test_mock_coordinator(stack):
 
 def test_wallet_daemon(stack, src):
     url = stack["wallet"].url
+    body = get(url + "/v1/receipts/job-7").json()
+    assert body["service"] == "wallet-daemon" and body["sdk"] == "0.1.0"
+    assert body["receipt_check"] is True and body["coordinator"] == "http://127.0.0.1:8011"
+    assert get(url + "/v1/wallets").json()["items"] == []
+    # Its routes are under /v1/ only: the site's /wallet/ passes its path on and gets a 404.
     for path in ("/wallet/", "/wallet/info"):
-        body = get(url + path).json()
-        assert body["service"] == "wallet-daemon" and body["sdk"] == "0.1.0"
-        assert body["receipt_check"] is True and body["coordinator"] == "http://127.0.0.1:8011"
+        missing = get(url + path)
+        assert missing.status == 404 and missing.json()["service"] == "wallet-daemon"
     assert get(url + "/health").status == 404  # no health route, like the real daemon
     assert (src / "apps/wallet-daemon/src/data/wallet_ledger.db").is_file()
 
@@ -769,11 +778,13 @@ def test_pool_hub_takes_a_postgresql_url_only(venvs, launcher):
     assert (health.status, health.json()["error"]) == (503, "DATABASE_URL is not a postgresql:// URL")
 
 
-def test_miner_heartbeats_reach_the_coordinator(stack):
+def test_miner_heartbeats_reach_the_mock_coordinator(stack):
+    # They arrive and get the mock's 404 (it serves nothing under /v1/); the miner polls on.
     miner, mock = stack["miner"], stack["mock"]
-    wait_until(lambda: miner.output().count("ok status=200 coordinator=mock-coordinator") >= 3, 10,
-               "three heartbeats")
-    assert 'POST /v1/miners/heartbeat?miner_id=gpu-test HTTP/1.1" 200' in mock.output()
+    wait_until(lambda: miner.output().count("error HTTPError: HTTP Error 404") >= 3, 10,
+               "three heartbeats answered 404")
+    assert 'POST /v1/miners/heartbeat?miner_id=gpu-test HTTP/1.1" 404' in mock.output()
+    assert miner.popen.poll() is None
 
 
 def test_miner_survives_an_unreachable_coordinator(stack):

@@ -1,4 +1,8 @@
-"""Mock coordinator for the miners: a script next to the node, not part of its wheel.
+"""Mock coordinator: a script next to the node, not part of its wheel.
+
+Shaped like the real one where a caller can tell: GET /health, and nothing under /v1/ (the real
+one also serves POST /attest/receipt and GET /metrics, which nothing here calls). The miner's
+calls (/v1/miners/...) and the site's /v1/ route reach it and get its 404, which counts them.
 
 Run from this directory (python -m puts the cwd on sys.path; aitbc_chain must be installed):
   python -m uvicorn mock_coordinator:app --host H --port 8090
@@ -27,11 +31,7 @@ async def app(scope, receive, send) -> None:
     if scope["type"] != "http":
         return None
     path, method = scope["path"], scope["method"]
+    count = REQUESTS.inc(path)
     if method == "GET" and path == "/health":
         return await respond(send, 200, {"status": "ok"})
-    if method in ("GET", "POST") and path.startswith("/v1/"):
-        # Every miner call is accepted; the count lets a caller see its requests arrive.
-        count = REQUESTS.inc(path)
-        query = scope["query_string"].decode()
-        return await respond(send, 200, {"path": path, "query": query, "count": count})
-    return await respond(send, 404, {"error": "not found", "path": path})
+    return await respond(send, 404, {"error": "not found", "path": path, "count": count})

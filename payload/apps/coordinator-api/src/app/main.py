@@ -4,6 +4,7 @@ Run: python -m uvicorn app.main:app --host H --port 8000 (installed as a wheel: 
 """
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -20,10 +21,13 @@ SCHEME = DATABASE_URL.split(":", 1)[0]
 # A fixed demo identity, not a secret: it only proves aitbc-crypto (and pynacl) are installed.
 SIGNER = aitbc_crypto.public_key_hex(aitbc_crypto.signing_key(b"aitbc-coordinator-demo"))
 BLOCKS = [{"height": h, "hash": f"{h:064x}", "txs": h % 3} for h in range(3, 0, -1)]
-USERS = [{"id": 1, "name": "alice", "role": "client"}, {"id": 2, "name": "bob", "role": "miner"}]
+# The users router of the real app is mounted at /v1/users and declares its routes as
+# "/users/me", "/users/{id}/balance", "/users/{id}/transactions": under /v1/users/users/.
+USER_TRANSACTIONS = re.compile(r"/v1/users/users/([A-Za-z0-9_-]+)/transactions")
 OPENAPI = {"openapi": "3.1.0", "info": {"title": "AITBC Coordinator API", "version": "0.1.0"},
            "paths": {p: {"get": {}} for p in ("/v1/health", "/v1/explorer/blocks",
-                                               "/v1/explorer/transactions", "/v1/users/")}}
+                                               "/v1/explorer/transactions",
+                                               "/v1/users/users/{user_id}/transactions")}}
 
 
 def open_database() -> None:
@@ -108,6 +112,8 @@ async def app(scope, receive, send) -> None:
         except sqlite3.Error as exc:
             log.error("cannot read the jobs", extra={"error": str(exc)})
             return await respond(send, 500, {"error": "database unreadable"}, cors)
-    if path.rstrip("/") == "/v1/users":
-        return await respond(send, 200, {"items": USERS}, cors)
+    user = USER_TRANSACTIONS.fullmatch(path)
+    if user:  # the real route's answer for a user without any: an empty history
+        body = {"user_id": user.group(1), "transactions": [], "total": 0}
+        return await respond(send, 200, body, cors)
     return await respond(send, 404, {"error": "not found", "path": path}, cors)

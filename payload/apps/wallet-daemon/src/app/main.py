@@ -1,10 +1,13 @@
-"""Demo wallet daemon: no health route, like the real one; GET /wallet/ and /wallet/info.
+"""Demo wallet daemon, shaped like the real one: no health route, its REST routes under /v1/
+(GET /v1/wallets, GET /v1/receipts/{job_id}), nothing else. The site's /wallet/ route passes
+its path on as it is, so every path under it gets this daemon's 404.
 
 Run from apps/wallet-daemon/src (the package is not installed, only its dependencies are):
   python -m uvicorn app.main:app --host H --port 8002
 """
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from app.settings import settings
 
 SERVICE = "wallet-daemon"
 LEDGER = Path(settings.ledger_db_path)
+RECEIPT = re.compile(r"/v1/receipts/([A-Za-z0-9_-]+)")
 
 
 def open_ledger() -> None:
@@ -26,7 +30,7 @@ def open_ledger() -> None:
 
 
 def receipt_check() -> bool:
-    """Sign and verify one receipt, so /wallet/info proves the sdk and its crypto work."""
+    """Sign and verify one receipt, so a receipt's answer proves the sdk and its crypto work."""
     key = aitbc_crypto.signing_key(b"aitbc-wallet-demo")
     payload = {"job": "demo", "units": 1}
     receipt = {"payload": payload, "signer": aitbc_crypto.public_key_hex(key),
@@ -55,8 +59,14 @@ async def app(scope, receive, send) -> None:
     if scope["type"] != "http":
         return None
     path = scope["path"]
-    if scope["method"] == "GET" and path in ("/wallet", "/wallet/", "/wallet/info"):
-        body = {"sdk": aitbc_sdk.__version__, "coordinator": settings.coordinator_base_url,
-                "ledger": str(LEDGER.resolve()), "receipt_check": receipt_check()}
+    receipt = RECEIPT.fullmatch(path)
+    if scope["method"] == "GET" and path == "/v1/wallets":
+        with sqlite3.connect(LEDGER) as conn:
+            count = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        return await respond(send, 200, {"items": [], "ledger_entries": count})
+    if scope["method"] == "GET" and receipt:
+        body = {"job_id": receipt.group(1), "sdk": aitbc_sdk.__version__,
+                "coordinator": settings.coordinator_base_url, "ledger": str(LEDGER.resolve()),
+                "receipt_check": receipt_check()}
         return await respond(send, 200, body)
     return await respond(send, 404, {"error": "not found", "path": path})
