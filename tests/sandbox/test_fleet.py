@@ -4,7 +4,9 @@ leaves a running fleet for the modules after it."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -131,6 +133,43 @@ def test_second_up_is_a_noop(cold_fleet):
     assert sandbox.ensure_up(progress=lambda _: None) == cold_fleet["inventory"]
     assert fleet.pids() == cold_fleet["pids"]
     assert cold_fleet["inventory"].stat().st_mtime_ns == inventory_mtime
+
+
+def _other_checkout(tmp: Path) -> Path:
+    """A second checkout of this project on the same machine, with its own .sandbox state: the
+    code and data `up` and `down` read (the payload linked: nothing is deployed)."""
+    tree = tmp / "checkout"
+    tree.mkdir()
+    for name in ("src", "group_data", "templates", "constraints"):
+        shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
+    (tree / "payload").symlink_to(PROJECT_ROOT / "payload")
+    return tree
+
+
+def _sandbox_in(tree: Path, action: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aitbc_infra", "sandbox", action], cwd=tree,
+                          env={**os.environ, "PYTHONPATH": str(tree / "src")},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_checkout_neither_brings_up_nor_takes_down_a_sandbox(cold_fleet, tmp_path):
+    # Bridge, machine and address names are machine-wide: one sandbox at a time.
+    other = _other_checkout(tmp_path)
+    links = _links()
+    up = _sandbox_in(other, "up")
+    assert up.returncode == 2, up.stdout + up.stderr
+    assert f"({sandbox.paths().state.resolve()}: " in up.stderr, up.stderr
+    assert f"`aitbc-infra sandbox down` in {PROJECT_ROOT}" in up.stderr, up.stderr
+    down = _sandbox_in(other, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"the sandbox running on this machine is {sandbox.paths().state.resolve()}'s" \
+        in down.stdout, down.stdout
+    # This checkout's sandbox as it was: every process, link and host.
+    assert fleet.pids() == cold_fleet["pids"]
+    assert _links() == links
+    assert fleet.is_up()
 
 
 def test_down_leaves_nothing_behind_then_up_again(cold_fleet):

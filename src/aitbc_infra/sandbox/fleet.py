@@ -16,7 +16,7 @@ from aitbc_infra import PROJECT_ROOT
 from aitbc_infra.errors import UserError
 from aitbc_infra.fleet import Fleet
 from aitbc_infra.inventory_option import load_or_explain
-from aitbc_infra.sandbox import image, incus, machines, network, outside, pebble, procs, ssh
+from aitbc_infra.sandbox import image, incus, machines, network, outside, owner, pebble, procs, ssh
 from aitbc_infra.sandbox import inventory as inventory_file
 from aitbc_infra.sandbox.paths import Paths, paths
 from aitbc_infra.sandbox.plan import Machine, Plan, PlanError, plan_for
@@ -114,6 +114,7 @@ def ensure_up(progress: Progress = print, inventory: Path | None = None,
         raise UserError(f"{source}: --incus stands in for Debian 12 hosts only; this inventory's "
                         f"hosts run Debian {', '.join(map(str, image.releases(production)))}")
     with _locked(p):
+        owner.claim(p)  # before anything machine-wide changes
         # The inventory names this file: deploys need it before they connect.
         write_sandbox_secrets(p.secrets, production)
         _link_group_data(p, source)
@@ -237,10 +238,15 @@ def down(progress: Progress = print) -> None:
     p = paths()
     with _locked(p):
         _down(p, progress)
+        owner.release(p)
 
 
 def _down(p: Paths, progress: Progress) -> None:
     """The body of `down`; also what `ensure_up` runs when the containers change kind."""
+    foreign = owner.other_running(p)
+    if foreign:
+        _down_beside(p, foreign[0], progress)
+        return
     plan = ssh.current_plan(p)
     incus.stop(p, progress)  # its containers first: they sit on the bridges
     # A machine whose pid file outlived its plan (an `up` that died early) goes too.
@@ -254,7 +260,25 @@ def _down(p: Paths, progress: Progress) -> None:
     outside.remove()  # a look from outside that did not finish
     _remove_extra_veths(list(plan.machines))
     network.bridges_down(plan.bridges)
-    # No fleet, no inventory pointing at one.
+    _forget(p)
+
+
+def _down_beside(p: Paths, other: Path, progress: Progress) -> None:
+    """`down` while another checkout's sandbox runs on this machine: the bridges, veths,
+    cgroups and names are that sandbox's now, and stay. This checkout's own processes (none,
+    unless both ran before the machine was claimed), overlays and files go."""
+    progress(f"[down] the sandbox running on this machine is {other}'s: its bridges and "
+             "machines stay; this checkout's own processes and files go")
+    for pidfile in sorted(p.pids.glob("*.pid")):
+        procs.stop(pidfile, timeout=machines.STOP_TIMEOUT)
+    for m in ssh.current_plan(p).machines:
+        machines.unmount_overlay(p, m, purge=True)
+    incus.marker(p).unlink(missing_ok=True)
+    _forget(p)
+
+
+def _forget(p: Paths) -> None:
+    """No fleet, no inventory pointing at one."""
     for path in (p.inventory, p.plan, p.state / "group_data"):
         path.unlink(missing_ok=True)
 

@@ -12,12 +12,15 @@ from aitbc_infra import PROJECT_ROOT
 STATE_DIR = PROJECT_ROOT / ".sandbox"
 # Per machine: a debootstrap takes ~70 s; fresh clones on the same machine reuse it.
 IMAGE_CACHE = Path("/var/cache/aitbc-infra/images")
+# Per machine: the state directory of the checkout whose sandbox runs here (owner.py).
+OWNER_FILE = Path("/run/aitbc-infra/sandbox-owner")
 
 
 @dataclass(frozen=True)
 class Paths:
     state: Path = STATE_DIR
     image_cache: Path = IMAGE_CACHE
+    owner_file: Path = OWNER_FILE
 
     @property
     def key(self) -> Path:
