@@ -105,17 +105,24 @@ def deploy(inventory: Path, tree: Path = PROJECT_ROOT) -> DeployRun:
     return DeployRun(proc.returncode, stderr + stdout, run_results(stdout, stderr))
 
 
+def project_copy(tree: Path, dirs: tuple[str, ...]) -> Path:
+    """Another checkout of this project at `tree`: `dirs` and the inventory copied (caches and
+    the SPAs' node_modules left out), its own .sandbox state when it runs a sandbox command."""
+    tree.mkdir()
+    for name in dirs:
+        shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules"))
+    shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
+    return tree
+
+
 def changed_tree(tmp: Path, path: str, old: str, new: str,
                  also: tuple[tuple[str, str, str], ...] = ()) -> Path:
     """A checkout of this project with one edit in `path` (and each (path, old, new) of `also`):
     code, templates, data, payload and build outputs copied (a source tree may not link outside
     itself); only the SPAs' node_modules are shared, as links."""
-    tree = tmp / "tree"
-    tree.mkdir()
-    for name in ("src", "deploys", "templates", "group_data", "constraints", "build", "payload"):
-        shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules"))
-    shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
+    tree = project_copy(tmp / "tree", ("src", "deploys", "templates", "group_data",
+                                       "constraints", "build", "payload"))
     for modules in (PROJECT_ROOT / "payload").glob("apps/*/node_modules"):
         (tree / modules.relative_to(PROJECT_ROOT)).symlink_to(modules)
     for one_path, one_old, one_new in ((path, old, new), *also):

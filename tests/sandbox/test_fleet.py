@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from deploy_helpers import project_copy
 
 from aitbc_infra import PROJECT_ROOT, sandbox
 from aitbc_infra.loader import load_fleet
@@ -136,14 +136,9 @@ def test_second_up_is_a_noop(cold_fleet):
 
 
 def _other_checkout(tmp: Path) -> Path:
-    """A second checkout of this project on the same machine, with its own .sandbox state: the
-    code and data `up` and `down` read (the payload linked: nothing is deployed)."""
-    tree = tmp / "checkout"
-    tree.mkdir()
-    for name in ("src", "group_data", "templates", "constraints"):
-        shutil.copytree(PROJECT_ROOT / name, tree / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copy(PROJECT_ROOT / "inventory.py", tree / "inventory.py")
+    """A second checkout of this project on the same machine: the code and data `up` and `down`
+    read (the payload linked: nothing is deployed)."""
+    tree = project_copy(tmp / "checkout", ("src", "group_data", "templates", "constraints"))
     (tree / "payload").symlink_to(PROJECT_ROOT / "payload")
     return tree
 
